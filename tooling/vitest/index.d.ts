@@ -1,0 +1,13 @@
+import type { ViteUserConfig } from 'vitest/config';
+
+export interface LeaseholdVitestOptions {
+  /** Start (or reuse, via `LEASEHOLD_TEST_PG_URL`) the test PostgreSQL and provide `pgSuperuserUrl`. */
+  postgres?: boolean;
+  /** Per-test timeout in ms (integration tests with real TTLs need more than Vitest's 5 s). Default 30 000. */
+  testTimeout?: number;
+  /** Extra Vitest/Vite configuration merged over the preset. */
+  overrides?: ViteUserConfig;
+}
+
+/** The workspace's Vitest preset: node environment, `test/**` files, forked workers, optional test PostgreSQL. */
+export declare function defineLeaseholdConfig(options?: LeaseholdVitestOptions): ViteUserConfig;
