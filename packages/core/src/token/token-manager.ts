@@ -86,6 +86,8 @@ export class TokenManager {
   readonly #abort = new AbortController();
   readonly #loginBackoff: ExponentialBackoff;
   #current: TokenState | undefined;
+  /** The token dropped as invalid, remembered so the next `login` event can name it as `previousAccessor`. */
+  #retired: TokenState | undefined;
   #flight: Promise<TokenState> | undefined;
   #lastLoginError: VaultError | undefined;
   #loginBlockedUntil = 0;
@@ -158,6 +160,7 @@ export class TokenManager {
     if (cur && used && cur.token.reveal() === used.reveal()) {
       this.#d.events.emit('token:invalid', { accessor: cur.accessor });
       this.#d.logger.warn({ accessor: cur.accessor }, 'Vault says the token is invalid: logging in again');
+      this.#retired = cur;
       this.#current = undefined;
       this.#cancelSchedule();
       return (await this.#login('invalid-token', false)).token;
@@ -247,7 +250,7 @@ export class TokenManager {
 
   async #doLogin(reason: LoginReason): Promise<TokenState> {
     const { auth, clock, events, logger } = this.#d;
-    const previous = this.#current;
+    const previous = this.#current ?? this.#retired;
     let result: LoginResult;
     try {
       result = await auth.login(this.#loginContext());
@@ -281,6 +284,7 @@ export class TokenManager {
     const state = this.#stateFrom(result);
     this.#cancelSchedule();
     this.#current = state;
+    this.#retired = undefined;
     events.emit('login', {
       method: auth.type,
       mount: auth.mount,
