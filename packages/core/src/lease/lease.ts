@@ -76,6 +76,8 @@ interface Held<T> {
   /** Accessor of the token that issued it (undefined: unknown / agent mode). */
   accessor: string | undefined;
   schedule: LifetimeSchedule | undefined;
+  /** Lifetime granted at issue, ms (renewal increment and rotation margin are derived from it). */
+  initialMs: number;
   /** Vault no longer knows this lease: never revoke it. */
   lost: boolean;
 }
@@ -323,7 +325,9 @@ export class LeaseHandle<T> implements Lease<T> {
         const issued = await this.#source.issue(this.#abort.signal);
         this.#assertLive();
         const after = this.#tokenAccessor();
-        return this.#install(issued, before === after ? after : before, reason);
+        // A login during the request: the request may have used either token; assume the older one (a spurious
+        // handover is cheap, a missed one is an outage). No token before: the request triggered the first login.
+        return this.#install(issued, before ?? after, reason);
       } catch (error) {
         if (this.#ended) throw this.#endedError();
         const err = asVaultError(error, this.path);
@@ -374,7 +378,7 @@ export class LeaseHandle<T> implements Lease<T> {
       renewable: issued.renewable,
       generation: (prev?.snap.generation ?? 0) + 1,
     });
-    const held: Held<T> = { snap, accessor, schedule: undefined, lost: false };
+    const held: Held<T> = { snap, accessor, schedule: undefined, lost: false, initialMs: expiresAt - now };
     this.#held = held;
     this.#state = 'issued';
     const ttl = Math.round((expiresAt - now) / 1000);
@@ -504,7 +508,7 @@ export class LeaseHandle<T> implements Lease<T> {
   async #renew(held: Held<T>): Promise<void> {
     if (this.#ended || this.#held !== held || this.#flight || !held.schedule) return;
     const clock = this.#vault.clock;
-    const increment = this.#incrementSeconds({ leaseDurationMs: held.snap.expiresAt - held.snap.issuedAt });
+    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
     try {
       const res = await this.#vault.request('PUT', 'sys/leases/renew', {
         body: { lease_id: held.snap.leaseId, increment },
@@ -720,8 +724,7 @@ export class LeaseHandle<T> implements Lease<T> {
   // ── helpers ──────────────────────────────────────────────────────────────────────────────────────────────
 
   #margin(held: Held<T>): number {
-    const lifetime = Math.max(0, held.snap.expiresAt - held.snap.issuedAt);
-    const initial = Math.max(lifetime, 0);
+    const initial = Math.max(0, held.initialMs);
     const wanted =
       this.#options.rotationMarginMs ??
       Math.max(LEASE_DEFAULTS.rotationMarginRatio * initial, LEASE_DEFAULTS.minRotationMarginMs);
