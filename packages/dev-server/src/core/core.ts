@@ -529,7 +529,7 @@ export class Core {
     if (mount.path === 'sys/') {
       if (['unseal', 'wrapping/lookup', 'internal/ui/mounts'].includes(rel)) return true;
       if (rel.startsWith('internal/ui/mounts/')) return true;
-      if (rel === 'wrapping/unwrap' && !data.token && this.wrappedEntry(tokenId)) return true;
+      if (rel === 'wrapping/unwrap' && !data.token && tokenId && !this.tokens.lookup(tokenId)) return true;
       return false;
     }
     return matchesSpecial(mount.backend.unauthenticatedPaths, rel);
@@ -554,7 +554,8 @@ export class Core {
       mount?.path === 'sys/' &&
       (rel === 'wrapping/unwrap' || rel === 'wrapping/lookup') &&
       !req.data.token &&
-      this.wrappedEntry(req.tokenId)
+      req.tokenId &&
+      (this.wrappedEntry(req.tokenId) || (rel === 'wrapping/unwrap' && !this.tokens.lookup(req.tokenId)))
     ) {
       // The wrapping token itself was sent as the client token.
       req.data = { ...req.data, token: req.tokenId };
