@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, createSign, createVerify, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { type AddressInfo, createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import {
   certificateSerialNumber,
