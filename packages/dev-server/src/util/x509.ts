@@ -21,8 +21,8 @@ import * as x509 from '@peculiar/x509';
 /** Key algorithm of a generated key: `ec` (ECDSA) or `rsa` (RSASSA-PKCS1-v1_5). */
 export type X509KeyType = 'ec' | 'rsa';
 
-/** Extended key usage of an issued certificate. */
-export type CertificateUsage = 'server' | 'client' | 'both';
+/** Extended key usage of an issued certificate (`none` omits the extension). */
+export type CertificateUsage = 'server' | 'client' | 'both' | 'none';
 
 /** Default key sizes, as Vault's PKI engine: EC P-256, RSA 2048. */
 export const DEFAULT_KEY_BITS: Readonly<Record<X509KeyType, number>> = { ec: 256, rsa: 2048 };
@@ -367,10 +367,10 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(keyUsage, true),
-    new x509.ExtendedKeyUsageExtension(eku, false),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
   ];
+  if (eku.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(eku, false));
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const serialHex = randomSerialHex();
   const notBefore = wholeSeconds(Math.max(now - NOT_BEFORE_BACKDATE_MS, ca.notBefore.getTime()));
