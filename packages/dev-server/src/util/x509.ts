@@ -204,6 +204,29 @@ function validateTtl(ttlSeconds: number): void {
     throw new X509HelperError(`invalid ttlSeconds ${ttlSeconds}: must be a positive number of seconds`);
 }
 
+/** The {@link CertificateWithKey} fields of a certificate and its private key. */
+function describe(
+  cert: x509.X509Certificate,
+  key: KeyObject,
+  keyType: X509KeyType,
+  keyBits: number,
+  commonName: string,
+): CertificateWithKey {
+  const exported = exportPrivateKey(key, keyType);
+  return {
+    certificatePem: cert.toString('pem').concat('\n'),
+    privateKeyPem: exported.pkcs8,
+    traditionalPrivateKeyPem: exported.traditional,
+    keyType,
+    keyBits,
+    serialNumber: formatSerialNumber(cert.serialNumber),
+    commonName,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    expiration: Math.floor(cert.notAfter.getTime() / 1000),
+  };
+}
+
 /**
  * Generates a self-signed certificate authority (BasicConstraints CA:true, keyCertSign + cRLSign).
  *
@@ -241,18 +264,8 @@ export async function generateCertificateAuthority(
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const exported = exportPrivateKey(KeyObject.from(keys.privateKey), type);
   return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(serialHex),
-    commonName: options.commonName,
-    notBefore,
-    notAfter,
-    expiration: Math.floor(notAfter.getTime() / 1000),
+    ...describe(cert, KeyObject.from(keys.privateKey), type, bits, options.commonName),
     signingKey: keys.privateKey,
     certificate: cert,
   };
@@ -313,22 +326,8 @@ export async function loadCertificateAuthority(
   const pkcs8Der = keyObject.export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8Der, algorithms.import, false, ['sign']);
   const cert = new x509.X509Certificate(certBlock);
-  const exported = exportPrivateKey(keyObject, type);
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(nodeCert.subject)?.[1] ?? '';
-  return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(nodeCert.serialNumber),
-    commonName: cn,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    expiration: Math.floor(cert.notAfter.getTime() / 1000),
-    signingKey,
-    certificate: cert,
-  };
+  return { ...describe(cert, keyObject, type, bits, cn), signingKey, certificate: cert };
 }
 
 /**
@@ -386,19 +385,7 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
     signingAlgorithm: caAlgorithms.sign,
     extensions,
   });
-  const exported = exportPrivateKey(KeyObject.from(keys.privateKey), type);
-  return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(serialHex),
-    commonName: options.commonName,
-    notBefore,
-    notAfter,
-    expiration: Math.floor(notAfter.getTime() / 1000),
-  };
+  return describe(cert, KeyObject.from(keys.privateKey), type, bits, options.commonName);
 }
 
 /** PEM-encodes DER bytes with the given label (e.g. `CERTIFICATE`). */

@@ -565,19 +565,11 @@ export class PkiBackend implements Backend {
   }
 
   private readCert(serialText: string): LogicalResponse | null {
-    if (serialText === 'ca') {
-      const issuer = this.requireIssuer('default');
-      return {
-        data: {
-          certificate: trimPem(issuer.ca.certificatePem),
-          revocation_time: 0,
-          revocation_time_rfc3339: '',
-          issuer_id: issuer.id,
-        },
-      };
-    }
-    const serial = normalizeSerial(serialText);
-    const issuer = this.issuers.find((i) => i.ca.serialNumber === serial);
+    const serial = serialText === 'ca' ? '' : normalizeSerial(serialText);
+    const issuer =
+      serialText === 'ca'
+        ? this.requireIssuer('default')
+        : this.issuers.find((i) => i.ca.serialNumber === serial);
     if (issuer)
       return {
         data: {

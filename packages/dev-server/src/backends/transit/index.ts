@@ -16,7 +16,16 @@ import {
   type LogicalResponse,
   unsupportedOperation,
 } from '../../backend.js';
-import { decodeBase64Std, encodeBase64Std, getBool, getDuration, getInt, getString, has } from './fields.js';
+import {
+  Base64Error,
+  decodeBase64Std,
+  encodeBase64Std,
+  getBool,
+  getDuration,
+  getInt,
+  getString,
+  has,
+} from './fields.js';
 import {
   capabilities,
   HASH_ALGORITHMS,
@@ -76,22 +85,11 @@ function parseBatch(raw: unknown): BatchItem[] {
   return raw.map((item, index) => {
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw new LogicalError(400, `failed to parse batch input: batch_input[${index}] must be an object`);
-    const data = item as Data;
-    const optional = (field: string) => (has(data, field) ? getString(data, field) : undefined);
-    return {
-      plaintext: getString(data, 'plaintext'),
-      ciphertext: getString(data, 'ciphertext'),
-      context: getString(data, 'context'),
-      keyVersion: getInt(data, 'key_version'),
-      associatedData: getString(data, 'associated_data'),
-      reference: getString(data, 'reference'),
-      input: optional('input'),
-      signature: optional('signature'),
-      hmac: optional('hmac'),
-    };
+    return singleItem(item as Data);
   });
 }
 
+/** One item from a request body or a `batch_input` element (Vault's weak decoding). */
 function singleItem(data: Data): BatchItem {
   const optional = (field: string) => (has(data, field) ? getString(data, field) : undefined);
   return {
@@ -134,6 +132,93 @@ function decodeContext(context: string): Buffer | undefined {
 }
 
 const badRequest = (message: string) => new LogicalError(400, message);
+
+type CipherResult = { ciphertext?: string; key_version?: number; error?: string; reference: string };
+type PlainResult = { plaintext: string; error?: string; reference: string };
+type SignResult = {
+  signature?: string;
+  key_version: number;
+  publickey?: string;
+  error?: string;
+  reference: string;
+};
+type ValidResult = { valid: boolean; error?: string; reference: string };
+type HmacResult = { hmac?: string; error?: string; reference: string };
+
+/** `batch_input` items, or the single item built by `single` (which may throw a request-level 400). */
+function collectItems(data: Data, single: () => BatchItem): { isBatch: boolean; items: BatchItem[] } {
+  if (!has(data, 'batch_input')) return { isBatch: false, items: [single()] };
+  const items = parseBatch(data.batch_input);
+  if (items.length === 0) throw badRequest('missing batch input to process');
+  return { isBatch: true, items };
+}
+
+/** Vault's rule: `context` must be set in all items or in none. Returns whether it is set. */
+function checkContexts(items: readonly BatchItem[]): boolean {
+  const contextSet = (items[0] as BatchItem).context !== '';
+  for (const item of items) {
+    if ((item.context !== '') !== contextSet)
+      throw badRequest('context should be set either in all the request blocks or in none');
+  }
+  return contextSet;
+}
+
+/**
+ * Runs `work` for every item that has no error yet; a {@link UserError} (or a Go-style base64 error) becomes the
+ * item's `error`. Returns whether any item succeeded / failed here.
+ */
+function forEachItem<R extends { error?: string }>(
+  items: readonly BatchItem[],
+  results: R[],
+  work: (item: BatchItem, result: R, index: number) => void,
+): { successes: boolean; userError: boolean } {
+  let successes = false;
+  let userError = false;
+  for (const [i, item] of items.entries()) {
+    const result = results[i] as R;
+    if (result.error !== undefined) continue;
+    try {
+      work(item, result, i);
+      successes = true;
+    } catch (error) {
+      if (!(error instanceof UserError) && !(error instanceof Base64Error)) throw error;
+      userError = true;
+      result.error = error.message;
+    }
+  }
+  return { successes, userError };
+}
+
+/** The batch envelope, or the single item's fields (its error as a plain 400). */
+function finish<R extends { error?: string }>(
+  isBatch: boolean,
+  results: R[],
+  pick: (result: R) => Data,
+): LogicalResponse {
+  if (isBatch) return { data: { batch_results: results } };
+  const result = results[0] as R;
+  if (result.error !== undefined) throw badRequest(result.error);
+  return { data: pick(result) };
+}
+
+/** Decodes a sign/verify/hmac item's `input` and `context` with Vault's per-item error texts. */
+function decodeSigningInput(
+  item: BatchItem,
+  missing: string,
+): { input: Buffer; context: Buffer | undefined } {
+  if (item.input === undefined) throw new UserError(missing);
+  let input: Buffer;
+  try {
+    input = decodeBase64Std(item.input);
+  } catch (error) {
+    throw new UserError(`unable to decode input as base64: ${(error as Error).message}`);
+  }
+  try {
+    return { input, context: decodeContext(item.context) };
+  } catch {
+    throw new UserError('failed to base64-decode context');
+  }
+}
 
 function resolveHash(name: string): string {
   const hash = HASH_ALGORITHMS[name];
@@ -358,30 +443,21 @@ export class TransitBackend implements Backend {
   }
 
   private async encrypt(name: string, data: Data): Promise<LogicalResponse> {
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
+    const { isBatch, items } = collectItems(data, () => {
       if (!has(data, 'plaintext')) throw badRequest('missing plaintext to encrypt');
-      items = [singleItem(data)];
-    }
-    const contextSet = (items[0] as BatchItem).context !== '';
-    const results: { ciphertext?: string; key_version?: number; error?: string; reference: string }[] =
-      items.map((item) => ({ reference: item.reference }));
+      return singleItem(data);
+    });
+    const contextSet = checkContexts(items);
+    const results: CipherResult[] = items.map((item) => ({ reference: item.reference }));
     const contexts: (Buffer | undefined)[] = [];
     let userError = false;
     for (const [i, item] of items.entries()) {
-      if ((item.context === '') === contextSet)
-        throw badRequest('context should be set either in all the request blocks or in none');
-      const result = results[i] as (typeof results)[number];
       try {
         decodeBase64Std(item.plaintext);
         contexts[i] = decodeContext(item.context);
       } catch (error) {
         userError = true;
-        result.error = (error as Error).message;
+        (results[i] as CipherResult).error = (error as Error).message;
       }
     }
 
@@ -410,37 +486,27 @@ export class TransitBackend implements Backend {
           'Attempted creation of the key during the encrypt operation, but it was created beforehand';
     }
 
-    let successes = false;
-    for (const [i, item] of items.entries()) {
-      const result = results[i] as (typeof results)[number];
-      if (result.error !== undefined) continue;
-      try {
-        const associatedData = this.associatedData(key, item.associatedData, isBatch ? i : undefined);
-        const out = key.encrypt(item.plaintext, {
-          version: item.keyVersion,
-          context: contexts[i],
-          associatedData,
-        });
-        result.ciphertext = out.ciphertext;
-        result.key_version = out.version;
-        successes = true;
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        userError = true;
-        result.error = error.message;
-      }
-    }
-
-    const response: LogicalResponse = {};
-    if (isBatch) {
-      response.data = { batch_results: results };
-    } else {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      response.data = { ciphertext: result.ciphertext, key_version: result.key_version };
-    }
+    const encryptionKey = key;
+    const outcome = forEachItem(items, results, (item, result, i) => {
+      const associatedData = this.associatedData(encryptionKey, item.associatedData, isBatch ? i : undefined);
+      const out = encryptionKey.encrypt(item.plaintext, {
+        version: item.keyVersion,
+        context: contexts[i],
+        associatedData,
+      });
+      result.ciphertext = out.ciphertext;
+      result.key_version = out.version;
+    });
+    const response = finish(isBatch, results, (r) => ({
+      ciphertext: r.ciphertext,
+      key_version: r.key_version,
+    }));
     if (upsertWarning) response.warnings = [upsertWarning];
-    return batchStatus(data, response, { successes, userError, internalError: false });
+    return batchStatus(data, response, {
+      ...outcome,
+      userError: userError || outcome.userError,
+      internalError: false,
+    });
   }
 
   private associatedData(key: TransitKey, encoded: string, index: number | undefined): Buffer | undefined {
@@ -452,124 +518,78 @@ export class TransitBackend implements Backend {
     return decodeBase64Std(encoded);
   }
 
-  private async decrypt(name: string, data: Data): Promise<LogicalResponse> {
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
+  /** Shared first pass of decrypt and rewrap: missing ciphertexts and bad contexts become item errors. */
+  private ciphertextItems<R extends { error?: string }>(
+    data: Data,
+    fresh: (item: BatchItem) => R,
+  ): {
+    isBatch: boolean;
+    items: BatchItem[];
+    results: R[];
+    contexts: (Buffer | undefined)[];
+    userError: boolean;
+  } {
+    const { isBatch, items } = collectItems(data, () => {
       if (getString(data, 'ciphertext') === '') throw badRequest('missing ciphertext to decrypt');
-      items = [singleItem(data)];
-    }
-    const contextSet = (items[0] as BatchItem).context !== '';
-    const results: { plaintext: string; error?: string; reference: string }[] = items.map((item) => ({
-      plaintext: '',
-      reference: item.reference,
-    }));
+      return singleItem(data);
+    });
+    checkContexts(items);
+    const results = items.map(fresh);
     const contexts: (Buffer | undefined)[] = [];
-    let userError = false;
     for (const [i, item] of items.entries()) {
-      if ((item.context === '') === contextSet)
-        throw badRequest('context should be set either in all the request blocks or in none');
-      const result = results[i] as (typeof results)[number];
+      const result = results[i] as R;
       if (item.ciphertext === '') {
-        userError = true;
         result.error = 'missing ciphertext to decrypt';
         continue;
       }
       try {
         contexts[i] = decodeContext(item.context);
       } catch (error) {
-        userError = true;
         result.error = (error as Error).message;
       }
     }
+    return { isBatch, items, results, contexts, userError: results.some((r) => r.error !== undefined) };
+  }
+
+  private async decrypt(name: string, data: Data): Promise<LogicalResponse> {
+    const prepared = this.ciphertextItems(
+      data,
+      (item): PlainResult => ({ plaintext: '', reference: item.reference }),
+    );
+    const { isBatch, items, results, contexts } = prepared;
     const key = await this.getKey(name);
     if (!key) throw badRequest('encryption key not found');
-    let successes = false;
-    for (const [i, item] of items.entries()) {
-      const result = results[i] as (typeof results)[number];
-      if (result.error !== undefined) continue;
-      try {
-        const associatedData = this.associatedData(key, item.associatedData, isBatch ? i : undefined);
-        result.plaintext = key.decrypt(item.ciphertext, { context: contexts[i], associatedData }).plaintext;
-        successes = true;
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        userError = true;
-        result.error = error.message;
-      }
-    }
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      return { data: { plaintext: result.plaintext } };
-    }
-    return batchStatus(
-      data,
-      { data: { batch_results: results } },
-      { successes, userError, internalError: false },
-    );
+    const outcome = forEachItem(items, results, (item, result, i) => {
+      const associatedData = this.associatedData(key, item.associatedData, isBatch ? i : undefined);
+      result.plaintext = key.decrypt(item.ciphertext, { context: contexts[i], associatedData }).plaintext;
+    });
+    const response = finish(isBatch, results, (r) => ({ plaintext: r.plaintext }));
+    return batchStatus(data, response, {
+      ...outcome,
+      userError: prepared.userError || outcome.userError,
+      internalError: false,
+    });
   }
 
   private async rewrap(name: string, data: Data): Promise<LogicalResponse> {
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
-      if (getString(data, 'ciphertext') === '') throw badRequest('missing ciphertext to decrypt');
-      items = [singleItem(data)];
-    }
-    const contextSet = (items[0] as BatchItem).context !== '';
-    const results: { ciphertext?: string; key_version?: number; error?: string; reference: string }[] =
-      items.map((item) => ({ reference: item.reference }));
-    const contexts: (Buffer | undefined)[] = [];
-    for (const [i, item] of items.entries()) {
-      if ((item.context === '') === contextSet)
-        throw badRequest('context should be set either in all the request blocks or in none');
-      const result = results[i] as (typeof results)[number];
-      if (item.ciphertext === '') {
-        result.error = 'missing ciphertext to decrypt';
-        continue;
-      }
-      try {
-        contexts[i] = decodeContext(item.context);
-      } catch (error) {
-        result.error = (error as Error).message;
-      }
-    }
+    const { isBatch, items, results, contexts } = this.ciphertextItems(
+      data,
+      (item): CipherResult => ({ reference: item.reference }),
+    );
     const key = await this.getKey(name);
     if (!key) throw badRequest('encryption key not found');
-    for (const [i, item] of items.entries()) {
-      const result = results[i] as (typeof results)[number];
-      if (result.error !== undefined) continue;
-      try {
-        const { plaintext } = key.decrypt(item.ciphertext, {
-          context: contexts[i],
-          associatedData: undefined,
-        });
-        const out = key.encrypt(plaintext, {
-          version: item.keyVersion,
-          context: contexts[i],
-          associatedData: undefined,
-        });
-        result.ciphertext = out.ciphertext;
-        result.key_version = out.version;
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        result.error = error.message;
-      }
-    }
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      return { data: { ciphertext: result.ciphertext, key_version: result.key_version } };
-    }
-    // Rewrap keeps the pre-1.13 batch behaviour (200 with per-item errors), as Vault's rewrap handler does.
-    return { data: { batch_results: results } };
+    forEachItem(items, results, (item, result, i) => {
+      const { plaintext } = key.decrypt(item.ciphertext, { context: contexts[i], associatedData: undefined });
+      const out = key.encrypt(plaintext, {
+        version: item.keyVersion,
+        context: contexts[i],
+        associatedData: undefined,
+      });
+      result.ciphertext = out.ciphertext;
+      result.key_version = out.version;
+    });
+    // Rewrap keeps 200 with per-item errors for batches, as Vault's rewrap handler does.
+    return finish(isBatch, results, (r) => ({ ciphertext: r.ciphertext, key_version: r.key_version }));
   }
 
   private async datakey(kind: string, name: string, data: Data): Promise<LogicalResponse> {
@@ -623,71 +643,31 @@ export class TransitBackend implements Backend {
     const key = await this.getKey(name);
     if (!key) throw badRequest('signing key not found');
     if (!capabilities(key.type).signing) throw badRequest(`key type ${key.type} does not support signing`);
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
-      items = [{ ...singleItem(data), input: getString(data, 'input') }];
-    }
+    const { isBatch, items } = collectItems(data, () => ({
+      ...singleItem(data),
+      input: getString(data, 'input'),
+    }));
     const version = getInt(data, 'key_version');
-    const results = items.map((item) => {
-      const result: {
-        signature?: string;
-        key_version: number;
-        publickey?: string;
-        error?: string;
-        reference: string;
-      } = { key_version: 0, reference: item.reference };
-      if (item.input === undefined) {
-        result.error = 'missing input';
-        return result;
-      }
-      let input: Buffer;
-      try {
-        input = decodeBase64Std(item.input);
-      } catch (error) {
-        result.error = `unable to decode input as base64: ${(error as Error).message}`;
-        return result;
-      }
-      let context: Buffer | undefined;
-      try {
-        context = decodeContext(item.context);
-      } catch {
-        result.error = 'failed to base64-decode context';
-        return result;
-      }
-      try {
-        const out = key.sign(input, { ...options, version, context });
-        result.signature = out.signature;
-        result.key_version = out.version;
-        if (out.publicKey) result.publickey = encodeBase64Std(out.publicKey);
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        result.error = error.message;
-      }
-      return result;
+    const results: SignResult[] = items.map((item) => ({ key_version: 0, reference: item.reference }));
+    forEachItem(items, results, (item, result) => {
+      const { input, context } = decodeSigningInput(item, 'missing input');
+      const out = key.sign(input, { ...options, version, context });
+      result.signature = out.signature;
+      result.key_version = out.version;
+      if (out.publicKey) result.publickey = encodeBase64Std(out.publicKey);
     });
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      const out: Data = { signature: result.signature, key_version: result.key_version };
-      if (result.publickey) out.public_key = result.publickey;
-      return { data: out };
-    }
-    return { data: { batch_results: results } };
+    return finish(isBatch, results, (r) => ({
+      signature: r.signature,
+      key_version: r.key_version,
+      ...(r.publickey ? { public_key: r.publickey } : {}),
+    }));
   }
 
   private async verify(name: string, urlAlgorithm: string | undefined, data: Data): Promise<LogicalResponse> {
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
-      items = [{ ...singleItem(data), input: getString(data, 'input') }];
-    }
+    const { isBatch, items } = collectItems(data, () => ({
+      ...singleItem(data),
+      input: getString(data, 'input'),
+    }));
     let sigFound = false;
     let hmacFound = false;
     let missing = false;
@@ -711,39 +691,12 @@ export class TransitBackend implements Backend {
     if (!key) throw badRequest('signature verification key not found');
     if (!capabilities(key.type).signing)
       throw badRequest(`key type ${key.type} does not support verification`);
-    const results = items.map((item) => {
-      const result: { valid: boolean; error?: string; reference: string } = {
-        valid: false,
-        reference: item.reference,
-      };
-      let input: Buffer;
-      try {
-        input = decodeBase64Std(item.input ?? '');
-      } catch (error) {
-        result.error = `unable to decode input as base64: ${(error as Error).message}`;
-        return result;
-      }
-      let context: Buffer | undefined;
-      try {
-        context = decodeContext(item.context);
-      } catch {
-        result.error = 'failed to base64-decode context';
-        return result;
-      }
-      try {
-        result.valid = key.verify(input, item.signature ?? '', { ...options, context });
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        result.error = error.message;
-      }
-      return result;
+    const results: ValidResult[] = items.map((item) => ({ valid: false, reference: item.reference }));
+    forEachItem(items, results, (item, result) => {
+      const { input, context } = decodeSigningInput(item, 'missing input');
+      result.valid = key.verify(input, item.signature ?? '', { ...options, context });
     });
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      return { data: { valid: result.valid } };
-    }
-    return { data: { batch_results: results } };
+    return finish(isBatch, results, (r) => ({ valid: r.valid }));
   }
 
   private async hmac(name: string, urlAlgorithm: string | undefined, data: Data): Promise<LogicalResponse> {
@@ -766,36 +719,16 @@ export class TransitBackend implements Backend {
     const algorithmName = urlAlgorithm || getString(data, 'algorithm') || 'sha2-256';
     const hash = HASH_ALGORITHMS[algorithmName];
     if (!hash) throw badRequest(`unsupported algorithm "${algorithmName}"`);
-    const isBatch = has(data, 'batch_input');
-    let items: BatchItem[];
-    if (isBatch) {
-      items = parseBatch(data.batch_input);
-      if (items.length === 0) throw badRequest('missing batch input to process');
-    } else {
+    const { isBatch, items } = collectItems(data, () => {
       if (!has(data, 'input')) throw badRequest('missing input for HMAC');
-      items = [singleItem(data)];
-    }
-    const results = items.map((item) => {
-      const result: { hmac?: string; error?: string; reference: string } = { reference: item.reference };
-      if (item.input === undefined) {
-        result.error = 'missing input for HMAC';
-        return result;
-      }
-      try {
-        const input = decodeBase64Std(item.input);
-        const sum = createHmac(hash, hmacKey).update(input).digest();
-        result.hmac = `vault:v${version}:${encodeBase64Std(sum)}`;
-      } catch (error) {
-        result.error = `unable to decode input as base64: ${(error as Error).message}`;
-      }
-      return result;
+      return singleItem(data);
     });
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      return { data: { hmac: result.hmac } };
-    }
-    return { data: { batch_results: results } };
+    const results: HmacResult[] = items.map((item) => ({ reference: item.reference }));
+    forEachItem(items, results, (item, result) => {
+      const { input } = decodeSigningInput(item, 'missing input for HMAC');
+      result.hmac = `vault:v${version}:${encodeBase64Std(createHmac(hash, hmacKey).update(input).digest())}`;
+    });
+    return finish(isBatch, results, (r) => ({ hmac: r.hmac }));
   }
 
   private async verifyHmac(
@@ -810,53 +743,30 @@ export class TransitBackend implements Backend {
     const algorithmName =
       urlAlgorithm || getString(data, 'hash_algorithm') || getString(data, 'algorithm') || 'sha2-256';
     const hash = resolveHash(algorithmName);
-    const results = items.map((item) => {
-      const result: { valid: boolean; error?: string; reference: string } = {
-        valid: false,
-        reference: item.reference,
-      };
-      const fail = (message: string) => {
-        result.error = message;
-        return result;
-      };
-      let input: Buffer;
-      try {
-        input = decodeBase64Std(item.input ?? '');
-      } catch (error) {
-        return fail(`unable to decode input as base64: ${(error as Error).message}`);
-      }
+    const results: ValidResult[] = items.map((item) => ({ valid: false, reference: item.reference }));
+    forEachItem(items, results, (item, result) => {
+      const { input } = decodeSigningInput(item, 'missing input');
       const given = item.hmac ?? '';
-      if (!given.startsWith('vault:v')) return fail('invalid HMAC to verify: no prefix');
+      if (!given.startsWith('vault:v')) throw new UserError('invalid HMAC to verify: no prefix');
       const rest = given.slice('vault:v'.length);
       const colon = rest.indexOf(':');
-      if (colon < 0) return fail('invalid HMAC: wrong number of fields');
+      if (colon < 0) throw new UserError('invalid HMAC: wrong number of fields');
       const versionText = rest.slice(0, colon);
-      if (!/^[+-]?\d+$/.test(versionText)) return fail('invalid HMAC: version number could not be decoded');
+      if (!/^[+-]?\d+$/.test(versionText))
+        throw new UserError('invalid HMAC: version number could not be decoded');
       const version = Number.parseInt(versionText, 10);
       let expected: Buffer;
       try {
         expected = decodeBase64Std(rest.slice(colon + 1));
       } catch (error) {
-        return fail(`unable to decode verification HMAC as base64: ${(error as Error).message}`);
+        throw new UserError(`unable to decode verification HMAC as base64: ${(error as Error).message}`);
       }
-      if (version > key.latestVersion) return fail('invalid HMAC: version is too new');
+      if (version > key.latestVersion) throw new UserError('invalid HMAC: version is too new');
       if (key.minDecryptionVersion > 0 && version < key.minDecryptionVersion)
-        return fail('cannot verify HMAC: version is too old (disallowed by policy)');
-      let hmacKey: Buffer;
-      try {
-        hmacKey = key.hmacKey(version);
-      } catch (error) {
-        return fail((error as Error).message);
-      }
-      result.valid = safeEqual(createHmac(hash, hmacKey).update(input).digest(), expected);
-      return result;
+        throw new UserError('cannot verify HMAC: version is too old (disallowed by policy)');
+      result.valid = safeEqual(createHmac(hash, key.hmacKey(version)).update(input).digest(), expected);
     });
-    if (!isBatch) {
-      const result = results[0] as (typeof results)[number];
-      if (result.error !== undefined) throw badRequest(result.error);
-      return { data: { valid: result.valid } };
-    }
-    return { data: { batch_results: results } };
+    return finish(isBatch, results, (r) => ({ valid: r.valid }));
   }
 
   private async exportKey(
