@@ -1,7 +1,9 @@
-import { X509Certificate } from 'node:crypto';
+import 'reflect-metadata';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createPkiBackend, type PkiBackend } from '../src/backends/pki/index.js';
-import { generateCertificateAuthority } from '../src/util/x509.js';
+import { createCertificateRequest, generateCertificateAuthority } from '../src/util/x509.js';
 import { call, testContext } from './support/direct.js';
 
 let clock = Date.now();
@@ -255,5 +257,60 @@ describe('pki leases and revocation', () => {
     await post('roles/nostore', { allow_any_name: true, no_store: true, key_type: 'ec' });
     const unstored = await post('issue/nostore', { common_name: 'ephemeral' });
     expect((await call(pki, 'read', `cert/${String(unstored.data?.serial_number)}`)).status).toBe(404);
+  });
+});
+
+describe('pki sign and crl', () => {
+  it('signs a CSR under the role policy, taking CN and SANs from the request', async () => {
+    const root = await setupRoot();
+    const caCert = new X509Certificate(String(root.data?.certificate));
+    await post('roles/svc', {
+      allowed_domains: 'internal',
+      allow_subdomains: true,
+      key_type: 'ec',
+      max_ttl: '1h',
+    });
+    const request = await createCertificateRequest({
+      commonName: 'api.internal',
+      dnsNames: ['api.internal', 'www.api.internal'],
+      ipAddresses: ['10.0.0.7'],
+      keyType: 'ec',
+    });
+    const signed = await post('sign/svc', { csr: request.csrPem, ttl: '10m' });
+    expect(signed.status).toBe(200);
+    expect(signed.data).not.toHaveProperty('private_key');
+    const cert = new X509Certificate(String(signed.data?.certificate));
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(request.privateKeyPem))).toBe(true);
+    expect(cert.checkHost('www.api.internal')).toBe('www.api.internal');
+    expect(cert.checkIP('10.0.0.7')).toBe('10.0.0.7');
+    expect(Number(signed.data?.expiration) - Math.floor(clock / 1000)).toBeLessThanOrEqual(600);
+
+    const evil = await createCertificateRequest({ commonName: 'api.evil.com', keyType: 'ec' });
+    expect((await post('sign/svc', { csr: evil.csrPem })).errors).toEqual([
+      'common name api.evil.com not allowed by this role',
+    ]);
+    const rsa = await createCertificateRequest({ commonName: 'a.internal', keyType: 'rsa' });
+    expect((await post('sign/svc', { csr: rsa.csrPem })).errors).toEqual(['role requires keys of type ec']);
+    expect((await post('sign/svc', {})).errors).toEqual(['"csr" is empty']);
+  });
+
+  it('publishes revoked serials in a CRL signed by the CA', async () => {
+    const root = await setupRoot();
+    await post('roles/r', { allow_any_name: true, key_type: 'ec' });
+    const kept = await post('issue/r', { common_name: 'kept' });
+    const gone = await post('issue/r', { common_name: 'gone' });
+    await post('revoke', { serial_number: gone.data?.serial_number });
+    const der = (await call(pki, 'read', 'crl')).response?.raw;
+    expect(der?.contentType).toBe('application/pkix-crl');
+    const crl = new X509Crl(der?.body as Buffer);
+    const caKey = await new PeculiarCertificate(String(root.data?.certificate)).publicKey.export();
+    expect(await crl.verify({ publicKey: caKey })).toBe(true);
+    const serials = crl.entries.map((e) => e.serialNumber.toLowerCase().match(/../g)?.join(':'));
+    expect(serials).toEqual([gone.data?.serial_number]);
+    expect(serials).not.toContain(kept.data?.serial_number);
+    const pem = (await call(pki, 'read', 'crl/pem')).response?.raw?.body;
+    expect(String(pem)).toMatch(/^-----BEGIN X509 CRL-----/);
+    expect((await call(pki, 'read', 'cert/crl')).data?.certificate).toBe(pem);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Vault's PKI secrets engine, in memory: root CA generation or import, roles, `issue/:role` with real certificates
  * and Vault's name/TTL policy, optional leases (`generate_lease`) whose revocation revokes the certificate, `revoke`,
- * certificate fetch (`cert/:serial`, `certs/`, `ca`, `ca/pem`, `ca_chain`, `cert/ca`).
+ * certificate fetch (`cert/:serial`, `certs/`, `ca`, `ca/pem`, `ca_chain`, `cert/ca`), CSR signing (`sign/:role`) and a
+ * CRL of revoked certificates (`crl`, `crl/pem`, `cert/crl`).
  *
- * Not implemented: CRLs (`crl`, `crl/pem`), OCSP, `sign/:role` (CSR signing), intermediates, tidy, ACME.
+ * Not implemented: OCSP, delta CRLs, intermediates, `sign-verbatim`, tidy, ACME.
  */
 import { isIP } from 'node:net';
 import {
@@ -21,10 +22,14 @@ import { uuid } from '../../util/random.js';
 import {
   type CertificateAuthority,
   type CertificateUsage,
+  createCrl,
   formatSerialNumber,
   generateCertificateAuthority,
   issueCertificate,
   loadCertificateAuthority,
+  parseCertificateRequest,
+  type SignedCertificate,
+  signCertificateRequest,
   X509HelperError,
 } from '../../util/x509.js';
 import { getBool, getDuration, getInt, getString, getStringList, has } from '../transit/fields.js';
@@ -51,12 +56,13 @@ const routes = {
   roles: /^roles\/?$/,
   role: new RegExp(`^roles/(${NAME})$`),
   issue: new RegExp(`^(?:issuer/([^/]+)/)?issue/(${NAME})$`),
+  sign: new RegExp(`^(?:issuer/([^/]+)/)?sign/(${NAME})$`),
   revoke: /^revoke$/,
   certs: /^certs\/?$/,
   revokedCerts: /^certs\/revoked\/?$/,
+  crl: /^(?:crl|crl\/pem|cert\/crl)$/,
   cert: /^cert\/([^/]+)$/,
   issuers: /^issuers\/?$/,
-  crl: /^(?:crl|crl\/pem|cert\/crl)$/,
 };
 type RouteName = keyof typeof routes;
 
@@ -107,6 +113,7 @@ export class PkiBackend implements Backend {
   private defaultIssuerId: string | undefined;
   private readonly roles = new Map<string, PkiRole>();
   private readonly certs = new Map<string, StoredCert>();
+  private readonly crlCache = new Map<string, { pem: string; der: Buffer }>();
 
   constructor(context: BackendContext) {
     this.context = context;
@@ -228,7 +235,13 @@ export class PkiBackend implements Backend {
       }
       case 'issue':
         writeOnly();
-        return this.issue(m[2] as string, m[1], data);
+        return this.issue(m[2] as string, m[1], data, undefined);
+      case 'sign': {
+        writeOnly();
+        const csr = getString(data, 'csr');
+        if (csr.trim() === '') throw badRequest('"csr" is empty');
+        return this.issue(m[2] as string, m[1], data, csr);
+      }
       case 'revoke':
         writeOnly();
         return this.revoke(data);
@@ -254,8 +267,25 @@ export class PkiBackend implements Backend {
           keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
         return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
       }
-      default:
-        throw new LogicalError(404, 'CRLs are not implemented by the Leasehold dev server');
+      default: {
+        readOnly();
+        const issuer = this.requireIssuer('default');
+        const revoked = [...this.certs.values()]
+          .filter((c) => c.issuerId === issuer.id && c.revokedAt !== undefined)
+          .map((c) => ({ serialNumber: c.serial, revokedAt: c.revokedAt as number }));
+        const cacheKey = `${issuer.id}:${revoked.length}`;
+        let crl = this.crlCache.get(cacheKey);
+        if (!crl) {
+          // Built once per set of revocations (Vault rebuilds its CRL on revocation, not per fetch).
+          crl = await createCrl({ ca: issuer.ca, revoked, now: this.context.now() });
+          this.crlCache.set(cacheKey, crl);
+        }
+        if (path === 'crl')
+          return { raw: { status: 200, contentType: 'application/pkix-crl', body: crl.der } };
+        if (path === 'crl/pem')
+          return { raw: { status: 200, contentType: 'application/pem-file', body: crl.pem.trim() } };
+        return { data: { certificate: crl.pem.trim(), revocation_time: 0, revocation_time_rfc3339: '' } };
+      }
     }
   }
 
@@ -386,15 +416,30 @@ export class PkiBackend implements Backend {
     return format === 'der' ? pemToDerBase64(pem) : trimPem(pem);
   }
 
-  private async issue(roleName: string, issuerRef: string | undefined, data: Data): Promise<LogicalResponse> {
+  /** `issue/:role` (generates a key) or, with `csrPem`, `sign/:role` (signs the request's key). */
+  private async issue(
+    roleName: string,
+    issuerRef: string | undefined,
+    data: Data,
+    csrPem: string | undefined,
+  ): Promise<LogicalResponse> {
     const role = this.roles.get(roleName);
     if (!role) throw badRequest(`unknown role: ${roleName}`);
     const issuer = this.requireIssuer(issuerRef ?? role.issuer_ref);
     const format = this.format(data);
     const warnings: string[] = [];
+    const csr = csrPem === undefined ? undefined : await parseCertificateRequest(csrPem);
+    const fromCsr = csr !== undefined && role.use_csr_sans;
 
     // Names (Vault's generateCreationBundle).
-    const commonName = getString(data, 'common_name');
+    let commonName = csr && role.use_csr_common_name ? csr.commonName : '';
+    if (commonName === '') commonName = getString(data, 'common_name');
+    else if (has(data, 'common_name'))
+      warnings.push(
+        'the common_name field was provided but the role is set with "use_csr_common_name" set to true',
+      );
+    if (fromCsr && has(data, 'alt_names'))
+      warnings.push('the alt_names field was provided but the role is set with "use_csr_sans" set to true');
     if (commonName === '' && role.require_cn)
       throw badRequest(
         'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
@@ -406,7 +451,8 @@ export class PkiBackend implements Backend {
       else if (HOSTNAME_RE.test(name)) dnsNames.push(name);
     };
     if (commonName !== '' && !getBool(data, 'exclude_cn_from_sans')) addName(commonName);
-    for (const alt of getStringList(data, 'alt_names')) if (!dnsNames.includes(alt)) addName(alt);
+    for (const alt of fromCsr ? csr.dnsNames : getStringList(data, 'alt_names'))
+      if (!dnsNames.includes(alt)) addName(alt);
     if (commonName !== '' && commonNameDisallowed(role, commonName))
       throw badRequest(`common name ${commonName} not allowed by this role`);
     const badDns = firstDisallowedName(role, dnsNames);
@@ -418,19 +464,20 @@ export class PkiBackend implements Backend {
         'email subject alternative names are not supported by the Leasehold dev server and were omitted',
       );
 
-    const ipSans = getStringList(data, 'ip_sans');
+    const ipSans = fromCsr ? csr.ipAddresses : getStringList(data, 'ip_sans');
+    const source = fromCsr ? 'CSR' : 'the API';
     for (const ip of ipSans)
       if (isIP(ip) === 0) throw badRequest(`the value "${ip}" is not a valid IP address`);
     if (ipSans.length > 0 && !role.allow_ip_sans)
       throw badRequest(
-        'IP Subject Alternative Names are not allowed in this role, but was provided via the API',
+        `IP Subject Alternative Names are not allowed in this role, but was provided via ${source}`,
       );
 
-    const uriSans = getStringList(data, 'uri_sans');
+    const uriSans = fromCsr ? csr.uriSans : getStringList(data, 'uri_sans');
     if (uriSans.length > 0) {
       if (role.allowed_uri_sans.length === 0)
         throw badRequest(
-          'URI Subject Alternative Names are not allowed in this role, but were provided via the API',
+          `URI Subject Alternative Names are not allowed in this role, but were provided via ${source}`,
         );
       for (const uri of uriSans) {
         if (!role.allowed_uri_sans.some((glob) => globToRegExp(glob).test(uri)))
@@ -457,23 +504,6 @@ export class PkiBackend implements Backend {
       ttlSeconds = this.effectiveTtl(requestedTtl, role.ttl, role.max_ttl, warnings);
     }
 
-    // Key type: the role's, or the request's for roles with key_type "any".
-    let keyType: 'rsa' | 'ec';
-    let keyBits: number;
-    if (role.key_type === 'any') {
-      const requestedType = getString(data, 'key_type');
-      if (requestedType === '' || requestedType === 'any')
-        throw badRequest(
-          'role key type "any" not allowed for issuing certificates without providing key_type and/or key_bits request parameters',
-        );
-      keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits'), false);
-      keyType = requestedType as 'rsa' | 'ec';
-    } else {
-      keyType = role.key_type;
-      keyBits = role.key_bits;
-      if (has(data, 'key_type') || has(data, 'key_bits'))
-        warnings.push('parameters key_type and key_bits ignored as role had specific values');
-    }
     const usage: CertificateUsage =
       role.server_flag && role.client_flag
         ? 'both'
@@ -482,19 +512,46 @@ export class PkiBackend implements Backend {
           : role.client_flag
             ? 'client'
             : 'none';
-
-    const issued = await issueCertificate({
+    const leaf = {
       ca: issuer.ca,
       commonName,
       dnsNames,
       ipAddresses: ipSans,
       uriSans,
-      keyType,
-      keyBits,
       ttlSeconds,
       usage,
       now,
-    });
+    };
+    let issued: SignedCertificate & { privateKeyPem?: string; traditionalPrivateKeyPem?: string };
+    if (csr && csrPem !== undefined) {
+      // Vault's signCert: the request's key must match the role's key type and be at least key_bits.
+      if (role.key_type !== 'any' && role.key_type !== csr.keyType)
+        throw badRequest(`role requires keys of type ${role.key_type}`);
+      if (role.key_type !== 'any' && csr.keyBits < role.key_bits)
+        throw badRequest(
+          `role requires a minimum of a ${role.key_bits}-bit key, but CSR's key is ${csr.keyBits} bits`,
+        );
+      issued = await signCertificateRequest({ ...leaf, csrPem });
+    } else {
+      // Key type: the role's, or the request's for roles with key_type "any".
+      let keyType: 'rsa' | 'ec';
+      let keyBits: number;
+      if (role.key_type === 'any') {
+        const requestedType = getString(data, 'key_type');
+        if (requestedType === '' || requestedType === 'any')
+          throw badRequest(
+            'role key type "any" not allowed for issuing certificates without providing key_type and/or key_bits request parameters',
+          );
+        keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits'), false);
+        keyType = requestedType as 'rsa' | 'ec';
+      } else {
+        keyType = role.key_type;
+        keyBits = role.key_bits;
+        if (has(data, 'key_type') || has(data, 'key_bits'))
+          warnings.push('parameters key_type and key_bits ignored as role had specific values');
+      }
+      issued = await issueCertificate({ ...leaf, keyType, keyBits });
+    }
     if (issued.notAfter.getTime() < now + ttlSeconds * 1000 - 1000)
       warnings.push(
         `the requested TTL would extend past the issuing CA's NotAfter; the certificate expires with the CA at ${rfc3339(issued.notAfter.getTime())}`,
@@ -502,25 +559,40 @@ export class PkiBackend implements Backend {
 
     const caPem = trimPem(issuer.ca.certificatePem);
     const certPem = trimPem(issued.certificatePem);
-    const privateKey = this.privateKeyText(issued, format, getString(data, 'private_key_format'));
+    const privateKey =
+      issued.privateKeyPem !== undefined && issued.traditionalPrivateKeyPem !== undefined
+        ? this.privateKeyText(
+            {
+              privateKeyPem: issued.privateKeyPem,
+              traditionalPrivateKeyPem: issued.traditionalPrivateKeyPem,
+            },
+            format,
+            getString(data, 'private_key_format'),
+          )
+        : undefined;
     let certificate: string;
     let issuingCa: string;
     if (format === 'der') {
       certificate = pemToDerBase64(certPem);
       issuingCa = pemToDerBase64(caPem);
     } else {
-      certificate = format === 'pem_bundle' ? `${privateKey}\n${certPem}\n${caPem}` : certPem;
+      certificate =
+        format === 'pem_bundle'
+          ? [privateKey, certPem, caPem].filter((p) => p !== undefined).join('\n')
+          : certPem;
       issuingCa = caPem;
     }
     const result: Data = {
       certificate,
       issuing_ca: issuingCa,
       ca_chain: [issuingCa],
-      private_key: privateKey,
-      private_key_type: issued.keyType,
       serial_number: issued.serialNumber,
       expiration: issued.expiration,
     };
+    if (privateKey !== undefined) {
+      result.private_key = privateKey;
+      result.private_key_type = issued.keyType;
+    }
     if (!role.no_store) {
       this.certs.set(issued.serialNumber, {
         serial: issued.serialNumber,

@@ -26,6 +26,8 @@ export interface PkiRole {
   generate_lease: boolean;
   no_store: boolean;
   require_cn: boolean;
+  use_csr_common_name: boolean;
+  use_csr_sans: boolean;
   cn_validations: string[];
   issuer_ref: string;
 }
@@ -52,6 +54,8 @@ export function defaultRole(): PkiRole {
     generate_lease: false,
     no_store: false,
     require_cn: true,
+    use_csr_common_name: true,
+    use_csr_sans: true,
     cn_validations: ['email', 'hostname'],
     issuer_ref: 'default',
   };
@@ -112,6 +116,8 @@ export function applyRoleWrite(base: PkiRole, data: Readonly<Record<string, unkn
     'generate_lease',
     'no_store',
     'require_cn',
+    'use_csr_common_name',
+    'use_csr_sans',
   ] as const)
     bool(field);
   list('allowed_domains');
