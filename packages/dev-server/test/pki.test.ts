@@ -1,14 +1,17 @@
 import 'reflect-metadata';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { createPkiBackend, type PkiBackend } from '../src/backends/pki/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createCertificateRequest, generateCertificateAuthority } from '../src/util/x509.js';
-import { call, testContext } from './support/direct.js';
+import { type EngineHarness, startEngine } from './support/engine.js';
 
+// Every test gets a fresh dev server with PKI mounted through `POST /v1/sys/mounts/pki` (max TTL 10 years, as
+// `vault secrets tune -max-lease-ttl=87600h pki` would set).
+let engine: EngineHarness;
 let clock = Date.now();
-let pki: PkiBackend;
-const post = (path: string, data: Record<string, unknown> = {}) => call(pki, 'update', path, data);
+const post = (path: string, data: Record<string, unknown> = {}) => engine.post(path, data);
+const read = (path: string) => engine.call('read', path);
+const list = (path: string) => engine.call('list', path);
 
 async function setupRoot(ttl = '87600h') {
   const root = await post('root/generate/internal', {
@@ -20,9 +23,12 @@ async function setupRoot(ttl = '87600h') {
   return root;
 }
 
-beforeEach(() => {
+beforeEach(async () => {
+  engine = await startEngine('pki', 'pki', { max_lease_ttl: '87600h' });
   clock = Date.now();
-  pki = createPkiBackend({ ...testContext('pki/', () => clock), maxLeaseTtl: () => 10 * 365 * 86400 });
+});
+afterEach(async () => {
+  await engine.close();
 });
 
 describe('pki CA', () => {
@@ -37,18 +43,20 @@ describe('pki CA', () => {
     expect(root.data?.issuing_ca).toBe(pem);
     expect(root.data?.expiration).toBe(Math.floor(new Date(ca.validTo).getTime() / 1000));
 
-    const caPem = await call(pki, 'read', 'ca/pem');
-    expect(caPem.response?.raw).toMatchObject({
-      status: 200,
-      contentType: 'application/pem-file',
-      body: pem,
-    });
-    const caDer = await call(pki, 'read', 'ca');
-    expect(new X509Certificate(caDer.response?.raw?.body as Buffer).fingerprint256).toBe(ca.fingerprint256);
-    expect((await call(pki, 'read', 'cert/ca')).data?.certificate).toBe(pem);
-    const bySerial = await call(pki, 'read', `cert/${String(root.data?.serial_number).replace(/:/g, '-')}`);
+    const caPem = await read('ca/pem');
+    expect(caPem.status).toBe(200);
+    expect(caPem.contentType).toBe('application/pem-file');
+    expect(caPem.text).toBe(pem);
+    const caDer = await read('ca');
+    expect(caDer.contentType).toBe('application/pkix-cert');
+    expect(new X509Certificate(caDer.bytes).fingerprint256).toBe(ca.fingerprint256);
+    // ca/pem, ca and cert/* need no token, as in Vault.
+    const anonymous = await fetch(`${engine.server.url}/v1/pki/ca/pem`);
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.text()).toBe(pem);
+    expect((await read('cert/ca')).data?.certificate).toBe(pem);
+    const bySerial = await read(`cert/${String(root.data?.serial_number).replace(/:/g, '-')}`);
     expect(bySerial.data?.certificate).toBe(pem);
-    expect(pki.unauthenticatedPaths).toContain('ca/pem');
   });
 
   it('exports the root key when asked, and imports a CA bundle through config/ca', async () => {
@@ -60,24 +68,25 @@ describe('pki CA', () => {
     expect(exported.data?.private_key_type).toBe('rsa');
     expect(String(exported.data?.private_key)).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
 
-    const other = createPkiBackend(testContext('pki2/'));
+    const other = await startEngine('pki', 'pki2');
     const external = await generateCertificateAuthority({ commonName: 'Imported Root', ttlSeconds: 3600 });
-    const imported = await call(other, 'update', 'config/ca', {
+    const imported = await other.post('config/ca', {
       pem_bundle: `${external.certificatePem}${external.privateKeyPem}`,
     });
     expect(imported.status).toBe(200);
     expect(imported.data?.imported_issuers).toHaveLength(1);
-    expect((await call(other, 'read', 'ca/pem')).response?.raw?.body).toBe(external.certificatePem.trim());
-    await call(other, 'update', 'roles/web', { allowed_domains: 'example.com', allow_subdomains: true });
-    const issued = await call(other, 'update', 'issue/web', { common_name: 'a.example.com' });
+    expect((await other.call('read', 'ca/pem')).text).toBe(external.certificatePem.trim());
+    await other.post('roles/web', { allowed_domains: 'example.com', allow_subdomains: true });
+    const issued = await other.post('issue/web', { common_name: 'a.example.com' });
     expect(
       new X509Certificate(String(issued.data?.certificate)).checkIssued(
         new X509Certificate(external.certificatePem),
       ),
     ).toBe(true);
-    const bad = await call(other, 'update', 'config/ca', { pem_bundle: external.certificatePem });
+    const bad = await other.post('config/ca', { pem_bundle: external.certificatePem });
     expect(bad.status).toBe(400);
     expect(bad.errors).toEqual(['no private key found in the PEM bundle']);
+    await other.close();
   });
 });
 
@@ -99,8 +108,8 @@ describe('pki issue', () => {
       ttl: 3600,
       key_type: 'ec',
     });
-    expect((await call(pki, 'read', 'roles/web')).data?.generate_lease).toBe(false);
-    expect((await call(pki, 'list', 'roles/')).data).toEqual({ keys: ['web'] });
+    expect((await read('roles/web')).data?.generate_lease).toBe(false);
+    expect((await list('roles/')).data).toEqual({ keys: ['web'] });
 
     const issued = await post('issue/web', {
       common_name: 'api.example.com',
@@ -108,7 +117,8 @@ describe('pki issue', () => {
       ip_sans: '127.0.0.1',
     });
     expect(issued.status).toBe(200);
-    expect(issued.response?.secret).toBeUndefined();
+    expect(issued.leaseId).toBe('');
+    expect(issued.leaseDuration).toBe(0);
     const data = issued.data ?? {};
     const cert = new X509Certificate(String(data.certificate));
     expect(cert.verify(caCert.publicKey)).toBe(true);
@@ -143,7 +153,7 @@ describe('pki issue', () => {
     expect(String(pkcs8.data?.private_key)).toMatch(/^-----BEGIN PRIVATE KEY-----/);
 
     // fetched back by serial
-    const fetched = await call(pki, 'read', `cert/${String(data.serial_number)}`);
+    const fetched = await read(`cert/${String(data.serial_number)}`);
     expect(fetched.data).toMatchObject({ certificate: data.certificate, revocation_time: 0 });
   });
 
@@ -151,7 +161,7 @@ describe('pki issue', () => {
     await setupRoot('1h');
     await post('roles/any', { allow_any_name: true, max_ttl: '100h', key_type: 'ec' });
     const issued = await post('issue/any', { common_name: 'svc', ttl: '50h' });
-    const ca = new X509Certificate(String((await call(pki, 'read', 'cert/ca')).data?.certificate));
+    const ca = new X509Certificate(String((await read('cert/ca')).data?.certificate));
     expect(Number(issued.data?.expiration)).toBe(Math.floor(new Date(ca.validTo).getTime() / 1000));
   });
 
@@ -204,7 +214,7 @@ describe('pki issue', () => {
     expect((await post('issue/web', { common_name: 'x' })).errors).toEqual([
       'no default issuer currently configured',
     ]);
-    expect((await call(pki, 'read', 'ca/pem')).status).toBe(400);
+    expect((await read('ca/pem')).status).toBe(400);
   });
 });
 
@@ -213,25 +223,35 @@ describe('pki leases and revocation', () => {
     await setupRoot();
     await post('roles/leased', { allow_any_name: true, generate_lease: true, ttl: '30m', key_type: 'ec' });
     const issued = await post('issue/leased', { common_name: 'worker' });
-    const secret = issued.response?.secret;
-    expect(secret).toBeDefined();
-    expect(secret?.renewable).toBe(false);
-    const toNotAfter = Number(issued.data?.expiration) - Math.floor(clock / 1000);
-    expect(Math.abs((secret?.ttl ?? 0) - toNotAfter)).toBeLessThanOrEqual(1);
-    expect(secret?.internal).toEqual({ serial_number: issued.data?.serial_number });
+    expect(issued.leaseId).toMatch(/^pki\/issue\/leased\/\w+$/);
+    expect(issued.renewable).toBe(false);
+    const toNotAfter = Number(issued.data?.expiration) - Math.floor(Date.now() / 1000);
+    expect(Math.abs(issued.leaseDuration - toNotAfter)).toBeLessThanOrEqual(2);
+    expect(issued.leaseDuration).toBeGreaterThan(1790);
 
-    clock += 5_000;
-    await pki.revokeSecret({
-      leaseId: 'pki/issue/leased/abc',
-      path: 'issue/leased',
-      internal: secret?.internal ?? {},
-      issueTime: clock - 5_000,
-      expireTime: clock + 1_000_000,
+    const lookup = await fetch(`${engine.server.url}/v1/sys/leases/lookup`, {
+      method: 'PUT',
+      headers: { 'x-vault-token': engine.server.rootToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ lease_id: issued.leaseId }),
     });
-    const fetched = await call(pki, 'read', `cert/${String(issued.data?.serial_number)}`);
-    expect(fetched.data?.revocation_time).toBe(Math.floor(clock / 1000));
-    expect(Date.parse(String(fetched.data?.revocation_time_rfc3339))).toBe(clock);
-    expect((await call(pki, 'list', 'certs/revoked/')).data?.keys).toEqual([issued.data?.serial_number]);
+    expect(lookup.status).toBe(200);
+    expect(((await lookup.json()) as { data: unknown }).data).toMatchObject({
+      id: issued.leaseId,
+      renewable: false,
+    });
+    const before = await read(`cert/${String(issued.data?.serial_number)}`);
+    expect(before.data?.revocation_time).toBe(0);
+
+    const revoke = await fetch(`${engine.server.url}/v1/sys/leases/revoke`, {
+      method: 'PUT',
+      headers: { 'x-vault-token': engine.server.rootToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ lease_id: issued.leaseId }),
+    });
+    expect(revoke.status).toBe(204);
+    const fetched = await read(`cert/${String(issued.data?.serial_number)}`);
+    expect(Math.abs(Number(fetched.data?.revocation_time) - Date.now() / 1000)).toBeLessThan(5);
+    expect(Date.parse(String(fetched.data?.revocation_time_rfc3339))).toBeGreaterThan(clock - 1000);
+    expect((await list('certs/revoked/')).data?.keys).toEqual([issued.data?.serial_number]);
   });
 
   it('revoke endpoint: by serial, idempotent, unknown serial and CA errors', async () => {
@@ -241,8 +261,8 @@ describe('pki leases and revocation', () => {
     const serial = String(issued.data?.serial_number);
     const revoked = await post('revoke', { serial_number: serial });
     expect(revoked.status).toBe(200);
-    expect(revoked.data).toMatchObject({ state: 'revoked', revocation_time: Math.floor(clock / 1000) });
-    clock += 10_000;
+    expect(revoked.data?.state).toBe('revoked');
+    expect(Math.abs(Number(revoked.data?.revocation_time) - Date.now() / 1000)).toBeLessThan(5);
     expect((await post('revoke', { serial_number: serial.replace(/:/g, '-') })).data?.revocation_time).toBe(
       revoked.data?.revocation_time,
     );
@@ -256,7 +276,7 @@ describe('pki leases and revocation', () => {
 
     await post('roles/nostore', { allow_any_name: true, no_store: true, key_type: 'ec' });
     const unstored = await post('issue/nostore', { common_name: 'ephemeral' });
-    expect((await call(pki, 'read', `cert/${String(unstored.data?.serial_number)}`)).status).toBe(404);
+    expect((await read(`cert/${String(unstored.data?.serial_number)}`)).status).toBe(404);
   });
 });
 
@@ -301,16 +321,16 @@ describe('pki sign and crl', () => {
     const kept = await post('issue/r', { common_name: 'kept' });
     const gone = await post('issue/r', { common_name: 'gone' });
     await post('revoke', { serial_number: gone.data?.serial_number });
-    const der = (await call(pki, 'read', 'crl')).response?.raw;
-    expect(der?.contentType).toBe('application/pkix-crl');
-    const crl = new X509Crl(der?.body as Buffer);
+    const der = await read('crl');
+    expect(der.contentType).toBe('application/pkix-crl');
+    const crl = new X509Crl(der.bytes);
     const caKey = await new PeculiarCertificate(String(root.data?.certificate)).publicKey.export();
     expect(await crl.verify({ publicKey: caKey })).toBe(true);
     const serials = crl.entries.map((e) => e.serialNumber.toLowerCase().match(/../g)?.join(':'));
     expect(serials).toEqual([gone.data?.serial_number]);
     expect(serials).not.toContain(kept.data?.serial_number);
-    const pem = (await call(pki, 'read', 'crl/pem')).response?.raw?.body;
+    const pem = (await read('crl/pem')).text;
     expect(String(pem)).toMatch(/^-----BEGIN X509 CRL-----/);
-    expect((await call(pki, 'read', 'cert/crl')).data?.certificate).toBe(pem);
+    expect((await read('cert/crl')).data?.certificate).toBe(pem);
   });
 });

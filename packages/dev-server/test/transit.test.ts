@@ -1,18 +1,22 @@
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { createTransitBackend, type TransitBackend } from '../src/backends/transit/index.js';
-import { call, testContext } from './support/direct.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTransitBackend } from '../src/backends/transit/index.js';
+import { call as callBackend, testContext } from './support/direct.js';
+import { type EngineHarness, startEngine } from './support/engine.js';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 const unb64 = (text: unknown) => Buffer.from(String(text), 'base64').toString('utf8');
 
-let clock = Date.now();
-let transit: TransitBackend;
-const post = (path: string, data: Record<string, unknown> = {}) => call(transit, 'update', path, data);
+// Every test gets a fresh dev server with transit mounted through `POST /v1/sys/mounts/transit`.
+let engine: EngineHarness;
+const post = (path: string, data: Record<string, unknown> = {}) => engine.post(path, data);
+const read = (path: string, data?: Record<string, unknown>) => engine.call('read', path, data);
 
-beforeEach(() => {
-  clock = Date.now();
-  transit = createTransitBackend(testContext('transit/', () => clock));
+beforeEach(async () => {
+  engine = await startEngine('transit');
+});
+afterEach(async () => {
+  await engine.close();
 });
 
 describe('transit keys', () => {
@@ -22,9 +26,9 @@ describe('transit keys', () => {
     expect(created.data).toMatchObject({ name: 'orders', type: 'aes256-gcm96', latest_version: 1 });
     expect((await post('keys/orders')).warnings).toEqual(['key orders already existed']);
 
-    const read = await call(transit, 'read', 'keys/orders');
-    expect(read.status).toBe(200);
-    expect(Object.keys(read.data ?? {}).sort()).toEqual(
+    const key = await read('keys/orders');
+    expect(key.status).toBe(200);
+    expect(Object.keys(key.data ?? {}).sort()).toEqual(
       [
         'allow_plaintext_backup',
         'auto_rotate_period',
@@ -45,7 +49,7 @@ describe('transit keys', () => {
         'type',
       ].sort(),
     );
-    expect(read.data).toMatchObject({
+    expect(key.data).toMatchObject({
       min_decryption_version: 1,
       min_encryption_version: 0,
       min_available_version: 0,
@@ -54,13 +58,14 @@ describe('transit keys', () => {
       supports_signing: false,
       auto_rotate_period: 0,
     });
-    expect((read.data?.keys as Record<string, number> | undefined)?.['1']).toBe(Math.floor(clock / 1000));
+    const created1 = (key.data?.keys as Record<string, number> | undefined)?.['1'] ?? 0;
+    expect(Math.abs(created1 - Date.now() / 1000)).toBeLessThan(60);
 
-    expect((await call(transit, 'read', 'keys/missing')).status).toBe(404);
+    expect((await read('keys/missing')).status).toBe(404);
     await post('keys/alpha', { type: 'chacha20-poly1305' });
-    expect((await call(transit, 'list', 'keys/')).data).toEqual({ keys: ['alpha', 'orders'] });
+    expect((await engine.call('list', 'keys/')).data).toEqual({ keys: ['alpha', 'orders'] });
 
-    const refused = await call(transit, 'delete', 'keys/orders');
+    const refused = await engine.call('delete', 'keys/orders');
     expect(refused.status).toBe(400);
     expect(refused.errors).toEqual(['error deleting policy orders: deletion is not allowed for this policy']);
     const configured = await post('keys/orders/config', { deletion_allowed: true, auto_rotate_period: '2h' });
@@ -68,22 +73,28 @@ describe('transit keys', () => {
     expect((await post('keys/orders/config', { auto_rotate_period: '10m' })).errors).toEqual([
       'auto rotate period must be 0 to disable or at least an hour',
     ]);
-    expect((await call(transit, 'delete', 'keys/orders')).status).toBe(204);
-    expect((await call(transit, 'read', 'keys/orders')).status).toBe(404);
+    expect((await engine.call('delete', 'keys/orders')).status).toBe(204);
+    expect((await read('keys/orders')).status).toBe(404);
     expect((await post('keys/nope/config', { deletion_allowed: true })).errors).toEqual([
       'no existing key named nope could be found',
     ]);
     expect((await post('keys/nope/rotate')).errors).toEqual(['key not found']);
     expect((await post('keys/bad', { type: 'des' })).errors).toEqual(['unknown key type des']);
-    expect((await call(transit, 'read', 'encrypt/orders')).status).toBe(405);
+    expect((await read('encrypt/orders')).status).toBe(405);
   });
 
-  it('auto-rotates lazily once auto_rotate_period has elapsed', async () => {
-    await post('keys/auto', { auto_rotate_period: '1h' });
+  it('auto-rotates lazily once auto_rotate_period has elapsed (backend with an injected clock)', async () => {
+    let clock = Date.now();
+    const transit = createTransitBackend(testContext('transit/', () => clock));
+    await callBackend(transit, 'update', 'keys/auto', { auto_rotate_period: '1h' });
     clock += 3599_000;
-    expect((await call(transit, 'read', 'keys/auto')).data?.latest_version).toBe(1);
+    expect((await callBackend(transit, 'read', 'keys/auto')).data?.latest_version).toBe(1);
     clock += 2_000;
-    expect((await call(transit, 'read', 'keys/auto')).data?.latest_version).toBe(2);
+    expect((await callBackend(transit, 'read', 'keys/auto')).data?.latest_version).toBe(2);
+    expect(Object.keys((await callBackend(transit, 'read', 'keys/auto')).data?.keys as object)).toEqual([
+      '1',
+      '2',
+    ]);
   });
 });
 
@@ -97,7 +108,7 @@ describe('transit encrypt/decrypt', () => {
     const payload = Buffer.from(ciphertext.slice('vault:v1:'.length), 'base64');
     // 12-byte nonce ‖ ciphertext (same length as plaintext for GCM) ‖ 16-byte tag
     expect(payload.length).toBe(12 + 'hello world'.length + 16);
-    expect((await call(transit, 'read', 'keys/upserted')).data?.type).toBe('aes256-gcm96');
+    expect((await read('keys/upserted')).data?.type).toBe('aes256-gcm96');
 
     const dec = await post('decrypt/upserted', { ciphertext });
     expect(dec.status).toBe(200);
@@ -185,20 +196,20 @@ describe('transit encrypt/decrypt', () => {
     expect((await post('encrypt/rot', { plaintext: b64('x'), key_version: 1 })).errors).toEqual([
       'requested version for encryption is less than the minimum encryption key version',
     ]);
-    const read = await call(transit, 'read', 'keys/rot');
-    expect(read.data).toMatchObject({
+    const rotKey = await read('keys/rot');
+    expect(rotKey.data).toMatchObject({
       latest_version: 2,
       min_decryption_version: 2,
       min_encryption_version: 2,
     });
-    expect(Object.keys(read.data?.keys as object)).toEqual(['1', '2']);
+    expect(Object.keys(rotKey.data?.keys as object)).toEqual(['1', '2']);
   });
 
   it('derived keys need a context and the context selects the key', async () => {
     const ctxA = b64('tenant-a');
     const ctxB = b64('tenant-b');
     const enc = await post('encrypt/derived', { plaintext: b64('scoped'), context: ctxA });
-    expect((await call(transit, 'read', 'keys/derived')).data).toMatchObject({
+    expect((await read('keys/derived')).data).toMatchObject({
       derived: true,
       kdf: 'hkdf_sha256',
     });
@@ -334,10 +345,7 @@ describe('transit sign/verify and hmac', () => {
       });
 
       // The public key from the key read verifies the raw signature independently.
-      const keys = (await call(transit, 'read', `keys/${type}`)).data?.keys as Record<
-        string,
-        { public_key: string }
-      >;
+      const keys = (await read(`keys/${type}`)).data?.keys as Record<string, { public_key: string }>;
       const publicKeyText = keys['1']?.public_key ?? '';
       const publicKey =
         type === 'ed25519'
