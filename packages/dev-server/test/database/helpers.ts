@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TestDatabase } from '@leasehold/test-env';
+// Brings the typing of vitest's `inject('pgSuperuserUrl')` (ProvidedContext augmentation) into this package.
+import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
 
 /** A unique, lowercase identifier prefix for one test file's roles. */
