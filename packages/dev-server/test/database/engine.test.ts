@@ -412,6 +412,29 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
       400,
       'no static role found for role name',
     );
+    await expectError(
+      backend.handle(
+        request('update', 'static-roles/static-ghost', {
+          db_name: 'pg',
+          username: 'lh_no_such_user',
+          rotation_period: 60,
+        }),
+      ),
+      500,
+      'error setting credentials: failed to execute query: role "lh_no_such_user" does not exist',
+    );
+    expect(await backend.handle(request('read', 'static-roles/static-ghost'))).toBeNull();
+    await expectError(
+      backend.handle(
+        request('update', 'static-roles/unlisted', {
+          db_name: 'pg',
+          username: staticUser,
+          rotation_period: 60,
+        }),
+      ),
+      500,
+      '"unlisted" is not an allowed role',
+    );
     await expectError(backend.handle(request('read', 'static-creds/nope')), 400, 'unknown role: nope');
     await backend.handle(request('delete', 'static-roles/static-app'));
     expect(await backend.handle(request('read', 'static-roles/static-app'))).toBeNull();

@@ -706,9 +706,12 @@ export class DatabaseBackend implements Backend {
         if (!role || this.closed) return;
         await this.setStaticPassword(name, role);
       });
-    const tracked = run.finally(() => {
-      if (this.rotationLocks.get(name) === tracked) this.rotationLocks.delete(name);
-    });
+    // The lock entry never rejects (callers observe `run`), so no rejection goes unhandled.
+    const tracked = run
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.rotationLocks.get(name) === tracked) this.rotationLocks.delete(name);
+      });
     this.rotationLocks.set(name, tracked);
     return run;
   }
