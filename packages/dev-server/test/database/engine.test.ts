@@ -196,6 +196,19 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
       verify_connection: false,
     });
     await backend.handle(request('delete', 'config/unverified'));
+    // A literal password in connection_url works but draws Vault's warning.
+    const literal = await backend.handle(
+      request('update', 'config/literal', {
+        plugin_name: 'postgresql-database-plugin',
+        connection_url: `postgresql://${rootUser}:${encodeURIComponent(rootPassword)}@${db.host}:${db.port}/${db.name}`,
+        password_policy: 'strict',
+      }),
+    );
+    expect(literal?.warnings).toEqual([
+      expect.stringContaining('password_policy "strict" is ignored'),
+      'Password found in connection_url, use a templated url to enable root rotation and prevent read access to password information.',
+    ]);
+    await backend.handle(request('delete', 'config/literal'));
     expect(await backend.handle(request('read', 'config/unverified'))).toBeNull();
   });
 

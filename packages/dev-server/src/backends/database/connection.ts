@@ -57,6 +57,16 @@ export function renderConnectionUrl(template: string, username: string, password
     .join(encodeURIComponent(password));
 }
 
+/** The password written literally into a (non-templated) connection URL, if any. */
+function passwordInUrl(connectionUrl: string): string {
+  try {
+    const password = new URL(connectionUrl).password;
+    return password && !password.includes('%7B%7B') ? decodeURIComponent(password) : '';
+  } catch {
+    return '';
+  }
+}
+
 /** A lazily opened pool for one database configuration. */
 export class PostgresConnection {
   private pool: pg.Pool | undefined;
@@ -69,7 +79,7 @@ export class PostgresConnection {
 
   /** Wraps any thrown value into a {@link SanitizedDatabaseError} with the secrets redacted. */
   sanitize(error: unknown, extraSecrets: readonly string[] = []): SanitizedDatabaseError {
-    const secrets = [this.settings.password, ...extraSecrets];
+    const secrets = [this.settings.password, passwordInUrl(this.settings.connectionUrl), ...extraSecrets];
     const raw = error instanceof Error ? error.message : String(error);
     const code =
       typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
