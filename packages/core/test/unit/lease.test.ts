@@ -64,7 +64,7 @@ function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
   expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password|secret-id-value/);
 }
 
-async function readyLease(h: Harness, lease: Lease<DatabaseCredentials>) {
+async function readyLease(_h: Harness, lease: Lease<DatabaseCredentials>) {
   const p = lease.ready({ timeoutMs: 10_000 });
   await flush();
   return p;
