@@ -102,7 +102,7 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect(h.transport.count('auth/token/renew-self')).toBeGreaterThan(0);
     const expiring = h.events.filter((e) => e.event === 'token:expiring');
     expect(expiring.length).toBeGreaterThan(0);
-    expect((expiring[0]?.payload as { reason: string }).reason).toBe('max-ttl');
+    expect(expiring[0]?.payload).toMatchObject({ reason: 'max-ttl' });
     // no request was sent with an expired token
     expect(h.events.some((e) => e.event === 'token:invalid' || e.event === 'token:expired')).toBe(false);
     assertNoSecrets(h);
