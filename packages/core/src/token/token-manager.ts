@@ -58,6 +58,8 @@ interface TokenState {
   /** Set once the schedule ended and a re-login is under way or failing. */
   expiring: boolean;
   renewFailing: boolean;
+  /** `token:expired` was emitted for this token. */
+  expiredNotified: boolean;
 }
 
 /** A token snapshot for health. */
@@ -216,7 +218,8 @@ export class TokenManager {
   }
 
   #expired(state: TokenState): void {
-    if (state.expiresAt === undefined) return;
+    if (state.expiresAt === undefined || state.expiredNotified) return;
+    state.expiredNotified = true;
     this.#d.events.emit('token:expired', { accessor: state.accessor });
     this.#d.logger.warn(
       { accessor: state.accessor },
@@ -317,6 +320,7 @@ export class TokenManager {
       schedule: undefined,
       expiring: false,
       renewFailing: false,
+      expiredNotified: false,
     };
   }
 

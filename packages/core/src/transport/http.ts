@@ -222,7 +222,17 @@ export class HttpTransport implements Transport {
     const circuit = options.circuitBreaker === false ? undefined : this.#o.circuit;
     const headers: Record<string, string> = { 'x-vault-request': 'true', ...lowerKeys(options.headers) };
     if (this.#o.namespace) headers['x-vault-namespace'] = this.#o.namespace;
-    if (options.token) headers['x-vault-token'] = options.token.reveal();
+    if (options.token) {
+      const value = options.token.reveal();
+      if (!/^[\x21-\x7e]+$/.test(value)) {
+        throw new VaultError(
+          VaultErrorCode.CONFIG,
+          `${method} ${logicalPath} not sent: the token is empty or contains non-printable characters. Check the token value or file for stray bytes.`,
+          { method, path: logicalPath },
+        );
+      }
+      headers['x-vault-token'] = value;
+    }
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
