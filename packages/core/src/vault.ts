@@ -102,6 +102,12 @@ export class Vault {
         renewBackoff: cfg.token.renewBackoff,
       },
     });
+    this.#wire();
+  }
+
+  /** @internal */
+  #wire(): void {
+    this.#events.on('circuit:close', () => this.#tokens.vaultRecovered());
   }
 
   /** The address in use (no credentials). */

@@ -95,6 +95,7 @@ export class TokenManager {
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
   #renewTimer: ReturnType<TimerSet['set']> | undefined;
+  #pendingRelogin: (() => void) | undefined;
   #closed = false;
   #loginCount = 0;
 
@@ -173,6 +174,21 @@ export class TokenManager {
   /** Logs in now unless a valid token is held (for `ready()`). */
   async ensure(): Promise<void> {
     await this.token();
+  }
+
+  /**
+   * Vault answers again (the circuit closed): forget the login backoff so the next caller or the pending
+   * background re-login tries at once.
+   */
+  vaultRecovered(): void {
+    if (this.#closed) return;
+    this.#loginBlockedUntil = 0;
+    this.#loginBackoff.reset(this.#d.clock.now());
+    if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
+      const run = this.#pendingRelogin;
+      this.#timers.clear(this.#reloginTimer);
+      this.#reloginTimer = this.#timers.set(run, 0);
+    }
   }
 
   /** Milliseconds until the next login attempt is allowed (0 = now). */
@@ -458,10 +474,12 @@ export class TokenManager {
           { accessor: state.accessor, retryInMs: delay },
           'retrying Vault login in the background',
         );
-        this.#reloginTimer = this.#timers.set(() => void attempt(), delay);
+        this.#reloginTimer = this.#timers.set(run, delay);
       }
     };
-    this.#reloginTimer = this.#timers.set(() => void attempt(), 0);
+    const run = (): void => void attempt();
+    this.#pendingRelogin = run;
+    this.#reloginTimer = this.#timers.set(run, 0);
   }
 }
 

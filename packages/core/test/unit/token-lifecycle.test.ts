@@ -204,6 +204,25 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect((await h.vault.request('GET', 'secret/data/app')).status).toBe(200);
   });
 
+  it('when the circuit closes (Vault answers again) the login backoff is forgotten', async () => {
+    const h = harness({
+      token: { loginBackoff: { initialMs: 20_000, maxIntervalMs: 20_000, randomizationFactor: 0 } },
+    });
+    h.transport.down = true;
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({
+      code: 'VAULT_UNAVAILABLE',
+    });
+    h.transport.down = false;
+    // still inside the 20 s login backoff: fails fast with the last error, no login attempt
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({
+      code: 'VAULT_UNAVAILABLE',
+    });
+    expect(h.transport.count('auth/approle/login')).toBe(1);
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    expect((await h.vault.request('GET', 'secret/data/app')).status).toBe(200);
+    expect(h.transport.count('auth/approle/login')).toBe(2);
+  });
+
   it('close() revokes a token obtained by login and clears every timer', async () => {
     const h = harness();
     await h.vault.ready();
