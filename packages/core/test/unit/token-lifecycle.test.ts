@@ -271,6 +271,54 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect(logins).toBeLessThanOrEqual(5);
   });
 
+  it('token.renew=false never calls renew-self and replaces the token before it expires', async () => {
+    const h = harness({ token: { renew: false } });
+    h.transport.ttlMs = 10_000;
+    h.transport.maxTtlMs = 3_600_000;
+    await h.vault.ready();
+    let failures = 0;
+    for (let i = 0; i < 250; i++) {
+      await h.clock.advance(100);
+      await h.vault.request('GET', 'secret/data/app').catch(() => failures++);
+    }
+    expect(failures).toBe(0);
+    expect(h.transport.count('auth/token/renew-self')).toBe(0);
+    expect(h.transport.count('auth/approle/login')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a renewal refused with 400 (not renewable) stops renewing and logs in again before expiry', async () => {
+    const h = harness();
+    h.transport.ttlMs = 30_000;
+    h.transport.maxTtlMs = 3_600_000;
+    await h.vault.ready();
+    for (const t of h.transport.tokens.values()) t.renewable = false; // Vault now refuses renew-self with 400
+    let failures = 0;
+    for (let i = 0; i < 400; i++) {
+      await h.clock.advance(100);
+      await h.vault.request('GET', 'secret/data/app').catch(() => failures++);
+    }
+    expect(failures).toBe(0);
+    expect(h.transport.count('auth/token/renew-self')).toBe(1);
+    expect(h.events.find((e) => e.event === 'token:renew-failed')?.payload).toMatchObject({
+      code: 'VAULT_BAD_REQUEST',
+    });
+    expect(h.transport.count('auth/approle/login')).toBe(2);
+  });
+
+  it('the renew increment defaults to the TTL granted at login and can be set', async () => {
+    const h = harness({ token: { incrementSeconds: 3 } });
+    await h.vault.ready();
+    await h.clock.advance(2000);
+    const renew = h.transport.calls.find((c) => c.path === 'auth/token/renew-self');
+    expect(renew?.body).toEqual({ increment: 3 });
+    const h2 = harness();
+    await h2.vault.ready();
+    await h2.clock.advance(2000);
+    expect(h2.transport.calls.find((c) => c.path === 'auth/token/renew-self')?.body).toEqual({
+      increment: 2,
+    });
+  });
+
   it('health reports the token ttl and renewability without the token', async () => {
     const h = harness();
     expect(h.vault.health().status).toBe('down');
