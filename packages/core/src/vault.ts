@@ -52,6 +52,8 @@ export class Vault {
   readonly #tokens: TokenManager;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Aborted by close(): interrupts waits in ready(). */
+  readonly #closeSignal = new AbortController();
 
   /** @internal Use {@link createVault}. */
   constructor(options: VaultOptions | undefined) {
@@ -178,7 +180,16 @@ export class Vault {
           },
         );
       }
-      await sleep(this.#clock, wait, options.signal);
+      const signals = options.signal
+        ? [options.signal, this.#closeSignal.signal]
+        : [this.#closeSignal.signal];
+      try {
+        await sleep(this.#clock, wait, AbortSignal.any(signals));
+      } catch (cause) {
+        if (this.#closed)
+          throw new VaultError(VaultErrorCode.CLOSED, 'The client was closed before it was ready');
+        throw new VaultError(VaultErrorCode.ABORTED, 'ready() was aborted by the caller', { cause });
+      }
     }
   }
 
@@ -281,6 +292,7 @@ export class Vault {
   close(options: { revokeToken?: boolean; timeoutMs?: number } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
+    this.#closeSignal.abort();
     this.#closing = (async () => {
       const revoke = options.revokeToken ?? this.#config.token.revokeOnClose;
       await this.#tokens.close(revoke, options.timeoutMs ?? 2000);

@@ -185,6 +185,8 @@ function isAbortError(error: unknown): boolean {
 /** The production {@link Transport}. */
 export class HttpTransport implements Transport {
   readonly #o: HttpTransportOptions;
+  /** Aborted by close(): interrupts retry waits so no timer outlives the client. */
+  readonly #closing = new AbortController();
   #closed = false;
 
   constructor(options: HttpTransportOptions) {
@@ -213,12 +215,7 @@ export class HttpTransport implements Transport {
     options: TransportRequestOptions = {},
   ): Promise<VaultResponse<TBody>> {
     const { wireMethod, wirePath, logicalPath } = buildPath(method, path, options.query);
-    if (this.#closed) {
-      throw new VaultError(VaultErrorCode.CLOSED, `${method} ${logicalPath} not sent: the client is closed`, {
-        method,
-        path: logicalPath,
-      });
-    }
+    if (this.#closed) throw this.#closedError(method, logicalPath);
     const circuit = options.circuitBreaker === false ? undefined : this.#o.circuit;
     const headers: Record<string, string> = { 'x-vault-request': 'true', ...lowerKeys(options.headers) };
     if (this.#o.namespace) headers['x-vault-namespace'] = this.#o.namespace;
@@ -275,15 +272,18 @@ export class HttpTransport implements Transport {
         { method, path: logicalPath, attempt, delayMs: delay, status: error.status, code: error.code },
         'retrying Vault request',
       );
+      const signals = options.signal ? [options.signal, this.#closing.signal] : [this.#closing.signal];
       try {
-        await sleep(clock, delay, options.signal);
+        await sleep(clock, delay, AbortSignal.any(signals));
       } catch (cause) {
+        if (this.#closed) throw this.#closedError(method, logicalPath);
         throw new VaultError(VaultErrorCode.ABORTED, `${method} ${logicalPath} aborted by the caller`, {
           method,
           path: logicalPath,
           cause,
         });
       }
+      if (this.#closed) throw this.#closedError(method, logicalPath);
     }
   }
 
@@ -399,9 +399,17 @@ export class HttpTransport implements Transport {
     }
   }
 
+  #closedError(method: string, path: string): VaultError {
+    return new VaultError(VaultErrorCode.CLOSED, `${method} ${path} not sent: the client is closed`, {
+      method,
+      path,
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#o.circuit?.close();
     await this.#o.sender.close();
   }

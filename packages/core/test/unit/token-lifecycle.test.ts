@@ -235,6 +235,16 @@ describe('token lifecycle (injected clock and transport)', () => {
     await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({ code: 'VAULT_CLOSED' });
   });
 
+  it('close() during ready() retries rejects with VAULT_CLOSED and leaves no timer', async () => {
+    const h = harness();
+    h.transport.down = true;
+    const p = h.vault.ready({ timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await h.clock.advance(50);
+    await h.vault.close();
+    expect(await p).toMatchObject({ code: 'VAULT_CLOSED' });
+    expect(h.clock.pendingCount).toBe(0);
+  });
+
   it('close() does not revoke when revokeOnClose is false', async () => {
     const h = harness({ token: { revokeOnClose: false } });
     await h.vault.ready();
