@@ -288,6 +288,22 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(lease.state).toBe('renewed');
   });
 
+  it('circuit:close (Vault is back) cuts a renewal backoff short', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 5000, maxMs: 5000 } } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    await readyLease(h, lease);
+    h.fake.down = true;
+    await h.clock.advance(43_000); // renewal at ~43 s fails; retry in ~5 s
+    const before = h.fake.count('sys/leases/renew');
+    expect(before).toBe(1);
+    h.fake.down = false;
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    await flush();
+    expect(h.fake.count('sys/leases/renew')).toBe(2);
+    expect(lease.state).toBe('renewed');
+  });
+
   it('a lease Vault no longer knows is re-issued at once and not revoked', async () => {
     const h = harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } });
     h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
