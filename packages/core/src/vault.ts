@@ -73,6 +73,10 @@ export class Vault {
   readonly transit: TransitEngine;
   /** `sys/*`: health, seal status, leases, unwrap. */
   readonly sys: SysEngine;
+  /** Aborted by close(): interrupts waits in ready(). */
+  readonly #closeSignal = new AbortController();
+  /** True while close() revokes leases: their revocation requests may still be sent. */
+  #revokingLeases = false;
 
   /** @internal Use {@link createVault}. */
   constructor(options: VaultOptions | undefined) {
@@ -134,11 +138,17 @@ export class Vault {
     this.kv = new KvEngine(this, options?.cache);
     this.transit = new TransitEngine(this);
     this.sys = new SysEngine(this);
+    this.#wire();
   }
 
   /** The lease handles held by this client (no secrets). */
   get leases(): { list(): LeaseSummary[] } {
     return { list: () => this.#leases.list() };
+  }
+
+  /** @internal */
+  #wire(): void {
+    this.#events.on('circuit:close', () => this.#tokens.vaultRecovered());
   }
 
   /** The address in use (no credentials). */
@@ -209,7 +219,16 @@ export class Vault {
           },
         );
       }
-      await sleep(this.#clock, wait, options.signal);
+      const signals = options.signal
+        ? [options.signal, this.#closeSignal.signal]
+        : [this.#closeSignal.signal];
+      try {
+        await sleep(this.#clock, wait, AbortSignal.any(signals));
+      } catch (cause) {
+        if (this.#closed)
+          throw new VaultError(VaultErrorCode.CLOSED, 'The client was closed before it was ready');
+        throw new VaultError(VaultErrorCode.ABORTED, 'ready() was aborted by the caller', { cause });
+      }
     }
   }
 
@@ -233,7 +252,7 @@ export class Vault {
     path: string,
     options: VaultRequestOptions = {},
   ): Promise<VaultResponse<TBody>> {
-    this.#assertOpen();
+    if (!this.#revokingLeases) this.#assertOpen();
     const { template, ...request } = options;
     const started = this.#clock.now();
     try {
@@ -343,12 +362,15 @@ export class Vault {
    */
   close(options: { revokeToken?: boolean; timeoutMs?: number } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closeSignal.abort();
+    this.#revokingLeases = true;
     this.#closing = (async () => {
       // Leases first, while the token can still revoke them (revoking the token would too, but explicit
       // revocation runs the database's revocation statements at once).
       await this.#leases.close(options.timeoutMs ?? 2000).catch(() => undefined);
+      this.#revokingLeases = false;
       this.kv.close();
-      this.#closed = true;
       const revoke = options.revokeToken ?? this.#config.token.revokeOnClose;
       await this.#tokens.close(revoke, options.timeoutMs ?? 2000);
       this.#circuit?.close();

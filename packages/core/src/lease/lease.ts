@@ -113,6 +113,8 @@ export class LeaseHandle<T> implements Lease<T> {
   #lookupTimer: ReturnType<TimerSet['set']> | undefined;
   #expiryTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
+  /** Set while a failed renewal waits for its backoff: {@link wake} renews at once. */
+  #renewRetry: Held<T> | undefined;
   #failure: VaultError | undefined;
   #readyWaiters: Array<{ resolve: (s: LeaseSnapshot<T>) => void; reject: (e: unknown) => void }> = [];
   #ended = false;
@@ -247,6 +249,12 @@ export class LeaseHandle<T> implements Lease<T> {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    const held = this.#renewRetry;
+    this.#renewRetry = undefined;
+    if (held && held === this.#held && !this.#ended && !this.#flight) {
+      this.#clearTimer();
+      this.#renew(held).catch(() => undefined);
+    }
   }
 
   /**
@@ -507,6 +515,7 @@ export class LeaseHandle<T> implements Lease<T> {
 
   async #renew(held: Held<T>): Promise<void> {
     if (this.#ended || this.#held !== held || this.#flight || !held.schedule) return;
+    this.#renewRetry = undefined;
     const clock = this.#vault.clock;
     const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
     try {
@@ -571,6 +580,7 @@ export class LeaseHandle<T> implements Lease<T> {
       } else if (step.type === 'expiring' || now >= held.snap.expiresAt - this.#margin(held)) {
         this.#expiring(held, 'renew-failed');
       } else {
+        this.#renewRetry = held;
         this.#setTimer(() => this.#renew(held), step.delayMs);
       }
     }

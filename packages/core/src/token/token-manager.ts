@@ -58,6 +58,8 @@ interface TokenState {
   /** Set once the schedule ended and a re-login is under way or failing. */
   expiring: boolean;
   renewFailing: boolean;
+  /** `token:expired` was emitted for this token. */
+  expiredNotified: boolean;
 }
 
 /** A token snapshot for health. */
@@ -93,6 +95,7 @@ export class TokenManager {
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
   #renewTimer: ReturnType<TimerSet['set']> | undefined;
+  #pendingRelogin: (() => void) | undefined;
   #closed = false;
   #loginCount = 0;
 
@@ -173,6 +176,21 @@ export class TokenManager {
     await this.token();
   }
 
+  /**
+   * Vault answers again (the circuit closed): forget the login backoff so the next caller or the pending
+   * background re-login tries at once.
+   */
+  vaultRecovered(): void {
+    if (this.#closed) return;
+    this.#loginBlockedUntil = 0;
+    this.#loginBackoff.reset(this.#d.clock.now());
+    if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
+      const run = this.#pendingRelogin;
+      this.#timers.clear(this.#reloginTimer);
+      this.#reloginTimer = this.#timers.set(run, 0);
+    }
+  }
+
   /** Milliseconds until the next login attempt is allowed (0 = now). */
   loginRetryInMs(): number {
     return Math.max(0, this.#loginBlockedUntil - this.#d.clock.now());
@@ -216,7 +234,8 @@ export class TokenManager {
   }
 
   #expired(state: TokenState): void {
-    if (state.expiresAt === undefined) return;
+    if (state.expiresAt === undefined || state.expiredNotified) return;
+    state.expiredNotified = true;
     this.#d.events.emit('token:expired', { accessor: state.accessor });
     this.#d.logger.warn(
       { accessor: state.accessor },
@@ -317,6 +336,7 @@ export class TokenManager {
       schedule: undefined,
       expiring: false,
       renewFailing: false,
+      expiredNotified: false,
     };
   }
 
@@ -454,10 +474,12 @@ export class TokenManager {
           { accessor: state.accessor, retryInMs: delay },
           'retrying Vault login in the background',
         );
-        this.#reloginTimer = this.#timers.set(() => void attempt(), delay);
+        this.#reloginTimer = this.#timers.set(run, delay);
       }
     };
-    this.#reloginTimer = this.#timers.set(() => void attempt(), 0);
+    const run = (): void => void attempt();
+    this.#pendingRelogin = run;
+    this.#reloginTimer = this.#timers.set(run, 0);
   }
 }
 

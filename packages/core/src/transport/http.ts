@@ -185,6 +185,8 @@ function isAbortError(error: unknown): boolean {
 /** The production {@link Transport}. */
 export class HttpTransport implements Transport {
   readonly #o: HttpTransportOptions;
+  /** Aborted by close(): interrupts retry waits so no timer outlives the client. */
+  readonly #closing = new AbortController();
   #closed = false;
 
   constructor(options: HttpTransportOptions) {
@@ -213,16 +215,21 @@ export class HttpTransport implements Transport {
     options: TransportRequestOptions = {},
   ): Promise<VaultResponse<TBody>> {
     const { wireMethod, wirePath, logicalPath } = buildPath(method, path, options.query);
-    if (this.#closed) {
-      throw new VaultError(VaultErrorCode.CLOSED, `${method} ${logicalPath} not sent: the client is closed`, {
-        method,
-        path: logicalPath,
-      });
-    }
+    if (this.#closed) throw this.#closedError(method, logicalPath);
     const circuit = options.circuitBreaker === false ? undefined : this.#o.circuit;
     const headers: Record<string, string> = { 'x-vault-request': 'true', ...lowerKeys(options.headers) };
     if (this.#o.namespace) headers['x-vault-namespace'] = this.#o.namespace;
-    if (options.token) headers['x-vault-token'] = options.token.reveal();
+    if (options.token) {
+      const value = options.token.reveal();
+      if (!/^[\x21-\x7e]+$/.test(value)) {
+        throw new VaultError(
+          VaultErrorCode.CONFIG,
+          `${method} ${logicalPath} not sent: the token is empty or contains non-printable characters. Check the token value or file for stray bytes.`,
+          { method, path: logicalPath },
+        );
+      }
+      headers['x-vault-token'] = value;
+    }
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
@@ -265,15 +272,18 @@ export class HttpTransport implements Transport {
         { method, path: logicalPath, attempt, delayMs: delay, status: error.status, code: error.code },
         'retrying Vault request',
       );
+      const signals = options.signal ? [options.signal, this.#closing.signal] : [this.#closing.signal];
       try {
-        await sleep(clock, delay, options.signal);
+        await sleep(clock, delay, AbortSignal.any(signals));
       } catch (cause) {
+        if (this.#closed) throw this.#closedError(method, logicalPath);
         throw new VaultError(VaultErrorCode.ABORTED, `${method} ${logicalPath} aborted by the caller`, {
           method,
           path: logicalPath,
           cause,
         });
       }
+      if (this.#closed) throw this.#closedError(method, logicalPath);
     }
   }
 
@@ -389,9 +399,17 @@ export class HttpTransport implements Transport {
     }
   }
 
+  #closedError(method: string, path: string): VaultError {
+    return new VaultError(VaultErrorCode.CLOSED, `${method} ${path} not sent: the client is closed`, {
+      method,
+      path,
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#o.circuit?.close();
     await this.#o.sender.close();
   }

@@ -51,7 +51,7 @@ export class HttpStub {
           url: req.url ?? '',
           headers: req.headers,
           body: Buffer.concat(chunks).toString('utf8'),
-          clientCertSubject: peer && 'subject' in peer && peer.subject ? peer.subject.CN : undefined,
+          clientCertSubject: peer && 'subject' in peer && peer.subject ? String(peer.subject.CN) : undefined,
         };
         this.seen.push(seen);
         const reply = await this.handler(seen);

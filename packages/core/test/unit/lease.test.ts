@@ -64,7 +64,7 @@ function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
   expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password|secret-id-value/);
 }
 
-async function readyLease(h: Harness, lease: Lease<DatabaseCredentials>) {
+async function readyLease(_h: Harness, lease: Lease<DatabaseCredentials>) {
   const p = lease.ready({ timeoutMs: 10_000 });
   await flush();
   return p;
@@ -285,6 +285,22 @@ describe('lease state machine (injected clock and transport)', () => {
     await h.clock.advance(600);
     expect(lease.current().leaseId).toBe(first.leaseId);
     expect(lease.current().expiresAt).toBeGreaterThan(h.clock.now() + 9000);
+    expect(lease.state).toBe('renewed');
+  });
+
+  it('circuit:close (Vault is back) cuts a renewal backoff short', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 5000, maxMs: 5000 } } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    await readyLease(h, lease);
+    h.fake.down = true;
+    await h.clock.advance(43_000); // renewal at ~43 s fails; retry in ~5 s
+    const before = h.fake.count('sys/leases/renew');
+    expect(before).toBe(1);
+    h.fake.down = false;
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    await flush();
+    expect(h.fake.count('sys/leases/renew')).toBe(2);
     expect(lease.state).toBe('renewed');
   });
 

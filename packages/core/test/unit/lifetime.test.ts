@@ -85,7 +85,7 @@ function simulate(
   schedule: LifetimeSchedule,
   renew: (now: number) => { ttlMs: number; capped?: boolean },
   maxSteps = 100,
-): { renewals: number[]; end: LifetimeStep & { at: number } } {
+): { renewals: number[]; end: Extract<LifetimeStep, { type: 'expiring' }> & { at: number } } {
   let now = T0;
   let step = schedule.start();
   const renewals: number[] = [];

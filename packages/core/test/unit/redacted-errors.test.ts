@@ -12,7 +12,9 @@ describe('Redacted', () => {
     expect(JSON.stringify({ secret })).toBe('{"secret":"[redacted]"}');
     expect(inspect(secret)).toBe('[redacted]');
     expect(inspect({ nested: { secret } }, { depth: 10, showHidden: true })).not.toContain('super-secret');
-    expect(`${secret}` + secret).toBe('[redacted][redacted]');
+    expect(`${secret}${secret}`).toBe('[redacted][redacted]');
+    // biome-ignore lint/style/useTemplate: string concatenation coercion is what is tested
+    expect('x' + secret).toBe('x[redacted]');
   });
 
   it('reveals only through reveal()', () => {

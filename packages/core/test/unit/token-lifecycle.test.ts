@@ -102,7 +102,7 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect(h.transport.count('auth/token/renew-self')).toBeGreaterThan(0);
     const expiring = h.events.filter((e) => e.event === 'token:expiring');
     expect(expiring.length).toBeGreaterThan(0);
-    expect((expiring[0]?.payload as { reason: string }).reason).toBe('max-ttl');
+    expect(expiring[0]?.payload).toMatchObject({ reason: 'max-ttl' });
     // no request was sent with an expired token
     expect(h.events.some((e) => e.event === 'token:invalid' || e.event === 'token:expired')).toBe(false);
     assertNoSecrets(h);
@@ -204,6 +204,25 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect((await h.vault.request('GET', 'secret/data/app')).status).toBe(200);
   });
 
+  it('when the circuit closes (Vault answers again) the login backoff is forgotten', async () => {
+    const h = harness({
+      token: { loginBackoff: { initialMs: 20_000, maxIntervalMs: 20_000, randomizationFactor: 0 } },
+    });
+    h.transport.down = true;
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({
+      code: 'VAULT_UNAVAILABLE',
+    });
+    h.transport.down = false;
+    // still inside the 20 s login backoff: fails fast with the last error, no login attempt
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({
+      code: 'VAULT_UNAVAILABLE',
+    });
+    expect(h.transport.count('auth/approle/login')).toBe(1);
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    expect((await h.vault.request('GET', 'secret/data/app')).status).toBe(200);
+    expect(h.transport.count('auth/approle/login')).toBe(2);
+  });
+
   it('close() revokes a token obtained by login and clears every timer', async () => {
     const h = harness();
     await h.vault.ready();
@@ -214,6 +233,16 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect(h.clock.pendingCount).toBe(0);
     expect(h.transport.closed).toBe(true);
     await expect(h.vault.request('GET', 'secret/data/app')).rejects.toMatchObject({ code: 'VAULT_CLOSED' });
+  });
+
+  it('close() during ready() retries rejects with VAULT_CLOSED and leaves no timer', async () => {
+    const h = harness();
+    h.transport.down = true;
+    const p = h.vault.ready({ timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await h.clock.advance(50);
+    await h.vault.close();
+    expect(await p).toMatchObject({ code: 'VAULT_CLOSED' });
+    expect(h.clock.pendingCount).toBe(0);
   });
 
   it('close() does not revoke when revokeOnClose is false', async () => {
@@ -250,6 +279,54 @@ describe('token lifecycle (injected clock and transport)', () => {
     const logins = h.transport.count('auth/approle/login');
     expect(logins).toBeGreaterThanOrEqual(3);
     expect(logins).toBeLessThanOrEqual(5);
+  });
+
+  it('token.renew=false never calls renew-self and replaces the token before it expires', async () => {
+    const h = harness({ token: { renew: false } });
+    h.transport.ttlMs = 10_000;
+    h.transport.maxTtlMs = 3_600_000;
+    await h.vault.ready();
+    let failures = 0;
+    for (let i = 0; i < 250; i++) {
+      await h.clock.advance(100);
+      await h.vault.request('GET', 'secret/data/app').catch(() => failures++);
+    }
+    expect(failures).toBe(0);
+    expect(h.transport.count('auth/token/renew-self')).toBe(0);
+    expect(h.transport.count('auth/approle/login')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a renewal refused with 400 (not renewable) stops renewing and logs in again before expiry', async () => {
+    const h = harness();
+    h.transport.ttlMs = 30_000;
+    h.transport.maxTtlMs = 3_600_000;
+    await h.vault.ready();
+    for (const t of h.transport.tokens.values()) t.renewable = false; // Vault now refuses renew-self with 400
+    let failures = 0;
+    for (let i = 0; i < 400; i++) {
+      await h.clock.advance(100);
+      await h.vault.request('GET', 'secret/data/app').catch(() => failures++);
+    }
+    expect(failures).toBe(0);
+    expect(h.transport.count('auth/token/renew-self')).toBe(1);
+    expect(h.events.find((e) => e.event === 'token:renew-failed')?.payload).toMatchObject({
+      code: 'VAULT_BAD_REQUEST',
+    });
+    expect(h.transport.count('auth/approle/login')).toBe(2);
+  });
+
+  it('the renew increment defaults to the TTL granted at login and can be set', async () => {
+    const h = harness({ token: { incrementSeconds: 3 } });
+    await h.vault.ready();
+    await h.clock.advance(2000);
+    const renew = h.transport.calls.find((c) => c.path === 'auth/token/renew-self');
+    expect(renew?.body).toEqual({ increment: 3 });
+    const h2 = harness();
+    await h2.vault.ready();
+    await h2.clock.advance(2000);
+    expect(h2.transport.calls.find((c) => c.path === 'auth/token/renew-self')?.body).toEqual({
+      increment: 2,
+    });
   });
 
   it('health reports the token ttl and renewability without the token', async () => {

@@ -188,6 +188,20 @@ describe('HTTP transport', () => {
     await expect(p).rejects.toMatchObject({ code: 'VAULT_ABORTED' });
   });
 
+  it('close() interrupts a retry wait with VAULT_CLOSED', async () => {
+    const { vault } = await setup(() => ({ status: 502, body: { errors: ['upstream'] } }), {
+      retry: { maxRetries: 5, initialDelayMs: 5000, maxDelayMs: 5000 },
+      circuitBreaker: false,
+    });
+    await vault.ready();
+    const p = vault.request('GET', 'secret/data/app').catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await vault.close();
+    expect(await p).toMatchObject({ code: 'VAULT_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('talks to a unix socket (Vault Agent / Proxy listener)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'leasehold-sock-'));
     try {
