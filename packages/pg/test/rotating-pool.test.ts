@@ -1,6 +1,11 @@
 import { auth, createVault, type DatabaseCredentials, type LeaseSnapshot, type Vault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { createRotatingPool, type PoolRotateEvent, type RotatingPool } from '@leasehold/pg';
+import {
+  createRotatingPool,
+  type PoolRotateEvent,
+  type RotatingPool,
+  type RotatingPoolOptions,
+} from '@leasehold/pg';
 import {
   canLogin,
   createDatabaseRole,
@@ -20,12 +25,27 @@ let vault: Vault;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
+}
+
+const pools: RotatingPool[] = [];
+const poolErrors: Error[] = [];
+
+/** Creates a pool that afterAll ends (even when a test failed) and whose idle-client errors are collected. */
+function open(options: RotatingPoolOptions): RotatingPool {
+  const pool = createRotatingPool(options);
+  pool.on('error', (err) => poolErrors.push(err));
+  pools.push(pool);
+  return pool;
 }
 
 function poolOptions() {
@@ -64,6 +84,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await Promise.all(pools.filter((p) => !p.ending).map((p) => p.end()));
   await vault?.close();
   await server?.close();
   await db?.drop();
@@ -71,7 +92,7 @@ afterAll(async () => {
 
 describe('createRotatingPool', () => {
   it('is a real pg.Pool and rejects bad options with a typed error', async () => {
-    const pool = createRotatingPool({ vault, role: 'ending', ...poolOptions(), max: 2, revokeOnEnd: false });
+    const pool = open({ vault, role: 'ending', ...poolOptions(), max: 2, revokeOnEnd: false });
     expect(pool).toBeInstanceOf(pg.Pool);
     const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one');
     expect(rows[0]?.one).toBe(1);
@@ -86,21 +107,14 @@ describe('createRotatingPool', () => {
   });
 
   it('follows 5 rotations under concurrent load: 0 failed queries, old leases revoked after drain', async () => {
-    const pool = createRotatingPool({ vault, role: 'fast', ...poolOptions(), max: 8 });
+    const pool = open({ vault, role: 'fast', ...poolOptions(), max: 8 });
     const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
     const revoked = new Set<number>();
     const rotations: PoolRotateEvent[] = [];
     const drained: number[] = [];
-    const t0 = Date.now();
     pool.lease.on('rotate', (e) => {
       previous.push(e.previous);
-      console.log('rotate', Date.now() - t0, e.previous.generation, e.previous.expiresAt - Date.now(), e.reason, JSON.stringify(pool.stats()));
     });
-    pool.lease.on('renew', (e) => console.log('renew', Date.now() - t0, e.current.generation, e.ttlMs, e.capped, e.current.expiresAt - Date.now()));
-    pool.lease.on('expiring', (e) => console.log('expiring', Date.now() - t0, e.current.generation, e.remainingMs, e.reason));
-    pool.lease.on('error', (e) => console.log('error', Date.now() - t0, e.operation, e.error.message));
-    pool.on('drained', (e: { generation: number }) => console.log('drained', Date.now() - t0, e.generation));
-    pool.lease.on('revoked', (e) => console.log('revoked', Date.now() - t0, e.generation, e.reason));
     pool.lease.on('revoked', (e) => {
       if (e.reason === 'rotated') revoked.add(e.generation);
     });
@@ -111,7 +125,6 @@ describe('createRotatingPool', () => {
     await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
     const { ok, failures } = await load.stop();
 
-    console.log(failures.map((f) => `${f.at - t0} ${String(f.error)}`).join('\n'));
     expect(failures.map((f) => String(f.error))).toEqual([]);
     expect(ok).toBeGreaterThan(50);
     // Every previous generation drains and its lease is revoked: the role can no longer log in.
@@ -136,7 +149,7 @@ describe('createRotatingPool', () => {
   }, 60_000);
 
   it('recovers within a second when the lease is revoked out of band', async () => {
-    const pool = createRotatingPool({ vault, role: 'oob', ...poolOptions(), max: 8 });
+    const pool = open({ vault, role: 'oob', ...poolOptions(), max: 8 });
     await pool.query('SELECT 1');
     const first = pool.lease.current();
     const load = startLoad(8, (i) => work(pool, i));
@@ -160,7 +173,7 @@ describe('createRotatingPool', () => {
   }, 30_000);
 
   it('keeps serving while Vault is sealed for 10 s (credentials still valid)', async () => {
-    const pool = createRotatingPool({ vault, role: 'sealed', ...poolOptions(), max: 8, idleTimeoutMillis: 300 });
+    const pool = open({ vault, role: 'sealed', ...poolOptions(), max: 8, idleTimeoutMillis: 300 });
     await pool.query('SELECT 1');
     const load = startLoad(8, async (i) => {
       await work(pool, i);
@@ -186,7 +199,7 @@ describe('createRotatingPool', () => {
       username: 'static_app',
       rotation_period: '1h',
     });
-    const pool = createRotatingPool({
+    const pool = open({
       vault,
       role: 'static-app',
       credentials: 'static',
@@ -213,7 +226,7 @@ describe('createRotatingPool', () => {
   }, 30_000);
 
   it('end() drains and revokes the lease', async () => {
-    const pool = createRotatingPool({ vault, role: 'ending', ...poolOptions(), max: 4 });
+    const pool = open({ vault, role: 'ending', ...poolOptions(), max: 4 });
     const client = await pool.connect();
     const snap = pool.lease.current();
     const ended = pool.end();
