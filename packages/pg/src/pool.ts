@@ -68,7 +68,7 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
     revokeOnEnd?: boolean;
     /**
      * On SQLSTATE 42501 from a connection of the current generation, check with one fresh login whether the role
-     * still exists, and re-issue when it does not (default `true`). At most once per generation per second.
+     * still exists, and re-issue when it does not (default `true`). Checks back off from 100 ms to 5 s per generation.
      */
     detectDroppedRole?: boolean;
   };
@@ -132,7 +132,8 @@ interface Hooks {
   pool: RotatingPool | undefined;
 }
 
-const DROPPED_ROLE_CHECK_INTERVAL_MS = 1000;
+const DROPPED_ROLE_CHECK_MIN_MS = 100;
+const DROPPED_ROLE_CHECK_MAX_MS = 5000;
 
 const authFailures = new WeakMap<object, number>();
 
@@ -158,7 +159,7 @@ export class RotatingPool extends pg.Pool {
   readonly #detectDroppedRole: boolean;
   readonly #BaseClient: typeof pg.Client;
   readonly #unsubscribe: () => void;
-  readonly #checkedRole = new Map<number, number>();
+  readonly #checkedRole = new Map<number, { next: number; intervalMs: number }>();
   #rotations = 0;
   #lastRotationAt: number | undefined;
   #reissues = 0;
@@ -198,6 +199,20 @@ export class RotatingPool extends pg.Pool {
     // Surface a first issue that fails permanently (unknown role, permission denied) without an unhandled rejection;
     // connects report it to their callers.
     lease.ready().catch(noop);
+  }
+
+  /** `rotate`: the pool switched to new credentials (old connections are closing). */
+  override on(event: 'rotate', listener: (event: PoolRotateEvent) => void): this;
+  /** `drained`: no connection of `generation` (or older) is left; its lease may be revoked. */
+  override on(event: 'drained', listener: (event: PoolDrainedEvent) => void): this;
+  override on<K extends 'error' | 'release' | 'connect' | 'acquire' | 'remove'>(
+    event: K,
+    listener: K extends 'error' | 'release'
+      ? (err: Error, client: pg.PoolClient) => void
+      : (client: pg.PoolClient) => void,
+  ): this;
+  override on(event: string, listener: (...args: never[]) => void): this {
+    return super.on(event as 'connect', listener as (client: pg.PoolClient) => void);
   }
 
   /** Generation, connections per generation, rotations and counters. */
@@ -297,10 +312,18 @@ export class RotatingPool extends pg.Pool {
     if (!this.#detectDroppedRole || this.ending) return;
     const snap = this.lease.peek();
     if (!snap || snap.generation !== generation) return; // already rotated: the connection closes on release
+    // One check at a time per generation, then a growing pause (a role being dropped is caught within ~100 ms; an
+    // application that keeps hitting a real permission error costs a login every few seconds at most).
     const now = Date.now();
-    const last = this.#checkedRole.get(generation);
-    if (last !== undefined && now - last < DROPPED_ROLE_CHECK_INTERVAL_MS) return;
-    this.#checkedRole.set(generation, now);
+    const check = this.#checkedRole.get(generation) ?? { next: 0, intervalMs: DROPPED_ROLE_CHECK_MIN_MS };
+    if (now < check.next) return;
+    check.next = Number.POSITIVE_INFINITY; // while the check runs
+    this.#checkedRole.clear();
+    this.#checkedRole.set(generation, check);
+    const again = (): void => {
+      check.next = Date.now() + check.intervalMs;
+      check.intervalMs = Math.min(check.intervalMs * 2, DROPPED_ROLE_CHECK_MAX_MS);
+    };
     const probe = new this.#BaseClient({
       ...this.options,
       user: snap.value.username,
@@ -308,8 +331,12 @@ export class RotatingPool extends pg.Pool {
     });
     probe.on('error', noop);
     probe.connect().then(
-      () => probe.end().catch(noop),
+      () => {
+        again();
+        probe.end().catch(noop);
+      },
       (err: unknown) => {
+        again();
         if (AUTH_FAILURE_CODES.has(sqlState(err) ?? '')) {
           this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
         }

@@ -16,6 +16,7 @@ import {
   type TestDatabase,
   vaultRequest,
 } from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
@@ -76,7 +77,7 @@ beforeAll(async () => {
   await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
   server = await startDevServer();
   await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '2s', maxTtl: '4s' });
+  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
   await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
   await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
   await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
@@ -118,8 +119,8 @@ describe('createRotatingPool', () => {
     pool.lease.on('revoked', (e) => {
       if (e.reason === 'rotated') revoked.add(e.generation);
     });
-    pool.on('rotate', (e: PoolRotateEvent) => rotations.push(e));
-    pool.on('drained', (e: { generation: number }) => drained.push(e.generation));
+    pool.on('rotate', (e) => rotations.push(e));
+    pool.on('drained', (e) => drained.push(e.generation));
 
     const load = startLoad(8, (i) => work(pool, i));
     await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
