@@ -134,4 +134,17 @@ describe('leasehold-dev-server as a child process', () => {
     expect(stderr).not.toContain('cli-root');
     expect(stderr).not.toContain('cli-secret-value');
   }, 30_000);
+
+  it('--tls prints an https address and the CA file path', async () => {
+    const p = run(['--port', '0', '--tls', '--log-level', 'silent']);
+    const deadline = Date.now() + 15_000;
+    while (!p.output().stdout.includes('Root Token:') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const { stdout } = p.output();
+    expect(stdout).toMatch(/export VAULT_ADDR='https:\/\/127\.0\.0\.1:\d+'/);
+    expect(stdout).toMatch(/export VAULT_CACERT='[^']+ca\.pem'/);
+    expect(stdout).toMatch(/Root Token: hvs\.[A-Za-z0-9]{24}/);
+    p.child.kill('SIGINT');
+    expect(await p.exit).toBe(0);
+  }, 30_000);
 });

@@ -53,6 +53,7 @@ export function testEngine(state: TestEngineState): BackendFactory {
             internal: { role: 'alice' },
             numUses: Number(data.num_uses ?? 0),
             period: Number(data.period ?? 0),
+            boundCidrs: data.bound_cidrs ? String(data.bound_cidrs).split(',') : undefined,
           },
         };
       }

@@ -315,4 +315,40 @@ describe('tokens from auth backends', () => {
     expect((await call(server, 'DELETE', 'sys/auth/test2')).status).toBe(204);
     expect((await call(server, 'GET', 'auth/token/lookup-self', { token })).status).toBe(403);
   });
+
+  it('enforces bound CIDRs of auth-method tokens', async () => {
+    const outside = await call(server, 'POST', 'auth/test/login', {
+      token: null,
+      body: { password: 'open-sesame', bound_cidrs: '10.0.0.0/8' },
+    });
+    const denied = await call(server, 'GET', 'auth/token/lookup-self', {
+      token: outside.body.auth.client_token,
+    });
+    expect(denied.status).toBe(403);
+    expect(denied.body.errors).toEqual(['permission denied']);
+    const inside = await call(server, 'POST', 'auth/test/login', {
+      token: null,
+      body: { password: 'open-sesame', bound_cidrs: '127.0.0.0/8,::1/128' },
+    });
+    expect(
+      (await call(server, 'GET', 'auth/token/lookup-self', { token: inside.body.auth.client_token })).status,
+    ).toBe(200);
+  });
+});
+
+describe('cubbyhole', () => {
+  it('is private per token and dies with the token', async () => {
+    const a = await create({ policies: ['default'] });
+    const b = await create({ policies: ['default'] });
+    expect(
+      (await call(server, 'POST', 'cubbyhole/note', { token: a.client_token, body: { v: 'mine' } })).status,
+    ).toBe(204);
+    expect((await call(server, 'GET', 'cubbyhole/note', { token: a.client_token })).body.data).toEqual({
+      v: 'mine',
+    });
+    expect((await call(server, 'GET', 'cubbyhole/note', { token: b.client_token })).status).toBe(404);
+    expect((await call(server, 'LIST', 'cubbyhole/', { token: a.client_token })).body.data.keys).toEqual([
+      'note',
+    ]);
+  });
 });

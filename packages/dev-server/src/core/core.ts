@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import {
   type Backend,
   type BackendContext,
@@ -8,6 +9,7 @@ import {
   type Operation,
   type RequestToken,
 } from '../backend.js';
+import { CubbyholeBackend } from '../backends/cubbyhole.js';
 import { parseDurationSeconds } from '../util/duration.js';
 import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
@@ -110,6 +112,26 @@ function matchesSpecial(patterns: readonly string[] | undefined, rel: string): b
   return patterns.some((p) => (p.endsWith('*') ? rel.startsWith(p.slice(0, -1)) : rel === p));
 }
 
+/** Whether an IP address lies in one of the CIDR blocks (invalid blocks are ignored). */
+export function addressInCidrs(address: string, cidrs: readonly string[]): boolean {
+  const family = isIP(address);
+  if (!family) return false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.trim().split('/');
+    const netFamily = isIP(net ?? '');
+    if (!net || !netFamily) continue;
+    const prefix = bits === undefined ? (netFamily === 4 ? 32 : 128) : Number(bits);
+    if (!Number.isInteger(prefix)) continue;
+    try {
+      list.addSubnet(net, prefix, netFamily === 4 ? 'ipv4' : 'ipv6');
+    } catch {
+      // ignore malformed blocks
+    }
+  }
+  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 function headerValue(headers: RawRequest['headers'], name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -123,6 +145,7 @@ export class Core {
   readonly policies = new Map<string, Policy>();
   readonly mounts = new Map<string, Mount>();
   readonly wrapped = new Map<string, WrappedEntry>();
+  private readonly cubbyhole = new CubbyholeBackend();
   readonly clusterId = uuid();
   readonly clusterName = `vault-cluster-${randomHex(4)}`;
   sealed = false;
@@ -136,6 +159,7 @@ export class Core {
       leases: this.leases,
       aclFor: (te) => this.aclFor(te),
       policyExists: (name) => this.policies.has(name),
+      onRevoke: (id) => this.cubbyhole.forget(id),
     });
     this.policies.set('default', parsePolicy('default', DEFAULT_POLICY));
     const sys = this.addMount(
@@ -148,6 +172,7 @@ export class Core {
     void sys;
     const tokenMount = this.addMount('auth/token/', 'token', 'auth', this.tokens, 'token based credentials');
     this.tokens.mount = tokenMount;
+    this.addMount('cubbyhole/', 'cubbyhole', 'secret', this.cubbyhole, 'per-token private secret storage');
     this.tokens.create({
       id: options.rootToken,
       type: 'service',
@@ -280,7 +305,7 @@ export class Core {
   async disableMount(fullPath: string): Promise<void> {
     const mount = this.mounts.get(fullPath);
     if (!mount) return;
-    if (mount.kind === 'system' || fullPath === 'auth/token/')
+    if (mount.kind === 'system' || fullPath === 'auth/token/' || fullPath === 'cubbyhole/')
       throw badRequest(`cannot unmount "${fullPath}"`);
     await this.leases.revokePrefix(fullPath, { force: true });
     if (mount.kind === 'auth') await this.tokens.revokeByMount(fullPath);
@@ -564,6 +589,8 @@ export class Core {
     if (!unauthenticated) {
       te = this.tokens.lookup(req.tokenId);
       if (!te) return errorReply(403, [INVALID_TOKEN_MESSAGE]);
+      if (te.boundCidrs?.length && !addressInCidrs(req.remoteAddress, te.boundCidrs))
+        return errorReply(403, ['permission denied']);
     } else if (req.tokenId) {
       te = this.tokens.lookup(req.tokenId);
     }
@@ -708,7 +735,7 @@ export class Core {
     this.tokens.shutdown();
     for (const entry of this.wrapped.values()) entry.timer.clear();
     for (const mount of this.mounts.values()) {
-      if (mount.kind === 'system' || mount.path === 'auth/token/') continue;
+      if (mount.kind === 'system' || mount.path === 'auth/token/' || mount.path === 'cubbyhole/') continue;
       try {
         await mount.backend.close?.();
       } catch (error) {

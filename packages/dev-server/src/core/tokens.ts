@@ -63,6 +63,8 @@ export interface TokenHost {
   /** ACL of a token (for the sudo checks the token store makes itself). */
   aclFor(token: TokenEntry): Acl;
   policyExists(name: string): boolean;
+  /** Called after a token is revoked (e.g. to drop its cubbyhole). */
+  onRevoke?(tokenId: string): void;
 }
 
 interface TokenRole {
@@ -261,6 +263,7 @@ export class TokenStore implements Backend {
     }
     te.children.clear();
     await this.host.leases.revokeByToken(te.id);
+    this.host.onRevoke?.(te.id);
   }
 
   /** Revokes every token created through an auth mount (mount disable). */
