@@ -83,6 +83,19 @@ describe('transit keys', () => {
     expect((await read('encrypt/orders')).status).toBe(405);
   });
 
+  it('concurrent upserts of one key in the same tick share a single key (backend called directly)', async () => {
+    const transit = createTransitBackend(testContext('transit/'));
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((v) => callBackend(transit, 'update', 'encrypt/same-tick', { plaintext: b64(v) })),
+    );
+    for (const [i, v] of ['a', 'b', 'c'].entries()) {
+      const dec = await callBackend(transit, 'update', 'decrypt/same-tick', {
+        ciphertext: results[i]?.data?.ciphertext,
+      });
+      expect(unb64(dec.data?.plaintext)).toBe(v);
+    }
+  });
+
   it('auto-rotates lazily once auto_rotate_period has elapsed (backend with an injected clock)', async () => {
     let clock = Date.now();
     const transit = createTransitBackend(testContext('transit/', () => clock));
@@ -117,6 +130,18 @@ describe('transit encrypt/decrypt', () => {
     // Two encryptions of the same plaintext differ (random nonce).
     const again = await post('encrypt/upserted', { plaintext: b64('hello world') });
     expect(again.data?.ciphertext).not.toBe(ciphertext);
+  });
+
+  it('concurrent encrypts on a fresh key upsert one key that decrypts them all', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => post('encrypt/racy', { plaintext: b64(`value-${i}`) })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect((await read('keys/racy')).data?.latest_version).toBe(1);
+    for (const [i, result] of results.entries()) {
+      const dec = await post('decrypt/racy', { ciphertext: result.data?.ciphertext });
+      expect(unb64(dec.data?.plaintext)).toBe(`value-${i}`);
+    }
   });
 
   it('reports tampering, malformed ciphertexts and missing keys with Vault’s texts', async () => {
