@@ -259,6 +259,37 @@ describe('pki issue', () => {
     ]);
   });
 
+  it('URI SANs follow allowed_uri_sans; exclude_cn_from_sans keeps the CN out of the DNS SANs; der format', async () => {
+    await setupRoot();
+    await post('roles/spiffe', {
+      allow_any_name: true,
+      allowed_uri_sans: 'spiffe://cluster/*',
+      key_type: 'rsa',
+      client_flag: true,
+      server_flag: false,
+    });
+    const issued = await post('issue/spiffe', {
+      common_name: 'workload',
+      uri_sans: 'spiffe://cluster/ns/default/sa/app',
+      exclude_cn_from_sans: true,
+    });
+    const cert = new X509Certificate(String(issued.data?.certificate));
+    expect(cert.subjectAltName).toBe('URI:spiffe://cluster/ns/default/sa/app');
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(issued.data?.private_key_type).toBe('rsa');
+    expect(String(issued.data?.private_key)).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    expect((await post('issue/spiffe', { common_name: 'w', uri_sans: 'spiffe://other/x' })).errors).toEqual([
+      'URI Subject Alternative Name spiffe://other/x not allowed by this role',
+    ]);
+    const der = await post('issue/spiffe', { common_name: 'w', format: 'der', private_key_format: 'pkcs8' });
+    const derCert = new X509Certificate(Buffer.from(String(der.data?.certificate), 'base64'));
+    expect(derCert.subject).toContain('CN=w');
+    expect(String(der.data?.private_key)).toMatch(/^MII/);
+    expect((await post('issue/spiffe', { common_name: 'w', format: 'p12' })).errors).toEqual([
+      'the "format" path parameter must be "pem", "der", or "pem_bundle"',
+    ]);
+  });
+
   it('fails clearly when no CA is configured', async () => {
     await post('roles/web', { allow_any_name: true, key_type: 'ec' });
     expect((await post('issue/web', { common_name: 'x' })).errors).toEqual([
