@@ -5,11 +5,15 @@
  */
 import type { BackendFactory } from './backend.js';
 import { kvBackend } from './backends/kv/index.js';
+import { pkiBackendFactory } from './backends/pki/index.js';
+import { transitBackendFactory } from './backends/transit/index.js';
 
 /** Secrets engines by mount type. */
 export const secretEngines: Record<string, BackendFactory> = {
   kv: kvBackend,
   generic: kvBackend,
+  transit: transitBackendFactory,
+  pki: pkiBackendFactory,
 };
 
 /** Auth methods by mount type. */
