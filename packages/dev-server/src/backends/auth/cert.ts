@@ -1,0 +1,189 @@
+/**
+ * TLS certificate auth method (`cert`).
+ *
+ * `certs/:name` registers a trusted certificate: a CA (the client certificate must be issued and signed by it
+ * directly — intermediate chains are not followed) or a leaf (the client must present exactly that certificate).
+ * `login {name?}` uses the TLS client certificate the framework's mTLS listener hands over
+ * (`request.clientCertificate`, DER), checks its validity period, the issuer signature with node:crypto's
+ * `X509Certificate` (`checkIssued` + `verify`), and `allowed_common_names` (exact names or globs with `*`).
+ */
+import { X509Certificate } from 'node:crypto';
+import {
+  type Backend,
+  type BackendContext,
+  badRequest,
+  type LogicalRequest,
+  type LogicalResponse,
+  type TokenView,
+} from '../../backend.js';
+import {
+  buildAuth,
+  checkLoginCidrs,
+  defaultTokenFields,
+  displayName,
+  parseTokenFields,
+  readString,
+  readStringList,
+  renewLimits,
+  type TokenFields,
+  tokenFieldsData,
+} from './fields.js';
+import { type RouteParams, Router } from './router.js';
+
+/** The login error for a missing, invalid or untrusted client certificate. */
+export const INVALID_CERTIFICATE = 'invalid certificate or no client certificate supplied';
+
+interface CertEntry {
+  name: string;
+  pem: string;
+  certificate: X509Certificate;
+  allowedCommonNames: string[];
+  displayName: string;
+  token: TokenFields;
+}
+
+/** The subject CN of a certificate (`''` when none). */
+export function commonName(certificate: X509Certificate): string {
+  for (const line of certificate.subject.split('\n')) {
+    if (line.startsWith('CN=')) return line.slice(3);
+  }
+  return '';
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  if (!pattern.includes('*')) return pattern === value;
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}$`).test(value);
+}
+
+const validAt = (certificate: X509Certificate, now: number): boolean =>
+  now >= Date.parse(certificate.validFrom) && now <= Date.parse(certificate.validTo);
+
+/** Creates a cert backend for one mount. */
+export function createCertBackend(context: BackendContext): Backend {
+  const certs = new Map<string, CertEntry>();
+  const certKey = (name: string): string => name.toLowerCase();
+
+  async function writeCert(request: LogicalRequest, params: RouteParams): Promise<LogicalResponse | null> {
+    const name = certKey(params.name ?? '');
+    const existing = certs.get(name);
+    const data = request.data;
+    const pem = readString(data, 'certificate') ?? existing?.pem;
+    if (!pem) throw badRequest('missing certificate');
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(pem);
+    } catch {
+      throw badRequest('failed to parse certificate: expected a PEM-encoded X.509 certificate');
+    }
+    certs.set(name, {
+      name,
+      pem,
+      certificate,
+      allowedCommonNames: readStringList(data, 'allowed_common_names') ?? existing?.allowedCommonNames ?? [],
+      displayName: readString(data, 'display_name') ?? existing?.displayName ?? name,
+      token: parseTokenFields(data, existing?.token ?? defaultTokenFields(), {
+        policies: true,
+        ttl: true,
+        period: true,
+      }),
+    });
+    return null;
+  }
+
+  /** True when `client` is trusted by `entry` at `now`. */
+  const trusts = (entry: CertEntry, client: X509Certificate, now: number): boolean => {
+    if (!validAt(entry.certificate, now)) return false;
+    const pinned = entry.certificate.raw.equals(client.raw);
+    const issued =
+      entry.certificate.ca &&
+      client.checkIssued(entry.certificate) &&
+      client.verify(entry.certificate.publicKey);
+    if (!pinned && !issued) return false;
+    if (entry.allowedCommonNames.length > 0) {
+      const cn = commonName(client);
+      if (!entry.allowedCommonNames.some((pattern) => globMatch(pattern, cn))) return false;
+    }
+    return true;
+  };
+
+  async function login(request: LogicalRequest): Promise<LogicalResponse> {
+    const der = request.clientCertificate;
+    if (!der || der.length === 0) throw badRequest(INVALID_CERTIFICATE);
+    let client: X509Certificate;
+    try {
+      client = new X509Certificate(der);
+    } catch {
+      throw badRequest(INVALID_CERTIFICATE);
+    }
+    const now = context.now();
+    if (!validAt(client, now)) throw badRequest(INVALID_CERTIFICATE);
+    const wanted = readString(request.data, 'name');
+    const candidates = wanted
+      ? [certs.get(certKey(wanted))].filter((entry): entry is CertEntry => entry !== undefined)
+      : [...certs.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const entry = candidates.find((candidate) => trusts(candidate, client, now));
+    if (!entry) throw badRequest(INVALID_CERTIFICATE);
+    checkLoginCidrs(request.remoteAddress, entry.token);
+
+    return {
+      auth: buildAuth(entry.token, {
+        displayName: displayName(context.mountPath, entry.displayName),
+        metadata: {
+          cert_name: entry.name,
+          common_name: commonName(client),
+          serial_number: client.serialNumber.toLowerCase(),
+        },
+        internal: { certName: entry.name, fingerprint: client.fingerprint256 },
+      }),
+    };
+  }
+
+  const router = new Router()
+    .add('login', { update: login })
+    .add('certs/', {
+      list: async () => {
+        const keys = [...certs.keys()].sort();
+        return keys.length > 0 ? { data: { keys } } : null;
+      },
+    })
+    .add('certs/:name', {
+      read: async (_request, params) => {
+        const entry = certs.get(certKey(params.name ?? ''));
+        return entry
+          ? {
+              data: {
+                certificate: entry.pem,
+                allowed_common_names: [...entry.allowedCommonNames],
+                display_name: entry.displayName,
+                ...tokenFieldsData(entry.token),
+              },
+            }
+          : null;
+      },
+      update: writeCert,
+      delete: async (_request, params) => {
+        certs.delete(certKey(params.name ?? ''));
+        return null;
+      },
+    });
+
+  return {
+    type: 'cert',
+    unauthenticatedPaths: ['login'],
+    handle: (request) => router.dispatch(request),
+    exists: async (request) => {
+      const match = /^certs\/([^/]+)$/.exec(request.path);
+      return match?.[1] !== undefined && certs.has(certKey(match[1]));
+    },
+    renewAuth: async (token: TokenView) => {
+      const name = String(token.internal.certName ?? '');
+      const entry = certs.get(name);
+      if (!entry) throw badRequest(`certificate "${name}" no longer exists`);
+      return renewLimits(entry.token);
+    },
+  };
+}
