@@ -257,6 +257,10 @@ describe('kubernetes backend (handle level)', () => {
     const token = tokenFromLogin(login, clock.now);
     expect(await backend.renewAuth?.(token)).toEqual({ ttl: 900, maxTtl: 0 });
     await backend.handle(request('delete', 'role/app'));
-    await expectError(backend.renewAuth?.(token) ?? Promise.resolve(), 400, 'role "app" no longer exists');
+    await expectError(
+      backend.renewAuth?.(token) ?? Promise.resolve(),
+      400,
+      'role app does not exist during renewal',
+    );
   });
 });

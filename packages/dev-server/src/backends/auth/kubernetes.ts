@@ -266,7 +266,7 @@ export function createKubernetesBackend(context: BackendContext): Backend {
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.role ?? '');
       const role = roles.get(name);
-      if (!role) throw badRequest(`role "${name}" no longer exists`);
+      if (!role) throw badRequest(`role ${name} does not exist during renewal`);
       return renewLimits(role.token);
     },
   };
