@@ -403,9 +403,9 @@ describe('approle backend (handle level)', () => {
       secret_id: secret.secret_id,
     });
     const token = tokenFromLogin(login, clock.now);
-    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 600 });
+    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 600, period: 0 });
     await backend.handle(request('update', 'role/app', { token_max_ttl: 120 }));
-    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 120 });
+    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 120, period: 0 });
     await backend.handle(request('update', 'role/app', { token_period: '5m', token_max_ttl: 0 }));
     expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 0, period: 300 });
     await backend.handle(request('delete', 'role/app'));

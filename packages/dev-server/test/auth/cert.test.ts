@@ -176,7 +176,7 @@ describe('cert backend (handle level)', () => {
     );
     const response = await call(backend, 'update', 'login', {}, { clientCertificate: clientA.der });
     const token = tokenFromLogin(response, clock.now);
-    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 300 });
+    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 300, period: 0 });
     await backend.handle(request('delete', 'certs/web'));
     await expectError(
       backend.renewAuth?.(token) ?? Promise.resolve(),

@@ -340,7 +340,7 @@ describe('jwt backend (handle level)', () => {
     const login = await call(oidc, 'update', 'login', { role: 'dev', jwt: await sign(rsa, {}) });
     expect(login.auth?.displayName).toBe('oidc-alice');
     const token = tokenFromLogin(login, made.clock.now);
-    expect(await oidc.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 120 });
+    expect(await oidc.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 120, period: 0 });
     await oidc.handle(request('delete', 'role/dev'));
     await expectError(
       oidc.renewAuth?.(token) ?? Promise.resolve(),

@@ -255,7 +255,7 @@ describe('kubernetes backend (handle level)', () => {
       jwt: await legacyToken(signer, 'x', 'app'),
     });
     const token = tokenFromLogin(login, clock.now);
-    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 900, maxTtl: 0 });
+    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 900, maxTtl: 0, period: 0 });
     await backend.handle(request('delete', 'role/app'));
     await expectError(
       backend.renewAuth?.(token) ?? Promise.resolve(),

@@ -140,7 +140,7 @@ describe('userpass backend (handle level)', () => {
       await call(backend, 'update', 'login/alice', { password: PASSWORD }),
       clock.now,
     );
-    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 0 });
+    expect(await backend.renewAuth?.(token)).toEqual({ ttl: 60, maxTtl: 0, period: 0 });
     await backend.handle(request('update', 'users/alice/policies', { token_policies: ['ops'] }));
     await expectError(
       backend.renewAuth?.(token) ?? Promise.resolve(),

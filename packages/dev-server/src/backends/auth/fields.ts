@@ -333,11 +333,12 @@ export function buildAuth(
   return auth;
 }
 
-/** What `renewAuth` returns for an entry: its current TTL limits (reference §4: capped by the current max). */
-export function renewLimits(fields: TokenFields): { ttl: number; maxTtl: number; period?: number } {
-  const limits: { ttl: number; maxTtl: number; period?: number } = { ttl: fields.ttl, maxTtl: fields.maxTtl };
-  if (fields.period > 0) limits.period = fields.period;
-  return limits;
+/**
+ * What `renewAuth` returns for an entry: its current TTL limits (reference §4: capped by the current max). `period`
+ * is always returned (0 = not periodic), so a period removed from the entry stops applying to renewals, as Vault.
+ */
+export function renewLimits(fields: TokenFields): { ttl: number; maxTtl: number; period: number } {
+  return { ttl: fields.ttl, maxTtl: fields.maxTtl, period: fields.period };
 }
 
 /**
