@@ -1,63 +1,10 @@
-import { webcrypto } from 'node:crypto';
-// @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backend.js';
 import { createCertBackend, INVALID_CERTIFICATE } from '../../src/backends/auth/cert.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
+import { type Issued, makeCa, makeLeaf } from './pki.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-
-const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
-
-interface Issued {
-  pem: string;
-  der: Buffer;
-  keys: webcrypto.CryptoKeyPair;
-  cert: x509.X509Certificate;
-}
-
-const keyPair = async (): Promise<webcrypto.CryptoKeyPair> =>
-  (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-
-async function makeCa(name: string): Promise<Issued> {
-  const keys = await keyPair();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: `CN=${name}`,
-    notBefore: new Date(Date.now() - DAY),
-    notAfter: new Date(Date.now() + 30 * DAY),
-    signingAlgorithm: ALG,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ],
-  });
-  return { pem: cert.toString('pem'), der: Buffer.from(cert.rawData), keys, cert };
-}
-
-async function makeLeaf(
-  ca: Issued,
-  cn: string,
-  validity: { notBefore?: Date; notAfter?: Date } = {},
-): Promise<Issued> {
-  const keys = await keyPair();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: `0a${Math.floor(Math.random() * 1e6).toString(16)}`,
-    subject: `CN=${cn}`,
-    issuer: ca.cert.subject,
-    notBefore: validity.notBefore ?? new Date(Date.now() - DAY),
-    notAfter: validity.notAfter ?? new Date(Date.now() + 10 * DAY),
-    signingAlgorithm: ALG,
-    publicKey: keys.publicKey,
-    signingKey: ca.keys.privateKey,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
-  });
-  return { pem: cert.toString('pem'), der: Buffer.from(cert.rawData), keys, cert };
-}
 
 let ca: Issued;
 let otherCa: Issued;
