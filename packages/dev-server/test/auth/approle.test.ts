@@ -292,7 +292,7 @@ describe('approle backend (handle level)', () => {
         ),
       ),
       400,
-      'source address "192.168.1.1" unauthorized through CIDR restrictions on the role',
+      'source address "192.168.1.1" unauthorized by CIDR restrictions on the role',
       [open.secret_id],
     );
     // IPv4-mapped IPv6 addresses (what node reports on dual-stack sockets) match IPv4 blocks.

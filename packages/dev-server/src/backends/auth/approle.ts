@@ -378,7 +378,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     }
     if (!addressAllowed(request.remoteAddress, role.secretIdBoundCidrs))
       throw badRequest(
-        `source address "${request.remoteAddress}" unauthorized through CIDR restrictions on the role`,
+        `source address "${request.remoteAddress}" unauthorized by CIDR restrictions on the role`,
       );
     metadata.role_name = role.name;
 
