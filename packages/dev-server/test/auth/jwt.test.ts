@@ -238,10 +238,20 @@ describe('jwt backend (handle level)', () => {
       [
         'bound claim mismatch',
         sign(rsa, { groups: ['ops', 'qa'] }),
-        'claim "groups" does not match any associated bound claim values',
+        'error validating claims: claim "groups" does not match any associated bound claim values',
       ],
-      ['bound claim missing', sign(rsa, {}), 'claim "groups" is missing'],
+      ['bound claim missing', sign(rsa, {}), 'error validating claims: claim "groups" is missing'],
       ['user claim missing', sign(rsa, { groups: 'dev', sub: undefined }), 'claim "sub" not found in token'],
+      [
+        'no time claims',
+        sign(rsa, { groups: 'dev', iat: undefined, exp: undefined }),
+        'no issue time, notbefore, or expiration time encoded in token',
+      ],
+      [
+        'no exp, issued 10 minutes ago',
+        sign(rsa, { groups: 'dev', iat: now - 600, exp: undefined }),
+        'error validating claims: token is expired (exp)',
+      ],
     ];
     for (const [label, pending, message] of cases) {
       const jwt = await pending;
@@ -297,7 +307,7 @@ describe('jwt backend (handle level)', () => {
         request('update', 'login', { role: 'subj', jwt: await sign(rsa, { aud: undefined, sub: 'bob' }) }),
       ),
       400,
-      'sub claim does not match bound subject',
+      'error validating claims: invalid subject (sub claim)',
     );
   });
 

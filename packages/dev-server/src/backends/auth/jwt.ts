@@ -225,16 +225,27 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
       now: context.now(),
     });
 
+    // As Vault: a token needs iat, nbf or exp; without exp it is valid for 5 minutes from its latest start.
+    const numeric = (value: unknown): number =>
+      typeof value === 'number' && Number.isFinite(value) ? value : 0;
+    const [iat, nbf, exp] = [numeric(payload.iat), numeric(payload.nbf), numeric(payload.exp)];
+    if (iat === 0 && nbf === 0 && exp === 0)
+      throw badRequest('no issue time, notbefore, or expiration time encoded in token');
+    if (exp === 0 && Math.max(iat, nbf) + 300 + role.clockSkewLeeway < context.now() / 1000)
+      throw badRequest('error validating claims: token is expired (exp)');
+
     if (role.boundAudiences.length === 0 && payload.aud !== undefined && payload.aud.length > 0)
       throw badRequest('audience claim found in JWT but no audiences bound to the role');
     if (role.boundSubject && payload.sub !== role.boundSubject)
-      throw badRequest('sub claim does not match bound subject');
+      throw badRequest('error validating claims: invalid subject (sub claim)');
     for (const [claim, allowed] of Object.entries(role.boundClaims)) {
       const value = getClaim(payload, claim);
-      if (value === undefined) throw badRequest(`claim "${claim}" is missing`);
+      if (value === undefined) throw badRequest(`error validating claims: claim "${claim}" is missing`);
       const actual = (Array.isArray(value) ? value : [value]).map(claimToString);
       if (!actual.some((item) => item !== undefined && allowed.includes(item)))
-        throw badRequest(`claim "${claim}" does not match any associated bound claim values`);
+        throw badRequest(
+          `error validating claims: claim "${claim}" does not match any associated bound claim values`,
+        );
     }
     const user = getClaim(payload, role.userClaim);
     if (user === undefined || user === null || user === '')
