@@ -2,12 +2,10 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backend.js';
 import { createCertBackend, INVALID_CERTIFICATE } from '../../src/backends/auth/cert.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
-import { type Issued, makeCa, makeLeaf } from './pki.js';
+import { type Issued, makeCa, makeLeaf, type TestCa } from './pki.js';
 
-const DAY = 86_400_000;
-
-let ca: Issued;
-let otherCa: Issued;
+let ca: TestCa;
+let otherCa: TestCa;
 let clientA: Issued;
 let clientB: Issued;
 let rogue: Issued;
@@ -19,10 +17,7 @@ beforeAll(async () => {
   clientA = await makeLeaf(ca, 'client-a.example.com');
   clientB = await makeLeaf(ca, 'client-b.internal');
   rogue = await makeLeaf(otherCa, 'client-a.example.com');
-  expired = await makeLeaf(ca, 'client-a.example.com', {
-    notBefore: new Date(Date.now() - 10 * DAY),
-    notAfter: new Date(Date.now() - DAY),
-  });
+  expired = await makeLeaf(ca, 'client-a.example.com', { startDaysAgo: 10, ttlDays: 9 });
 });
 
 describe('cert backend (handle level)', () => {
@@ -88,7 +83,11 @@ describe('cert backend (handle level)', () => {
       tokenType: 'service',
       metadata: { cert_name: 'web', common_name: 'client-a.example.com' },
     });
-    expect(response.auth?.metadata.serial_number).toMatch(/^[0-9a-f]+$/);
+    // Vault's metadata: serial number in decimal, key identifiers as colon-separated hex.
+    const serial = BigInt(`0x${clientA.serialNumber.replace(/:/g, '')}`).toString(10);
+    expect(response.auth?.metadata.serial_number).toBe(serial);
+    expect(response.auth?.metadata.subject_key_id).toMatch(/^([0-9a-f]{2}:)+[0-9a-f]{2}$/);
+    expect(response.auth?.metadata.authority_key_id).toMatch(/^([0-9a-f]{2}:)+[0-9a-f]{2}$/);
     // Naming the entry explicitly works as well.
     await call(backend, 'update', 'login', { name: 'web' }, { clientCertificate: clientA.der });
   });

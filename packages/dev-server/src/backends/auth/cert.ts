@@ -8,6 +8,9 @@
  * `X509Certificate` (`checkIssued` + `verify`), and `allowed_common_names` (exact names or globs with `*`).
  */
 import { X509Certificate } from 'node:crypto';
+// @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill loaded before it.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import {
   type Backend,
   type BackendContext,
@@ -57,6 +60,22 @@ function globMatch(pattern: string, value: string): boolean {
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
     .join('.*');
   return new RegExp(`^${source}$`).test(value);
+}
+
+/** Colon-separated lower-case hex, as Vault's `certutil.GetHexFormatted`. */
+const colonHex = (hex: string | undefined): string => (hex?.toLowerCase().match(/../g) ?? []).join(':');
+
+/** Subject and authority key identifiers of a DER certificate (`''` when absent). */
+function keyIdentifiers(der: Buffer): { subject: string; authority: string } {
+  try {
+    const parsed = new x509.X509Certificate(der);
+    return {
+      subject: colonHex(parsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId),
+      authority: colonHex(parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId),
+    };
+  } catch {
+    return { subject: '', authority: '' };
+  }
 }
 
 const validAt = (certificate: X509Certificate, now: number): boolean =>
@@ -128,6 +147,7 @@ export function createCertBackend(context: BackendContext): Backend {
     const entry = candidates.find((candidate) => trusts(candidate, client, now));
     if (!entry) throw badRequest(INVALID_CERTIFICATE);
     checkLoginCidrs(request.remoteAddress, entry.token);
+    const ids = keyIdentifiers(client.raw);
 
     return {
       auth: buildAuth(entry.token, {
@@ -135,7 +155,9 @@ export function createCertBackend(context: BackendContext): Backend {
         metadata: {
           cert_name: entry.name,
           common_name: commonName(client),
-          serial_number: client.serialNumber.toLowerCase(),
+          serial_number: BigInt(`0x${client.serialNumber}`).toString(10),
+          subject_key_id: ids.subject,
+          authority_key_id: ids.authority,
         },
         internal: { certName: entry.name, fingerprint: client.fingerprint256 },
       }),
