@@ -95,6 +95,45 @@ describe('approle backend (handle level)', () => {
     await expectError(backend.handle(request('delete', 'role/')), 405, 'unsupported operation');
   });
 
+  it("single-field role endpoints (Vault's role/:role/token-ttl, policies, …): read, update, delete", async () => {
+    await backend.handle(
+      request('update', 'role/app', { token_policies: ['a'], token_ttl: 60, secret_id_num_uses: 3 }),
+    );
+    expect((await call(backend, 'read', 'role/app/token-ttl')).data).toEqual({ token_ttl: 60 });
+    expect(await backend.handle(request('update', 'role/app/token-ttl', { token_ttl: '5m' }))).toBeNull();
+    expect((await call(backend, 'read', 'role/app/token-ttl')).data).toEqual({ token_ttl: 300 });
+    expect((await call(backend, 'read', 'role/app/policies')).data).toEqual({
+      token_policies: ['a'],
+      policies: ['a'],
+    });
+    await backend.handle(request('update', 'role/app/policies', { policies: 'b,c' }));
+    expect((await call(backend, 'read', 'role/app')).data?.token_policies).toEqual(['b', 'c']);
+    await backend.handle(request('delete', 'role/app/secret-id-num-uses'));
+    expect((await call(backend, 'read', 'role/app/secret-id-num-uses')).data).toEqual({
+      secret_id_num_uses: 0,
+    });
+    await backend.handle(request('update', 'role/app/period', { period: '1h' }));
+    expect((await call(backend, 'read', 'role/app/period')).data).toEqual({
+      token_period: 3600,
+      period: 3600,
+    });
+    expect((await call(backend, 'read', 'role/app/local-secret-ids')).data).toEqual({
+      local_secret_ids: false,
+    });
+    await expectError(backend.handle(request('update', 'role/app/token-ttl', {})), 400, 'missing token_ttl');
+    await expectError(
+      backend.handle(request('update', 'role/app/bind-secret-id', { bind_secret_id: false })),
+      400,
+      'at least one constraint should be enabled on the role',
+    );
+    expect(await backend.handle(request('read', 'role/nope/token-ttl'))).toBeNull();
+    await expectError(
+      backend.handle(request('update', 'role/nope/token-ttl', { token_ttl: 1 })),
+      404,
+      'role "nope" does not exist',
+    );
+  });
+
   it('role-id read/write; ids are unique across roles; unknown role → null (404)', async () => {
     expect(await backend.handle(request('update', 'role/a', {}))).toBeNull();
     expect(await backend.handle(request('update', 'role/b', { role_id: 'fixed-b' }))).toBeNull();

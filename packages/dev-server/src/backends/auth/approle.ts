@@ -67,6 +67,23 @@ interface SecretIdEntry {
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/**
+ * Vault's single-field role endpoints (`role/:role/<endpoint>`): read `{field}`, update from `field` (or its legacy
+ * alias), delete resets the default.
+ */
+const FIELD_ENDPOINTS: Readonly<Record<string, { field: string; alias?: string; reset: unknown }>> = {
+  policies: { field: 'token_policies', alias: 'policies', reset: [] },
+  'secret-id-bound-cidrs': { field: 'secret_id_bound_cidrs', reset: [] },
+  'token-bound-cidrs': { field: 'token_bound_cidrs', reset: [] },
+  'bind-secret-id': { field: 'bind_secret_id', reset: true },
+  'secret-id-num-uses': { field: 'secret_id_num_uses', reset: 0 },
+  'secret-id-ttl': { field: 'secret_id_ttl', reset: 0 },
+  period: { field: 'token_period', alias: 'period', reset: 0 },
+  'token-num-uses': { field: 'token_num_uses', reset: 0 },
+  'token-ttl': { field: 'token_ttl', reset: 0 },
+  'token-max-ttl': { field: 'token_max_ttl', reset: 0 },
+};
+
 /** Creates an AppRole backend for one mount. */
 export function createAppRoleBackend(context: BackendContext): Backend {
   const roles = new Map<string, Role>();
@@ -393,8 +410,39 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     return { auth };
   }
 
-  const router = new Router()
-    .add('login', { update: login })
+  const router = new Router().add('login', { update: login });
+  for (const [endpoint, spec] of Object.entries(FIELD_ENDPOINTS)) {
+    router.add(`role/:role_name/${endpoint}`, {
+      read: async (_request, params) => {
+        const role = roles.get(roleKey(params.role_name ?? ''));
+        if (!role) return null;
+        const data = roleData(role);
+        return {
+          data: {
+            [spec.field]: data[spec.field],
+            ...(spec.alias ? { [spec.alias]: data[spec.alias] } : {}),
+          },
+        };
+      },
+      update: async (request, params) => {
+        requireRole(params.role_name ?? '');
+        const value = request.data[spec.field] ?? (spec.alias ? request.data[spec.alias] : undefined);
+        if (value === undefined || value === null) throw badRequest(`missing ${spec.field}`);
+        return writeRole({ ...request, data: { [spec.field]: value } }, params);
+      },
+      delete: async (request, params) => {
+        requireRole(params.role_name ?? '');
+        return writeRole({ ...request, data: { [spec.field]: spec.reset } }, params);
+      },
+    });
+  }
+  router.add('role/:role_name/local-secret-ids', {
+    read: async (_request, params) => {
+      const role = roles.get(roleKey(params.role_name ?? ''));
+      return role ? { data: { local_secret_ids: role.localSecretIds } } : null;
+    },
+  });
+  router
     .add('role/', {
       list: async () => {
         const keys = [...roles.keys()].sort();

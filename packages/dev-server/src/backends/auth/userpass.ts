@@ -171,8 +171,11 @@ export function createUserpassBackend(context: BackendContext): Backend {
       const name = String(token.internal.username ?? '');
       const user = users.get(name);
       if (!user) throw badRequest(`user "${name}" no longer exists`);
-      const current = normalizePolicies(user.token.policies).join(',');
-      const onToken = normalizePolicies(token.policies.filter((policy) => policy !== 'default')).join(',');
+      // Compare without `default`, which the framework adds to the token unless token_no_default_policy.
+      const comparable = (policies: readonly string[]): string =>
+        normalizePolicies(policies.filter((policy) => policy !== 'default')).join(',');
+      const current = comparable(user.token.policies);
+      const onToken = comparable(token.policies);
       if (current !== onToken) throw badRequest('policies have changed, not renewing');
       return renewLimits(user.token);
     },
