@@ -16,6 +16,7 @@ import {
   type TokenView,
 } from '../../backend.js';
 import { uuid } from '../../util/random.js';
+import { Entries } from './entries.js';
 import {
   addressAllowed,
   buildAuth,
@@ -86,13 +87,13 @@ const FIELD_ENDPOINTS: Readonly<Record<string, { field: string; alias?: string; 
 
 /** Creates an AppRole backend for one mount. */
 export function createAppRoleBackend(context: BackendContext): Backend {
-  const roles = new Map<string, Role>();
+  const roles = new Entries<Role>('role');
   /** role name → (secret-id HMAC → entry) */
   const secretIds = new Map<string, Map<string, SecretIdEntry>>();
   const hmacKey = randomBytes(32);
 
   const hmac = (value: string): string => createHmac('sha256', hmacKey).update(value).digest('hex');
-  const roleKey = (name: string): string => name.toLowerCase();
+  const roleKey = Entries.key;
   const roleSecrets = (name: string): Map<string, SecretIdEntry> => {
     let map = secretIds.get(name);
     if (!map) {
@@ -157,7 +158,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
   // --- roles -----------------------------------------------------------------------------------------------
 
   async function writeRole(request: LogicalRequest, params: RouteParams): Promise<LogicalResponse | null> {
-    const name = roleKey(params.role_name ?? '');
+    const name = roleKey(params.name ?? '');
     const existing = roles.get(name);
     const data = request.data;
     const role: Role = existing
@@ -208,17 +209,10 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     return null;
   }
 
-  async function deleteRole(_request: LogicalRequest, params: RouteParams): Promise<LogicalResponse | null> {
-    const name = roleKey(params.role_name ?? '');
-    roles.delete(name);
-    secretIds.delete(name);
-    return null;
-  }
-
   // --- secret IDs ------------------------------------------------------------------------------------------
 
   function createSecretId(request: LogicalRequest, params: RouteParams, custom: boolean): LogicalResponse {
-    const role = requireRole(params.role_name ?? '');
+    const role = requireRole(params.name ?? '');
     if (!role.bindSecretId) throw badRequest('bind_secret_id is not set on the role');
     const data = request.data;
 
@@ -323,7 +317,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     request: LogicalRequest,
     params: RouteParams,
   ): Promise<LogicalResponse | null> {
-    const role = requireRole(params.role_name ?? '');
+    const role = requireRole(params.name ?? '');
     const secretId = readString(request.data, 'secret_id');
     if (!secretId) throw badRequest('missing secret_id');
     tidy(role.name);
@@ -335,7 +329,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     request: LogicalRequest,
     params: RouteParams,
   ): Promise<LogicalResponse | null> {
-    const role = requireRole(params.role_name ?? '');
+    const role = requireRole(params.name ?? '');
     const secretId = readString(request.data, 'secret_id');
     if (!secretId) throw badRequest('missing secret_id');
     secretIds.get(role.name)?.delete(hmac(secretId));
@@ -352,7 +346,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
   };
 
   async function destroyByAccessor(request: LogicalRequest, params: RouteParams): Promise<null> {
-    const role = requireRole(params.role_name ?? '');
+    const role = requireRole(params.name ?? '');
     const entry = requireAccessor(request, role.name);
     secretIds.get(role.name)?.delete(entry.hmac);
     return null;
@@ -412,9 +406,9 @@ export function createAppRoleBackend(context: BackendContext): Backend {
 
   const router = new Router().add('login', { update: login });
   for (const [endpoint, spec] of Object.entries(FIELD_ENDPOINTS)) {
-    router.add(`role/:role_name/${endpoint}`, {
+    router.add(`role/:name/${endpoint}`, {
       read: async (_request, params) => {
-        const role = roles.get(roleKey(params.role_name ?? ''));
+        const role = roles.get(roleKey(params.name ?? ''));
         if (!role) return null;
         const data = roleData(role);
         return {
@@ -425,45 +419,32 @@ export function createAppRoleBackend(context: BackendContext): Backend {
         };
       },
       update: async (request, params) => {
-        requireRole(params.role_name ?? '');
+        requireRole(params.name ?? '');
         const value = request.data[spec.field] ?? (spec.alias ? request.data[spec.alias] : undefined);
         if (value === undefined || value === null) throw badRequest(`missing ${spec.field}`);
         return writeRole({ ...request, data: { [spec.field]: value } }, params);
       },
       delete: async (request, params) => {
-        requireRole(params.role_name ?? '');
+        requireRole(params.name ?? '');
         return writeRole({ ...request, data: { [spec.field]: spec.reset } }, params);
       },
     });
   }
-  router.add('role/:role_name/local-secret-ids', {
+  router.add('role/:name/local-secret-ids', {
     read: async (_request, params) => {
-      const role = roles.get(roleKey(params.role_name ?? ''));
+      const role = roles.get(roleKey(params.name ?? ''));
       return role ? { data: { local_secret_ids: role.localSecretIds } } : null;
     },
   });
+  roles.addRoutes(router, { read: roleData, write: writeRole, onDelete: (name) => secretIds.delete(name) });
   router
-    .add('role/', {
-      list: async () => {
-        const keys = [...roles.keys()].sort();
-        return keys.length > 0 ? { data: { keys } } : null;
-      },
-    })
-    .add('role/:role_name', {
+    .add('role/:name/role-id', {
       read: async (_request, params) => {
-        const role = roles.get(roleKey(params.role_name ?? ''));
-        return role ? { data: roleData(role) } : null;
-      },
-      update: writeRole,
-      delete: deleteRole,
-    })
-    .add('role/:role_name/role-id', {
-      read: async (_request, params) => {
-        const role = roles.get(roleKey(params.role_name ?? ''));
+        const role = roles.get(roleKey(params.name ?? ''));
         return role ? { data: { role_id: role.roleId } } : null;
       },
       update: async (request, params) => {
-        const role = requireRole(params.role_name ?? '');
+        const role = requireRole(params.name ?? '');
         const roleId = readString(request.data, 'role_id');
         if (!roleId) throw badRequest('missing role_id');
         const owner = findRoleById(roleId);
@@ -472,29 +453,29 @@ export function createAppRoleBackend(context: BackendContext): Backend {
         return null;
       },
     })
-    .add('role/:role_name/secret-id', {
+    .add('role/:name/secret-id', {
       update: async (request, params) => createSecretId(request, params, false),
     })
-    .add('role/:role_name/secret-id/', {
+    .add('role/:name/secret-id/', {
       list: async (_request, params) => {
-        const role = requireRole(params.role_name ?? '');
+        const role = requireRole(params.name ?? '');
         tidy(role.name);
         const keys = [...(secretIds.get(role.name)?.values() ?? [])].map((entry) => entry.accessor).sort();
         return keys.length > 0 ? { data: { keys } } : null;
       },
     })
-    .add('role/:role_name/custom-secret-id', {
+    .add('role/:name/custom-secret-id', {
       update: async (request, params) => createSecretId(request, params, true),
     })
-    .add('role/:role_name/secret-id/lookup', { update: lookupSecretId })
-    .add('role/:role_name/secret-id/destroy', { update: destroySecretId, delete: destroySecretId })
-    .add('role/:role_name/secret-id-accessor/lookup', {
+    .add('role/:name/secret-id/lookup', { update: lookupSecretId })
+    .add('role/:name/secret-id/destroy', { update: destroySecretId, delete: destroySecretId })
+    .add('role/:name/secret-id-accessor/lookup', {
       update: async (request, params) => {
-        const role = requireRole(params.role_name ?? '');
+        const role = requireRole(params.name ?? '');
         return { data: secretIdData(requireAccessor(request, role.name)) };
       },
     })
-    .add('role/:role_name/secret-id-accessor/destroy', {
+    .add('role/:name/secret-id-accessor/destroy', {
       update: destroyByAccessor,
       delete: destroyByAccessor,
     });
@@ -503,10 +484,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     type: 'approle',
     unauthenticatedPaths: ['login'],
     handle: (request) => router.dispatch(request),
-    exists: async (request) => {
-      const match = /^role\/([^/]+)$/.exec(request.path);
-      return match?.[1] !== undefined && roles.has(roleKey(match[1]));
-    },
+    exists: async (request) => roles.exists(request),
     renewAuth: async (token: TokenView) => {
       const roleName = String(token.internal.roleName ?? '');
       const role = roles.get(roleName);

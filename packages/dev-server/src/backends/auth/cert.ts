@@ -19,6 +19,7 @@ import {
   type LogicalResponse,
   type TokenView,
 } from '../../backend.js';
+import { Entries } from './entries.js';
 import {
   buildAuth,
   checkLoginCidrs,
@@ -83,8 +84,8 @@ const validAt = (certificate: X509Certificate, now: number): boolean =>
 
 /** Creates a cert backend for one mount. */
 export function createCertBackend(context: BackendContext): Backend {
-  const certs = new Map<string, CertEntry>();
-  const certKey = (name: string): string => name.toLowerCase();
+  const certs = new Entries<CertEntry>('certs');
+  const certKey = Entries.key;
 
   async function writeCert(request: LogicalRequest, params: RouteParams): Promise<LogicalResponse | null> {
     const name = certKey(params.name ?? '');
@@ -143,7 +144,7 @@ export function createCertBackend(context: BackendContext): Backend {
     const wanted = readString(request.data, 'name');
     const candidates = wanted
       ? [certs.get(certKey(wanted))].filter((entry): entry is CertEntry => entry !== undefined)
-      : [...certs.values()].sort((a, b) => a.name.localeCompare(b.name));
+      : certs.sorted();
     const entry = candidates.find((candidate) => trusts(candidate, client, now));
     if (!entry) throw badRequest(INVALID_CERTIFICATE);
     checkLoginCidrs(request.remoteAddress, entry.token);
@@ -164,43 +165,22 @@ export function createCertBackend(context: BackendContext): Backend {
     };
   }
 
-  const router = new Router()
-    .add('login', { update: login })
-    .add('certs/', {
-      list: async () => {
-        const keys = [...certs.keys()].sort();
-        return keys.length > 0 ? { data: { keys } } : null;
-      },
-    })
-    .add('certs/:name', {
-      read: async (_request, params) => {
-        const entry = certs.get(certKey(params.name ?? ''));
-        return entry
-          ? {
-              data: {
-                certificate: entry.pem,
-                allowed_common_names: [...entry.allowedCommonNames],
-                display_name: entry.displayName,
-                ...tokenFieldsData(entry.token),
-              },
-            }
-          : null;
-      },
-      update: writeCert,
-      delete: async (_request, params) => {
-        certs.delete(certKey(params.name ?? ''));
-        return null;
-      },
-    });
+  const router = new Router().add('login', { update: login });
+  certs.addRoutes(router, {
+    read: (entry) => ({
+      certificate: entry.pem,
+      allowed_common_names: [...entry.allowedCommonNames],
+      display_name: entry.displayName,
+      ...tokenFieldsData(entry.token),
+    }),
+    write: writeCert,
+  });
 
   return {
     type: 'cert',
     unauthenticatedPaths: ['login'],
     handle: (request) => router.dispatch(request),
-    exists: async (request) => {
-      const match = /^certs\/([^/]+)$/.exec(request.path);
-      return match?.[1] !== undefined && certs.has(certKey(match[1]));
-    },
+    exists: async (request) => certs.exists(request),
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.certName ?? '');
       const entry = certs.get(name);

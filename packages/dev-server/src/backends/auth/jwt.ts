@@ -20,6 +20,7 @@ import {
   type LogicalResponse,
   type TokenView,
 } from '../../backend.js';
+import { Entries } from './entries.js';
 import {
   buildAuth,
   checkLoginCidrs,
@@ -78,8 +79,8 @@ function parseBoundClaims(raw: Record<string, unknown>): Record<string, string[]
 /** Creates a JWT backend for one mount (`type` is `jwt` or `oidc`). */
 export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' = 'jwt'): Backend {
   let config: JwtConfig | undefined;
-  const roles = new Map<string, JwtRole>();
-  const roleKey = (name: string): string => name.toLowerCase();
+  const roles = new Entries<JwtRole>('role');
+  const roleKey = Entries.key;
 
   async function writeConfig(request: LogicalRequest): Promise<LogicalResponse | null> {
     const data = request.data;
@@ -268,52 +269,30 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
     };
   }
 
-  const router = new Router()
-    .add('login', { update: login })
-    .add('config', {
-      read: async () =>
-        config
-          ? {
-              data: {
-                jwt_validation_pubkeys: [...config.pubkeyPems],
-                jwks_url: config.jwksUrl,
-                jwks_ca_pem: config.jwksCaPem,
-                oidc_discovery_url: '',
-                bound_issuer: config.boundIssuer,
-                default_role: config.defaultRole,
-                jwt_supported_algs: [...config.supportedAlgs],
-              },
-            }
-          : null,
-      update: writeConfig,
-    })
-    .add('role/', {
-      list: async () => {
-        const keys = [...roles.keys()].sort();
-        return keys.length > 0 ? { data: { keys } } : null;
-      },
-    })
-    .add('role/:name', {
-      read: async (_request, params) => {
-        const role = roles.get(roleKey(params.name ?? ''));
-        return role ? { data: roleData(role) } : null;
-      },
-      update: writeRole,
-      delete: async (_request, params) => {
-        roles.delete(roleKey(params.name ?? ''));
-        return null;
-      },
-    });
+  const router = new Router().add('login', { update: login }).add('config', {
+    read: async () =>
+      config
+        ? {
+            data: {
+              jwt_validation_pubkeys: [...config.pubkeyPems],
+              jwks_url: config.jwksUrl,
+              jwks_ca_pem: config.jwksCaPem,
+              oidc_discovery_url: '',
+              bound_issuer: config.boundIssuer,
+              default_role: config.defaultRole,
+              jwt_supported_algs: [...config.supportedAlgs],
+            },
+          }
+        : null,
+    update: writeConfig,
+  });
+  roles.addRoutes(router, { read: roleData, write: writeRole });
 
   return {
     type,
     unauthenticatedPaths: ['login'],
     handle: (request) => router.dispatch(request),
-    exists: async (request) => {
-      if (request.path === 'config') return config !== undefined;
-      const match = /^role\/([^/]+)$/.exec(request.path);
-      return match?.[1] !== undefined && roles.has(roleKey(match[1]));
-    },
+    exists: async (request) => (request.path === 'config' ? config !== undefined : roles.exists(request)),
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.role ?? '');
       const role = roles.get(name);

@@ -19,6 +19,7 @@ import {
   type LogicalResponse,
   type TokenView,
 } from '../../backend.js';
+import { Entries } from './entries.js';
 import {
   buildAuth,
   checkLoginCidrs,
@@ -95,8 +96,8 @@ export function serviceAccountFromClaims(payload: JWTPayload): ServiceAccount | 
 /** Creates a Kubernetes backend for one mount. */
 export function createKubernetesBackend(context: BackendContext): Backend {
   let config: KubernetesConfig | undefined;
-  const roles = new Map<string, KubernetesRole>();
-  const roleKey = (name: string): string => name.toLowerCase();
+  const roles = new Entries<KubernetesRole>('role');
+  const roleKey = Entries.key;
 
   async function writeConfig(request: LogicalRequest): Promise<LogicalResponse | null> {
     const data = request.data;
@@ -208,61 +209,38 @@ export function createKubernetesBackend(context: BackendContext): Backend {
     };
   }
 
-  const router = new Router()
-    .add('login', { update: login })
-    .add('config', {
-      read: async () =>
-        config
-          ? {
-              data: {
-                kubernetes_host: config.host,
-                kubernetes_ca_cert: config.caCert,
-                pem_keys: [...config.pemKeys],
-                issuer: config.issuer,
-                disable_iss_validation: config.disableIssValidation,
-                disable_local_ca_jwt: config.disableLocalCaJwt,
-              },
-            }
-          : null,
-      update: writeConfig,
-    })
-    .add('role/', {
-      list: async () => {
-        const keys = [...roles.keys()].sort();
-        return keys.length > 0 ? { data: { keys } } : null;
-      },
-    })
-    .add('role/:name', {
-      read: async (_request, params) => {
-        const role = roles.get(roleKey(params.name ?? ''));
-        return role
-          ? {
-              data: {
-                bound_service_account_names: [...role.serviceAccountNames],
-                bound_service_account_namespaces: [...role.serviceAccountNamespaces],
-                audience: role.audience,
-                alias_name_source: role.aliasNameSource,
-                ...tokenFieldsData(role.token),
-              },
-            }
-          : null;
-      },
-      update: writeRole,
-      delete: async (_request, params) => {
-        roles.delete(roleKey(params.name ?? ''));
-        return null;
-      },
-    });
+  const router = new Router().add('login', { update: login }).add('config', {
+    read: async () =>
+      config
+        ? {
+            data: {
+              kubernetes_host: config.host,
+              kubernetes_ca_cert: config.caCert,
+              pem_keys: [...config.pemKeys],
+              issuer: config.issuer,
+              disable_iss_validation: config.disableIssValidation,
+              disable_local_ca_jwt: config.disableLocalCaJwt,
+            },
+          }
+        : null,
+    update: writeConfig,
+  });
+  roles.addRoutes(router, {
+    read: (role) => ({
+      bound_service_account_names: [...role.serviceAccountNames],
+      bound_service_account_namespaces: [...role.serviceAccountNamespaces],
+      audience: role.audience,
+      alias_name_source: role.aliasNameSource,
+      ...tokenFieldsData(role.token),
+    }),
+    write: writeRole,
+  });
 
   return {
     type: 'kubernetes',
     unauthenticatedPaths: ['login'],
     handle: (request) => router.dispatch(request),
-    exists: async (request) => {
-      if (request.path === 'config') return config !== undefined;
-      const match = /^role\/([^/]+)$/.exec(request.path);
-      return match?.[1] !== undefined && roles.has(roleKey(match[1]));
-    },
+    exists: async (request) => (request.path === 'config' ? config !== undefined : roles.exists(request)),
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.role ?? '');
       const role = roles.get(name);

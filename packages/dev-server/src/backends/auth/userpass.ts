@@ -11,6 +11,7 @@ import {
   type LogicalResponse,
   type TokenView,
 } from '../../backend.js';
+import { Entries } from './entries.js';
 import {
   buildAuth,
   checkLoginCidrs,
@@ -66,14 +67,14 @@ export async function verifyPassword(password: string, encoded: string): Promise
 
 /** Creates a userpass backend for one mount. */
 export function createUserpassBackend(context: BackendContext): Backend {
-  const users = new Map<string, User>();
+  const users = new Entries<User>('users');
   /** Compared against when the user does not exist, so unknown users cost the same time as wrong passwords. */
   let dummyHash: Promise<string> | undefined;
   const getDummyHash = (): Promise<string> => {
     dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     return dummyHash;
   };
-  const userKey = (name: string): string => name.toLowerCase();
+  const userKey = Entries.key;
 
   const readPassword = (data: Record<string, unknown>): string | undefined => {
     const password = data.password;
@@ -83,7 +84,7 @@ export function createUserpassBackend(context: BackendContext): Backend {
   };
 
   async function writeUser(request: LogicalRequest, params: RouteParams): Promise<LogicalResponse | null> {
-    const name = userKey(params.username ?? '');
+    const name = userKey(params.name ?? '');
     const existing = users.get(name);
     const password = readPassword(request.data);
     if (!existing && password === undefined) throw badRequest('missing password');
@@ -99,7 +100,7 @@ export function createUserpassBackend(context: BackendContext): Backend {
   }
 
   async function login(request: LogicalRequest, params: RouteParams): Promise<LogicalResponse> {
-    const name = userKey(params.username ?? '');
+    const name = userKey(params.name ?? '');
     const password = readPassword(request.data);
     if (password === undefined) throw badRequest('missing password');
     const user = users.get(name);
@@ -121,37 +122,21 @@ export function createUserpassBackend(context: BackendContext): Backend {
     return user;
   };
 
-  const router = new Router()
-    .add('login/:username', { update: login })
-    .add('users/', {
-      list: async () => {
-        const keys = [...users.keys()].sort();
-        return keys.length > 0 ? { data: { keys } } : null;
-      },
-    })
-    .add('users/:username', {
-      read: async (_request, params) => {
-        const user = users.get(userKey(params.username ?? ''));
-        return user ? { data: tokenFieldsData(user.token) } : null;
-      },
-      update: writeUser,
-      delete: async (_request, params) => {
-        users.delete(userKey(params.username ?? ''));
-        return null;
-      },
-    })
-    .add('users/:username/password', {
+  const router = new Router().add('login/:name', { update: login });
+  users.addRoutes(router, { read: (user) => tokenFieldsData(user.token), write: writeUser });
+  router
+    .add('users/:name/password', {
       update: async (request, params) => {
-        const user = requireUser(params.username ?? '');
+        const user = requireUser(params.name ?? '');
         const password = readPassword(request.data);
         if (password === undefined) throw badRequest('missing password');
         user.passwordHash = await hashPassword(password);
         return null;
       },
     })
-    .add('users/:username/policies', {
+    .add('users/:name/policies', {
       update: async (request, params) => {
-        const user = requireUser(params.username ?? '');
+        const user = requireUser(params.name ?? '');
         const policies =
           readStringList(request.data, 'token_policies') ?? readStringList(request.data, 'policies');
         user.token = { ...user.token, policies: normalizePolicies(policies ?? []) };
@@ -163,10 +148,7 @@ export function createUserpassBackend(context: BackendContext): Backend {
     type: 'userpass',
     unauthenticatedPaths: ['login/*'],
     handle: (request) => router.dispatch(request),
-    exists: async (request) => {
-      const match = /^users\/([^/]+)$/.exec(request.path);
-      return match?.[1] !== undefined && users.has(userKey(match[1]));
-    },
+    exists: async (request) => users.exists(request),
     renewAuth: async (token: TokenView) => {
       const name = String(token.internal.username ?? '');
       const user = users.get(name);
