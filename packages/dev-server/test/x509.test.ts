@@ -5,10 +5,14 @@ import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls
 import { describe, expect, it } from 'vitest';
 import {
   certificateSerialNumber,
+  createCertificateRequest,
+  createCrl,
   formatSerialNumber,
   generateCertificateAuthority,
   issueCertificate,
   loadCertificateAuthority,
+  parseCertificateRequest,
+  signCertificateRequest,
   X509HelperError,
 } from '../src/util/x509.js';
 
@@ -176,5 +180,50 @@ describe('x509 helper', () => {
     } finally {
       tlsServer.close();
     }
+  });
+
+  it('signs a PKCS#10 request with the requester’s key and builds a CRL', async () => {
+    const ca = await generateCertificateAuthority({
+      commonName: 'CSR Root',
+      keyType: 'rsa',
+      ttlSeconds: 600,
+    });
+    const request = await createCertificateRequest({
+      commonName: 'svc.internal',
+      dnsNames: ['svc.internal'],
+      ipAddresses: ['10.1.2.3'],
+      keyType: 'ec',
+    });
+    expect(await parseCertificateRequest(request.csrPem)).toEqual({
+      commonName: 'svc.internal',
+      dnsNames: ['svc.internal'],
+      ipAddresses: ['10.1.2.3'],
+      uriSans: [],
+      keyType: 'ec',
+      keyBits: 256,
+    });
+    const signed = await signCertificateRequest({
+      ca,
+      csrPem: request.csrPem,
+      commonName: 'svc.internal',
+      dnsNames: ['svc.internal'],
+      ipAddresses: ['10.1.2.3'],
+      ttlSeconds: 60,
+      usage: 'server',
+    });
+    const cert = new X509Certificate(signed.certificatePem);
+    expect(cert.checkIssued(new X509Certificate(ca.certificatePem))).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(request.privateKeyPem))).toBe(true);
+    expect(cert.checkIP('10.1.2.3')).toBe('10.1.2.3');
+    expect(signed).not.toHaveProperty('privateKeyPem');
+    await expect(parseCertificateRequest('nope')).rejects.toBeInstanceOf(X509HelperError);
+
+    const crl = await createCrl({
+      ca,
+      revoked: [{ serialNumber: signed.serialNumber, revokedAt: Date.now() }],
+    });
+    expect(crl.pem).toMatch(/^-----BEGIN X509 CRL-----/);
+    // The CRL's issuer is the CA and it lists the serial (DER contains the serial bytes).
+    expect(crl.der.includes(Buffer.from(signed.serialNumber.replace(/:/g, ''), 'hex'))).toBe(true);
   });
 });

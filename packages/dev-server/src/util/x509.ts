@@ -21,8 +21,8 @@ import * as x509 from '@peculiar/x509';
 /** Key algorithm of a generated key: `ec` (ECDSA) or `rsa` (RSASSA-PKCS1-v1_5). */
 export type X509KeyType = 'ec' | 'rsa';
 
-/** Extended key usage of an issued certificate. */
-export type CertificateUsage = 'server' | 'client' | 'both';
+/** Extended key usage of an issued certificate (`none` omits the extension). */
+export type CertificateUsage = 'server' | 'client' | 'both' | 'none';
 
 /** Default key sizes, as Vault's PKI engine: EC P-256, RSA 2048. */
 export const DEFAULT_KEY_BITS: Readonly<Record<X509KeyType, number>> = { ec: 256, rsa: 2048 };
@@ -204,6 +204,41 @@ function validateTtl(ttlSeconds: number): void {
     throw new X509HelperError(`invalid ttlSeconds ${ttlSeconds}: must be a positive number of seconds`);
 }
 
+/** The public fields of a certificate. */
+function describeCertificate(
+  cert: x509.X509Certificate,
+  keyType: X509KeyType,
+  keyBits: number,
+  commonName: string,
+): SignedCertificate {
+  return {
+    certificatePem: cert.toString('pem').concat('\n'),
+    keyType,
+    keyBits,
+    serialNumber: formatSerialNumber(cert.serialNumber),
+    commonName,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    expiration: Math.floor(cert.notAfter.getTime() / 1000),
+  };
+}
+
+/** The {@link CertificateWithKey} fields of a certificate and its private key. */
+function describe(
+  cert: x509.X509Certificate,
+  key: KeyObject,
+  keyType: X509KeyType,
+  keyBits: number,
+  commonName: string,
+): CertificateWithKey {
+  const exported = exportPrivateKey(key, keyType);
+  return {
+    ...describeCertificate(cert, keyType, keyBits, commonName),
+    privateKeyPem: exported.pkcs8,
+    traditionalPrivateKeyPem: exported.traditional,
+  };
+}
+
 /**
  * Generates a self-signed certificate authority (BasicConstraints CA:true, keyCertSign + cRLSign).
  *
@@ -241,18 +276,8 @@ export async function generateCertificateAuthority(
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const exported = exportPrivateKey(KeyObject.from(keys.privateKey), type);
   return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(serialHex),
-    commonName: options.commonName,
-    notBefore,
-    notAfter,
-    expiration: Math.floor(notAfter.getTime() / 1000),
+    ...describe(cert, KeyObject.from(keys.privateKey), type, bits, options.commonName),
     signingKey: keys.privateKey,
     certificate: cert,
   };
@@ -313,22 +338,8 @@ export async function loadCertificateAuthority(
   const pkcs8Der = keyObject.export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8Der, algorithms.import, false, ['sign']);
   const cert = new x509.X509Certificate(certBlock);
-  const exported = exportPrivateKey(keyObject, type);
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(nodeCert.subject)?.[1] ?? '';
-  return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(nodeCert.serialNumber),
-    commonName: cn,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    expiration: Math.floor(cert.notAfter.getTime() / 1000),
-    signingKey,
-    certificate: cert,
-  };
+  return { ...describe(cert, keyObject, type, bits, cn), signingKey, certificate: cert };
 }
 
 /**
@@ -342,14 +353,24 @@ export async function loadCertificateAuthority(
 export async function issueCertificate(options: IssueCertificateOptions): Promise<CertificateWithKey> {
   ensureProvider();
   validateTtl(options.ttlSeconds);
-  const { ca } = options;
   const { type, bits, algorithms } = resolveKey(options.keyType, options.keyBits);
-  const caAlgorithms = algorithmsFor(ca.keyType, ca.keyBits);
-  const now = options.now ?? Date.now();
   const keys = (await webcrypto.subtle.generateKey(algorithms.generate, true, [
     'sign',
     'verify',
   ])) as webcrypto.CryptoKeyPair;
+  const cert = await signLeaf(options, keys.publicKey, type);
+  return describe(cert, KeyObject.from(keys.privateKey), type, bits, options.commonName);
+}
+
+/** Signs a leaf certificate for `publicKey` with the CA (shared by issue and CSR signing). */
+async function signLeaf(
+  options: Omit<IssueCertificateOptions, 'keyType' | 'keyBits'>,
+  publicKey: webcrypto.CryptoKey,
+  keyType: X509KeyType,
+): Promise<x509.X509Certificate> {
+  const { ca } = options;
+  const caAlgorithms = algorithmsFor(ca.keyType, ca.keyBits);
+  const now = options.now ?? Date.now();
   const names: x509.JsonGeneralName[] = [];
   for (const dns of options.dnsNames ?? []) names.push({ type: 'dns', value: dns });
   for (const ip of options.ipAddresses ?? []) {
@@ -363,42 +384,171 @@ export async function issueCertificate(options: IssueCertificateOptions): Promis
   if (usage === 'client' || usage === 'both') eku.push(x509.ExtendedKeyUsage.clientAuth);
   const keyUsage =
     x509.KeyUsageFlags.digitalSignature |
-    (type === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement);
+    (keyType === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(keyUsage, true),
-    new x509.ExtendedKeyUsageExtension(eku, false),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
   ];
+  if (eku.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(eku, false));
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
-  const serialHex = randomSerialHex();
   const notBefore = wholeSeconds(Math.max(now - NOT_BEFORE_BACKDATE_MS, ca.notBefore.getTime()));
   const notAfter = wholeSeconds(Math.min(now + options.ttlSeconds * 1000, ca.notAfter.getTime()));
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serialHex,
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerialHex(),
     subject: cnName(options.commonName),
     issuer: ca.certificate.subjectName,
     notBefore,
     notAfter,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: ca.signingKey,
     signingAlgorithm: caAlgorithms.sign,
     extensions,
   });
-  const exported = exportPrivateKey(KeyObject.from(keys.privateKey), type);
-  return {
-    certificatePem: cert.toString('pem').concat('\n'),
-    privateKeyPem: exported.pkcs8,
-    traditionalPrivateKeyPem: exported.traditional,
-    keyType: type,
-    keyBits: bits,
-    serialNumber: formatSerialNumber(serialHex),
-    commonName: options.commonName,
-    notBefore,
-    notAfter,
-    expiration: Math.floor(notAfter.getTime() / 1000),
-  };
+}
+
+/**
+ * Creates a PEM PKCS#10 certificate request with a fresh key (for tests of CSR signing, e.g. PKI `sign/:role`).
+ * Returns the request and the PKCS#8 private key.
+ */
+export async function createCertificateRequest(options: {
+  commonName: string;
+  dnsNames?: readonly string[];
+  ipAddresses?: readonly string[];
+  keyType?: X509KeyType;
+  keyBits?: number;
+}): Promise<{ csrPem: string; privateKeyPem: string }> {
+  ensureProvider();
+  const { algorithms } = resolveKey(options.keyType, options.keyBits);
+  const keys = (await webcrypto.subtle.generateKey(algorithms.generate, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+  const names: x509.JsonGeneralName[] = [
+    ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: cnName(options.commonName),
+    keys,
+    signingAlgorithm: algorithms.sign,
+    extensions: names.length ? [new x509.SubjectAlternativeNameExtension(names)] : [],
+  });
+  const privateKeyPem = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { csrPem: csr.toString('pem'), privateKeyPem };
+}
+
+/** What a PKCS#10 certificate request asks for. */
+export interface ParsedCertificateRequest {
+  readonly commonName: string;
+  readonly dnsNames: string[];
+  readonly ipAddresses: string[];
+  readonly uriSans: string[];
+  readonly keyType: X509KeyType;
+  readonly keyBits: number;
+}
+
+async function openCsr(
+  csrPem: string,
+): Promise<{ csr: x509.Pkcs10CertificateRequest; info: ParsedCertificateRequest }> {
+  ensureProvider();
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem.trim());
+  } catch {
+    throw new X509HelperError(
+      'certificate request could not be parsed: expected a PEM "CERTIFICATE REQUEST"',
+    );
+  }
+  if (!(await csr.verify())) throw new X509HelperError('certificate request signature is invalid');
+  const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  let keyType: X509KeyType;
+  let keyBits: number;
+  if (key.asymmetricKeyType === 'rsa') {
+    keyType = 'rsa';
+    keyBits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  } else if (key.asymmetricKeyType === 'ec') {
+    keyType = 'ec';
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    keyBits = curve === 'secp384r1' ? 384 : curve === 'secp521r1' ? 521 : curve === 'prime256v1' ? 256 : 0;
+  } else {
+    throw new X509HelperError(
+      `unsupported key type in certificate request: ${String(key.asymmetricKeyType)}`,
+    );
+  }
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const uriSans: string[] = [];
+  const sanExtension = csr.getExtension('2.5.29.17');
+  const san = sanExtension ? new x509.SubjectAlternativeNameExtension(sanExtension.rawData) : undefined;
+  for (const name of san?.names.items ?? []) {
+    if (name.type === 'dns') dnsNames.push(name.value);
+    else if (name.type === 'ip') ipAddresses.push(name.value);
+    else if (name.type === 'url') uriSans.push(name.value);
+  }
+  const commonName = csr.subjectName.getField('CN')[0] ?? '';
+  return { csr, info: { commonName, dnsNames, ipAddresses, uriSans, keyType, keyBits } };
+}
+
+/** Parses and verifies a PEM PKCS#10 request: its CN, SANs and key (for role checks before signing). */
+export async function parseCertificateRequest(csrPem: string): Promise<ParsedCertificateRequest> {
+  return (await openCsr(csrPem)).info;
+}
+
+/** A certificate signed from a request (no private key: the requester holds it). */
+export type SignedCertificate = Omit<CertificateWithKey, 'privateKeyPem' | 'traditionalPrivateKeyPem'>;
+
+/**
+ * Signs a PEM PKCS#10 request with `ca`: the request's public key, with the subject and SANs given in `options`
+ * (the caller decides whether to take them from the request, as Vault's `use_csr_common_name`/`use_csr_sans`).
+ */
+export async function signCertificateRequest(
+  options: Omit<IssueCertificateOptions, 'keyType' | 'keyBits'> & { csrPem: string },
+): Promise<SignedCertificate> {
+  validateTtl(options.ttlSeconds);
+  const { csr, info } = await openCsr(options.csrPem);
+  const algorithms = algorithmsFor(info.keyType, info.keyBits);
+  const publicKey = await webcrypto.subtle.importKey('spki', csr.publicKey.rawData, algorithms.import, true, [
+    'verify',
+  ]);
+  const cert = await signLeaf(options, publicKey, info.keyType);
+  return describeCertificate(cert, info.keyType, info.keyBits, options.commonName);
+}
+
+/** A revoked certificate for {@link createCrl}. */
+export interface RevokedEntry {
+  /** Serial number in any hex form (`39:dd:…`, `39-dd-…`, `39dd…`). */
+  serialNumber: string;
+  /** Revocation time, ms since epoch. */
+  revokedAt: number;
+}
+
+/**
+ * Creates a CRL signed by `ca` listing `revoked`, valid for `ttlSeconds` (default 72 h, Vault's CRL expiry).
+ * Returns PEM (`X509 CRL`) and DER.
+ */
+export async function createCrl(options: {
+  ca: CertificateAuthority;
+  revoked: readonly RevokedEntry[];
+  ttlSeconds?: number;
+  now?: number;
+}): Promise<{ pem: string; der: Buffer }> {
+  ensureProvider();
+  const now = options.now ?? Date.now();
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: options.ca.certificate.subjectName,
+    thisUpdate: wholeSeconds(now),
+    nextUpdate: wholeSeconds(now + (options.ttlSeconds ?? 72 * 3600) * 1000),
+    entries: options.revoked.map((entry) => ({
+      serialNumber: entry.serialNumber.replace(/[:-]/g, ''),
+      revocationDate: wholeSeconds(entry.revokedAt),
+    })),
+    signingKey: options.ca.signingKey,
+    signingAlgorithm: algorithmsFor(options.ca.keyType, options.ca.keyBits).sign,
+  });
+  const der = Buffer.from(crl.rawData);
+  return { pem: toPem(der, 'X509 CRL'), der };
 }
 
 /** PEM-encodes DER bytes with the given label (e.g. `CERTIFICATE`). */
