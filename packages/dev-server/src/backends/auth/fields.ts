@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { type AuthSpec, badRequest, LogicalError } from '../../backend.js';
+import { addressInCidrs } from '../../core/core.js';
 import { parseDurationSeconds } from '../../util/duration.js';
 
 /** A string field; absent/null → `undefined`. Numbers are stringified; anything else is a 400 naming the field. */
@@ -118,6 +119,12 @@ function parseCidr(cidr: string): { address: string; prefix: number; family: 4 |
   return { address, prefix, family };
 }
 
+/** A CIDR block with an IPv4-mapped IPv6 address rewritten to IPv4 (`::ffff:10.0.0.0/8` → `10.0.0.0/8`). */
+function normalizeCidr(cidr: string): string {
+  const block = parseCidr(cidr);
+  return block ? `${block.address}/${block.prefix}` : cidr;
+}
+
 /** Validates a list of CIDR blocks (bare addresses are single-host blocks); 400 naming the field on a bad entry. */
 export function validateCidrs(cidrs: readonly string[], field: string): string[] {
   for (const cidr of cidrs) {
@@ -126,40 +133,10 @@ export function validateCidrs(cidrs: readonly string[], field: string): string[]
   return [...cidrs];
 }
 
-function addressBits(address: string, family: 4 | 6): bigint {
-  if (family === 4) {
-    return address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number.parseInt(part, 10)), 0n);
-  }
-  // Expand `::` and an embedded IPv4 tail.
-  let text = address;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4?.[1]) {
-    const bits = addressBits(v4[1], 4);
-    text = `${text.slice(0, -v4[1].length)}${(bits >> 16n).toString(16)}:${(bits & 0xffffn).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const headParts = head === '' ? [] : head.split(':');
-  const tailParts = tail === undefined || tail === '' ? [] : tail.split(':');
-  const missing = 8 - headParts.length - tailParts.length;
-  const parts = [...headParts, ...Array<string>(Math.max(0, missing)).fill('0'), ...tailParts];
-  return parts.reduce((acc, part) => (acc << 16n) | BigInt(Number.parseInt(part || '0', 16)), 0n);
-}
-
-/** True when `address` lies in `cidr`. */
-function inCidr(address: string, cidr: string): boolean {
-  const block = parseCidr(cidr);
-  const ip = normalizeAddress(address);
-  const family = isIP(ip);
-  if (!block || family !== block.family) return false;
-  const width = family === 4 ? 32 : 128;
-  const shift = BigInt(width - block.prefix);
-  return addressBits(ip, family) >> shift === addressBits(block.address, family) >> shift;
-}
-
 /** True when `cidrs` is empty or `address` lies in one of them (Vault's `cidrutil.RemoteAddrIsOk`). */
 export function addressAllowed(address: string, cidrs: readonly string[]): boolean {
   if (cidrs.length === 0) return true;
-  return cidrs.some((cidr) => inCidr(address, cidr));
+  return addressInCidrs(normalizeAddress(address), cidrs.map(normalizeCidr));
 }
 
 /** True when every block of `inner` lies inside some block of `outer` (Vault's `cidrutil.SubsetBlocks`). */
@@ -173,7 +150,7 @@ export function cidrsSubset(outer: readonly string[], inner: readonly string[]):
         parent !== undefined &&
         parent.family === block.family &&
         parent.prefix <= block.prefix &&
-        inCidr(block.address, candidate)
+        addressInCidrs(block.address, [normalizeCidr(candidate)])
       );
     });
   });
