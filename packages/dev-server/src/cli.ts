@@ -1,3 +1,45 @@
-// Placeholder: the dev server's command line arrives with the dev-server issue.
-console.error('leasehold-dev-server is not implemented yet.');
-process.exitCode = 1;
+/**
+ * `leasehold-dev-server`: starts the in-memory Vault-compatible dev server from the command line.
+ * Run with `--help` for the flags.
+ */
+import { CliUsageError, runCli } from './cli-main.js';
+
+async function main(): Promise<void> {
+  let server: Awaited<ReturnType<typeof runCli>>;
+  try {
+    server = await runCli(process.argv.slice(2), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+  } catch (error) {
+    if (error instanceof CliUsageError) {
+      process.stderr.write(`leasehold-dev-server: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`leasehold-dev-server: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (!server) return;
+  const running = server;
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`==> ${signal} received, shutting down\n`);
+    running
+      .close()
+      .then(() => {
+        process.exitCode = 0;
+      })
+      .catch((error: unknown) => {
+        process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      });
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+void main();

@@ -1,7 +1,21 @@
 /**
  * @packageDocumentation
- * A Vault-API-compatible in-memory server for tests and demos: tokens, ACLs, AppRole/JWT/Kubernetes/userpass/cert auth, KV, database (real PostgreSQL), transit, PKI, fault injection.
- *
- * Not implemented yet: this package is a placeholder in the workspace and exports nothing.
+ * A Vault-API-compatible in-memory server for tests and demos: tokens, ACLs, leases, response wrapping, KV v1/v2
+ * and pluggable engines, with a test-control surface (sealing, latency, failures, dropped connections, request log).
+ * A development tool: in memory, no persistence, no HA — never for production.
  */
-export {};
+
+export * from './backend.js';
+export type {
+  DropRule,
+  FailRule,
+  LatencyRule,
+  RequestLogEntry,
+  RequestLogFilter,
+  RequestMatcher,
+} from './core/control.js';
+export type { DevServerLogger } from './core/types.js';
+export { authMethods, secretEngines } from './registry.js';
+export type { DevServer, DevServerOptions, DevServerTlsMaterial } from './server.js';
+export { MAX_REQUEST_BYTES, startDevServer } from './server.js';
+export { formatGoDuration, parseDurationSeconds } from './util/duration.js';

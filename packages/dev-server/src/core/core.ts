@@ -1,0 +1,749 @@
+import { BlockList, isIP } from 'node:net';
+import {
+  type Backend,
+  type BackendContext,
+  type BackendFactory,
+  badRequest,
+  LogicalError,
+  type LogicalRequest,
+  type Operation,
+  type RequestToken,
+} from '../backend.js';
+import { CubbyholeBackend } from '../backends/cubbyhole.js';
+import { parseDurationSeconds } from '../util/duration.js';
+import { randomBase62, randomHex, uuid } from '../util/random.js';
+import { type LongTimer, scheduleAt } from '../util/timer.js';
+import { Control } from './control.js';
+import { LeaseRegistry } from './leases.js';
+import { Acl, DEFAULT_POLICY, type Policy, parsePolicy } from './policy.js';
+import { SystemBackend } from './system.js';
+import { parseBool, type TokenEntry, TokenStore } from './tokens.js';
+import { rfc3339 } from './ttl.js';
+import {
+  type DevServerLogger,
+  type InternalResponse,
+  type Mount,
+  mountDefaultTtl,
+  mountMaxTtl,
+} from './types.js';
+
+/** An HTTP request as the core sees it. */
+export interface RawRequest {
+  method: string;
+  /** Path and query, e.g. `/v1/secret/data/foo?version=2`. */
+  url: string;
+  /** Lower-cased header names. */
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  remoteAddress: string;
+  clientCertificate: Buffer | undefined;
+}
+
+/** What to send back. `drop` = destroy the socket without answering. */
+export interface RawReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  drop?: boolean;
+}
+
+/** Options of the core. */
+export interface CoreOptions {
+  rootToken: string;
+  unsealKey: string;
+  logger: DevServerLogger | undefined;
+  secretEngines: Record<string, BackendFactory>;
+  authMethods: Record<string, BackendFactory>;
+}
+
+interface WrappedEntry {
+  token: string;
+  accessor: string;
+  envelope: Record<string, unknown>;
+  creationTime: number;
+  ttl: number;
+  creationPath: string;
+  timer: LongTimer;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Turns an error into Vault's error body. */
+export function errorReply(status: number, errors: string[], extra: Record<string, string> = {}): RawReply {
+  return { status, headers: { ...JSON_HEADERS, ...extra }, body: JSON.stringify({ errors }) };
+}
+
+export function jsonReply(status: number, body: unknown): RawReply {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) };
+}
+
+/** Message for a bad/expired/revoked token: both texts, as Vault ≥ 1.16 joins them into one multierror string. */
+export const INVALID_TOKEN_MESSAGE = '2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n';
+
+/** Sys paths that need `sudo` (Vault's `PathsSpecial.Root` of the system and token backends), as globs. */
+const SUDO_PATHS = [
+  'sys/auth/*',
+  'sys/remount',
+  'sys/audit',
+  'sys/audit/*',
+  'sys/raw',
+  'sys/raw/*',
+  'sys/rotate',
+  'sys/config/cors',
+  'sys/config/auditing/*',
+  'sys/plugins/catalog/*',
+  'sys/revoke-prefix/*',
+  'sys/revoke-force/*',
+  'sys/leases/revoke-prefix/*',
+  'sys/leases/revoke-force/*',
+  'sys/leases/lookup/*',
+  'sys/seal',
+  'sys/step-down',
+  'auth/token/revoke-orphan',
+  'auth/token/accessors/',
+];
+
+function isSudoPath(path: string): boolean {
+  return SUDO_PATHS.some((p) => (p.endsWith('*') ? path.startsWith(p.slice(0, -1)) : path === p));
+}
+
+function matchesSpecial(patterns: readonly string[] | undefined, rel: string): boolean {
+  if (!patterns) return false;
+  return patterns.some((p) => (p.endsWith('*') ? rel.startsWith(p.slice(0, -1)) : rel === p));
+}
+
+/** Whether an IP address lies in one of the CIDR blocks (invalid blocks are ignored). */
+export function addressInCidrs(address: string, cidrs: readonly string[]): boolean {
+  const family = isIP(address);
+  if (!family) return false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net, bits] = cidr.trim().split('/');
+    const netFamily = isIP(net ?? '');
+    if (!net || !netFamily) continue;
+    const prefix = bits === undefined ? (netFamily === 4 ? 32 : 128) : Number(bits);
+    if (!Number.isInteger(prefix)) continue;
+    try {
+      list.addSubnet(net, prefix, netFamily === 4 ? 'ipv4' : 'ipv6');
+    } catch {
+      // ignore malformed blocks
+    }
+  }
+  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+function headerValue(headers: RawRequest['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The dev server's core: mounts, tokens, policies, leases, wrapping, sealing and the request pipeline. */
+export class Core {
+  readonly control = new Control();
+  readonly leases: LeaseRegistry;
+  readonly tokens: TokenStore;
+  readonly policies = new Map<string, Policy>();
+  readonly mounts = new Map<string, Mount>();
+  readonly wrapped = new Map<string, WrappedEntry>();
+  private readonly cubbyhole = new CubbyholeBackend();
+  readonly clusterId = uuid();
+  readonly clusterName = `vault-cluster-${randomHex(4)}`;
+  sealed = false;
+  private closed = false;
+
+  constructor(readonly options: CoreOptions) {
+    this.leases = new LeaseRegistry({ now: () => this.now(), log: (l, m, f) => this.log(l, m, f) });
+    this.tokens = new TokenStore({
+      now: () => this.now(),
+      log: (l, m, f) => this.log(l, m, f),
+      leases: this.leases,
+      aclFor: (te) => this.aclFor(te),
+      policyExists: (name) => this.policies.has(name),
+      onRevoke: (id) => this.cubbyhole.forget(id),
+    });
+    this.policies.set('default', parsePolicy('default', DEFAULT_POLICY));
+    const sys = this.addMount(
+      'sys/',
+      'system',
+      'system',
+      new SystemBackend(this),
+      'system endpoints used for control, policy and debugging',
+    );
+    void sys;
+    const tokenMount = this.addMount('auth/token/', 'token', 'auth', this.tokens, 'token based credentials');
+    this.tokens.mount = tokenMount;
+    this.addMount('cubbyhole/', 'cubbyhole', 'secret', this.cubbyhole, 'per-token private secret storage');
+    this.tokens.create({
+      id: options.rootToken,
+      type: 'service',
+      policies: ['root'],
+      parent: undefined,
+      meta: null,
+      displayName: 'root',
+      path: 'auth/token/root',
+      numUses: 0,
+      ttl: 0,
+      explicitMaxTtl: 0,
+      period: 0,
+      maxTtl: 0,
+      renewable: false,
+      mount: tokenMount,
+    });
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+    this.options.logger?.(level, message, fields);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Mounts
+  // -------------------------------------------------------------------------------------------------------------
+
+  private addMount(
+    path: string,
+    type: string,
+    kind: Mount['kind'],
+    backend: Backend,
+    description = '',
+  ): Mount {
+    const mount: Mount = {
+      path,
+      type,
+      kind,
+      description,
+      accessor: `${kind === 'auth' ? 'auth_' : ''}${type}_${randomHex(4)}`,
+      uuid: uuid(),
+      options: {},
+      defaultLeaseTtl: 0,
+      maxLeaseTtl: 0,
+      local: false,
+      sealWrap: false,
+      backend,
+    };
+    this.mounts.set(path, mount);
+    return mount;
+  }
+
+  /** The mount a path belongs to (longest prefix). */
+  matchMount(path: string): Mount | undefined {
+    let best: Mount | undefined;
+    for (const mount of this.mounts.values()) {
+      if (path.startsWith(mount.path) || `${path}/` === mount.path) {
+        if (!best || mount.path.length > best.path.length) best = mount;
+      }
+    }
+    return best;
+  }
+
+  /** Enables a secrets engine or auth method (`sys/mounts/:path`, `sys/auth/:path`). */
+  async enableMount(params: {
+    path: string;
+    type: string;
+    kind: 'secret' | 'auth';
+    description?: string;
+    options?: Record<string, string>;
+    defaultLeaseTtl?: number;
+    maxLeaseTtl?: number;
+  }): Promise<Mount> {
+    let type = params.type;
+    const options = { ...(params.options ?? {}) };
+    if (params.kind === 'secret' && type === 'kv-v2') {
+      type = 'kv';
+      options.version = '2';
+    }
+    if (params.kind === 'secret' && (type === 'kv' || type === 'generic') && !options.version)
+      options.version = '1';
+    const clean = params.path.replace(/^\/+|\/+$/g, '');
+    if (!clean) throw badRequest('missing mount path');
+    const fullPath = `${params.kind === 'auth' ? 'auth/' : ''}${clean}/`;
+    const reserved = params.kind === 'secret' ? ['sys/', 'auth/', 'cubbyhole/', 'identity/'] : [];
+    for (const r of reserved)
+      if (fullPath.startsWith(r)) throw badRequest(`cannot mount under reserved path "${r}"`);
+    for (const existing of this.mounts.keys()) {
+      if (fullPath.startsWith(existing) || existing.startsWith(fullPath))
+        throw badRequest(
+          `path is already in use at ${existing.startsWith('auth/') && params.kind === 'auth' ? existing.slice(5) : existing}`,
+        );
+    }
+    const factories = params.kind === 'auth' ? this.options.authMethods : this.options.secretEngines;
+    const factory = factories[type];
+    if (!factory) throw badRequest(`plugin not found in the catalog: ${type}`);
+    const mount: Mount = {
+      path: fullPath,
+      type,
+      kind: params.kind,
+      description: params.description ?? '',
+      accessor: `${params.kind === 'auth' ? 'auth_' : ''}${type}_${randomHex(4)}`,
+      uuid: uuid(),
+      options,
+      defaultLeaseTtl: params.defaultLeaseTtl ?? 0,
+      maxLeaseTtl: params.maxLeaseTtl ?? 0,
+      local: false,
+      sealWrap: false,
+      backend: undefined as unknown as Backend,
+    };
+    const context: BackendContext = {
+      mountPath: fullPath,
+      options: mount.options,
+      defaultLeaseTtl: () => mountDefaultTtl(mount),
+      maxLeaseTtl: () => mountMaxTtl(mount),
+      now: () => this.now(),
+      revokeLeasesWithPrefix: (prefix) => this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true }),
+      log: (level, message, fields) => this.log(level, message, { mount: fullPath, ...fields }),
+    };
+    mount.backend = await factory(context);
+    this.mounts.set(fullPath, mount);
+    this.log('info', 'mounted', { path: fullPath, type });
+    return mount;
+  }
+
+  /** Disables a mount: revokes its leases (and tokens for auth mounts), closes the backend. */
+  async disableMount(fullPath: string): Promise<void> {
+    const mount = this.mounts.get(fullPath);
+    if (!mount) return;
+    if (mount.kind === 'system' || fullPath === 'auth/token/' || fullPath === 'cubbyhole/')
+      throw badRequest(`cannot unmount "${fullPath}"`);
+    await this.leases.revokePrefix(fullPath, { force: true });
+    if (mount.kind === 'auth') await this.tokens.revokeByMount(fullPath);
+    this.mounts.delete(fullPath);
+    await mount.backend.close?.();
+    this.log('info', 'unmounted', { path: fullPath });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Policies
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Writes an ACL policy (HCL or JSON); 400 on a parse error or for `root`. */
+  writePolicy(name: string, text: string): void {
+    const lname = name.toLowerCase();
+    if (lname === 'root') throw badRequest('cannot update "root" policy');
+    this.policies.set(lname, parsePolicy(lname, text));
+  }
+
+  aclFor(te: TokenEntry): Acl {
+    if (te.policies.includes('root')) return new Acl([], true);
+    const list: Policy[] = [];
+    for (const name of te.policies) {
+      const p = this.policies.get(name);
+      if (p) list.push(p);
+    }
+    return new Acl(list);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Response wrapping
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Stores an envelope in a single-use wrapping token and returns the `wrap_info` reply body. */
+  wrap(envelope: Record<string, unknown>, ttl: number, creationPath: string): Record<string, unknown> {
+    const token = `hvs.${randomBase62(24)}`;
+    const accessor = randomBase62(24);
+    const now = this.now();
+    const entry: WrappedEntry = {
+      token,
+      accessor,
+      envelope,
+      creationTime: now,
+      ttl,
+      creationPath,
+      timer: scheduleAt(now + ttl * 1000, () => this.wrapped.delete(token)),
+    };
+    this.wrapped.set(token, entry);
+    const auth = envelope.auth as Record<string, unknown> | null;
+    const wrapInfo: Record<string, unknown> = {
+      token,
+      accessor,
+      ttl,
+      creation_time: rfc3339(now),
+      creation_path: creationPath,
+    };
+    if (auth && typeof auth.accessor === 'string') wrapInfo.wrapped_accessor = auth.accessor;
+    return {
+      request_id: '',
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      data: null,
+      wrap_info: wrapInfo,
+      warnings: null,
+      auth: null,
+    };
+  }
+
+  /** A live wrapping token entry. */
+  wrappedEntry(token: string | undefined): WrappedEntry | undefined {
+    if (!token) return undefined;
+    const entry = this.wrapped.get(token);
+    if (!entry) return undefined;
+    if (entry.creationTime + entry.ttl * 1000 <= this.now()) {
+      this.wrapped.delete(token);
+      entry.timer.clear();
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Consumes a wrapping token (single use). */
+  unwrap(token: string | undefined): Record<string, unknown> {
+    const entry = this.wrappedEntry(token);
+    if (!entry) throw badRequest('wrapping token is not valid or does not exist');
+    this.wrapped.delete(entry.token);
+    entry.timer.clear();
+    return entry.envelope;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Seal
+  // -------------------------------------------------------------------------------------------------------------
+
+  seal(): void {
+    this.sealed = true;
+    this.log('info', 'sealed');
+  }
+
+  /** Unseals with the key; throws 400 on a wrong key. */
+  unseal(key: string): void {
+    if (key !== this.options.unsealKey) throw badRequest('Unseal failed, invalid key');
+    this.sealed = false;
+    this.log('info', 'unsealed');
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Request pipeline
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Handles one HTTP request under `/v1/`. `path` is the decoded path after `/v1/`. */
+  async handleVault(raw: RawRequest, path: string, query: URLSearchParams): Promise<RawReply> {
+    const method = raw.method.toUpperCase();
+    const system = this.mounts.get('sys/')?.backend as SystemBackend;
+    if (path === 'sys/health') return system.health(method, query);
+    if (path === 'sys/seal-status') {
+      if (method !== 'GET') return errorReply(405, ['unsupported operation']);
+      return jsonReply(200, system.sealStatus());
+    }
+    if (this.sealed && path !== 'sys/unseal') return errorReply(503, ['Vault is sealed']);
+
+    let operation: Operation;
+    let logicalPath = path;
+    switch (method) {
+      case 'GET':
+      case 'HEAD': {
+        operation = 'read';
+        const list = query.get('list');
+        if (list !== null) {
+          let isList: boolean | undefined;
+          try {
+            isList = parseBool(list, 'list');
+          } catch {
+            return errorReply(400, [`error parsing 'list' query parameter: invalid syntax`]);
+          }
+          query.delete('list');
+          if (isList) operation = 'list';
+        }
+        break;
+      }
+      case 'LIST':
+        operation = 'list';
+        break;
+      case 'POST':
+      case 'PUT':
+        operation = 'update';
+        break;
+      case 'PATCH': {
+        const ct = (headerValue(raw.headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+        if (ct !== 'application/merge-patch+json')
+          return errorReply(415, [
+            `PATCH requires Content-Type of application/merge-patch+json, provided ${ct || 'none'}`,
+          ]);
+        operation = 'patch';
+        break;
+      }
+      case 'DELETE':
+        operation = 'delete';
+        break;
+      default:
+        return errorReply(405, ['unsupported operation']);
+    }
+    if (operation === 'list' && !logicalPath.endsWith('/')) logicalPath += '/';
+
+    // Body and query → data.
+    let data: Record<string, unknown> = {};
+    if (operation === 'read' || operation === 'list' || operation === 'delete') {
+      for (const key of new Set(query.keys())) {
+        const values = query.getAll(key);
+        data[key] = values.length === 1 ? values[0] : values;
+      }
+    }
+    if (raw.body.length > 0 && method !== 'GET' && method !== 'HEAD' && method !== 'LIST') {
+      const ct = (headerValue(raw.headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      const text = raw.body.toString('utf8');
+      const trimmed = text.trimStart();
+      if (
+        ct === 'application/x-www-form-urlencoded' &&
+        !trimmed.startsWith('{') &&
+        !trimmed.startsWith('[')
+      ) {
+        const form = new URLSearchParams(text);
+        for (const key of new Set(form.keys())) {
+          const values = form.getAll(key);
+          data[key] = values.length === 1 ? values[0] : values;
+        }
+      } else if (trimmed.length > 0) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          return errorReply(400, ['error parsing JSON']);
+        }
+        if (parsed !== null) {
+          if (typeof parsed !== 'object' || Array.isArray(parsed))
+            return errorReply(400, ['error parsing JSON']);
+          data = { ...data, ...(parsed as Record<string, unknown>) };
+        }
+      }
+    }
+
+    // Response wrapping request.
+    let wrapTtl = 0;
+    const wrapHeader = headerValue(raw.headers, 'x-vault-wrap-ttl');
+    if (wrapHeader !== undefined && wrapHeader !== '') {
+      try {
+        wrapTtl = parseDurationSeconds(wrapHeader, 'X-Vault-Wrap-TTL');
+      } catch (error) {
+        return errorReply(400, [
+          `error parsing X-Vault-Wrap-TTL header: ${(error as LogicalError).errors?.join('; ') ?? 'invalid'}`,
+        ]);
+      }
+      if (wrapTtl < 0) return errorReply(400, ['requested wrap ttl cannot be negative']);
+    }
+
+    const xToken = headerValue(raw.headers, 'x-vault-token');
+    const bearer = /^Bearer\s+(.+)$/i.exec(headerValue(raw.headers, 'authorization') ?? '')?.[1]?.trim();
+    const tokenId = xToken || bearer || undefined;
+
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(raw.headers)) {
+      if (k === 'x-vault-token' || k === 'authorization') continue;
+      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+
+    return this.dispatch({
+      method,
+      operation,
+      path: logicalPath,
+      data,
+      tokenId,
+      wrapTtl,
+      headers,
+      remoteAddress: raw.remoteAddress,
+      clientCertificate: raw.clientCertificate,
+    });
+  }
+
+  private isUnauthenticated(
+    mount: Mount,
+    rel: string,
+    data: Record<string, unknown>,
+    tokenId?: string,
+  ): boolean {
+    if (mount.path === 'sys/') {
+      if (['unseal', 'wrapping/lookup', 'internal/ui/mounts'].includes(rel)) return true;
+      if (rel.startsWith('internal/ui/mounts/')) return true;
+      if (rel === 'wrapping/unwrap' && !data.token && tokenId && !this.tokens.lookup(tokenId)) return true;
+      return false;
+    }
+    return matchesSpecial(mount.backend.unauthenticatedPaths, rel);
+  }
+
+  private async dispatch(req: {
+    method: string;
+    operation: Operation;
+    path: string;
+    data: Record<string, unknown>;
+    tokenId: string | undefined;
+    wrapTtl: number;
+    headers: Record<string, string | undefined>;
+    remoteAddress: string;
+    clientCertificate: Buffer | undefined;
+  }): Promise<RawReply> {
+    const mount = this.matchMount(req.path);
+    const rel = mount ? req.path.slice(Math.min(mount.path.length, req.path.length)) : req.path;
+    const unauthenticated = mount ? this.isUnauthenticated(mount, rel, req.data, req.tokenId) : false;
+    let te: TokenEntry | undefined;
+    if (
+      mount?.path === 'sys/' &&
+      (rel === 'wrapping/unwrap' || rel === 'wrapping/lookup') &&
+      !req.data.token &&
+      req.tokenId &&
+      (this.wrappedEntry(req.tokenId) || (rel === 'wrapping/unwrap' && !this.tokens.lookup(req.tokenId)))
+    ) {
+      // The wrapping token itself was sent as the client token.
+      req.data = { ...req.data, token: req.tokenId };
+      req.tokenId = undefined;
+    }
+    if (!unauthenticated) {
+      te = this.tokens.lookup(req.tokenId);
+      if (!te) return errorReply(403, [INVALID_TOKEN_MESSAGE]);
+      if (te.boundCidrs?.length && !addressInCidrs(req.remoteAddress, te.boundCidrs))
+        return errorReply(403, ['permission denied']);
+    } else if (req.tokenId) {
+      te = this.tokens.lookup(req.tokenId);
+    }
+    let operation = req.operation;
+    const token: RequestToken | undefined = te
+      ? {
+          id: te.id,
+          accessor: te.accessor,
+          policies: te.policies,
+          displayName: te.displayName,
+          entityId: te.entityId,
+          metadata: te.meta ?? {},
+          isRoot: te.policies.includes('root'),
+        }
+      : undefined;
+    const makeRequest = (op: Operation): LogicalRequest => ({
+      operation: op,
+      path: rel,
+      mountPath: mount?.path ?? '',
+      data: req.data,
+      token,
+      remoteAddress: req.remoteAddress,
+      clientCertificate: req.clientCertificate,
+      headers: req.headers,
+    });
+    try {
+      if (operation === 'update' && mount?.backend.exists) {
+        operation = (await mount.backend.exists(makeRequest('update'))) ? 'update' : 'create';
+      }
+      if (!unauthenticated && te) {
+        const acl = this.aclFor(te);
+        if (!acl.allows(req.path, operation, isSudoPath(req.path)))
+          return errorReply(403, ['permission denied']);
+        this.tokens.use(te);
+      }
+      if (!mount) return errorReply(404, [`no handler for route "${req.path}". route entry not found.`]);
+      const response = (await mount.backend.handle(makeRequest(operation))) as InternalResponse | null;
+      return this.respond(mount, rel, req, operation, response, te);
+    } catch (error) {
+      if (error instanceof LogicalError) {
+        if (error.data) {
+          return jsonReply(error.status, {
+            ...this.emptyEnvelope(mount),
+            data: error.data,
+            errors: error.errors,
+          });
+        }
+        return errorReply(error.status, error.errors);
+      }
+      this.log('error', 'internal error handling a request', {
+        path: req.path,
+        error: error instanceof Error ? error.message : 'unknown',
+      });
+      return errorReply(500, [error instanceof Error ? error.message : 'internal error']);
+    } finally {
+      if (te?.exhausted) await this.tokens.revoke(te);
+    }
+  }
+
+  private emptyEnvelope(mount: Mount | undefined): Record<string, unknown> {
+    const envelope: Record<string, unknown> = {
+      request_id: uuid(),
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      data: null,
+      wrap_info: null,
+      warnings: null,
+      auth: null,
+    };
+    if (mount) envelope.mount_type = mount.type;
+    return envelope;
+  }
+
+  private respond(
+    mount: Mount,
+    rel: string,
+    req: { operation: Operation; path: string; wrapTtl: number },
+    operation: Operation,
+    response: InternalResponse | null,
+    te: TokenEntry | undefined,
+  ): RawReply {
+    const readLike = operation === 'read' || operation === 'list';
+    if (!response)
+      return readLike || operation === 'patch' ? errorReply(404, []) : { status: 204, headers: {}, body: '' };
+    if (response.raw) {
+      return {
+        status: response.raw.status,
+        headers: response.raw.contentType ? { 'content-type': response.raw.contentType } : {},
+        body: response.raw.body,
+      };
+    }
+    if (response.envelope) return jsonReply(200, { ...response.envelope, request_id: uuid() });
+    const warnings = response.warnings?.length ? [...response.warnings] : null;
+    if (operation === 'list' && !warnings) {
+      const keys = (response.data as Record<string, unknown> | null | undefined)?.keys;
+      if (!Array.isArray(keys) || keys.length === 0) return errorReply(404, []);
+    }
+    const envelope = this.emptyEnvelope(mount);
+    envelope.data = response.data ?? null;
+    envelope.warnings = warnings;
+    if (response.secret) {
+      const { lease, ttl, warnings: w } = this.leases.register(mount, rel, response.secret, te?.id);
+      envelope.lease_id = lease.leaseId;
+      envelope.lease_duration = ttl;
+      envelope.renewable = response.secret.renewable;
+      if (w.length) envelope.warnings = [...(warnings ?? []), ...w];
+    }
+    if (response.auth) {
+      const { auth, warnings: w } = this.tokens.createFromAuth(response.auth, mount, req.path);
+      envelope.auth = auth;
+      if (w.length) envelope.warnings = [...((envelope.warnings as string[] | null) ?? []), ...w];
+    }
+    if (response.authBlock) envelope.auth = response.authBlock;
+    if (response.leaseFields) Object.assign(envelope, response.leaseFields);
+    if (response.injectTopLevel && response.data) {
+      for (const [k, v] of Object.entries(response.data)) if (!(k in envelope)) envelope[k] = v;
+    }
+    const empty =
+      envelope.data === null &&
+      envelope.auth === null &&
+      envelope.warnings === null &&
+      !response.secret &&
+      !response.leaseFields &&
+      response.statusCode === undefined;
+    if (empty && !readLike) return { status: 204, headers: {}, body: '' };
+    let wrapTtl = req.wrapTtl;
+    if (mount.path === 'sys/' && rel === 'wrapping/wrap' && wrapTtl === 0) wrapTtl = 300;
+    if (wrapTtl > 0 && response.statusCode === undefined) {
+      const stored = { ...envelope };
+      delete stored.request_id;
+      return jsonReply(200, this.wrap(stored, wrapTtl, req.path));
+    }
+    return jsonReply(response.statusCode ?? 200, envelope);
+  }
+
+  /** Stops every timer and closes every backend. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.leases.close();
+    this.tokens.shutdown();
+    for (const entry of this.wrapped.values()) entry.timer.clear();
+    for (const mount of this.mounts.values()) {
+      if (mount.kind === 'system' || mount.path === 'auth/token/' || mount.path === 'cubbyhole/') continue;
+      try {
+        await mount.backend.close?.();
+      } catch (error) {
+        this.log('warn', 'backend close failed', {
+          mount: mount.path,
+          error: error instanceof Error ? error.message : 'unknown',
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,465 @@
+import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../backend.js';
+import { parseDurationSeconds } from '../util/duration.js';
+import type { Core, RawReply } from './core.js';
+import { errorReply, jsonReply } from './core.js';
+import { parsePolicy } from './policy.js';
+import { parseBool, parseStringList } from './tokens.js';
+import { rfc3339 } from './ttl.js';
+import { type InternalResponse, type Mount, mountDefaultTtl, mountMaxTtl, VAULT_VERSION } from './types.js';
+
+const HEALTH_CODES: Record<string, number> = {
+  activecode: 200,
+  standbycode: 429,
+  drsecondarycode: 472,
+  performancestandbycode: 473,
+  sealedcode: 503,
+  uninitcode: 501,
+  haunhealthycode: 474,
+  removedcode: 530,
+};
+
+function noContent(status = 204): InternalResponse {
+  return { raw: { status, contentType: '', body: '' } };
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+}
+
+function stringMap(value: unknown, field: string): Record<string, string> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw badRequest(`error converting input for field "${field}": expected a map`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = String(v);
+  return out;
+}
+
+/** Vault's `sys/` backend. */
+export class SystemBackend implements Backend {
+  readonly type = 'system';
+  constructor(private readonly core: Core) {}
+
+  // ------------------------------------------------------------------ health & seal status (not enveloped)
+
+  sealStatus(): Record<string, unknown> {
+    const status: Record<string, unknown> = {
+      type: 'shamir',
+      initialized: true,
+      sealed: this.core.sealed,
+      t: 1,
+      n: 1,
+      progress: 0,
+      nonce: '',
+      version: VAULT_VERSION,
+      build_date: '2024-09-26T10:14:36Z',
+      migration: false,
+      recovery_seal: false,
+      storage_type: 'inmem',
+    };
+    if (!this.core.sealed) {
+      status.cluster_name = this.core.clusterName;
+      status.cluster_id = this.core.clusterId;
+    }
+    return status;
+  }
+
+  health(method: string, query: URLSearchParams): RawReply {
+    if (method !== 'GET' && method !== 'HEAD') return errorReply(405, ['unsupported operation']);
+    const codes = { ...HEALTH_CODES };
+    for (const key of Object.keys(HEALTH_CODES)) {
+      const v = query.get(key);
+      if (v === null || v === '') continue;
+      if (!/^-?\d+$/.test(v)) return errorReply(400, [`bad code: ${v}`]);
+      codes[key] = Number.parseInt(v, 10);
+    }
+    for (const key of ['standbyok', 'perfstandbyok']) {
+      const v = query.get(key);
+      if (v === null || v === '') continue;
+      try {
+        parseBool(v, key);
+      } catch {
+        return errorReply(400, [`bad value for ${key} parameter: ${v}`]);
+      }
+    }
+    const status = this.core.sealed ? (codes.sealedcode as number) : (codes.activecode as number);
+    if (method === 'HEAD') return { status, headers: {}, body: '' };
+    const body: Record<string, unknown> = {
+      initialized: true,
+      sealed: this.core.sealed,
+      standby: false,
+      performance_standby: false,
+      replication_performance_mode: 'disabled',
+      replication_dr_mode: 'disabled',
+      server_time_utc: Math.floor(this.core.now() / 1000),
+      version: VAULT_VERSION,
+      enterprise: false,
+      echo_duration_ms: 0,
+      clock_skew_ms: 0,
+    };
+    if (!this.core.sealed) {
+      body.cluster_name = this.core.clusterName;
+      body.cluster_id = this.core.clusterId;
+    }
+    return jsonReply(status, body);
+  }
+
+  // ------------------------------------------------------------------ mount descriptions
+
+  private mountEntry(mount: Mount): Record<string, unknown> {
+    return {
+      accessor: mount.accessor,
+      config: {
+        default_lease_ttl: mount.defaultLeaseTtl,
+        force_no_cache: false,
+        max_lease_ttl: mount.maxLeaseTtl,
+      },
+      description: mount.description,
+      external_entropy_access: false,
+      local: mount.local,
+      options: Object.keys(mount.options).length ? mount.options : null,
+      plugin_version: '',
+      running_plugin_version: `v${VAULT_VERSION}+builtin.vault`,
+      running_sha256: '',
+      seal_wrap: mount.sealWrap,
+      type: mount.type,
+      uuid: mount.uuid,
+    };
+  }
+
+  private tuneInfo(mount: Mount): Record<string, unknown> {
+    const info: Record<string, unknown> = {
+      default_lease_ttl: mountDefaultTtl(mount),
+      max_lease_ttl: mountMaxTtl(mount),
+      force_no_cache: false,
+      description: mount.description,
+    };
+    if (Object.keys(mount.options).length) info.options = mount.options;
+    return info;
+  }
+
+  private listMounts(kind: 'secret' | 'auth'): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const mount of this.core.mounts.values()) {
+      if (kind === 'auth' && mount.kind === 'auth')
+        out[mount.path.slice('auth/'.length)] = this.mountEntry(mount);
+      if (kind === 'secret' && mount.kind !== 'auth') out[mount.path] = this.mountEntry(mount);
+    }
+    return out;
+  }
+
+  private async tune(mount: Mount, data: Record<string, unknown>): Promise<void> {
+    let def = mount.defaultLeaseTtl;
+    let max = mount.maxLeaseTtl;
+    if (data.default_lease_ttl !== undefined)
+      def =
+        str(data.default_lease_ttl) === 'system'
+          ? 0
+          : parseDurationSeconds(data.default_lease_ttl, 'default_lease_ttl');
+    if (data.max_lease_ttl !== undefined)
+      max =
+        str(data.max_lease_ttl) === 'system' ? 0 : parseDurationSeconds(data.max_lease_ttl, 'max_lease_ttl');
+    if (def < 0 || max < 0) throw badRequest('lease TTL values cannot be negative');
+    if (def > 0 && max > 0 && def > max)
+      throw badRequest('backend max lease TTL cannot be less than backend default');
+    mount.defaultLeaseTtl = def;
+    mount.maxLeaseTtl = max;
+    if (typeof data.description === 'string') mount.description = data.description;
+    const options = stringMap(data.options, 'options');
+    if (options) mount.options = { ...mount.options, ...options };
+  }
+
+  private async mountsPath(
+    request: LogicalRequest,
+    kind: 'secret' | 'auth',
+    rest: string,
+  ): Promise<InternalResponse | null> {
+    const { operation: op, data } = request;
+    const isTune = rest.endsWith('/tune');
+    const mountRel = (isTune ? rest.slice(0, -'/tune'.length) : rest).replace(/^\/+|\/+$/g, '');
+    const fullPath = `${kind === 'auth' ? 'auth/' : ''}${mountRel}/`;
+    const mount = this.core.mounts.get(fullPath);
+    if (isTune) {
+      if (!mount) throw badRequest(`cannot fetch sysview for path "${fullPath}"`);
+      if (op === 'read') return { data: this.tuneInfo(mount), injectTopLevel: true };
+      if (op === 'update' || op === 'create') {
+        await this.tune(mount, data);
+        return null;
+      }
+      throw new LogicalError(405, 'unsupported operation');
+    }
+    if (op === 'read') {
+      if (!mount) throw badRequest(`No secret engine mount at ${fullPath}`);
+      return { data: this.mountEntry(mount), injectTopLevel: true };
+    }
+    if (op === 'delete') {
+      await this.core.disableMount(fullPath);
+      return null;
+    }
+    if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
+    const type = str(data.type);
+    if (!type) throw badRequest('backend type must be specified as a string');
+    const config = (data.config ?? {}) as Record<string, unknown>;
+    if (typeof config !== 'object' || Array.isArray(config)) throw badRequest('config must be an object');
+    const def = parseDurationSeconds(config.default_lease_ttl, 'default_lease_ttl');
+    const max = parseDurationSeconds(config.max_lease_ttl, 'max_lease_ttl');
+    if (def > 0 && max > 0 && def > max)
+      throw badRequest('given default lease TTL greater than given max lease TTL');
+    await this.core.enableMount({
+      path: mountRel,
+      type,
+      kind,
+      description: str(data.description),
+      options: stringMap(data.options, 'options'),
+      defaultLeaseTtl: def,
+      maxLeaseTtl: max,
+    });
+    return null;
+  }
+
+  // ------------------------------------------------------------------ policies
+
+  private policyPath(request: LogicalRequest, name: string, legacy: boolean): InternalResponse | null {
+    const { operation: op, data } = request;
+    const lname = name.toLowerCase();
+    if (op === 'read') {
+      const policy = this.core.policies.get(lname);
+      if (!policy && lname !== 'root') return null;
+      const text = policy?.raw ?? '';
+      return legacy
+        ? { data: { name: lname, rules: text }, injectTopLevel: true }
+        : { data: { name: lname, policy: text } };
+    }
+    if (op === 'delete') {
+      if (lname === 'root' || lname === 'default') throw badRequest(`cannot delete "${lname}" policy`);
+      this.core.policies.delete(lname);
+      return null;
+    }
+    if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
+    if (lname === 'root') throw badRequest('cannot update "root" policy');
+    const text = str(data.policy ?? (legacy ? data.rules : undefined));
+    if (!text) throw badRequest("'policy' parameter not supplied or empty");
+    this.core.policies.set(lname, parsePolicy(lname, text));
+    return null;
+  }
+
+  private policyNames(): string[] {
+    return [...new Set([...this.core.policies.keys(), 'root'])].sort();
+  }
+
+  // ------------------------------------------------------------------ leases
+
+  private leaseIdFrom(request: LogicalRequest, suffix: string): string {
+    return str(request.data.lease_id) || str(request.data.lease) || suffix;
+  }
+
+  private async revokeLease(request: LogicalRequest, leaseId: string): Promise<InternalResponse> {
+    if (!leaseId) throw badRequest('lease_id must be specified');
+    const sync = parseBool(request.data.sync, 'sync') ?? true;
+    if (!sync) {
+      this.core.leases.revoke(leaseId, { force: false }).catch(() => undefined);
+      return noContent(202);
+    }
+    await this.core.leases.revoke(leaseId);
+    return noContent();
+  }
+
+  private async revokePrefix(
+    request: LogicalRequest,
+    prefix: string,
+    force: boolean,
+  ): Promise<InternalResponse> {
+    const sync = parseBool(request.data.sync, 'sync') ?? true;
+    const run = this.core.leases.revokePrefix(prefix, { force });
+    if (!sync) {
+      run.catch(() => undefined);
+      return noContent(202);
+    }
+    await run;
+    return noContent();
+  }
+
+  // ------------------------------------------------------------------ the handler
+
+  async handle(request: LogicalRequest): Promise<InternalResponse | null> {
+    const { path, operation: op, data } = request;
+    const write = op === 'update' || op === 'create';
+    const core = this.core;
+
+    if (path === 'seal') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      core.seal();
+      return null;
+    }
+    if (path === 'unseal') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      if (parseBool(data.reset, 'reset'))
+        return {
+          raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
+        };
+      const key = str(data.key);
+      if (!key) throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
+      core.unseal(key);
+      return {
+        raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
+      };
+    }
+    if (path === 'init' && op === 'read')
+      return { raw: { status: 200, contentType: 'application/json', body: '{"initialized":true}' } };
+    if (path === 'leader' && op === 'read')
+      return {
+        raw: {
+          status: 200,
+          contentType: 'application/json',
+          body: JSON.stringify({
+            ha_enabled: false,
+            is_self: false,
+            leader_address: '',
+            leader_cluster_address: '',
+            performance_standby: false,
+          }),
+        },
+      };
+
+    // Mounts
+    if (path === 'mounts' || path === 'mounts/') {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      return { data: this.listMounts('secret'), injectTopLevel: true };
+    }
+    if (path.startsWith('mounts/')) return this.mountsPath(request, 'secret', path.slice('mounts/'.length));
+    if (path === 'auth' || path === 'auth/') {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      return { data: this.listMounts('auth'), injectTopLevel: true };
+    }
+    if (path.startsWith('auth/')) return this.mountsPath(request, 'auth', path.slice('auth/'.length));
+
+    // Policies
+    if (path === 'policy' || path === 'policy/') {
+      if (op === 'read' || op === 'list') {
+        const names = this.policyNames();
+        return { data: { policies: names, keys: names }, injectTopLevel: true };
+      }
+      throw new LogicalError(405, 'unsupported operation');
+    }
+    if (path.startsWith('policy/')) return this.policyPath(request, path.slice('policy/'.length), true);
+    if (path === 'policies/acl' || path === 'policies/acl/') {
+      if (op !== 'list') throw new LogicalError(405, 'unsupported operation');
+      return { data: { keys: this.policyNames() } };
+    }
+    if (path.startsWith('policies/acl/'))
+      return this.policyPath(request, path.slice('policies/acl/'.length), false);
+
+    // Leases
+    const leasePath = path.startsWith('leases/') ? path.slice('leases/'.length) : path;
+    if (leasePath === 'renew' || leasePath.startsWith('renew/')) {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const leaseId = this.leaseIdFrom(request, leasePath.slice('renew/'.length));
+      if (leaseId.startsWith('auth/')) throw badRequest('tokens cannot be renewed through this endpoint');
+      const increment = parseDurationSeconds(data.increment, 'increment');
+      const { lease, ttl, warnings } = await core.leases.renew(leaseId, increment);
+      return {
+        leaseFields: { lease_id: lease.leaseId, lease_duration: ttl, renewable: true },
+        warnings,
+      };
+    }
+    if (leasePath === 'revoke' || leasePath.startsWith('revoke/')) {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      return this.revokeLease(request, this.leaseIdFrom(request, leasePath.slice('revoke/'.length)));
+    }
+    if (leasePath.startsWith('revoke-prefix/') || leasePath.startsWith('revoke-force/')) {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const force = leasePath.startsWith('revoke-force/');
+      const prefix = leasePath.slice(leasePath.indexOf('/') + 1);
+      if (!prefix) throw badRequest('missing prefix');
+      return this.revokePrefix(request, prefix, force);
+    }
+    if (path === 'leases/lookup' && write) return { data: core.leases.lookup(str(data.lease_id)) };
+    if (path.startsWith('leases/lookup/') && op === 'list') {
+      const prefix = path.slice('leases/lookup/'.length);
+      const keys = new Set<string>();
+      for (const id of core.leases.ids()) {
+        if (!id.startsWith(prefix)) continue;
+        const rest = id.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        keys.add(slash < 0 ? rest : rest.slice(0, slash + 1));
+      }
+      return { data: { keys: [...keys].sort() } };
+    }
+
+    // Wrapping
+    if (path === 'wrapping/wrap') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      if (Object.keys(data).length === 0) throw badRequest('empty wrapping data');
+      return { data: { ...data } };
+    }
+    if (path === 'wrapping/unwrap') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const envelope = core.unwrap(str(data.token) || undefined);
+      return { envelope };
+    }
+    if (path === 'wrapping/lookup') {
+      if (!write && op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const entry = core.wrappedEntry(str(data.token) || undefined);
+      if (!entry) throw badRequest('wrapping token is not valid or does not exist');
+      return {
+        data: {
+          creation_path: entry.creationPath,
+          creation_time: rfc3339(entry.creationTime),
+          creation_ttl: entry.ttl,
+        },
+      };
+    }
+    if (path === 'wrapping/rewrap') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const entry = core.wrappedEntry(str(data.token) || undefined);
+      if (!entry) throw badRequest('wrapping token is not valid or does not exist');
+      core.unwrap(entry.token);
+      const body = core.wrap(entry.envelope, entry.ttl, entry.creationPath);
+      return { raw: { status: 200, contentType: 'application/json', body: JSON.stringify(body) } };
+    }
+
+    // UI mounts (KV version detection)
+    if (path === 'internal/ui/mounts') {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const te = core.tokens.lookup(request.token?.id);
+      const acl = te ? core.aclFor(te) : undefined;
+      const secret: Record<string, unknown> = {};
+      const auth: Record<string, unknown> = {};
+      for (const mount of core.mounts.values()) {
+        if (!acl?.hasAccessUnder(mount.path)) continue;
+        if (mount.kind === 'auth') auth[mount.path.slice('auth/'.length)] = this.mountEntry(mount);
+        else secret[mount.path] = this.mountEntry(mount);
+      }
+      return { data: { secret, auth } };
+    }
+    if (path.startsWith('internal/ui/mounts/')) {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const target = path.slice('internal/ui/mounts/'.length);
+      const te = core.tokens.lookup(request.token?.id);
+      const mount = core.matchMount(target);
+      if (!te || !mount || !core.aclFor(te).hasAccessUnder(mount.path))
+        throw new LogicalError(403, 'permission denied');
+      return {
+        data: { ...this.mountEntry(mount), path: mount.kind === 'auth' ? mount.path.slice(5) : mount.path },
+      };
+    }
+
+    // Capabilities
+    if (path === 'capabilities-self' || path === 'capabilities' || path === 'capabilities-accessor') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      let te = core.tokens.lookup(request.token?.id);
+      if (path === 'capabilities') te = core.tokens.lookup(str(data.token));
+      if (path === 'capabilities-accessor') te = core.tokens.lookupAccessor(str(data.accessor));
+      if (!te) throw badRequest('invalid token');
+      const acl = core.aclFor(te);
+      const paths = parseStringList(data.paths ?? data.path, 'paths') ?? [];
+      if (paths.length === 0) throw badRequest("'paths' must be specified");
+      const out: Record<string, unknown> = {};
+      for (const p of paths) out[p] = acl.capabilities(p.replace(/^\/+/, ''));
+      if (paths.length === 1) out.capabilities = out[paths[0] as string];
+      return { data: out, injectTopLevel: true };
+    }
+
+    throw new LogicalError(404, 'unsupported path');
+  }
+}

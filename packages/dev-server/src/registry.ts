@@ -1,0 +1,20 @@
+/**
+ * The engines the dev server can mount. `sys/mounts` accepts any key of {@link secretEngines} as a `type`
+ * (plus `kv-v2`, an alias of `kv` with `version: "2"`), and `sys/auth` any key of {@link authMethods}
+ * (the `token` method is built in). Engines register themselves here by adding one line each.
+ */
+import type { BackendFactory } from './backend.js';
+import { kvBackend } from './backends/kv/index.js';
+import { pkiBackendFactory } from './backends/pki/index.js';
+import { transitBackendFactory } from './backends/transit/index.js';
+
+/** Secrets engines by mount type. */
+export const secretEngines: Record<string, BackendFactory> = {
+  kv: kvBackend,
+  generic: kvBackend,
+  transit: transitBackendFactory,
+  pki: pkiBackendFactory,
+};
+
+/** Auth methods by mount type. */
+export const authMethods: Record<string, BackendFactory> = {};
