@@ -4,6 +4,7 @@
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
 import type { BackendFactory } from './backend.js';
+import { databaseBackend } from './backends/database/index.js';
 import { kvBackend } from './backends/kv/index.js';
 import { pkiBackendFactory } from './backends/pki/index.js';
 import { transitBackendFactory } from './backends/transit/index.js';
@@ -14,6 +15,7 @@ export const secretEngines: Record<string, BackendFactory> = {
   generic: kvBackend,
   transit: transitBackendFactory,
   pki: pkiBackendFactory,
+  database: databaseBackend,
 };
 
 /** Auth methods by mount type. */

@@ -98,7 +98,7 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
     await db.query("INSERT INTO items (name) VALUES ('one'), ('two')");
     connectionUrl = `postgresql://{{username}}:{{password}}@${db.host}:${db.port}/${db.name}`;
     backend = new DatabaseBackend(context);
-    await backend.handle(
+    const configured = await backend.handle(
       request('update', 'config/pg', {
         plugin_name: 'postgresql-database-plugin',
         connection_url: connectionUrl,
@@ -107,6 +107,7 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
         allowed_roles: 'reader,owner-*,custom,multi,short,static-*',
       }),
     );
+    expect(configured).toEqual({});
     await backend.handle(
       request('update', 'roles/reader', {
         db_name: 'pg',

@@ -347,7 +347,9 @@ export class DatabaseBackend implements Backend {
 
     const connectionUrl = detailString(connectionDetails, 'connection_url');
     try {
-      if (new URL(connectionUrl).password)
+      // A templated password (`{{password}}`) is not a password (Go's url.Parse even rejects the braces).
+      const urlPassword = decodeURIComponent(new URL(connectionUrl).password);
+      if (urlPassword && !urlPassword.includes('{{'))
         warnings.push(
           'Password found in connection_url, use a templated url to enable root rotation and prevent read access to password information.',
         );
