@@ -305,6 +305,42 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
     expect(rows[0]?.description).toBe('made; by vault');
   });
 
+  it('honours a custom username_template and renew_statements', async () => {
+    await backend.handle(
+      request('update', 'config/templated', {
+        plugin_name: 'postgresql-database-plugin',
+        connection_url: connectionUrl,
+        username: rootUser,
+        password: rootPassword,
+        allowed_roles: '*',
+        username_template: '{{ printf "app_%s_%s" (.RoleName | replace "-" "_") (random 6) | lowercase }}',
+      }),
+    );
+    await backend.handle(
+      request('update', 'roles/tpl-role', {
+        db_name: 'templated',
+        creation_statements: `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}';`,
+        renew_statements: `ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'; COMMENT ON ROLE "{{username}}" IS 'renewed';`,
+      }),
+    );
+    const response = await creds('tpl-role');
+    const { username, password } = response.data as { username: string; password: string };
+    expect(username).toMatch(/^app_tpl_role_[a-z0-9]{6}$/);
+    expect(await tryLogin(db, username, password)).toBe('ok');
+    const newExpire = Date.now() + 600_000;
+    await backend.renewSecret(leaseOf(response, 'tpl-role'), newExpire);
+    expect(Math.abs(((await validUntil(db, username)) as number) - (newExpire + 5000))).toBeLessThan(1500);
+    const { rows } = await db.query<{ description: string }>(
+      'SELECT shobj_description(oid, $2) AS description FROM pg_roles WHERE rolname = $1',
+      [username, 'pg_authid'],
+    );
+    expect(rows[0]?.description).toBe('renewed');
+    await backend.revokeSecret(leaseOf(response, 'tpl-role'));
+    expect(await roleExists(db, username)).toBe(false);
+    await backend.handle(request('delete', 'roles/tpl-role'));
+    await backend.handle(request('delete', 'config/templated'));
+  });
+
   it('renews by moving VALID UNTIL (+5 s buffer)', async () => {
     const response = await creds('reader');
     const { username } = response.data as { username: string };

@@ -16,6 +16,8 @@ describe('database engine over HTTP (real PostgreSQL)', () => {
   const staticUser = uniqueName('lh_hstatic');
   const createdRoles = new Set<string>([rootUser, staticUser]);
   let connectionUrl = '';
+  const logLines: string[] = [];
+  const passwords: string[] = [rootPassword];
 
   const configure = async (mount: string) =>
     call(server, 'POST', `${mount}/config/pg`, {
@@ -32,6 +34,7 @@ describe('database engine over HTTP (real PostgreSQL)', () => {
     const response = await call(server, 'GET', `database/creds/${role}`, token ? { token } : {});
     expect(response.status).toBe(200);
     createdRoles.add(response.body.data.username);
+    passwords.push(response.body.data.password);
     return response.body as {
       lease_id: string;
       lease_duration: number;
@@ -56,7 +59,10 @@ describe('database engine over HTTP (real PostgreSQL)', () => {
     await db.query(`CREATE ROLE "${staticUser}" LOGIN PASSWORD 'Initial-static-0123'`);
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, name text)');
     connectionUrl = `postgresql://{{username}}:{{password}}@${db.host}:${db.port}/${db.name}`;
-    server = await startDevServer();
+    server = await startDevServer({
+      logger: (level, message, fields) =>
+        logLines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+    });
     expect((await call(server, 'POST', 'sys/mounts/database', { body: { type: 'database' } })).status).toBe(
       204,
     );
@@ -227,6 +233,7 @@ describe('database engine over HTTP (real PostgreSQL)', () => {
 
     expect((await call(server, 'POST', 'database/rotate-role/static-app')).status).toBe(204);
     const second = await call(server, 'GET', 'database/static-creds/static-app');
+    passwords.push(first.body.data.password, second.body.data.password);
     expect(second.body.data.password).not.toBe(first.body.data.password);
     expect(await tryLogin(db, staticUser, first.body.data.password)).toBe('28P01');
     expect(await tryLogin(db, staticUser, second.body.data.password)).toBe('ok');
@@ -245,5 +252,12 @@ describe('database engine over HTTP (real PostgreSQL)', () => {
     expect(await tryLogin(db, username, password)).toBe('ok');
     expect((await call(server, 'DELETE', 'sys/mounts/db2')).status).toBe(204);
     expect(await waitGone(username, 3000)).toBe(true);
+  });
+
+  it('never logs a password (the server logger saw the whole suite)', () => {
+    // Runs last: every request of this file went through the logger.
+    expect(logLines.some((line) => line.includes('database: credentials created'))).toBe(true);
+    const text = logLines.join('\n');
+    for (const password of passwords) expect(text).not.toContain(password);
   });
 });
