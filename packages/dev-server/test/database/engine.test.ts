@@ -190,12 +190,23 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
         connection_url: connectionUrl,
         username: rootUser,
         password: 'Wrong-password-42',
+        allowed_roles: '*',
         verify_connection: false,
       }),
     );
     expect((await backend.handle(request('read', 'config/unverified')))?.data).toMatchObject({
       verify_connection: false,
     });
+    await backend.handle(
+      request('update', 'roles/unverified-role', { db_name: 'unverified', creation_statements: 'SELECT 1' }),
+    );
+    const unreachable = await expectError(
+      backend.handle(request('read', 'creds/unverified-role')),
+      500,
+      'unable to get connection: password authentication failed',
+    );
+    expect(unreachable.message).not.toContain('Wrong-password-42');
+    await backend.handle(request('delete', 'roles/unverified-role'));
     await backend.handle(request('delete', 'config/unverified'));
     // A literal password in connection_url works but draws Vault's warning.
     const literal = await backend.handle(

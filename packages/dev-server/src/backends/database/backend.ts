@@ -140,6 +140,13 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Vault's plugin wording for a failed statement run: `unable to get connection: …` or `failed to execute query: …`. */
+function statementFailure(error: unknown): string {
+  if (error instanceof SanitizedDatabaseError && error.stage === 'connect')
+    return `unable to get connection: ${error.message}`;
+  return `failed to execute query: ${messageOf(error)}`;
+}
+
 /** The engine behind one `database` mount. */
 export class DatabaseBackend implements Backend {
   readonly type = 'database';
@@ -393,7 +400,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`failed to update user: failed to execute query: ${messageOf(error)}`);
+      throw internalError(`failed to update user: ${statementFailure(error)}`);
     }
     config.connectionDetails = { ...config.connectionDetails, password };
     await this.dropConnection(name);
@@ -479,7 +486,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`failed to execute query: ${messageOf(error)}`);
+      throw internalError(statementFailure(error));
     }
     this.context.log('info', 'database: credentials created', { role: name, db_name: role.dbName, username });
     return {
@@ -686,7 +693,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`error setting credentials: failed to execute query: ${messageOf(error)}`);
+      throw internalError(`error setting credentials: ${statementFailure(error)}`);
     }
     const now = this.context.now();
     role.password = password;
