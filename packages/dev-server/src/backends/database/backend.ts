@@ -241,9 +241,9 @@ export class DatabaseBackend implements Backend {
     const details = config.connectionDetails;
     const connectionUrl = detailString(details, 'connection_url');
     if (!connectionUrl) throw badRequest('error creating database object: connection_url cannot be empty');
-    const maxOpenConnections = detailInt(details, 'max_open_connections', 4);
-    if (maxOpenConnections < 1)
-      throw badRequest('error creating database object: max_open_connections must be at least 1');
+    // As Vault's SQL connection producer: 0 (or unset) means the default of 4.
+    const requestedConnections = detailInt(details, 'max_open_connections', 0);
+    const maxOpenConnections = requestedConnections > 0 ? requestedConnections : 4;
     const maxConnectionLifetime = has(details, 'max_connection_lifetime')
       ? (getDuration(details, 'max_connection_lifetime') ?? 0)
       : 0;
@@ -276,6 +276,7 @@ export class DatabaseBackend implements Backend {
 
   /** The live connection for a configuration, opened on first use (after `reset` or `rotate-root`). */
   private getConnection(name: string): ConnectionState {
+    if (this.closed) throw internalError('the database engine of this mount is closed');
     const existing = this.connections.get(name);
     if (existing) return existing;
     const state = this.buildConnection(this.getConfig(name));
