@@ -77,7 +77,11 @@ describe.skipIf(!available)('hvac (a real third-party client) works against the 
       `,
     });
     await api('POST', 'sys/auth/approle', { type: 'approle' });
-    await api('POST', 'auth/approle/role/app', { token_policies: ['app'], token_ttl: '1h', token_max_ttl: '4h' });
+    await api('POST', 'auth/approle/role/app', {
+      token_policies: ['app'],
+      token_ttl: '1h',
+      token_max_ttl: '4h',
+    });
     const roleId = (await api('GET', 'auth/approle/role/app/role-id'))?.data as { role_id: string };
     const secret = (await api('POST', 'auth/approle/role/app/secret-id'))?.data as { secret_id: string };
     await api('POST', 'sys/mounts/database', { type: 'database' });
@@ -99,7 +103,12 @@ describe.skipIf(!available)('hvac (a real third-party client) works against the 
     });
     await api('POST', 'sys/mounts/transit', { type: 'transit' });
     await api('POST', 'transit/keys/app', {});
-    env = { PATH: process.env.PATH, VAULT_ADDR: server.url, ROLE_ID: roleId.role_id, SECRET_ID: secret.secret_id };
+    env = {
+      PATH: process.env.PATH,
+      VAULT_ADDR: server.url,
+      ROLE_ID: roleId.role_id,
+      SECRET_ID: secret.secret_id,
+    };
   });
 
   afterAll(async () => {
