@@ -140,6 +140,13 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Vault's plugin wording for a failed statement run: `unable to get connection: …` or `failed to execute query: …`. */
+function statementFailure(error: unknown): string {
+  if (error instanceof SanitizedDatabaseError && error.stage === 'connect')
+    return `unable to get connection: ${error.message}`;
+  return `failed to execute query: ${messageOf(error)}`;
+}
+
 /** The engine behind one `database` mount. */
 export class DatabaseBackend implements Backend {
   readonly type = 'database';
@@ -234,9 +241,9 @@ export class DatabaseBackend implements Backend {
     const details = config.connectionDetails;
     const connectionUrl = detailString(details, 'connection_url');
     if (!connectionUrl) throw badRequest('error creating database object: connection_url cannot be empty');
-    const maxOpenConnections = detailInt(details, 'max_open_connections', 4);
-    if (maxOpenConnections < 1)
-      throw badRequest('error creating database object: max_open_connections must be at least 1');
+    // As Vault's SQL connection producer: 0 (or unset) means the default of 4.
+    const requestedConnections = detailInt(details, 'max_open_connections', 0);
+    const maxOpenConnections = requestedConnections > 0 ? requestedConnections : 4;
     const maxConnectionLifetime = has(details, 'max_connection_lifetime')
       ? (getDuration(details, 'max_connection_lifetime') ?? 0)
       : 0;
@@ -269,6 +276,7 @@ export class DatabaseBackend implements Backend {
 
   /** The live connection for a configuration, opened on first use (after `reset` or `rotate-root`). */
   private getConnection(name: string): ConnectionState {
+    if (this.closed) throw internalError('the database engine of this mount is closed');
     const existing = this.connections.get(name);
     if (existing) return existing;
     const state = this.buildConnection(this.getConfig(name));
@@ -347,7 +355,9 @@ export class DatabaseBackend implements Backend {
 
     const connectionUrl = detailString(connectionDetails, 'connection_url');
     try {
-      if (new URL(connectionUrl).password)
+      // A templated password (`{{password}}`) is not a password (Go's url.Parse even rejects the braces).
+      const urlPassword = decodeURIComponent(new URL(connectionUrl).password);
+      if (urlPassword && !urlPassword.includes('{{'))
         warnings.push(
           'Password found in connection_url, use a templated url to enable root rotation and prevent read access to password information.',
         );
@@ -391,7 +401,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`failed to update user: failed to execute query: ${messageOf(error)}`);
+      throw internalError(`failed to update user: ${statementFailure(error)}`);
     }
     config.connectionDetails = { ...config.connectionDetails, password };
     await this.dropConnection(name);
@@ -477,7 +487,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`failed to execute query: ${messageOf(error)}`);
+      throw internalError(statementFailure(error));
     }
     this.context.log('info', 'database: credentials created', { role: name, db_name: role.dbName, username });
     return {
@@ -684,7 +694,7 @@ export class DatabaseBackend implements Backend {
     try {
       await state.connection.transaction(queries, [password]);
     } catch (error) {
-      throw internalError(`error setting credentials: failed to execute query: ${messageOf(error)}`);
+      throw internalError(`error setting credentials: ${statementFailure(error)}`);
     }
     const now = this.context.now();
     role.password = password;

@@ -28,11 +28,14 @@ export type ConnectionLog = (
 export class SanitizedDatabaseError extends Error {
   /** PostgreSQL SQLSTATE when the server reported one (e.g. `42704`). */
   readonly code: string | undefined;
+  /** `connect` when no connection could be opened, `query` when a statement failed. */
+  readonly stage: 'connect' | 'query';
 
-  constructor(message: string, code: string | undefined) {
+  constructor(message: string, code: string | undefined, stage: 'connect' | 'query' = 'query') {
     super(message);
     this.name = 'SanitizedDatabaseError';
     this.code = code;
+    this.stage = stage;
   }
 }
 
@@ -78,7 +81,11 @@ export class PostgresConnection {
   ) {}
 
   /** Wraps any thrown value into a {@link SanitizedDatabaseError} with the secrets redacted. */
-  sanitize(error: unknown, extraSecrets: readonly string[] = []): SanitizedDatabaseError {
+  sanitize(
+    error: unknown,
+    extraSecrets: readonly string[] = [],
+    stage: 'connect' | 'query' = 'query',
+  ): SanitizedDatabaseError {
     const secrets = [this.settings.password, passwordInUrl(this.settings.connectionUrl), ...extraSecrets];
     const raw = error instanceof Error ? error.message : String(error);
     const code =
@@ -91,7 +98,7 @@ export class PostgresConnection {
       this.settings.password,
     );
     if (url && message.includes(url)) message = message.split(url).join('[connection_url]');
-    return new SanitizedDatabaseError(message || 'unknown database error', code);
+    return new SanitizedDatabaseError(message || 'unknown database error', code, stage);
   }
 
   private getPool(): pg.Pool {
@@ -152,7 +159,7 @@ export class PostgresConnection {
     try {
       client = await this.getPool().connect();
     } catch (error) {
-      throw this.sanitize(error, secrets);
+      throw this.sanitize(error, secrets, 'connect');
     }
     let broken = false;
     try {
