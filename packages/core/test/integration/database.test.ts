@@ -2,8 +2,9 @@
  * Database leases end to end: the dev server's database engine on the real PostgreSQL of the test environment,
  * credentials checked continuously by logging in with them.
  */
-import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
+
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -40,7 +41,13 @@ function client(extra: VaultOptions = {}): Vault {
     ...extra,
   });
   recorder.watch(vault);
-  for (const event of ['lease:issued', 'lease:rotated', 'lease:revoked', 'lease:renewed', 'lease:expired'] as const) {
+  for (const event of [
+    'lease:issued',
+    'lease:rotated',
+    'lease:revoked',
+    'lease:renewed',
+    'lease:expired',
+  ] as const) {
     vault.on(event, (p) => recorder.lines.push(`event ${event} ${JSON.stringify(p)}`));
   }
   clients.push(vault);
@@ -106,7 +113,10 @@ beforeAll(async () => {
   await root.request('POST', 'database/config/pg', {
     body: {
       plugin_name: 'postgresql-database-plugin',
-      connection_url: templated.toString().replace('%7B%7Busername%7D%7D', '{{username}}').replace('%7B%7Bpassword%7D%7D', '{{password}}'),
+      connection_url: templated
+        .toString()
+        .replace('%7B%7Busername%7D%7D', '{{username}}')
+        .replace('%7B%7Bpassword%7D%7D', '{{password}}'),
       username: decodeURIComponent(su.username),
       password: decodeURIComponent(su.password),
       allowed_roles: '*',
@@ -151,7 +161,8 @@ describe('database leases against the dev server and PostgreSQL', () => {
     lease.on('renew', () => {
       renewals += 1;
     });
-    const rotations: Array<{ previous: LeaseSnapshot<DatabaseCredentials>; at: number; drainedAt: number }> = [];
+    const rotations: Array<{ previous: LeaseSnapshot<DatabaseCredentials>; at: number; drainedAt: number }> =
+      [];
     lease.on('rotate', async ({ previous }) => {
       const entry = { previous, at: Date.now(), drainedAt: 0 };
       rotations.push(entry);
