@@ -5,6 +5,8 @@
 
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
+// Brings the typing of vitest's `inject('pgSuperuserUrl')` into this package.
+import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
