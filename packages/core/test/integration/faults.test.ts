@@ -4,7 +4,7 @@
  */
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createVault, type Vault, type VaultEvents, type VaultOptions } from '../../src/index.js';
+import { createVault, type Vault, type VaultEvents, type VaultOptions } from '../../src/index.js';
 
 let server: DevServer;
 let vaults: Vault[] = [];
