@@ -17,7 +17,14 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`leasehold-dev-server: ${error instanceof Error ? error.message : String(error)}\n`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const message =
+      code === 'EADDRINUSE'
+        ? 'the port is already in use (stop the other server or pick another with --port, 0 = any free port)'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    process.stderr.write(`leasehold-dev-server: ${message}\n`);
     process.exitCode = 1;
     return;
   }

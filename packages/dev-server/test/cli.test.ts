@@ -147,4 +147,15 @@ describe('leasehold-dev-server as a child process', () => {
     p.child.kill('SIGINT');
     expect(await p.exit).toBe(0);
   }, 30_000);
+
+  it('explains a port that is already in use', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const p = run(['--port', String(port)]);
+    expect(await p.exit).toBe(1);
+    expect(p.output().stderr).toContain('the port is already in use');
+    await new Promise((resolve) => blocker.close(resolve));
+  }, 30_000);
 });

@@ -209,6 +209,10 @@ describe('sys/health and sealing', () => {
     expect(custom.status).toBe(299);
     const bad = await call(server, 'GET', 'sys/health?activecode=abc', { token: null });
     expect(bad.status).toBe(400);
+    expect((await call(server, 'GET', 'sys/health?activecode=1000', { token: null })).status).toBe(400);
+    expect(
+      (await call(server, 'GET', 'sys/health?standbyok=true&perfstandbyok=1', { token: null })).status,
+    ).toBe(200);
     const badBool = await call(server, 'GET', 'sys/health?standbyok=maybe', { token: null });
     expect(badBool.status).toBe(400);
     const head = await call(server, 'HEAD', 'sys/health', { token: null });
@@ -281,6 +285,16 @@ describe('sys/mounts', () => {
 
     expect((await call(server, 'DELETE', 'sys/mounts/kv1')).status).toBe(204);
     expect((await call(server, 'GET', 'kv1/foo')).status).toBe(404);
+  });
+
+  it('reads a mount and its effective tune values; rejects reserved paths', async () => {
+    const read = await call(server, 'GET', 'sys/mounts/secret');
+    expect(read.body.data).toMatchObject({ type: 'kv', options: { version: '2' } });
+    const tune = await call(server, 'GET', 'sys/mounts/secret/tune');
+    expect(tune.body.data).toMatchObject({ default_lease_ttl: 2764800, max_lease_ttl: 2764800 });
+    expect((await call(server, 'POST', 'sys/mounts/sys/x', { body: { type: 'kv' } })).status).toBe(400);
+    const nested = await call(server, 'POST', 'sys/mounts/secret/inner', { body: { type: 'kv' } });
+    expect(nested.body.errors).toEqual(['path is already in use at secret/']);
   });
 
   it('enables and lists auth methods with the built-in token method', async () => {

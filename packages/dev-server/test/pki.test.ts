@@ -12,6 +12,8 @@ let clock = Date.now();
 const post = (path: string, data: Record<string, unknown> = {}) => engine.post(path, data);
 const read = (path: string) => engine.call('read', path);
 const list = (path: string) => engine.call('list', path);
+/** Seconds from now until a unix-seconds expiration (fractional: compare with <= ttl). */
+const secondsLeft = (expiration: unknown) => Number(expiration) - Date.now() / 1000;
 
 async function setupRoot(ttl = '87600h') {
   const root = await post('root/generate/internal', {
@@ -133,17 +135,17 @@ describe('pki issue', () => {
     expect(String(data.private_key)).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
     expect(data.serial_number).toBe(cert.serialNumber.toLowerCase().match(/../g)?.join(':'));
     // role ttl (1h) is the default
-    const expiresIn = Number(data.expiration) - Math.floor(clock / 1000);
+    const expiresIn = secondsLeft(data.expiration);
     expect(expiresIn).toBeGreaterThan(3590);
     expect(expiresIn).toBeLessThanOrEqual(3600);
     expect(Number(data.expiration)).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
 
     // explicit ttl honoured; above max_ttl capped with Vault's warning
     const short = await post('issue/web', { common_name: 'short.example.com', ttl: '90s' });
-    expect(Number(short.data?.expiration) - Math.floor(clock / 1000)).toBeLessThanOrEqual(90);
-    expect(Number(short.data?.expiration) - Math.floor(clock / 1000)).toBeGreaterThan(80);
+    expect(secondsLeft(short.data?.expiration)).toBeLessThanOrEqual(90);
+    expect(secondsLeft(short.data?.expiration)).toBeGreaterThan(80);
     const capped = await post('issue/web', { common_name: 'long.example.com', ttl: '10h' });
-    expect(Number(capped.data?.expiration) - Math.floor(clock / 1000)).toBeLessThanOrEqual(7200);
+    expect(secondsLeft(capped.data?.expiration)).toBeLessThanOrEqual(7200);
     expect(capped.warnings).toContain(
       'TTL "10h0m0s" is longer than permitted maxTTL "2h0m0s", so maxTTL is being used',
     );
@@ -304,7 +306,7 @@ describe('pki sign and crl', () => {
     expect(cert.checkPrivateKey(createPrivateKey(request.privateKeyPem))).toBe(true);
     expect(cert.checkHost('www.api.internal')).toBe('www.api.internal');
     expect(cert.checkIP('10.0.0.7')).toBe('10.0.0.7');
-    expect(Number(signed.data?.expiration) - Math.floor(clock / 1000)).toBeLessThanOrEqual(600);
+    expect(secondsLeft(signed.data?.expiration)).toBeLessThanOrEqual(600);
 
     const evil = await createCertificateRequest({ commonName: 'api.evil.com', keyType: 'ec' });
     expect((await post('sign/svc', { csr: evil.csrPem })).errors).toEqual([

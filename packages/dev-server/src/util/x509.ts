@@ -283,6 +283,22 @@ export async function generateCertificateAuthority(
   };
 }
 
+/** The key type and size of a Node key object (RSA, or EC on P-256/P-384/P-521). */
+function keyTypeAndBits(key: KeyObject, what: string): { type: X509KeyType; bits: number } {
+  if (key.asymmetricKeyType === 'rsa')
+    return { type: 'rsa', bits: key.asymmetricKeyDetails?.modulusLength ?? 0 };
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const bits = curve === 'secp384r1' ? 384 : curve === 'secp521r1' ? 521 : curve === 'prime256v1' ? 256 : 0;
+    if (bits === 0)
+      throw new X509HelperError(
+        `unsupported EC curve ${String(curve)} for the ${what}: use P-256, P-384 or P-521`,
+      );
+    return { type: 'ec', bits };
+  }
+  throw new X509HelperError(`unsupported ${what} type ${String(key.asymmetricKeyType)}: use ec or rsa`);
+}
+
 /**
  * Loads a certificate authority from a PEM certificate and its PEM private key (PKCS#8, PKCS#1 or SEC 1); both may
  * come in one bundle string (Vault's `config/ca` `pem_bundle`). Checks that the key matches the certificate and that
@@ -318,22 +334,7 @@ export async function loadCertificateAuthority(
   const publicFromCert = nodeCert.publicKey.export({ type: 'spki', format: 'der' });
   if (!publicFromKey.equals(publicFromCert))
     throw new X509HelperError('the private key in the PEM bundle does not match the certificate');
-  let type: X509KeyType;
-  let bits: number;
-  if (keyObject.asymmetricKeyType === 'rsa') {
-    type = 'rsa';
-    bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 2048;
-  } else if (keyObject.asymmetricKeyType === 'ec') {
-    type = 'ec';
-    const curve = keyObject.asymmetricKeyDetails?.namedCurve;
-    bits = curve === 'secp384r1' ? 384 : curve === 'secp521r1' ? 521 : curve === 'prime256v1' ? 256 : 0;
-    if (bits === 0)
-      throw new X509HelperError(`unsupported EC curve ${String(curve)}: use P-256, P-384 or P-521`);
-  } else {
-    throw new X509HelperError(
-      `unsupported CA key type ${String(keyObject.asymmetricKeyType)}: use ec or rsa`,
-    );
-  }
+  const { type, bits } = keyTypeAndBits(keyObject, 'CA key');
   const algorithms = algorithmsFor(type, bits);
   const pkcs8Der = keyObject.export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8Der, algorithms.import, false, ['sign']);
@@ -463,20 +464,7 @@ async function openCsr(
   }
   if (!(await csr.verify())) throw new X509HelperError('certificate request signature is invalid');
   const key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
-  let keyType: X509KeyType;
-  let keyBits: number;
-  if (key.asymmetricKeyType === 'rsa') {
-    keyType = 'rsa';
-    keyBits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  } else if (key.asymmetricKeyType === 'ec') {
-    keyType = 'ec';
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    keyBits = curve === 'secp384r1' ? 384 : curve === 'secp521r1' ? 521 : curve === 'prime256v1' ? 256 : 0;
-  } else {
-    throw new X509HelperError(
-      `unsupported key type in certificate request: ${String(key.asymmetricKeyType)}`,
-    );
-  }
+  const { type: keyType, bits: keyBits } = keyTypeAndBits(key, 'key in the certificate request');
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   const uriSans: string[] = [];

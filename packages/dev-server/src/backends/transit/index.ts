@@ -318,18 +318,25 @@ export class TransitBackend implements Backend {
     return key;
   }
 
+  /**
+   * Returns the existing key or creates it. The existence check and the registration of the pending creation happen
+   * synchronously, so concurrent upserts of one name (e.g. parallel encrypts on a fresh key) share a single key.
+   */
   private async createStored(
     name: string,
     options: Parameters<typeof TransitKey.create>[1],
   ): Promise<{ key: TransitKey; created: boolean }> {
-    const existing = await this.getKey(name);
+    const existing = this.keys.get(name);
     if (existing) return { key: existing, created: false };
-    const promise = TransitKey.create(name, options, this.context.now());
+    const pending = this.creating.get(name);
+    if (pending) return { key: await pending, created: false };
+    const promise = TransitKey.create(name, options, this.context.now()).then((key) => {
+      this.keys.set(name, key);
+      return key;
+    });
     this.creating.set(name, promise);
     try {
-      const key = await promise;
-      this.keys.set(name, key);
-      return { key, created: true };
+      return { key: await promise, created: true };
     } finally {
       this.creating.delete(name);
     }

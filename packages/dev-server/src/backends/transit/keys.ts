@@ -186,18 +186,26 @@ export class TransitKey {
     return key;
   }
 
-  /** Adds a new version and makes it the latest. */
+  /** Adds a new version and makes it the latest (the number is taken after generation, so concurrent rotations add one version each). */
   async rotate(now: number): Promise<void> {
+    const material = await this.generateVersion(now);
     const next = this.latestVersion + 1;
-    this.versions.set(next, await this.generateVersion(now));
+    this.versions.set(next, material);
     this.latestVersion = next;
   }
 
-  /** Rotates when `auto_rotate_period` has elapsed since the latest version was created (checked lazily). */
+  private autoRotation: Promise<void> | undefined;
+
+  /** Rotates when `auto_rotate_period` has elapsed since the latest version was created (checked lazily, once). */
   async autoRotateIfDue(now: number): Promise<void> {
+    if (this.autoRotation) return this.autoRotation;
     if (this.autoRotatePeriod <= 0) return;
     const latest = this.versions.get(this.latestVersion);
-    if (latest && now - latest.creationTime >= this.autoRotatePeriod * 1000) await this.rotate(now);
+    if (!latest || now - latest.creationTime < this.autoRotatePeriod * 1000) return;
+    this.autoRotation = this.rotate(now).finally(() => {
+      this.autoRotation = undefined;
+    });
+    return this.autoRotation;
   }
 
   private async generateVersion(now: number): Promise<KeyVersion> {

@@ -1,0 +1,71 @@
+/**
+ * Compatibility with an unmodified third-party Vault client (node-vault): it sends the custom LIST verb, reads
+ * envelopes and maps error statuses on its own.
+ */
+import nodeVault from 'node-vault';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevServer, startDevServer } from '../src/index.js';
+
+let server: DevServer;
+beforeAll(async () => {
+  server = await startDevServer({ rootToken: 'third-party-root' });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+function client(token = server.rootToken) {
+  return nodeVault({ endpoint: server.url, token, apiVersion: 'v1' });
+}
+
+async function status(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+    return 200;
+  } catch (error) {
+    return (error as { response?: { statusCode: number } }).response?.statusCode ?? -1;
+  }
+}
+
+describe('node-vault against the dev server', () => {
+  it('KV v2 and KV v1: write, read, list (LIST verb), delete', async () => {
+    const vault = client();
+    await vault.write('secret/data/app/db', { data: { user: 'app', password: 'pw-1' } });
+    const read = await vault.read('secret/data/app/db');
+    expect(read.data.data).toEqual({ user: 'app', password: 'pw-1' });
+    expect(read.data.metadata.version).toBe(1);
+    const list = await vault.list('secret/metadata/app');
+    expect(list.data.keys).toEqual(['db']);
+    await vault.mount({ mount_point: 'legacy', type: 'kv' });
+    await vault.write('legacy/config', { level: 'debug' });
+    expect((await vault.read('legacy/config')).data).toEqual({ level: 'debug' });
+    expect((await vault.list('legacy')).data.keys).toEqual(['config']);
+    await vault.delete('legacy/config');
+    expect(await status(vault.read('legacy/config'))).toBe(404);
+  });
+
+  it('tokens, policies and the error statuses a client branches on', async () => {
+    const root = client();
+    await root.addPolicy({ name: 'app', rules: 'path "secret/data/app/*" { capabilities = ["read"] }' });
+    const created = await root.tokenCreate({ policies: ['app'], ttl: '1h' });
+    const app = client(created.auth.client_token);
+    const self = await app.tokenLookupSelf();
+    expect(self.data.policies).toEqual(['app', 'default']);
+    const renewed = await app.tokenRenewSelf({ increment: '30m' });
+    expect(renewed.auth.lease_duration).toBe(1800);
+    expect((await app.read('secret/data/app/db')).data.data.user).toBe('app');
+    expect(await status(app.write('secret/data/app/db', { data: { x: 1 } }))).toBe(403);
+    await app.tokenRevokeSelf();
+    expect(await status(app.tokenLookupSelf())).toBe(403);
+  });
+
+  it('health, seal status, mounts and wrapping', async () => {
+    const vault = client(server.rootToken);
+    expect((await vault.health()).sealed).toBe(false);
+    expect((await vault.status()).type).toBe('shamir');
+    expect(Object.keys((await vault.mounts()).data)).toContain('secret/');
+    const wrapped = await vault.write('sys/wrapping/wrap', { hello: 'world' });
+    const unwrapped = await vault.unwrap({ token: wrapped.wrap_info.token });
+    expect(unwrapped.data).toEqual({ hello: 'world' });
+  });
+});
