@@ -32,11 +32,11 @@ path "database/static-creds/*" { capabilities = ["read"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 `;
 
-function client(extra: VaultOptions = {}): Vault {
+function client(extra: VaultOptions = {}, on: DevServer = server): Vault {
   const vault = createVault({
     env: {},
-    address: server.url,
-    auth: auth.token({ token: server.rootToken }),
+    address: on.url,
+    auth: auth.token({ token: on.rootToken }),
     logger: recorder.logger(),
     retry: { maxRetries: 1, initialDelayMs: 50, maxDelayMs: 100 },
     circuitBreaker: { probeIntervalMs: 100, maxProbeIntervalMs: 200 },
@@ -100,25 +100,23 @@ async function checkContinuously(
   return { checks, failures };
 }
 
-beforeAll(async () => {
-  db = await createTestDatabase(inject('pgSuperuserUrl'));
-  await db.query('CREATE TABLE items (id int primary key)');
-  server = await startDevServer();
-  recorder.secret(server.rootToken);
-  root = rootClient(server);
+/** Mounts the database engine on `target` with the test database, the roles and the static role. */
+async function configure(target: DevServer): Promise<Vault> {
+  recorder.secret(target.rootToken);
+  const admin = rootClient(target);
   const su = new URL(db.superuserUrl);
   recorder.secret(decodeURIComponent(su.password));
-  await root.request('POST', 'sys/mounts/database', { body: { type: 'database' } });
+  await admin.request('POST', 'sys/mounts/database', { body: { type: 'database' } });
   const templated = new URL(withDatabase(db.superuserUrl, db.name));
-  templated.username = '{{username}}';
-  templated.password = '{{password}}';
-  await root.request('POST', 'database/config/pg', {
+  templated.username = 'USERNAME';
+  templated.password = 'PASSWORD';
+  await admin.request('POST', 'database/config/pg', {
     body: {
       plugin_name: 'postgresql-database-plugin',
       connection_url: templated
         .toString()
-        .replace('%7B%7Busername%7D%7D', '{{username}}')
-        .replace('%7B%7Bpassword%7D%7D', '{{password}}'),
+        .replace('USERNAME', '{{username}}')
+        .replace('PASSWORD', '{{password}}'),
       username: decodeURIComponent(su.username),
       password: decodeURIComponent(su.password),
       allowed_roles: '*',
@@ -128,15 +126,21 @@ beforeAll(async () => {
     `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
     'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
   ];
-  await root.request('POST', 'database/roles/short', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '3s', max_ttl: '9s' },
-  });
-  await root.request('POST', 'database/roles/medium', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '10s', max_ttl: '120s' },
-  });
-  await root.request('POST', 'database/roles/long', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '20s', max_ttl: '300s' },
-  });
+  const role = (name: string, ttl: string, max: string) =>
+    admin.request('POST', `database/roles/${name}`, {
+      body: { db_name: 'pg', creation_statements: creation, default_ttl: ttl, max_ttl: max },
+    });
+  await role('short', '3s', '9s');
+  await role('medium', '10s', '120s');
+  await role('long', '20s', '300s');
+  return admin;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  await db.query('CREATE TABLE items (id int primary key)');
+  server = await startDevServer();
+  root = await configure(server);
   await db.query(`CREATE ROLE static_user LOGIN PASSWORD 'initial-static-pw'`);
   await db.query('GRANT SELECT ON items TO static_user');
   recorder.secret('initial-static-pw');
@@ -154,7 +158,8 @@ afterAll(async () => {
   expect(recorder.leaks()).toEqual([]);
 });
 
-describe('database leases against the dev server and PostgreSQL', () => {
+// Concurrent: the tests use separate handles (the seal test its own dev server), so the file takes ~30 s, not ~80 s.
+describe.concurrent('database leases against the dev server and PostgreSQL', () => {
   it('default_ttl=3s max_ttl=9s for 30 s: always valid, renewed, rotated before max TTL, previous revoked after drain', async () => {
     const vault = client({ leases: { rotationMarginMs: 1500 } });
     const lease = vault.database.credentials('short');
@@ -196,7 +201,13 @@ describe('database leases against the dev server and PostgreSQL', () => {
   }, 60_000);
 
   it('sealed for 5 s: the current credentials stay in use and renewal resumes after unseal', async () => {
-    const vault = client({ leases: { rotationMarginMs: 1500, retry: { initialMs: 500, maxMs: 1000 } } });
+    // Its own dev server: sealing it must not disturb the other (concurrent) tests.
+    const sealable = await startDevServer();
+    const admin = await configure(sealable);
+    const vault = client(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 500, maxMs: 1000 } } },
+      sealable,
+    );
     // 20 s lease: its first renewal (~14 s) falls inside the seal (11 s → 16 s).
     const lease = vault.database.credentials('long');
     const first = await lease.ready();
@@ -208,11 +219,11 @@ describe('database leases against the dev server and PostgreSQL', () => {
     let unsealedAt = 0;
     const { failures } = await checkContinuously(lease, 21_000, 250, (t) => {
       if (t > 11_000 && sealedAt === 0) {
-        server.seal();
+        sealable.seal();
         sealedAt = Date.now();
       }
       if (sealedAt > 0 && unsealedAt === 0 && Date.now() - sealedAt >= 5000) {
-        server.unseal();
+        sealable.unseal();
         unsealedAt = Date.now();
       }
     });
@@ -224,6 +235,9 @@ describe('database leases against the dev server and PostgreSQL', () => {
     expect(errors.some((e) => e.startsWith('renew:'))).toBe(true);
     expect(renewedAt.some((t) => t > unsealedAt)).toBe(true);
     expect(renewedAt.filter((t) => t > sealedAt && t < unsealedAt)).toEqual([]);
+    await vault.close();
+    await admin.close();
+    await sealable.close();
   }, 45_000);
 
   it('a lease revoked out of band is replaced within one second', async () => {
