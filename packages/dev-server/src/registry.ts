@@ -4,6 +4,13 @@
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
 import type { BackendFactory } from './backend.js';
+import {
+  createAppRoleBackend,
+  createCertBackend,
+  createJwtBackend,
+  createKubernetesBackend,
+  createUserpassBackend,
+} from './backends/auth/index.js';
 import { kvBackend } from './backends/kv/index.js';
 import { pkiBackendFactory } from './backends/pki/index.js';
 import { transitBackendFactory } from './backends/transit/index.js';
@@ -18,3 +25,9 @@ export const secretEngines: Record<string, BackendFactory> = {
 
 /** Auth methods by mount type. */
 export const authMethods: Record<string, BackendFactory> = {};
+authMethods.approle = createAppRoleBackend;
+authMethods.userpass = createUserpassBackend;
+authMethods.jwt = (context) => createJwtBackend(context, 'jwt');
+authMethods.oidc = (context) => createJwtBackend(context, 'oidc');
+authMethods.kubernetes = createKubernetesBackend;
+authMethods.cert = createCertBackend;
