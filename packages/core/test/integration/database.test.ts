@@ -132,7 +132,7 @@ async function configure(target: DevServer): Promise<Vault> {
     });
   await role('short', '3s', '9s');
   await role('medium', '10s', '120s');
-  await role('long', '20s', '300s');
+  await role('long', '30s', '300s');
   return admin;
 }
 
@@ -195,7 +195,9 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
     for (const r of rotations.filter((x) => x.drainedAt > 0)) {
       const rev = revoked.find((x) => x.leaseId === r.previous.leaseId);
       expect(rev, `previous lease ${r.previous.generation} revoked`).toBeDefined();
-      expect(rev?.at ?? 0).toBeGreaterThanOrEqual(r.drainedAt);
+      // after the drain — unless the previous lease was about to expire anyway (≤ 0.5 s + slack left)
+      const at = rev?.at ?? 0;
+      if (at < r.drainedAt) expect(at).toBeGreaterThanOrEqual(r.previous.expiresAt - 1000);
       expect(await tryLogin(r.previous.value)).toBe('28P01');
     }
   }, 60_000);
@@ -208,26 +210,35 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
       { leases: { rotationMarginMs: 1500, retry: { initialMs: 500, maxMs: 1000 } } },
       sealable,
     );
-    // 20 s lease: its first renewal (~14 s) falls inside the seal (11 s → 16 s).
+    // 30 s lease: its first renewal (⅔ of 30 s + ⅓ of a 10–20 % grace = 21–22 s after issue) falls inside the
+    // seal (18.5 s → 23.5 s after issue); the rotation margin would only start at 28.5 s.
     const lease = vault.database.credentials('long');
     const first = await lease.ready();
+    let sealedAt = 0;
+    let unsealedAt = 0;
+    const sealTimer = setTimeout(
+      () => {
+        sealable.seal();
+        sealedAt = Date.now();
+      },
+      first.issuedAt + 18_500 - Date.now(),
+    );
+    const unsealTimer = setTimeout(
+      () => {
+        sealable.unseal();
+        unsealedAt = Date.now();
+      },
+      first.issuedAt + 23_500 - Date.now(),
+    );
     const renewedAt: number[] = [];
     lease.on('renew', () => renewedAt.push(Date.now()));
     const errors: string[] = [];
     lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
-    let sealedAt = 0;
-    let unsealedAt = 0;
-    const { failures } = await checkContinuously(lease, 21_000, 250, (t) => {
-      if (t > 11_000 && sealedAt === 0) {
-        sealable.seal();
-        sealedAt = Date.now();
-      }
-      if (sealedAt > 0 && unsealedAt === 0 && Date.now() - sealedAt >= 5000) {
-        sealable.unseal();
-        unsealedAt = Date.now();
-      }
-    });
+    const { failures } = await checkContinuously(lease, first.issuedAt + 27_000 - Date.now());
+    clearTimeout(sealTimer);
+    clearTimeout(unsealTimer);
     expect(failures).toEqual([]);
+    expect(sealedAt).toBeGreaterThan(0);
     expect(unsealedAt).toBeGreaterThan(0);
     // The same credentials were used across the seal; renewals failed during it and resumed after.
     expect(lease.current().generation).toBe(1);
