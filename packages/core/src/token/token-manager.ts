@@ -60,6 +60,8 @@ interface TokenState {
   renewFailing: boolean;
   /** `token:expired` was emitted for this token. */
   expiredNotified: boolean;
+  /** The token is treated as expired this long before `expiresAt` (ms). */
+  marginMs: number;
 }
 
 /** A token snapshot for health. */
@@ -229,8 +231,9 @@ export class TokenManager {
     if (this.#closed) throw new VaultError(VaultErrorCode.CLOSED, 'The client is closed');
   }
 
+  /** Valid until a small safety margin before the expiry, so that no request races the server's clock. */
   #isValid(state: TokenState): boolean {
-    return state.expiresAt === undefined || this.#d.clock.now() < state.expiresAt;
+    return state.expiresAt === undefined || this.#d.clock.now() < state.expiresAt - state.marginMs;
   }
 
   #expired(state: TokenState): void {
@@ -337,6 +340,7 @@ export class TokenManager {
       expiring: false,
       renewFailing: false,
       expiredNotified: false,
+      marginMs: safetyMargin(result.ttl),
     };
   }
 
@@ -422,7 +426,9 @@ export class TokenManager {
       const ttl = Number(auth.lease_duration) || 0;
       const now = clock.now();
       const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
-      state.expiresAt = ttl > 0 ? now + ttl * 1000 : state.expiresAt;
+      // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
+      state.expiresAt = now + ttl * 1000;
+      state.marginMs = safetyMargin(ttl);
       state.renewable = auth.renewable === true;
       state.renewFailing = false;
       events.emit('token:renewed', { accessor: state.accessor, ttl, renewable: state.renewable, capped });
@@ -481,6 +487,11 @@ export class TokenManager {
     this.#pendingRelogin = run;
     this.#reloginTimer = this.#timers.set(run, 0);
   }
+}
+
+/** 10 % of a TTL (seconds), at most 1 s: how long before its expiry a token is no longer used. */
+function safetyMargin(ttlSeconds: number): number {
+  return Math.min(1000, Math.max(0, ttlSeconds) * 100);
 }
 
 /** Reads a credential file fresh; `VAULT_CONFIG` naming the option when it cannot be read or is empty. */

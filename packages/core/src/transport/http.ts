@@ -191,6 +191,8 @@ export class HttpTransport implements Transport {
 
   constructor(options: HttpTransportOptions) {
     this.#o = options;
+    // The probe asks sys/health with every "unusable but answering" state mapped to 299 (Go's trick): a 2xx
+    // means Vault answers (sealed or not, per the body); any error status or network failure means still down.
     options.circuit?.setProbe(async () => {
       const res = await this.request<{ sealed?: boolean }>('GET', 'sys/health', {
         query: {
@@ -203,7 +205,6 @@ export class HttpTransport implements Transport {
         },
         retry: false,
         circuitBreaker: false,
-        acceptStatus: [429, 472, 473, 474, 501, 503],
       });
       return { sealed: res.body?.sealed === true };
     });
