@@ -358,6 +358,25 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(holder).toBe(latest?.id);
   });
 
+  it('a token revoked out of band: its leases are re-issued under the new token and not revoked', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const accessor = h.vault.health().token?.accessor as string;
+    h.fake.inner.revokeOutOfBand(accessor);
+    expect(h.fake.alive(first.leaseId)).toBe(false); // died with its token
+    await h.vault.kv.get('x', { kvVersion: 2 }).catch(() => undefined); // any request notices the invalid token
+    await flush();
+    const login = h.events.find(
+      (e) => e.event === 'login' && (e.payload as { reason: string }).reason === 'invalid-token',
+    );
+    expect(login).toBeDefined();
+    expect(lease.current().generation).toBe(2);
+    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+  });
+
   it('the first issue failing permanently rejects ready() and fails the handle', async () => {
     const h = harness();
     const lease = h.vault.database.credentials('nope');
