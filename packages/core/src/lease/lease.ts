@@ -143,6 +143,11 @@ export class LeaseHandle<T> implements Lease<T> {
     return this.#state;
   }
 
+  /** @internal The last error of a re-issue still under way (the current value stays in use meanwhile). */
+  get reissueError(): VaultError | undefined {
+    return this.#held && this.#flight ? this.#failure : undefined;
+  }
+
   /** The accessor of the token that issued the held lease (internal: used by the manager). */
   get accessor(): string | undefined {
     return this.#held?.accessor;

@@ -261,6 +261,8 @@ describe('lease state machine (injected clock and transport)', () => {
     // Inside the margin: re-issue attempts (failing) — value kept.
     await h.clock.advance(1500);
     expect(errors.some((e) => e.startsWith('issue:'))).toBe(true);
+    expect(h.vault.health().status).toBe('degraded');
+    expect(h.vault.health().reasons.join()).toMatch(/cannot be re-issued \(VAULT_UNAVAILABLE\)/);
     expect(lease.current().leaseId).toBe(first.leaseId);
     // Past expiry: expired event and state, still retrying.
     const expired: unknown[] = [];
