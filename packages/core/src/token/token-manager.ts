@@ -333,7 +333,7 @@ export class TokenManager {
       accessor: result.accessor,
       userProvided: result.userProvided,
       policies: result.policies,
-      incrementSeconds: this.#d.options.incrementSeconds ?? result.ttl,
+      incrementSeconds: this.#d.options.incrementSeconds ?? result.renewIncrement ?? result.ttl,
       expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
       renewable: result.renewable,
       schedule: undefined,
