@@ -151,7 +151,8 @@ export class TokenManager {
     const cur = this.#current;
     if (cur && this.#isValid(cur)) return cur.token;
     if (cur && !this.#flight) this.#expired(cur);
-    return (await this.#login(cur ? 'expired' : 'initial', true)).token;
+    const reason: LoginReason = cur ? 'expired' : this.#retired ? 'invalid-token' : 'initial';
+    return (await this.#login(reason, true)).token;
   }
 
   /**
