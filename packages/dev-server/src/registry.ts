@@ -11,6 +11,7 @@ import {
   createKubernetesBackend,
   createUserpassBackend,
 } from './backends/auth/index.js';
+import { databaseBackend } from './backends/database/index.js';
 import { kvBackend } from './backends/kv/index.js';
 import { pkiBackendFactory } from './backends/pki/index.js';
 import { transitBackendFactory } from './backends/transit/index.js';
@@ -21,13 +22,15 @@ export const secretEngines: Record<string, BackendFactory> = {
   generic: kvBackend,
   transit: transitBackendFactory,
   pki: pkiBackendFactory,
+  database: databaseBackend,
 };
 
 /** Auth methods by mount type. */
-export const authMethods: Record<string, BackendFactory> = {};
-authMethods.approle = createAppRoleBackend;
-authMethods.userpass = createUserpassBackend;
-authMethods.jwt = (context) => createJwtBackend(context, 'jwt');
-authMethods.oidc = (context) => createJwtBackend(context, 'oidc');
-authMethods.kubernetes = createKubernetesBackend;
-authMethods.cert = createCertBackend;
+export const authMethods: Record<string, BackendFactory> = {
+  approle: createAppRoleBackend,
+  userpass: createUserpassBackend,
+  jwt: (context) => createJwtBackend(context, 'jwt'),
+  oidc: (context) => createJwtBackend(context, 'oidc'),
+  kubernetes: createKubernetesBackend,
+  cert: createCertBackend,
+};
