@@ -485,7 +485,7 @@ export class LeaseHandle<T> implements Lease<T> {
 
   #follow(held: Held<T>, step: LifetimeStep): void {
     if (step.type === 'renew') {
-      // Never let a renewal land inside the rotation margin of a lease that might not be extended.
+      // Vault's max TTL is unknown until a renewal is capped: renew on schedule, and rotate once one is.
       this.#setTimer(() => this.#renew(held), step.delayMs);
     } else if (step.type === 'check') {
       this.#rotateBeforeEnd(held, 'not-renewable');
