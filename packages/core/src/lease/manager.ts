@@ -77,7 +77,10 @@ export class LeaseManager {
         state: h.state,
         leaseId: snap?.leaseId,
         generation: snap?.generation,
-        ttl: snap ? Math.max(0, Math.floor((snap.expiresAt - now) / 1000)) : 0,
+        ttl:
+          snap && Number.isFinite(snap.expiresAt)
+            ? Math.max(0, Math.floor((snap.expiresAt - now) / 1000))
+            : 0,
         renewable: snap?.renewable,
         expiresAt: snap?.expiresAt,
         reissueFailing: h.reissueError?.code,

@@ -216,6 +216,27 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.fake.count(/^database\/creds\//)).toBe(2);
   });
 
+  it('a secret without a TTL is held, not re-issued in a loop', async () => {
+    const h = harness();
+    h.fake.roles.set('forever', { ttlMs: 0, maxTtlMs: 0, renewable: false });
+    const lease = h.vault.database.credentials('forever');
+    const snap = await readyLease(h, lease);
+    expect(snap.expiresAt).toBe(Number.POSITIVE_INFINITY);
+    await h.clock.advance(60_000);
+    expect(h.fake.count(/^database\/creds\//)).toBe(1);
+    expect(h.vault.leases.list()[0]?.ttl).toBe(0);
+    // a re-issue waits for its listener's drain (no expiry to bound it), and nothing is marked expired
+    let release: () => void = () => {};
+    lease.on('rotate', () => new Promise<void>((r) => (release = r)));
+    await lease.reissue();
+    await h.clock.advance(10_000);
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+    expect(lease.state).toBe('issued');
+    release();
+    await flush();
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
+  });
+
   it('one handle per role and options', async () => {
     const h = harness();
     const a = h.vault.database.credentials('app');
