@@ -151,7 +151,8 @@ export class TokenManager {
     const cur = this.#current;
     if (cur && this.#isValid(cur)) return cur.token;
     if (cur && !this.#flight) this.#expired(cur);
-    return (await this.#login(cur ? 'expired' : 'initial', true)).token;
+    const reason: LoginReason = cur ? 'expired' : this.#retired ? 'invalid-token' : 'initial';
+    return (await this.#login(reason, true)).token;
   }
 
   /**
@@ -333,7 +334,7 @@ export class TokenManager {
       accessor: result.accessor,
       userProvided: result.userProvided,
       policies: result.policies,
-      incrementSeconds: this.#d.options.incrementSeconds ?? result.ttl,
+      incrementSeconds: this.#d.options.incrementSeconds ?? result.renewIncrement ?? result.ttl,
       expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
       renewable: result.renewable,
       schedule: undefined,

@@ -158,8 +158,9 @@ export function buildPath(
   path: string,
   query: TransportRequestOptions['query'],
 ): { wireMethod: string; wirePath: string; logicalPath: string } {
-  const logicalPath = path.replace(/^\/+/, '').replace(/^v1\//, '');
-  const params = new URLSearchParams();
+  const q = path.indexOf('?');
+  const logicalPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '').replace(/^v1\//, '');
+  const params = new URLSearchParams(q === -1 ? '' : path.slice(q + 1));
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
   let wireMethod: string = method;
   if (method === 'LIST') {
