@@ -1,7 +1,110 @@
 /**
  * @packageDocumentation
- * Framework-agnostic HashiCorp Vault client for Node.js: auth, token and lease lifecycle, secret cache, KV/database/transit/PKI engines.
+ * Framework-agnostic HashiCorp Vault client for Node.js: auth, token and lease lifecycle, secret cache,
+ * KV/database/transit/PKI engines.
  *
- * Not implemented yet: this package is a placeholder in the workspace and exports nothing.
+ * ```ts
+ * import { createVault, auth } from '@leasehold/core';
+ * const vault = createVault({ auth: auth.appRole({ roleId, secretIdFile: '/run/secrets/secret-id' }) });
+ * await vault.ready({ timeoutMs: 5000 });
+ * const res = await vault.request('GET', 'secret/data/app');
+ * await vault.close();
+ * ```
  */
-export {};
+import { agent, appRole, cert, jwt, kubernetes, token, userpass } from './auth/methods.js';
+
+/** Built-in auth methods. */
+export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent } as const;
+
+export type {
+  AppRoleOptions,
+  CertOptions,
+  JwtOptions,
+  KubernetesOptions,
+  SecretInput,
+  TokenAuthOptions,
+  UserpassOptions,
+} from './auth/methods.js';
+export { KUBERNETES_TOKEN_FILE, loginResultFromEnvelope } from './auth/methods.js';
+export type { AuthMethod, LoginContext, LoginResult } from './auth/types.js';
+export type { Cached, CacheOptions } from './cache/secret-cache.js';
+export { type Clock, defaultRandom, type RandomSource, systemClock, type TimerHandle } from './clock.js';
+export type { TlsOptions, VaultOptions } from './config.js';
+export type { DatabaseCredentialsOptions, StaticDatabaseCredentials } from './engines/database.js';
+export { DatabaseEngine } from './engines/database.js';
+export type {
+  KvChange,
+  KvGetOptions,
+  KvMetadata,
+  KvMountOptions,
+  KvSecret,
+  KvVersion,
+  KvVersionMetadata,
+  KvWatch,
+  KvWatchOptions,
+} from './engines/kv.js';
+export { KvEngine } from './engines/kv.js';
+export type { CertificateOptions, CertificateRequest, TlsContextOptions } from './engines/pki.js';
+export { PkiEngine, tlsOptions } from './engines/pki.js';
+export type { LeaseLookup, LeaseRenewal, SealStatus, SysHealth } from './engines/sys.js';
+export { SysEngine } from './engines/sys.js';
+export type {
+  Ciphertext,
+  Plaintext,
+  TransitBatchOptions,
+  TransitCryptOptions,
+  TransitInput,
+  TransitItemResult,
+  TransitMountOptions,
+} from './engines/transit.js';
+export { TRANSIT_BATCH_SIZE, TransitEngine } from './engines/transit.js';
+export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js';
+export type { Listener, LoginReason, VaultEvents } from './events.js';
+export { LEASE_DEFAULTS } from './lease/lease.js';
+export type { LeaseSummary } from './lease/manager.js';
+export type {
+  Certificate,
+  DatabaseCredentials,
+  Lease,
+  LeaseEventMap,
+  LeaseListener,
+  LeaseOptions,
+  LeaseReadyOptions,
+  LeaseRotateEvent,
+  LeaseSnapshot,
+  LeaseState,
+  RotateReason,
+} from './lease/types.js';
+export {
+  type BackoffOptions,
+  calculateGrace,
+  calculateSleep,
+  type ExpiringReason,
+  ExponentialBackoff,
+  hasCappedWarning,
+  LifetimeSchedule,
+  type LifetimeScheduleOptions,
+  type LifetimeStep,
+  RENEW_BACKOFF,
+  type RenewedInfo,
+} from './lifetime.js';
+export type { LogFn, Logger } from './logger.js';
+export { Redacted } from './redacted.js';
+export type { CircuitBreakerOptions } from './transport/circuit.js';
+export type { RetryOptions } from './transport/http.js';
+export type {
+  Transport,
+  TransportRequestOptions,
+  VaultAuth,
+  VaultEnvelope,
+  VaultMethod,
+  VaultResponse,
+  VaultWrapInfo,
+} from './transport/types.js';
+export {
+  createVault,
+  pathTemplate,
+  Vault,
+  type VaultHealth,
+  type VaultRequestOptions,
+} from './vault.js';

@@ -1,0 +1,102 @@
+/**
+ * Time and randomness as injectable dependencies.
+ *
+ * Every timer the library starts goes through a {@link Clock}, so that unit tests can drive the renewal schedule
+ * with a manual clock and so that every timer is `unref()`ed in one place: the library never keeps a process alive
+ * by itself.
+ */
+
+/** An opaque timer handle returned by {@link Clock.setTimeout}. */
+export type TimerHandle = { readonly __timer: unique symbol } | object;
+
+/** The source of time for every schedule in the library. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Runs `fn` once after `ms` milliseconds. The system clock `unref()`s the timer. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer started by {@link Clock.setTimeout}; unknown or fired handles are ignored. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** A uniform random number in `[0, 1)`. Used for jitter only (not security relevant). */
+export type RandomSource = () => number;
+
+/** The real clock: `Date.now()` and `unref()`ed Node timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const timer = setTimeout(fn, Math.max(0, ms));
+    timer.unref();
+    return timer;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};
+
+/** `Math.random` as a {@link RandomSource}. */
+export const defaultRandom: RandomSource = () => Math.random();
+
+/**
+ * A set of timers owned by one component, so that `close()` can clear all of them at once.
+ * Timers remove themselves from the set when they fire.
+ */
+export class TimerSet {
+  readonly #clock: Clock;
+  readonly #timers = new Set<TimerHandle>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Starts a timer tracked by this set. */
+  set(fn: () => void, ms: number): TimerHandle {
+    const handle = this.#clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      fn();
+    }, ms);
+    this.#timers.add(handle);
+    return handle;
+  }
+
+  /** Clears one timer (no-op for `undefined` or an already fired timer). */
+  clear(handle: TimerHandle | undefined): void {
+    if (handle === undefined) return;
+    this.#timers.delete(handle);
+    this.#clock.clearTimeout(handle);
+  }
+
+  /** Clears every pending timer. */
+  clearAll(): void {
+    for (const handle of this.#timers) this.#clock.clearTimeout(handle);
+    this.#timers.clear();
+  }
+
+  /** Number of pending timers (for tests and health). */
+  get size(): number {
+    return this.#timers.size;
+  }
+}
+
+/**
+ * Resolves after `ms` on `clock`, or rejects with the signal's reason when `signal` aborts first.
+ * The timer is cleared on abort.
+ */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      reject(signal?.reason);
+    };
+    const handle = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,256 @@
+/**
+ * The renewal schedule of Vault's Go `api/lifetime_watcher.go`, as one reusable, clock-free algorithm.
+ *
+ * It drives both the token (`auth/token/renew-self`) and, in issue 5, leases (`sys/leases/renew`). The schedule
+ * does no I/O and starts no timers: the owner asks it what to do next ({@link LifetimeStep}), waits `delayMs` on
+ * its own {@link Clock}, performs the renewal (or not) and reports the outcome back. Randomness is injected, so
+ * unit tests can pin the grace.
+ *
+ * The rules (reference §12.1):
+ * - grace = uniform in [10 %, 20 %) of the lease (or of the increment, when one was asked and is smaller);
+ * - sleep = ⅔ of the remaining time + ⅓ of the grace; grace is recomputed only while the lease keeps growing,
+ *   so once Vault caps the TTL the remaining time shrinks towards grace and the schedule ends early;
+ * - the schedule ends ("expiring": re-login / re-issue now) when remaining ≤ grace or remaining − sleep ≤ grace;
+ * - a failed renewal backs off exponentially (10 s, ×2, ±50 %, ≤ 5 min) bounded by the time the lease has left.
+ *
+ * Beyond the Go watcher (design "Core model"), a renewal that Vault capped (the capped-TTL warning, or a returned
+ * TTL below the increment asked) or that came back non-renewable switches the schedule to watching: no more
+ * renewals, just wait until the grace window and end with reason `max-ttl` / `not-renewable`.
+ */
+import type { RandomSource } from './clock.js';
+
+/** Parameters of an exponential backoff with jitter (cenkalti/backoff semantics). */
+export interface BackoffOptions {
+  /** First interval in ms. */
+  initialMs: number;
+  /** Growth per attempt. */
+  multiplier: number;
+  /** Jitter: each interval is uniform in `[i·(1−f), i·(1+f)]`. */
+  randomizationFactor: number;
+  /** Cap of the (un-jittered) interval in ms. */
+  maxIntervalMs: number;
+  /** Give up when elapsed + next interval exceeds this (ms); 0 = never give up. */
+  maxElapsedMs: number;
+}
+
+/** The Go watcher's renewal-failure backoff. `maxElapsedMs` is set to the lease's remaining time. */
+export const RENEW_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
+  initialMs: 10_000,
+  multiplier: 2,
+  randomizationFactor: 0.5,
+  maxIntervalMs: 5 * 60_000,
+  maxElapsedMs: 0,
+});
+
+/** Exponential backoff with jitter; `next()` returns `undefined` once the elapsed-time budget is spent. */
+export class ExponentialBackoff {
+  readonly #options: BackoffOptions;
+  readonly #random: RandomSource;
+  #start: number;
+  #current: number;
+  #attempt = 0;
+
+  constructor(options: BackoffOptions, now: number, random: RandomSource) {
+    this.#options = options;
+    this.#random = random;
+    this.#start = now;
+    this.#current = options.initialMs;
+  }
+
+  /** Number of intervals handed out since the last reset. */
+  get attempt(): number {
+    return this.#attempt;
+  }
+
+  /** The next wait in ms, or `undefined` when `maxElapsedMs` would be exceeded. */
+  next(now: number): number | undefined {
+    const { multiplier, randomizationFactor, maxIntervalMs, maxElapsedMs } = this.#options;
+    const delta = randomizationFactor * this.#current;
+    const interval = this.#current - delta + this.#random() * (2 * delta);
+    this.#current = Math.min(this.#current * multiplier, maxIntervalMs);
+    this.#attempt += 1;
+    const elapsed = now - this.#start;
+    if (maxElapsedMs > 0 && elapsed + interval > maxElapsedMs) return undefined;
+    return Math.max(0, Math.round(interval));
+  }
+
+  /** Starts over from the initial interval. */
+  reset(now: number): void {
+    this.#start = now;
+    this.#current = this.#options.initialMs;
+    this.#attempt = 0;
+  }
+}
+
+/**
+ * Go's `calculateGrace`: uniform in [10 %, 20 %) of the lease, or of the increment when one was requested and is
+ * smaller than the lease. All values in ms; 0 for a lease without duration.
+ */
+export function calculateGrace(leaseMs: number, incrementMs: number, random: RandomSource): number {
+  let base = leaseMs;
+  if (incrementMs > 0 && leaseMs > incrementMs) base = incrementMs;
+  if (base <= 0) return 0;
+  const jitterMax = 0.1 * base;
+  return jitterMax + random() * jitterMax;
+}
+
+/** Go's sleep rule: ⅔ of the remaining time plus ⅓ of the grace (ms). */
+export function calculateSleep(remainingMs: number, graceMs: number): number {
+  return (2 / 3) * remainingMs + (1 / 3) * graceMs;
+}
+
+/** What the owner of a schedule must do next. */
+export type LifetimeStep =
+  /** Renew after `delayMs`, then report {@link LifetimeSchedule.renewed} or {@link LifetimeSchedule.renewFailed}. */
+  | { type: 'renew'; delayMs: number }
+  /** Do not call Vault; after `delayMs` call {@link LifetimeSchedule.check}. */
+  | { type: 'check'; delayMs: number }
+  /** The lifetime cannot be extended: re-login / re-issue now, while `remainingMs` of validity is left. */
+  | { type: 'expiring'; remainingMs: number; reason: ExpiringReason };
+
+/** Why a schedule ended. */
+export type ExpiringReason = 'max-ttl' | 'not-renewable' | 'renew-failed';
+
+/** Inputs of a {@link LifetimeSchedule}. */
+export interface LifetimeScheduleOptions {
+  /** Duration granted at issue/login, ms (Vault's `lease_duration` × 1000). */
+  leaseDurationMs: number;
+  /** Increment asked on each renewal, ms (0 = let Vault choose). */
+  incrementMs?: number;
+  /** Whether Vault said the lease/token is renewable. */
+  renewable: boolean;
+  /** Issue time, ms. */
+  now: number;
+  random: RandomSource;
+  /** Renewal-failure backoff (default {@link RENEW_BACKOFF}); `maxElapsedMs` is always the time left. */
+  backoff?: Partial<BackoffOptions>;
+}
+
+/** Outcome details of a successful renewal. */
+export interface RenewedInfo {
+  /** Vault's capped-TTL warning was present, or the TTL came back below the increment asked. */
+  capped?: boolean;
+  /** Vault's `renewable` in the renewal response (default: unchanged). */
+  renewable?: boolean;
+}
+
+/**
+ * One lease's (or token's) renewal schedule. Construct it at issue time and call {@link start}; then follow
+ * the returned steps.
+ */
+export class LifetimeSchedule {
+  readonly #random: RandomSource;
+  readonly #incrementMs: number;
+  readonly #backoffOptions: BackoffOptions;
+  #renewable: boolean;
+  #start: number;
+  #lastLeaseMs: number;
+  #priorMs: number;
+  #graceMs: number;
+  #backoff: ExponentialBackoff | undefined;
+  #endReason: ExpiringReason | undefined;
+
+  constructor(options: LifetimeScheduleOptions) {
+    this.#random = options.random;
+    this.#incrementMs = Math.max(0, options.incrementMs ?? 0);
+    this.#backoffOptions = { ...RENEW_BACKOFF, ...options.backoff };
+    this.#renewable = options.renewable;
+    this.#start = options.now;
+    this.#lastLeaseMs = Math.max(0, options.leaseDurationMs);
+    this.#priorMs = this.#lastLeaseMs;
+    this.#graceMs = calculateGrace(this.#lastLeaseMs, this.#incrementMs, this.#random);
+  }
+
+  /** Current grace in ms (for tests and diagnostics). */
+  get graceMs(): number {
+    return this.#graceMs;
+  }
+
+  /** Whether renewals are still attempted. */
+  get renewable(): boolean {
+    return this.#renewable;
+  }
+
+  /** Absolute expiry time (ms) as last known. */
+  get expiresAt(): number {
+    return this.#start + this.#lastLeaseMs;
+  }
+
+  /** First step after issue. Unlike Go's watcher, the issue itself counts as the first renewal. */
+  start(): LifetimeStep {
+    return this.#next(this.#lastLeaseMs, this.#start);
+  }
+
+  /** Reports a successful renewal granting `leaseDurationMs` at `now`. */
+  renewed(leaseDurationMs: number, now: number, info: RenewedInfo = {}): LifetimeStep {
+    this.#backoff = undefined;
+    this.#start = now;
+    this.#lastLeaseMs = Math.max(0, leaseDurationMs);
+    if (info.renewable === false) {
+      this.#renewable = false;
+      this.#endReason = 'not-renewable';
+    } else if (info.capped) {
+      this.#renewable = false;
+      this.#endReason = 'max-ttl';
+    }
+    return this.#next(this.#lastLeaseMs, now);
+  }
+
+  /**
+   * Reports a failed renewal at `now`. `permissionDenied`: the credential may not renew itself (Go: switch to
+   * watching it until expiry).
+   */
+  renewFailed(now: number, options: { permissionDenied?: boolean } = {}): LifetimeStep {
+    const remaining = this.expiresAt - now;
+    if (options.permissionDenied) {
+      this.#renewable = false;
+      this.#endReason = 'not-renewable';
+      this.#backoff = undefined;
+      return this.#next(remaining, now);
+    }
+    if (!this.#backoff) {
+      this.#backoff = new ExponentialBackoff(
+        { ...this.#backoffOptions, maxElapsedMs: Math.max(1, remaining) },
+        now,
+        this.#random,
+      );
+    }
+    return this.#next(remaining, now);
+  }
+
+  /** For `check` steps: re-evaluates the remaining time without calling Vault. */
+  check(now: number): LifetimeStep {
+    return this.#next(this.expiresAt - now, now);
+  }
+
+  #reason(): ExpiringReason {
+    if (this.#backoff) return 'renew-failed';
+    return this.#endReason ?? (this.#renewable ? 'max-ttl' : 'not-renewable');
+  }
+
+  #next(remainingMs: number, now: number): LifetimeStep {
+    let sleep: number;
+    if (this.#backoff) {
+      const wait = this.#backoff.next(now);
+      if (wait === undefined) {
+        return { type: 'expiring', remainingMs: Math.max(0, remainingMs), reason: 'renew-failed' };
+      }
+      sleep = wait;
+    } else {
+      if (remainingMs > this.#priorMs) {
+        this.#graceMs = calculateGrace(remainingMs, this.#incrementMs, this.#random);
+      }
+      sleep = calculateSleep(remainingMs, this.#graceMs);
+    }
+    this.#priorMs = remainingMs;
+    if (remainingMs <= this.#graceMs || remainingMs - sleep <= this.#graceMs) {
+      return { type: 'expiring', remainingMs: Math.max(0, remainingMs), reason: this.#reason() };
+    }
+    return { type: this.#renewable ? 'renew' : 'check', delayMs: Math.round(sleep) };
+  }
+}
+
+/** Vault's capped-TTL warning on a renewal (reference §3.3). */
+export function hasCappedWarning(warnings: readonly string[] | null | undefined): boolean {
+  return (warnings ?? []).some((w) => /exceeded the effective max_ttl/i.test(w));
+}

@@ -1,0 +1,507 @@
+/**
+ * The TokenManager owns the client token: one login at a time (single flight), `renew-self` on the
+ * {@link LifetimeSchedule}, re-login before the token ends (max TTL, not renewable, renewals failing), re-login
+ * once when Vault says the token is invalid, login backoff with jitter, and revocation on close.
+ *
+ * While Vault is unreachable the current token keeps being used as long as it is valid.
+ */
+import { readFile } from 'node:fs/promises';
+import type { AuthMethod, LoginContext, LoginResult } from '../auth/types.js';
+import { type Clock, type RandomSource, TimerSet } from '../clock.js';
+import { VaultError, VaultErrorCode } from '../errors.js';
+import type { LoginReason, TypedEmitter, VaultEvents } from '../events.js';
+import {
+  type BackoffOptions,
+  ExponentialBackoff,
+  hasCappedWarning,
+  LifetimeSchedule,
+  type LifetimeStep,
+} from '../lifetime.js';
+import type { Logger } from '../logger.js';
+import { Redacted } from '../redacted.js';
+import type { Transport } from '../transport/types.js';
+
+/** Token lifecycle options (`createVault({ token })`). */
+export interface TokenLifecycleOptions {
+  /** Revoke a token obtained by login on `close()` (default true). User-supplied tokens are never revoked. */
+  revokeOnClose: boolean;
+  /** Renew the token with `renew-self` (default true). When false, the token is replaced before it expires. */
+  renew: boolean;
+  /** Increment asked on renewals in seconds (default: the TTL granted at login). */
+  incrementSeconds: number | undefined;
+  /** Backoff of failed logins (default 1 s, ×2, ±50 %, up to 30 s). */
+  loginBackoff: BackoffOptions;
+  /** Backoff of failed renewals (default Vault's: 10 s, ×2, ±50 %, up to 5 min). */
+  renewBackoff: Partial<BackoffOptions> | undefined;
+}
+
+/** Default login backoff. */
+export const LOGIN_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
+  initialMs: 1000,
+  multiplier: 2,
+  randomizationFactor: 0.5,
+  maxIntervalMs: 30_000,
+  maxElapsedMs: 0,
+});
+
+/** The current token as the manager knows it. */
+interface TokenState {
+  readonly token: Redacted<string>;
+  readonly accessor: string;
+  readonly userProvided: boolean;
+  readonly policies: readonly string[];
+  readonly incrementSeconds: number;
+  /** Absolute expiry (ms), undefined for tokens without expiry. */
+  expiresAt: number | undefined;
+  renewable: boolean;
+  schedule: LifetimeSchedule | undefined;
+  /** Set once the schedule ended and a re-login is under way or failing. */
+  expiring: boolean;
+  renewFailing: boolean;
+  /** `token:expired` was emitted for this token. */
+  expiredNotified: boolean;
+}
+
+/** A token snapshot for health. */
+export interface TokenInfo {
+  accessor: string;
+  /** Remaining seconds (0 = no expiry). */
+  ttl: number;
+  renewable: boolean;
+  expiring: boolean;
+  renewFailing: boolean;
+}
+
+export interface TokenManagerDeps {
+  auth: AuthMethod;
+  transport: Transport;
+  clock: Clock;
+  random: RandomSource;
+  events: TypedEmitter<VaultEvents>;
+  logger: Logger;
+  options: TokenLifecycleOptions;
+}
+
+export class TokenManager {
+  readonly #d: TokenManagerDeps;
+  readonly #timers: TimerSet;
+  readonly #abort = new AbortController();
+  readonly #loginBackoff: ExponentialBackoff;
+  #current: TokenState | undefined;
+  /** The token dropped as invalid, remembered so the next `login` event can name it as `previousAccessor`. */
+  #retired: TokenState | undefined;
+  #flight: Promise<TokenState> | undefined;
+  #lastLoginError: VaultError | undefined;
+  #loginBlockedUntil = 0;
+  #reloginTimer: ReturnType<TimerSet['set']> | undefined;
+  #renewTimer: ReturnType<TimerSet['set']> | undefined;
+  #pendingRelogin: (() => void) | undefined;
+  #closed = false;
+  #loginCount = 0;
+
+  constructor(deps: TokenManagerDeps) {
+    this.#d = deps;
+    this.#timers = new TimerSet(deps.clock);
+    this.#loginBackoff = new ExponentialBackoff(deps.options.loginBackoff, deps.clock.now(), deps.random);
+  }
+
+  /** True in Vault Agent mode: no token is sent. */
+  get agentMode(): boolean {
+    return this.#d.auth.agent === true;
+  }
+
+  /** Number of successful logins so far. */
+  get loginCount(): number {
+    return this.#loginCount;
+  }
+
+  /** The last login failure, if the last attempt failed. */
+  get lastLoginError(): VaultError | undefined {
+    return this.#lastLoginError;
+  }
+
+  /** A snapshot of the current token (no secret), or undefined. */
+  info(): TokenInfo | undefined {
+    const cur = this.#current;
+    if (!cur) return undefined;
+    const now = this.#d.clock.now();
+    return {
+      accessor: cur.accessor,
+      ttl: cur.expiresAt === undefined ? 0 : Math.max(0, Math.floor((cur.expiresAt - now) / 1000)),
+      renewable: cur.renewable,
+      expiring: cur.expiring,
+      renewFailing: cur.renewFailing,
+    };
+  }
+
+  /** Whether a usable token is held now. */
+  hasValidToken(): boolean {
+    return this.#current !== undefined && this.#isValid(this.#current);
+  }
+
+  /**
+   * The token to use for a request: the current one while valid, else the result of a (shared) login.
+   * `undefined` in agent mode. Fails fast with the last login error while login is backing off.
+   */
+  async token(): Promise<Redacted<string> | undefined> {
+    if (this.agentMode) return undefined;
+    this.#assertOpen();
+    const cur = this.#current;
+    if (cur && this.#isValid(cur)) return cur.token;
+    if (cur && !this.#flight) this.#expired(cur);
+    return (await this.#login(cur ? 'expired' : 'initial', true)).token;
+  }
+
+  /**
+   * Called when Vault answered `invalid token` for `used`. Drops that token (if still current) and returns a
+   * fresh one from a single shared re-login.
+   */
+  async replaceInvalid(used: Redacted<string> | undefined): Promise<Redacted<string> | undefined> {
+    if (this.agentMode) return undefined;
+    this.#assertOpen();
+    const cur = this.#current;
+    if (cur && used && cur.token.reveal() === used.reveal()) {
+      this.#d.events.emit('token:invalid', { accessor: cur.accessor });
+      this.#d.logger.warn({ accessor: cur.accessor }, 'Vault says the token is invalid: logging in again');
+      this.#retired = cur;
+      this.#current = undefined;
+      this.#cancelSchedule();
+      return (await this.#login('invalid-token', false)).token;
+    }
+    return this.token();
+  }
+
+  /** Logs in now unless a valid token is held (for `ready()`). */
+  async ensure(): Promise<void> {
+    await this.token();
+  }
+
+  /**
+   * Vault answers again (the circuit closed): forget the login backoff so the next caller or the pending
+   * background re-login tries at once.
+   */
+  vaultRecovered(): void {
+    if (this.#closed) return;
+    this.#loginBlockedUntil = 0;
+    this.#loginBackoff.reset(this.#d.clock.now());
+    if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
+      const run = this.#pendingRelogin;
+      this.#timers.clear(this.#reloginTimer);
+      this.#reloginTimer = this.#timers.set(run, 0);
+    }
+  }
+
+  /** Milliseconds until the next login attempt is allowed (0 = now). */
+  loginRetryInMs(): number {
+    return Math.max(0, this.#loginBlockedUntil - this.#d.clock.now());
+  }
+
+  /** Stops timers; revokes a token obtained by login when `revoke` is true (best effort, bounded). */
+  async close(revoke: boolean, timeoutMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#timers.clearAll();
+    this.#abort.abort(new VaultError(VaultErrorCode.CLOSED, 'The client is closed'));
+    await this.#flight?.catch(() => undefined);
+    const cur = this.#current;
+    this.#current = undefined;
+    if (revoke && cur && !cur.userProvided && this.#isValid(cur)) await this.#revoke(cur, timeoutMs);
+  }
+
+  async #revoke(state: TokenState, timeoutMs: number): Promise<void> {
+    try {
+      await this.#d.transport.request('POST', 'auth/token/revoke-self', {
+        token: state.token,
+        retry: false,
+        timeoutMs,
+      });
+      this.#d.events.emit('token:revoked', { accessor: state.accessor });
+      this.#d.logger.info({ accessor: state.accessor }, 'revoked the Vault token obtained by login');
+    } catch (error) {
+      this.#d.logger.warn(
+        { accessor: state.accessor, code: VaultError.is(error) ? error.code : undefined },
+        'could not revoke the Vault token on close; it will expire on its own',
+      );
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new VaultError(VaultErrorCode.CLOSED, 'The client is closed');
+  }
+
+  #isValid(state: TokenState): boolean {
+    return state.expiresAt === undefined || this.#d.clock.now() < state.expiresAt;
+  }
+
+  #expired(state: TokenState): void {
+    if (state.expiresAt === undefined || state.expiredNotified) return;
+    state.expiredNotified = true;
+    this.#d.events.emit('token:expired', { accessor: state.accessor });
+    this.#d.logger.warn(
+      { accessor: state.accessor },
+      'the Vault token expired before a new one was obtained',
+    );
+    this.#cancelSchedule();
+  }
+
+  /** Single flight: concurrent callers share one login. */
+  #login(reason: LoginReason, respectBackoff: boolean): Promise<TokenState> {
+    if (this.#flight) return this.#flight;
+    if (respectBackoff && this.#lastLoginError && this.#d.clock.now() < this.#loginBlockedUntil) {
+      return Promise.reject(this.#lastLoginError);
+    }
+    const flight = this.#doLogin(reason).finally(() => {
+      if (this.#flight === flight) this.#flight = undefined;
+    });
+    this.#flight = flight;
+    return flight;
+  }
+
+  #loginContext(): LoginContext {
+    const { transport } = this.#d;
+    return {
+      request: (method, path, options) =>
+        transport.request(method, path, { retry: false, signal: this.#abort.signal, ...options }),
+      readFile: (path, option) => readCredentialFile(path, option),
+      signal: this.#abort.signal,
+    };
+  }
+
+  async #doLogin(reason: LoginReason): Promise<TokenState> {
+    const { auth, clock, events, logger } = this.#d;
+    const previous = this.#current ?? this.#retired;
+    let result: LoginResult;
+    try {
+      result = await auth.login(this.#loginContext());
+    } catch (caught) {
+      const error = VaultError.is(caught)
+        ? caught
+        : new VaultError(VaultErrorCode.LOGIN_FAILED, `${auth.type} login failed`, { cause: caught });
+      this.#lastLoginError = error;
+      const wait = this.#loginBackoff.next(clock.now()) ?? LOGIN_BACKOFF.maxIntervalMs;
+      this.#loginBlockedUntil = clock.now() + wait;
+      events.emit('login:failed', {
+        method: auth.type,
+        mount: auth.mount,
+        code: error.code,
+        message: error.message,
+        attempt: this.#loginBackoff.attempt,
+        retryInMs: wait,
+      });
+      logger.warn({ method: auth.type, mount: auth.mount, code: error.code, reason }, 'Vault login failed');
+      throw error;
+    }
+    if (this.#closed) {
+      const state = this.#stateFrom(result);
+      if (!state.userProvided) await this.#revoke(state, 2000);
+      throw new VaultError(VaultErrorCode.CLOSED, 'The client was closed during login');
+    }
+    this.#lastLoginError = undefined;
+    this.#loginBlockedUntil = 0;
+    this.#loginBackoff.reset(clock.now());
+    this.#loginCount += 1;
+    const state = this.#stateFrom(result);
+    this.#cancelSchedule();
+    this.#current = state;
+    this.#retired = undefined;
+    events.emit('login', {
+      method: auth.type,
+      mount: auth.mount,
+      accessor: state.accessor,
+      previousAccessor: previous?.accessor,
+      reason,
+      ttl: result.ttl,
+      renewable: result.renewable,
+      policies: result.policies,
+    });
+    logger.info(
+      { method: auth.type, mount: auth.mount, accessor: state.accessor, ttl: result.ttl, reason },
+      'logged in to Vault',
+    );
+    const sameToken = previous !== undefined && previous.token.reveal() === state.token.reveal();
+    this.#startSchedule(state, result.ttl, sameToken);
+    return state;
+  }
+
+  #stateFrom(result: LoginResult): TokenState {
+    const now = this.#d.clock.now();
+    return {
+      token: Redacted.of(result.token),
+      accessor: result.accessor,
+      userProvided: result.userProvided,
+      policies: result.policies,
+      incrementSeconds: this.#d.options.incrementSeconds ?? result.ttl,
+      expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
+      renewable: result.renewable,
+      schedule: undefined,
+      expiring: false,
+      renewFailing: false,
+      expiredNotified: false,
+    };
+  }
+
+  #startSchedule(state: TokenState, ttlSeconds: number, sameToken: boolean): void {
+    if (ttlSeconds <= 0) return; // never expires: nothing to schedule
+    state.schedule = new LifetimeSchedule({
+      leaseDurationMs: ttlSeconds * 1000,
+      incrementMs: state.incrementSeconds * 1000,
+      renewable: state.renewable && this.#d.options.renew,
+      now: this.#d.clock.now(),
+      random: this.#d.random,
+      ...(this.#d.options.renewBackoff ? { backoff: this.#d.options.renewBackoff } : {}),
+    });
+    const step = state.schedule.start();
+    if (sameToken && step.type === 'expiring') {
+      // A user-supplied token that cannot be extended: re-reading it gave the same token. Keep using it.
+      this.#d.logger.warn(
+        { accessor: state.accessor },
+        'the supplied Vault token cannot be extended and will expire',
+      );
+      return;
+    }
+    this.#follow(state, step);
+  }
+
+  #cancelSchedule(): void {
+    this.#timers.clear(this.#renewTimer);
+    this.#timers.clear(this.#reloginTimer);
+    this.#renewTimer = undefined;
+    this.#reloginTimer = undefined;
+  }
+
+  #follow(state: TokenState, step: LifetimeStep): void {
+    if (this.#closed || this.#current !== state) return;
+    const { clock } = this.#d;
+    switch (step.type) {
+      case 'renew':
+        this.#renewTimer = this.#timers.set(() => void this.#renew(state), step.delayMs);
+        return;
+      case 'check':
+        this.#renewTimer = this.#timers.set(() => {
+          if (state.schedule) this.#follow(state, state.schedule.check(clock.now()));
+        }, step.delayMs);
+        return;
+      case 'expiring':
+        state.expiring = true;
+        this.#d.events.emit('token:expiring', {
+          accessor: state.accessor,
+          remainingMs: step.remainingMs,
+          reason: step.reason,
+        });
+        this.#d.logger.info(
+          { accessor: state.accessor, remainingMs: step.remainingMs, reason: step.reason },
+          'the Vault token cannot be extended: logging in again before it expires',
+        );
+        this.#backgroundRelogin(state, step.reason === 'renew-failed' ? 'renew-failed' : 'expiring');
+        return;
+    }
+  }
+
+  async #renew(state: TokenState): Promise<void> {
+    if (this.#closed || this.#current !== state || !state.schedule) return;
+    const { clock, transport, events, logger } = this.#d;
+    const increment = state.incrementSeconds;
+    try {
+      const res = await transport.request('POST', 'auth/token/renew-self', {
+        token: state.token,
+        body: increment > 0 ? { increment } : {},
+        retry: false,
+      });
+      const auth = res.body?.auth;
+      if (!auth) {
+        throw new VaultError(
+          VaultErrorCode.INVALID_RESPONSE,
+          'POST auth/token/renew-self answered without auth',
+          {
+            method: 'POST',
+            path: 'auth/token/renew-self',
+          },
+        );
+      }
+      if (this.#current !== state) return;
+      const ttl = Number(auth.lease_duration) || 0;
+      const now = clock.now();
+      const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
+      state.expiresAt = ttl > 0 ? now + ttl * 1000 : state.expiresAt;
+      state.renewable = auth.renewable === true;
+      state.renewFailing = false;
+      events.emit('token:renewed', { accessor: state.accessor, ttl, renewable: state.renewable, capped });
+      logger.debug({ accessor: state.accessor, ttl, capped }, 'renewed the Vault token');
+      this.#follow(state, state.schedule.renewed(ttl * 1000, now, { capped, renewable: state.renewable }));
+    } catch (caught) {
+      if (this.#closed || this.#current !== state) return;
+      const error = VaultError.is(caught)
+        ? caught
+        : new VaultError(VaultErrorCode.UNAVAILABLE, 'token renewal failed', { cause: caught });
+      if (error.code === VaultErrorCode.INVALID_TOKEN) {
+        try {
+          await this.replaceInvalid(state.token);
+        } catch {
+          this.#backgroundRelogin(state, 'invalid-token');
+        }
+        return;
+      }
+      // 403 (cannot renew itself) or 400 (not renewable / past max TTL): stop renewing, watch until expiry.
+      const cannotRenew =
+        error.code === VaultErrorCode.PERMISSION_DENIED || error.code === VaultErrorCode.BAD_REQUEST;
+      const step = state.schedule.renewFailed(clock.now(), { permissionDenied: cannotRenew });
+      state.renewFailing = !cannotRenew;
+      events.emit('token:renew-failed', {
+        accessor: state.accessor,
+        code: error.code,
+        message: error.message,
+        retryInMs: step.type === 'expiring' ? undefined : step.delayMs,
+      });
+      logger.warn({ accessor: state.accessor, code: error.code }, 'Vault token renewal failed');
+      this.#follow(state, step);
+    }
+  }
+
+  /** Logs in again in the background, backing off on failure, while the current token stays in use. */
+  #backgroundRelogin(state: TokenState, reason: LoginReason): void {
+    if (this.#closed || this.#reloginTimer !== undefined) return;
+    const attempt = async (): Promise<void> => {
+      this.#reloginTimer = undefined;
+      if (this.#closed) return;
+      if (this.#current !== undefined && this.#current !== state) return; // someone else already logged in
+      try {
+        await this.#login(reason, false);
+      } catch {
+        if (this.#closed) return;
+        const delay = this.loginRetryInMs() || LOGIN_BACKOFF.initialMs;
+        if (this.#current === state && !this.#isValid(state)) this.#expired(state);
+        this.#d.logger.warn(
+          { accessor: state.accessor, retryInMs: delay },
+          'retrying Vault login in the background',
+        );
+        this.#reloginTimer = this.#timers.set(run, delay);
+      }
+    };
+    const run = (): void => void attempt();
+    this.#pendingRelogin = run;
+    this.#reloginTimer = this.#timers.set(run, 0);
+  }
+}
+
+/** Reads a credential file fresh; `VAULT_CONFIG` naming the option when it cannot be read or is empty. */
+export async function readCredentialFile(path: string, option: string): Promise<Redacted<string>> {
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? 'error';
+    throw new VaultError(
+      VaultErrorCode.CONFIG,
+      `Invalid option "${option}": cannot read ${path} (${code}). Check the path and the file permissions.`,
+      { cause: new Error(code) },
+    );
+  }
+  const value = content.trim();
+  if (value === '') {
+    throw new VaultError(
+      VaultErrorCode.CONFIG,
+      `Invalid option "${option}": ${path} is empty. Write the credential into the file.`,
+    );
+  }
+  return Redacted.of(value);
+}

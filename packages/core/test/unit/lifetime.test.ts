@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import {
+  calculateGrace,
+  calculateSleep,
+  ExponentialBackoff,
+  hasCappedWarning,
+  LifetimeSchedule,
+  type LifetimeStep,
+} from '../../src/index.js';
+import { fixedRandom } from '../helpers/manual-clock.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('calculateGrace', () => {
+  it('is uniform in [10 %, 20 %) of the lease', () => {
+    expect(calculateGrace(10_000, 0, () => 0)).toBe(1000);
+    expect(calculateGrace(10_000, 0, () => 0.5)).toBe(1500);
+    expect(calculateGrace(10_000, 0, () => 0.999999)).toBeLessThan(2000);
+    expect(calculateGrace(10_000, 0, () => 0.999999)).toBeGreaterThan(1999);
+  });
+
+  it('stays within the range for many random draws', () => {
+    for (let i = 0; i < 1000; i++) {
+      const g = calculateGrace(60_000, 0, Math.random);
+      expect(g).toBeGreaterThanOrEqual(6000);
+      expect(g).toBeLessThan(12_000);
+    }
+  });
+
+  it('uses the increment when one was asked and is smaller than the lease', () => {
+    expect(calculateGrace(100_000, 10_000, () => 0)).toBe(1000);
+    // increment larger than the lease: the lease is the base
+    expect(calculateGrace(10_000, 100_000, () => 0)).toBe(1000);
+  });
+
+  it('is 0 for a lease without duration', () => {
+    expect(calculateGrace(0, 0, () => 0.5)).toBe(0);
+    expect(calculateGrace(-5, 0, () => 0.5)).toBe(0);
+  });
+});
+
+describe('calculateSleep', () => {
+  it('is two thirds of the remaining time plus a third of the grace', () => {
+    expect(calculateSleep(9000, 900)).toBeCloseTo(6300);
+    expect(calculateSleep(3000, 0)).toBeCloseTo(2000);
+  });
+});
+
+describe('ExponentialBackoff', () => {
+  it('grows by the multiplier with jitter inside ±factor and caps the interval', () => {
+    const lo = new ExponentialBackoff(
+      { initialMs: 1000, multiplier: 2, randomizationFactor: 0.5, maxIntervalMs: 5000, maxElapsedMs: 0 },
+      T0,
+      () => 0,
+    );
+    expect([1, 2, 3, 4, 5].map(() => lo.next(T0))).toEqual([500, 1000, 2000, 2500, 2500]);
+    const hi = new ExponentialBackoff(
+      { initialMs: 1000, multiplier: 2, randomizationFactor: 0.5, maxIntervalMs: 5000, maxElapsedMs: 0 },
+      T0,
+      () => 0.999999,
+    );
+    const values = [1, 2, 3, 4].map(() => hi.next(T0) ?? -1);
+    expect(values[0]).toBeGreaterThan(1400);
+    expect(values[0]).toBeLessThanOrEqual(1500);
+    expect(values[3]).toBeLessThanOrEqual(7500);
+  });
+
+  it('stops when the elapsed budget would be exceeded, and resets', () => {
+    const b = new ExponentialBackoff(
+      { initialMs: 1000, multiplier: 2, randomizationFactor: 0, maxIntervalMs: 60_000, maxElapsedMs: 5000 },
+      T0,
+      () => 0.5,
+    );
+    expect(b.next(T0)).toBe(1000);
+    expect(b.next(T0 + 1000)).toBe(2000);
+    expect(b.next(T0 + 3000)).toBeUndefined(); // 3000 + 4000 > 5000
+    b.reset(T0 + 10_000);
+    expect(b.attempt).toBe(0);
+    expect(b.next(T0 + 10_000)).toBe(1000);
+  });
+});
+
+/** Drives a schedule like the Go watcher against a server that grants `ttlFor(now)` on each renewal. */
+function simulate(
+  schedule: LifetimeSchedule,
+  renew: (now: number) => { ttlMs: number; capped?: boolean },
+  maxSteps = 100,
+): { renewals: number[]; end: Extract<LifetimeStep, { type: 'expiring' }> & { at: number } } {
+  let now = T0;
+  let step = schedule.start();
+  const renewals: number[] = [];
+  for (let i = 0; i < maxSteps; i++) {
+    if (step.type === 'expiring') return { renewals, end: { ...step, at: now } };
+    now += step.delayMs;
+    if (step.type === 'renew') {
+      renewals.push(now);
+      const r = renew(now);
+      step = schedule.renewed(r.ttlMs, now, { capped: r.capped ?? false });
+    } else {
+      step = schedule.check(now);
+    }
+  }
+  throw new Error('schedule did not end');
+}
+
+describe('LifetimeSchedule', () => {
+  it('renews at ⅔ of the remaining time plus ⅓ grace, starting from the issue (no immediate renewal)', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 30_000, renewable: true, now: T0, random: () => 0 });
+    expect(s.graceMs).toBe(3000);
+    const first = s.start();
+    expect(first).toEqual({ type: 'renew', delayMs: 21_000 }); // 20000 + 1000
+    const second = s.renewed(30_000, T0 + 21_000);
+    expect(second).toEqual({ type: 'renew', delayMs: 21_000 });
+  });
+
+  it('keeps renewing forever while the server grants the full lease', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 10_000, renewable: true, now: T0, random: () => 0.5 });
+    let step = s.start();
+    let now = T0;
+    for (let i = 0; i < 50; i++) {
+      expect(step.type).toBe('renew');
+      if (step.type !== 'renew') break;
+      now += step.delayMs;
+      step = s.renewed(10_000, now);
+    }
+  });
+
+  it('detects max TTL from a lease that stops growing (Go heuristic) and ends before expiry', () => {
+    // token_ttl 2 s, token_max_ttl 6 s, renewals not flagged as capped: only the shrinking TTL tells.
+    const maxEnd = T0 + 6000;
+    const s = new LifetimeSchedule({ leaseDurationMs: 2000, renewable: true, now: T0, random: () => 0.5 });
+    const { renewals, end } = simulate(s, (now) => ({ ttlMs: Math.min(2000, maxEnd - now) }));
+    expect(end.type).toBe('expiring');
+    expect(end.at).toBeLessThan(maxEnd);
+    expect(end.remainingMs).toBeGreaterThan(0);
+    expect(renewals.every((t) => t < maxEnd)).toBe(true);
+    if (end.type === 'expiring') expect(end.reason).toBe('max-ttl');
+  });
+
+  it('stops renewing after a capped renewal and ends within the grace window', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 10_000, renewable: true, now: T0, random: () => 0 });
+    const grace = s.graceMs; // 1000
+    const step = s.renewed(9000, T0 + 5000, { capped: true });
+    expect(step.type).toBe('check'); // no more renewals
+    let now = T0 + 5000;
+    let current: LifetimeStep = step;
+    let calls = 0;
+    while (current.type === 'check') {
+      now += current.delayMs;
+      current = s.check(now);
+      calls++;
+    }
+    expect(current.type).toBe('expiring');
+    if (current.type === 'expiring') {
+      expect(current.reason).toBe('max-ttl');
+      expect(current.remainingMs).toBeGreaterThan(0);
+      // Ends when remaining − sleep ≤ grace, i.e. remaining ≤ 4·grace
+      expect(current.remainingMs).toBeLessThanOrEqual(4 * grace);
+    }
+    expect(calls).toBeGreaterThan(0);
+    expect(now).toBeLessThan(T0 + 5000 + 9000);
+  });
+
+  it('watches a non-renewable lease without renewing and ends before it expires', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 60_000, renewable: false, now: T0, random: () => 0.5 });
+    const { renewals, end } = simulate(s, () => {
+      throw new Error('must not renew');
+    });
+    expect(renewals).toEqual([]);
+    expect(end.type).toBe('expiring');
+    if (end.type === 'expiring') expect(end.reason).toBe('not-renewable');
+    expect(end.at).toBeLessThan(T0 + 60_000);
+    expect(end.remainingMs).toBeGreaterThan(s.graceMs);
+  });
+
+  it('recomputes grace only while the lease grows', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 10_000, renewable: true, now: T0, random: () => 0 });
+    expect(s.graceMs).toBe(1000);
+    s.renewed(20_000, T0 + 7000);
+    expect(s.graceMs).toBe(2000);
+    s.renewed(15_000, T0 + 20_000);
+    expect(s.graceMs).toBe(2000);
+  });
+
+  it('backs off after a failed renewal (10 s, ×2, ±50 %) while outside the grace window, then ends', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 600_000, renewable: true, now: T0, random: () => 0.5 });
+    expect(s.graceMs).toBe(90_000);
+    let step = s.start();
+    expect(step).toEqual({ type: 'renew', delayMs: 430_000 });
+    let now = T0 + 430_000; // 170 s left
+    const delays: number[] = [];
+    for (;;) {
+      step = s.renewFailed(now);
+      if (step.type !== 'renew') break;
+      delays.push(step.delayMs);
+      now += step.delayMs;
+    }
+    expect(delays).toEqual([10_000, 20_000, 40_000]);
+    expect(step.type).toBe('expiring');
+    if (step.type === 'expiring') {
+      expect(step.reason).toBe('renew-failed');
+      expect(step.remainingMs).toBe(100_000); // still valid: the caller re-logs in on borrowed time
+    }
+  });
+
+  it('backoff intervals are jittered within ±50 %', () => {
+    for (const r of [0, 0.25, 0.75, 0.999]) {
+      const s = new LifetimeSchedule({
+        leaseDurationMs: 3_600_000,
+        renewable: true,
+        now: T0,
+        random: () => r,
+      });
+      s.start();
+      const step = s.renewFailed(T0 + 60_000);
+      if (step.type !== 'renew') throw new Error('expected a retry');
+      expect(step.delayMs).toBeGreaterThanOrEqual(5000);
+      expect(step.delayMs).toBeLessThanOrEqual(15_000);
+    }
+  });
+
+  it('a successful renewal after failures clears the backoff', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 120_000, renewable: true, now: T0, random: () => 0.5 });
+    s.start();
+    expect(s.renewFailed(T0 + 80_000)).toEqual({ type: 'renew', delayMs: 10_000 });
+    const step = s.renewed(120_000, T0 + 90_000);
+    expect(step.type).toBe('renew');
+    if (step.type === 'renew') expect(step.delayMs).toBe(Math.round(calculateSleep(120_000, s.graceMs)));
+  });
+
+  it('permission denied on renew switches to watching until expiry', () => {
+    const s = new LifetimeSchedule({ leaseDurationMs: 60_000, renewable: true, now: T0, random: () => 0.5 });
+    s.start();
+    const step = s.renewFailed(T0 + 10_000, { permissionDenied: true });
+    expect(step.type).toBe('check');
+    expect(s.renewable).toBe(false);
+  });
+
+  it('uses the injected randomness for the whole fleet spread', () => {
+    const a = new LifetimeSchedule({
+      leaseDurationMs: 60_000,
+      renewable: true,
+      now: T0,
+      random: fixedRandom(0),
+    });
+    const b = new LifetimeSchedule({
+      leaseDurationMs: 60_000,
+      renewable: true,
+      now: T0,
+      random: fixedRandom(0.99),
+    });
+    const sa = a.start();
+    const sb = b.start();
+    if (sa.type !== 'renew' || sb.type !== 'renew') throw new Error('expected renew');
+    expect(sb.delayMs - sa.delayMs).toBeGreaterThan(1900); // (12 s − 6 s)/3 ≈ 2 s apart
+  });
+});
+
+describe('hasCappedWarning', () => {
+  it("matches Vault's capped-TTL warning", () => {
+    expect(
+      hasCappedWarning([
+        'TTL of "1h" exceeded the effective max_ttl of "30m"; TTL value is capped accordingly',
+      ]),
+    ).toBe(true);
+    expect(hasCappedWarning(null)).toBe(false);
+    expect(hasCappedWarning(['something else'])).toBe(false);
+  });
+});
