@@ -258,7 +258,7 @@ export class VaultHost {
       this.#open.clear();
       await Promise.all(
         open.map(async ({ client, lease }) => {
-          await closeClient(client).catch(() => undefined);
+          await closeDatabaseClient(client).catch(() => undefined);
           await lease.revoke().catch(() => undefined);
         }),
       );
@@ -268,8 +268,11 @@ export class VaultHost {
   }
 }
 
-/** Ends a pool (`end`), a Knex instance (`destroy`) or anything with `close`/`dispose`. */
-async function closeClient(client: unknown): Promise<void> {
+/**
+ * Closes a database client the way its kind wants: a `pg.Pool` (`end`), a Knex instance (`destroy`), or anything
+ * with `close`/`dispose`. Resolves when it finished (a rotating pool has drained by then).
+ */
+export async function closeDatabaseClient(client: unknown): Promise<void> {
   if (typeof client !== 'object' || client === null) return;
   const c = client as Record<string, unknown>;
   for (const method of ['end', 'destroy', 'close', 'dispose']) {

@@ -61,6 +61,7 @@ export { TRANSIT_BATCH_SIZE, TransitEngine } from './engines/transit.js';
 export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js';
 export type { Listener, LoginReason, VaultEvents } from './events.js';
 export {
+  closeDatabaseClient,
   type DatabaseDriver,
   DEFAULT_READY_TIMEOUT_MS,
   type HostedDatabaseOptions,
