@@ -22,7 +22,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { closeDatabaseClient, DEFAULT_READY_TIMEOUT_MS, type Vault, type VaultHealth } from '@leasehold/core';
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's own extension point for request properties
   namespace Express {
     interface Request {
       /** The Vault client attached by `vaultMiddleware(vault)` (`@leasehold/express`). */
