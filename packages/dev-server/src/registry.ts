@@ -4,6 +4,14 @@
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
 import type { BackendFactory } from './backend.js';
+import {
+  createAppRoleBackend,
+  createCertBackend,
+  createJwtBackend,
+  createKubernetesBackend,
+  createUserpassBackend,
+} from './backends/auth/index.js';
+import { databaseBackend } from './backends/database/index.js';
 import { kvBackend } from './backends/kv/index.js';
 import { pkiBackendFactory } from './backends/pki/index.js';
 import { transitBackendFactory } from './backends/transit/index.js';
@@ -14,7 +22,15 @@ export const secretEngines: Record<string, BackendFactory> = {
   generic: kvBackend,
   transit: transitBackendFactory,
   pki: pkiBackendFactory,
+  database: databaseBackend,
 };
 
 /** Auth methods by mount type. */
-export const authMethods: Record<string, BackendFactory> = {};
+export const authMethods: Record<string, BackendFactory> = {
+  approle: createAppRoleBackend,
+  userpass: createUserpassBackend,
+  jwt: (context) => createJwtBackend(context, 'jwt'),
+  oidc: (context) => createJwtBackend(context, 'oidc'),
+  kubernetes: createKubernetesBackend,
+  cert: createCertBackend,
+};

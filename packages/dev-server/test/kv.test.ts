@@ -216,3 +216,21 @@ describe('KV v1', () => {
     expect((await call(server, 'DELETE', 'kv1/app/never')).status).toBe(204);
   });
 });
+
+describe('KV upgrade', () => {
+  it('tuning options.version 1 → 2 upgrades the mount, keeping data as version 1; 2 → 1 is refused', async () => {
+    await server.mount('up', 'kv');
+    await call(server, 'POST', 'up/app/config', { body: { user: 'a' } });
+    const tune = await call(server, 'POST', 'sys/mounts/up/tune', { body: { options: { version: '2' } } });
+    expect(tune.status).toBe(204);
+    const read = await call(server, 'GET', 'up/data/app/config');
+    expect(read.status).toBe(200);
+    expect(read.body.data.data).toEqual({ user: 'a' });
+    expect(read.body.data.metadata.version).toBe(1);
+    expect((await call(server, 'GET', 'sys/internal/ui/mounts/up')).body.data.options).toEqual({
+      version: '2',
+    });
+    const down = await call(server, 'POST', 'sys/mounts/up/tune', { body: { options: { version: '1' } } });
+    expect(down.status).toBe(400);
+  });
+});

@@ -164,7 +164,55 @@ describe('pki issue', () => {
     await post('roles/any', { allow_any_name: true, max_ttl: '100h', key_type: 'ec' });
     const issued = await post('issue/any', { common_name: 'svc', ttl: '50h' });
     const ca = new X509Certificate(String((await read('cert/ca')).data?.certificate));
-    expect(Number(issued.data?.expiration)).toBe(Math.floor(new Date(ca.validTo).getTime() / 1000));
+    const caExpiration = Math.floor(new Date(ca.validTo).getTime() / 1000);
+    expect(Number(issued.data?.expiration)).toBe(caExpiration);
+    expect(issued.warnings?.[0]).toMatch(/extend past the issuing CA's NotAfter/);
+
+    // Vault's leaf_not_after_behavior, per issuer: err refuses, permit lets the leaf outlive the CA.
+    const issuer = await read('issuer/default');
+    expect(issuer.data).toMatchObject({
+      leaf_not_after_behavior: 'truncate',
+      ca_chain: [ca.toString().trim()],
+    });
+    await post('issuer/default', { leaf_not_after_behavior: 'err' });
+    const refused = await post('issue/any', { common_name: 'svc', ttl: '50h' });
+    expect(refused.status).toBe(400);
+    expect(refused.errors?.[0]).toMatch(
+      /^cannot satisfy request, as TTL would result in notAfter of .* that is beyond the expiration of the CA certificate at /,
+    );
+    await post('issuer/default', { leaf_not_after_behavior: 'permit' });
+    const permitted = await post('issue/any', { common_name: 'svc', ttl: '50h' });
+    expect(Number(permitted.data?.expiration)).toBeGreaterThan(caExpiration + 40 * 3600);
+    expect((await post('issuer/default', { leaf_not_after_behavior: 'sometimes' })).status).toBe(400);
+  });
+
+  it('serves issuers by reference and switches the default issuer', async () => {
+    const first = await setupRoot();
+    const second = await post('root/generate/internal', {
+      common_name: 'Second Root',
+      key_type: 'ec',
+      issuer_name: 'second',
+    });
+    expect(second.warnings).toContain(
+      'A default issuer already exists; this new issuer was not made the default issuer.',
+    );
+    expect((await read('cert/ca')).data?.certificate).toBe(first.data?.certificate);
+    const pem = await read('issuer/second/pem');
+    expect(pem.contentType).toBe('application/pem-file');
+    expect(pem.text).toBe(second.data?.certificate);
+    expect((await read('issuer/second/json')).data).toMatchObject({ issuer_name: 'second' });
+    const listed = await list('issuers/');
+    expect(listed.data?.keys).toEqual([first.data?.issuer_id, second.data?.issuer_id]);
+
+    await post('config/issuers', { default: 'second' });
+    expect((await read('config/issuers')).data).toMatchObject({ default: second.data?.issuer_id });
+    expect((await read('ca/pem')).text).toBe(second.data?.certificate);
+    await post('roles/any', { allow_any_name: true, key_type: 'ec' });
+    const issued = await post('issue/any', { common_name: 'x' });
+    expect(issued.data?.issuing_ca).toBe(second.data?.certificate);
+    const viaFirst = await post(`issuer/${String(first.data?.issuer_id)}/issue/any`, { common_name: 'y' });
+    expect(viaFirst.data?.issuing_ca).toBe(first.data?.certificate);
+    expect((await read('issuer/nope')).errors).toEqual(['unable to find PKI issuer for reference: nope']);
   });
 
   it('rejects names and SANs outside the role policy with Vault-like errors', async () => {
@@ -208,6 +256,37 @@ describe('pki issue', () => {
     ]);
     expect((await post('roles/bad', { ttl: '2h', max_ttl: '1h' })).errors).toEqual([
       '"ttl" value must be less than "max_ttl" value',
+    ]);
+  });
+
+  it('URI SANs follow allowed_uri_sans; exclude_cn_from_sans keeps the CN out of the DNS SANs; der format', async () => {
+    await setupRoot();
+    await post('roles/spiffe', {
+      allow_any_name: true,
+      allowed_uri_sans: 'spiffe://cluster/*',
+      key_type: 'rsa',
+      client_flag: true,
+      server_flag: false,
+    });
+    const issued = await post('issue/spiffe', {
+      common_name: 'workload',
+      uri_sans: 'spiffe://cluster/ns/default/sa/app',
+      exclude_cn_from_sans: true,
+    });
+    const cert = new X509Certificate(String(issued.data?.certificate));
+    expect(cert.subjectAltName).toBe('URI:spiffe://cluster/ns/default/sa/app');
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(issued.data?.private_key_type).toBe('rsa');
+    expect(String(issued.data?.private_key)).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    expect((await post('issue/spiffe', { common_name: 'w', uri_sans: 'spiffe://other/x' })).errors).toEqual([
+      'URI Subject Alternative Name spiffe://other/x not allowed by this role',
+    ]);
+    const der = await post('issue/spiffe', { common_name: 'w', format: 'der', private_key_format: 'pkcs8' });
+    const derCert = new X509Certificate(Buffer.from(String(der.data?.certificate), 'base64'));
+    expect(derCert.subject).toContain('CN=w');
+    expect(String(der.data?.private_key)).toMatch(/^MII/);
+    expect((await post('issue/spiffe', { common_name: 'w', format: 'p12' })).errors).toEqual([
+      'the "format" path parameter must be "pem", "der", or "pem_bundle"',
     ]);
   });
 

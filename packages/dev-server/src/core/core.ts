@@ -286,7 +286,15 @@ export class Core {
       sealWrap: false,
       backend: undefined as unknown as Backend,
     };
-    const context: BackendContext = {
+    mount.backend = await factory(this.contextFor(mount));
+    this.mounts.set(fullPath, mount);
+    this.log('info', 'mounted', { path: fullPath, type });
+    return mount;
+  }
+
+  private contextFor(mount: Mount): BackendContext {
+    const fullPath = mount.path;
+    return {
       mountPath: fullPath,
       options: mount.options,
       defaultLeaseTtl: () => mountDefaultTtl(mount),
@@ -295,10 +303,29 @@ export class Core {
       revokeLeasesWithPrefix: (prefix) => this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true }),
       log: (level, message, fields) => this.log(level, message, { mount: fullPath, ...fields }),
     };
-    mount.backend = await factory(context);
-    this.mounts.set(fullPath, mount);
-    this.log('info', 'mounted', { path: fullPath, type });
-    return mount;
+  }
+
+  /**
+   * Applies a change of mount options from `sys/mounts/:path/tune`. For KV, `version` 1 → 2 upgrades the mount
+   * (every key becomes version 1 of a versioned key, as `vault kv enable-versioning` does); 2 → 1 is refused.
+   */
+  async tuneOptions(mount: Mount, options: Record<string, string>): Promise<void> {
+    const merged = { ...mount.options, ...options };
+    if (mount.type === 'kv' && merged.version !== mount.options.version) {
+      if (merged.version !== '2' || mount.options.version === '2')
+        throw badRequest('cannot downgrade mount from KV version 2');
+      const old = mount.backend as Backend & { exportEntries?(): [string, Record<string, unknown>][] };
+      mount.options = merged;
+      const upgraded = (await this.options.secretEngines.kv?.(this.contextFor(mount))) as
+        | (Backend & { importEntries?(entries: [string, Record<string, unknown>][]): void })
+        | undefined;
+      if (!upgraded) throw badRequest('plugin not found in the catalog: kv');
+      upgraded.importEntries?.(old.exportEntries?.() ?? []);
+      mount.backend = upgraded;
+      await old.close?.();
+      return;
+    }
+    mount.options = merged;
   }
 
   /** Disables a mount: revokes its leases (and tokens for auth mounts), closes the backend. */

@@ -168,7 +168,7 @@ export class SystemBackend implements Backend {
     mount.maxLeaseTtl = max;
     if (typeof data.description === 'string') mount.description = data.description;
     const options = stringMap(data.options, 'options');
-    if (options) mount.options = { ...mount.options, ...options };
+    if (options) await this.core.tuneOptions(mount, options);
   }
 
   private async mountsPath(

@@ -101,6 +101,8 @@ export interface IssueCertificateOptions {
   ttlSeconds: number;
   /** Extended key usage; default `server`. */
   usage?: CertificateUsage;
+  /** Let NotAfter go past the CA's NotAfter (Vault's `leaf_not_after_behavior=permit`); default false (truncate). */
+  allowBeyondCa?: boolean;
   /** Clock (ms since epoch); default `Date.now()`. */
   now?: number;
 }
@@ -395,7 +397,10 @@ async function signLeaf(
   if (eku.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(eku, false));
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const notBefore = wholeSeconds(Math.max(now - NOT_BEFORE_BACKDATE_MS, ca.notBefore.getTime()));
-  const notAfter = wholeSeconds(Math.min(now + options.ttlSeconds * 1000, ca.notAfter.getTime()));
+  const requested = now + options.ttlSeconds * 1000;
+  const notAfter = wholeSeconds(
+    options.allowBeyondCa ? requested : Math.min(requested, ca.notAfter.getTime()),
+  );
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
     subject: cnName(options.commonName),

@@ -70,6 +70,11 @@ class KvV1 implements Backend {
     return this.store.has(request.path);
   }
 
+  /** Every key and value (for the upgrade to KV v2). */
+  exportEntries(): [string, Json][] {
+    return [...this.store].map(([k, v]) => [k, clone(v)]);
+  }
+
   async handle(request: LogicalRequest): Promise<InternalResponse | null> {
     const { path, operation } = request;
     switch (operation) {
@@ -141,6 +146,11 @@ class KvV2 implements Backend {
 
   private now(): number {
     return this.context.now();
+  }
+
+  /** Imports KV v1 entries as version 1 of each key (the upgrade from KV v1). */
+  importEntries(entries: [string, Json][]): void {
+    for (const [key, value] of entries) this.addVersion(key, this.newMeta(), value);
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {

@@ -63,6 +63,9 @@ const routes = {
   crl: /^(?:crl|crl\/pem|cert\/crl)$/,
   cert: /^cert\/([^/]+)$/,
   issuers: /^issuers\/?$/,
+  issuerFetch: /^issuer\/([^/]+)\/(pem|der|json)$/,
+  issuer: /^issuer\/([^/]+)$/,
+  configIssuers: /^config\/issuers$/,
 };
 type RouteName = keyof typeof routes;
 
@@ -71,10 +74,18 @@ type Data = Record<string, unknown>;
 /** One issuer (CA) of the mount. */
 interface Issuer {
   readonly id: string;
-  readonly name: string;
+  name: string;
   readonly keyId: string;
   readonly ca: CertificateAuthority;
+  /** What to do when a leaf would outlive the issuer (Vault's `leaf_not_after_behavior`). */
+  leafNotAfterBehavior: LeafNotAfterBehavior;
 }
+
+/**
+ * Vault's `leaf_not_after_behavior`. The dev server defaults to `truncate` (Vault's own default for new issuers is
+ * `err`); set it per issuer with `POST issuer/:ref`.
+ */
+type LeafNotAfterBehavior = 'err' | 'truncate' | 'permit';
 
 /** A stored (issued) certificate. */
 interface StoredCert {
@@ -267,6 +278,38 @@ export class PkiBackend implements Backend {
           keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
         return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
       }
+      case 'issuerFetch': {
+        readOnly();
+        const issuer = this.requireIssuer(m[1] as string);
+        const pem = trimPem(issuer.ca.certificatePem);
+        if (m[2] === 'pem') return { raw: { status: 200, contentType: 'application/pem-file', body: pem } };
+        if (m[2] === 'der')
+          return {
+            raw: {
+              status: 200,
+              contentType: 'application/pkix-cert',
+              body: Buffer.from(pemToDerBase64(pem), 'base64'),
+            },
+          };
+        return {
+          data: { certificate: pem, ca_chain: [pem], issuer_id: issuer.id, issuer_name: issuer.name },
+        };
+      }
+      case 'issuer': {
+        const issuer = this.requireIssuer(m[1] as string);
+        if (write || operation === 'patch') this.updateIssuer(issuer, data);
+        else if (operation !== 'read') throw unsupportedOperation();
+        return { data: this.issuerData(issuer) };
+      }
+      case 'configIssuers': {
+        if (write) {
+          const ref = getString(data, 'default');
+          if (ref === '' || ref === 'default')
+            throw badRequest("Invalid issuer specification; must be non-empty and can't be 'default'.");
+          this.defaultIssuerId = this.requireIssuer(ref).id;
+        } else if (operation !== 'read') throw unsupportedOperation();
+        return { data: { default: this.defaultIssuerId ?? '', default_follows_latest_issuer: false } };
+      }
       default: {
         readOnly();
         const issuer = this.requireIssuer('default');
@@ -304,7 +347,7 @@ export class PkiBackend implements Backend {
   private addIssuer(ca: CertificateAuthority, name: string): { issuer: Issuer; warnings: string[] } {
     if (name !== '' && this.issuers.some((i) => i.name === name))
       throw badRequest(`issuer name already in use: ${name}`);
-    const issuer: Issuer = { id: uuid(), name, keyId: uuid(), ca };
+    const issuer: Issuer = { id: uuid(), name, keyId: uuid(), ca, leafNotAfterBehavior: 'truncate' };
     this.issuers.push(issuer);
     const warnings: string[] = [];
     if (this.defaultIssuerId === undefined) this.defaultIssuerId = issuer.id;
@@ -324,6 +367,41 @@ export class PkiBackend implements Backend {
       ttl = maxTtl;
     }
     return ttl;
+  }
+
+  private issuerData(issuer: Issuer): Data {
+    const pem = trimPem(issuer.ca.certificatePem);
+    return {
+      issuer_id: issuer.id,
+      issuer_name: issuer.name,
+      key_id: issuer.keyId,
+      certificate: pem,
+      ca_chain: [pem],
+      leaf_not_after_behavior: issuer.leafNotAfterBehavior,
+      manual_chain: null,
+      usage: 'crl-signing,issuing-certificates,ocsp-signing,read-only',
+      revoked: false,
+      revocation_time: 0,
+      revocation_time_rfc3339: '',
+    };
+  }
+
+  private updateIssuer(issuer: Issuer, data: Data): void {
+    if (has(data, 'leaf_not_after_behavior')) {
+      const behavior = getString(data, 'leaf_not_after_behavior');
+      if (behavior !== 'err' && behavior !== 'truncate' && behavior !== 'permit')
+        throw badRequest(
+          `Unknown value for field "leaf_not_after_behavior": ${behavior}; use err, truncate or permit`,
+        );
+      issuer.leafNotAfterBehavior = behavior;
+    }
+    if (has(data, 'issuer_name')) {
+      const name = getString(data, 'issuer_name');
+      if (name === 'default') throw badRequest('reserved issuer name: default');
+      if (name !== '' && this.issuers.some((i) => i !== issuer && i.name === name))
+        throw badRequest(`issuer name already in use: ${name}`);
+      issuer.name = name;
+    }
   }
 
   private async generateRoot(kind: string, data: Data): Promise<LogicalResponse> {
@@ -521,7 +599,13 @@ export class PkiBackend implements Backend {
       ttlSeconds,
       usage,
       now,
+      allowBeyondCa: issuer.leafNotAfterBehavior === 'permit',
     };
+    const requestedNotAfter = now + ttlSeconds * 1000;
+    if (issuer.leafNotAfterBehavior === 'err' && requestedNotAfter > issuer.ca.notAfter.getTime())
+      throw badRequest(
+        `cannot satisfy request, as TTL would result in notAfter of ${new Date(requestedNotAfter).toISOString()} that is beyond the expiration of the CA certificate at ${issuer.ca.notAfter.toISOString()}`,
+      );
     let issued: SignedCertificate & { privateKeyPem?: string; traditionalPrivateKeyPem?: string };
     if (csr && csrPem !== undefined) {
       // Vault's signCert: the request's key must match the role's key type and be at least key_bits.
