@@ -478,8 +478,10 @@ export class LeaseHandle<T> implements Lease<T> {
 
   #follow(held: Held<T>, step: LifetimeStep): void {
     if (step.type === 'renew') {
-      // Never let a renewal land inside the rotation margin of a lease that might not be extended.
-      this.#setTimer(() => this.#renew(held), step.delayMs);
+      // Never let a renewal land inside the rotation margin of a lease that might not be extended: a renewal that
+      // comes back capped there leaves no time to re-issue (short TTLs: ⅔ of the TTL can be past the margin).
+      const latest = held.snap.expiresAt - this.#margin(held) - this.#vault.clock.now();
+      this.#setTimer(() => this.#renew(held), Math.max(0, Math.min(step.delayMs, latest)));
     } else if (step.type === 'check') {
       this.#rotateBeforeEnd(held, 'not-renewable');
     } else {
