@@ -18,6 +18,7 @@ import type { VaultOptions } from './config.js';
 import type { DatabaseCredentialsOptions } from './engines/database.js';
 import { VaultError, VaultErrorCode } from './errors.js';
 import type { DatabaseCredentials, Lease, LeaseOptions } from './lease/types.js';
+import type { Logger } from './logger.js';
 import { createVault, type Vault } from './vault.js';
 
 /** The rotating database drivers an adapter can open by name. */
@@ -209,6 +210,7 @@ export class VaultHost {
       await lease.revoke().catch(() => undefined);
       throw error;
     }
+    watchPoolErrors(client, this.vault.logger('database'), name);
     this.#open.set(name, { client, lease });
   }
 
@@ -269,12 +271,35 @@ export class VaultHost {
 }
 
 /**
- * Closes a database client the way its kind wants: a `pg.Pool` (`end`), a Knex instance (`destroy`), or anything
- * with `close`/`dispose`. Resolves when it finished (a rotating pool has drained by then).
+ * A `pg.Pool` emits `error` when an idle connection fails (database restart, a revoked role's session terminated):
+ * with no listener that crashes the process. The host owns the pool, so it listens and logs (no secrets: the
+ * error's message and SQLSTATE only). The pool is the client itself, a Knex instance's `rotatingPool`, or an
+ * adapter's `pool`.
+ */
+function watchPoolErrors(client: unknown, log: Logger, name: string): void {
+  const c = client as Record<string, unknown> | undefined;
+  const pool = (c?.rotatingPool ?? c?.pool ?? c) as { on?: unknown } | undefined;
+  if (typeof pool?.on !== 'function') return;
+  (pool.on as (event: string, listener: (error: Error & { code?: string }) => void) => void).call(
+    pool,
+    'error',
+    (error) =>
+      log.warn({ database: name, code: error.code, err: error.message }, 'idle database connection failed'),
+  );
+}
+
+/**
+ * Closes a database client the way its kind wants: a `pg.Pool` (`end`), a Knex instance (`destroy`), a driver
+ * adapter carrying a `pool` (the Prisma adapter), or anything with `close`/`dispose`. Resolves when it finished (a rotating pool has drained by then).
  */
 export async function closeDatabaseClient(client: unknown): Promise<void> {
   if (typeof client !== 'object' || client === null) return;
   const c = client as Record<string, unknown>;
+  // A driver adapter over a pool (the Prisma adapter): end the pool it carries.
+  if (typeof c.end !== 'function' && typeof c.destroy !== 'function' && typeof c.pool === 'object') {
+    await closeDatabaseClient(c.pool);
+    return;
+  }
   for (const method of ['end', 'destroy', 'close', 'dispose']) {
     const fn = c[method];
     if (typeof fn === 'function') {
