@@ -4,11 +4,12 @@ import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import {
   createDatabaseRole,
   createTestDatabase,
+  leaseExists,
+  leasesStillKnown,
   mountDatabaseEngine,
   roleExists,
   startLoad,
   type TestDatabase,
-  vaultRequest,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import {
@@ -65,16 +66,6 @@ class AppController {
   }
 }
 
-/** Whether Vault still knows a lease (asked at the dev server with the root token). */
-async function leaseKnown(leaseId: string): Promise<boolean> {
-  try {
-    await vaultRequest(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function untilRotations(vault: Vault, n: number, timeoutMs = 40_000): Promise<void> {
   let seen = 0;
   await new Promise<void>((resolve, reject) => {
@@ -125,12 +116,12 @@ describe('VaultModule databases', () => {
       expect(failures.map((f) => String(f.error))).toEqual([]);
       expect(ok).toBeGreaterThan(30);
       const last = pool.lease.current();
-      expect(await leaseKnown(last.leaseId)).toBe(true);
+      expect(await leaseExists(server, last.leaseId)).toBe(true);
       await app.close();
       closed = true;
       expect(vault.closed).toBe(true);
       // At the dev server: no lease of this app is left, and the database role of the last one is gone.
-      for (const id of leaseIds) expect(await leaseKnown(id)).toBe(false);
+      expect(await leasesStillKnown(server, leaseIds)).toEqual([]);
       expect(await roleExists(db, last.value.username)).toBe(false);
       expect(server.requests({ path: 'sys/leases/revoke', status: 204 }).length).toBeGreaterThan(0);
     } finally {

@@ -4,6 +4,8 @@ export {
   canLogin,
   createDatabaseRole,
   type DatabaseRoleOptions,
+  leaseExists,
+  leasesStillKnown,
   mountDatabaseEngine,
   roleExists,
   startLoad,

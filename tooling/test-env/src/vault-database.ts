@@ -138,3 +138,29 @@ export function startLoad(
     },
   };
 }
+
+/** Whether Vault still knows `leaseId` (`sys/leases/lookup` with the root token). */
+export async function leaseExists(server: VaultServerRef, leaseId: string): Promise<boolean> {
+  return vaultRequest(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The leases of `leaseIds` Vault still knows once `timeoutMs` passed (polling; empty = all revoked). A revocation
+ * runs the role's revocation statements, which can take a moment on a loaded machine.
+ */
+export async function leasesStillKnown(
+  server: VaultServerRef,
+  leaseIds: Iterable<string>,
+  timeoutMs = 5000,
+): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const known: string[] = [];
+    for (const id of leaseIds) if (await leaseExists(server, id)) known.push(id);
+    if (known.length === 0 || Date.now() > end) return known;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

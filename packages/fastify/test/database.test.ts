@@ -1,0 +1,112 @@
+import { auth } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import type { RotatingPool } from '@leasehold/pg';
+import {
+  createDatabaseRole,
+  createTestDatabase,
+  leaseExists,
+  leasesStillKnown,
+  mountDatabaseEngine,
+  roleExists,
+  startLoad,
+  type TestDatabase,
+  vaultRequest,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { vaultPlugin } from '../src/index.js';
+
+declare module '../src/index.js' {
+  interface VaultDatabases {
+    main: RotatingPool;
+  }
+}
+
+let db: TestDatabase;
+let server: DevServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
+  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
+  server = await startDevServer({ port: 0 });
+  await mountDatabaseEngine(server, db);
+  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await vaultRequest(server, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+describe('vaultPlugin databases', () => {
+  it('app.db.main answers 200 under concurrent requests through 3 rotations; close revokes the leases', async () => {
+    const app = Fastify();
+    await app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      readyTimeoutMs: 10_000,
+      databases: {
+        main: { driver: 'pg', role: 'fast', host: db.host, port: db.port, database: db.name, max: 8 },
+      },
+    });
+    app.get('/secret', async () => {
+      const { data } = await app.vault.kv.get<{ greeting: string }>('app');
+      return { greeting: data.reveal().greeting };
+    });
+    app.get('/items', async () => {
+      const { rows } = await app.db.main.query<{ n: string }>('SELECT count(*) AS n FROM items');
+      return { count: Number(rows[0]?.n) };
+    });
+    const leaseIds = new Set<string>();
+    app.vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
+    let rotations = 0;
+    app.vault.on('lease:rotated', () => {
+      rotations++;
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    let closed = false;
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      leaseIds.add(app.db.main.lease.current().leaseId);
+      const load = startLoad(8, async (i) => {
+        const res = await fetch(`${url}/${i % 2 ? 'items' : 'secret'}`);
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      });
+      const end = Date.now() + 40_000;
+      while (rotations < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      const { ok, failures } = await load.stop();
+      expect(rotations).toBeGreaterThanOrEqual(3);
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(30);
+      const last = app.db.main.lease.current();
+      expect(await leaseExists(server, last.leaseId)).toBe(true);
+      await app.close();
+      closed = true;
+      expect(app.vault.closed).toBe(true);
+      expect(await leasesStillKnown(server, leaseIds)).toEqual([]);
+      expect(await roleExists(db, last.value.username)).toBe(false);
+    } finally {
+      if (!closed) await app.close();
+    }
+  }, 90_000);
+
+  it('app.ready() fails naming the database when its role does not exist', async () => {
+    const app = Fastify();
+    app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      readyTimeoutMs: 5000,
+      databases: { main: { driver: 'pg', role: 'no-such-role', host: db.host, database: db.name } },
+    });
+    const error = await app.ready().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toMatch(/database "main" \(role "no-such-role"\) got no credentials/);
+    expect(app.vault.closed).toBe(true);
+    expect(() => app.db.main).toThrow(/not open/);
+    await app.close();
+  });
+});
