@@ -13,6 +13,7 @@ import {
   vaultRequest,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
+import type { PrismaPg } from '@prisma/adapter-pg';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { vaultPlugin } from '../src/index.js';
@@ -33,6 +34,7 @@ beforeAll(async () => {
   server = await startDevServer({ port: 0 });
   await mountDatabaseEngine(server, db);
   await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await createDatabaseRole(server, 'steady', { defaultTtl: '60s', maxTtl: '120s' });
   await vaultRequest(server, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
 });
 afterAll(async () => {
@@ -91,6 +93,33 @@ describe('vaultPlugin databases', () => {
       if (!closed) await app.close();
     }
   }, 90_000);
+
+  it("driver 'prisma': app.db.reports is a Prisma driver adapter over a rotating pool, closed with the app", async () => {
+    const app = Fastify();
+    await app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      databases: {
+        reports: { driver: 'prisma', role: 'steady', host: db.host, port: db.port, database: db.name },
+      },
+    });
+    await app.ready();
+    const adapter = app.db.reports as PrismaPg & { pool: RotatingPool };
+    const leaseId = adapter.pool.lease.current().leaseId;
+    try {
+      const connection = await adapter.connect();
+      const result = await connection.queryRaw({
+        sql: 'SELECT count(*)::int AS n FROM items',
+        args: [],
+        argTypes: [],
+      });
+      expect(Number(result.rows[0]?.[0])).toBeGreaterThanOrEqual(3);
+    } finally {
+      await app.close();
+    }
+    expect(adapter.pool.ended).toBe(true);
+    expect(await leasesStillKnown(server, [leaseId])).toEqual([]);
+  });
 
   it('app.ready() fails naming the database when its role does not exist', async () => {
     const app = Fastify();
