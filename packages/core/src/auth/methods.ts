@@ -109,6 +109,9 @@ export function token(options: TokenAuthOptions): AuthMethod {
           renewable: data.renewable === true,
           policies: Array.isArray(data.policies) ? (data.policies as string[]) : [],
           userProvided: true,
+          ...(typeof data.creation_ttl === 'number' && data.creation_ttl > 0
+            ? { renewIncrement: data.creation_ttl }
+            : {}),
         };
       } catch (error) {
         if (VaultError.is(error, VaultErrorCode.PERMISSION_DENIED)) {

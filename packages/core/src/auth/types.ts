@@ -35,6 +35,11 @@ export interface LoginResult {
   policies: readonly string[];
   /** True when the token was supplied by the user (auth.token, agent): the library never revokes it. */
   userProvided: boolean;
+  /**
+   * Increment (seconds) to ask on renewals when `token.incrementSeconds` is not set; default `ttl`. A looked-up
+   * token passes its `creation_ttl` here, since its remaining `ttl` may already be short.
+   */
+  renewIncrement?: number;
 }
 
 /** An auth method. */

@@ -60,6 +60,8 @@ interface TokenState {
   renewFailing: boolean;
   /** `token:expired` was emitted for this token. */
   expiredNotified: boolean;
+  /** The token is treated as expired this long before `expiresAt` (ms). */
+  marginMs: number;
 }
 
 /** A token snapshot for health. */
@@ -149,7 +151,8 @@ export class TokenManager {
     const cur = this.#current;
     if (cur && this.#isValid(cur)) return cur.token;
     if (cur && !this.#flight) this.#expired(cur);
-    return (await this.#login(cur ? 'expired' : 'initial', true)).token;
+    const reason: LoginReason = cur ? 'expired' : this.#retired ? 'invalid-token' : 'initial';
+    return (await this.#login(reason, true)).token;
   }
 
   /**
@@ -229,8 +232,9 @@ export class TokenManager {
     if (this.#closed) throw new VaultError(VaultErrorCode.CLOSED, 'The client is closed');
   }
 
+  /** Valid until a small safety margin before the expiry, so that no request races the server's clock. */
   #isValid(state: TokenState): boolean {
-    return state.expiresAt === undefined || this.#d.clock.now() < state.expiresAt;
+    return state.expiresAt === undefined || this.#d.clock.now() < state.expiresAt - state.marginMs;
   }
 
   #expired(state: TokenState): void {
@@ -330,13 +334,14 @@ export class TokenManager {
       accessor: result.accessor,
       userProvided: result.userProvided,
       policies: result.policies,
-      incrementSeconds: this.#d.options.incrementSeconds ?? result.ttl,
+      incrementSeconds: this.#d.options.incrementSeconds ?? result.renewIncrement ?? result.ttl,
       expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
       renewable: result.renewable,
       schedule: undefined,
       expiring: false,
       renewFailing: false,
       expiredNotified: false,
+      marginMs: safetyMargin(result.ttl),
     };
   }
 
@@ -422,7 +427,9 @@ export class TokenManager {
       const ttl = Number(auth.lease_duration) || 0;
       const now = clock.now();
       const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
-      state.expiresAt = ttl > 0 ? now + ttl * 1000 : state.expiresAt;
+      // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
+      state.expiresAt = now + ttl * 1000;
+      state.marginMs = safetyMargin(ttl);
       state.renewable = auth.renewable === true;
       state.renewFailing = false;
       events.emit('token:renewed', { accessor: state.accessor, ttl, renewable: state.renewable, capped });
@@ -481,6 +488,11 @@ export class TokenManager {
     this.#pendingRelogin = run;
     this.#reloginTimer = this.#timers.set(run, 0);
   }
+}
+
+/** 10 % of a TTL (seconds), at most 1 s: how long before its expiry a token is no longer used. */
+function safetyMargin(ttlSeconds: number): number {
+  return Math.min(1000, Math.max(0, ttlSeconds) * 100);
 }
 
 /** Reads a credential file fresh; `VAULT_CONFIG` naming the option when it cannot be read or is empty. */

@@ -158,8 +158,9 @@ export function buildPath(
   path: string,
   query: TransportRequestOptions['query'],
 ): { wireMethod: string; wirePath: string; logicalPath: string } {
-  const logicalPath = path.replace(/^\/+/, '').replace(/^v1\//, '');
-  const params = new URLSearchParams();
+  const q = path.indexOf('?');
+  const logicalPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '').replace(/^v1\//, '');
+  const params = new URLSearchParams(q === -1 ? '' : path.slice(q + 1));
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
   let wireMethod: string = method;
   if (method === 'LIST') {
@@ -191,6 +192,8 @@ export class HttpTransport implements Transport {
 
   constructor(options: HttpTransportOptions) {
     this.#o = options;
+    // The probe asks sys/health with every "unusable but answering" state mapped to 299 (Go's trick): a 2xx
+    // means Vault answers (sealed or not, per the body); any error status or network failure means still down.
     options.circuit?.setProbe(async () => {
       const res = await this.request<{ sealed?: boolean }>('GET', 'sys/health', {
         query: {
@@ -203,7 +206,6 @@ export class HttpTransport implements Transport {
         },
         retry: false,
         circuitBreaker: false,
-        acceptStatus: [429, 472, 473, 474, 501, 503],
       });
       return { sealed: res.body?.sealed === true };
     });

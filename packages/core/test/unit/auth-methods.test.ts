@@ -167,7 +167,7 @@ describe('auth methods', () => {
     writeFileSync(file, 'hvs.file-token-1');
     const method = auth.token({ tokenFile: file });
     const { ctx, sent } = context(() =>
-      envelope({ data: { accessor: 'a1', ttl: 30, renewable: true, policies: ['p'] } }),
+      envelope({ data: { accessor: 'a1', ttl: 30, creation_ttl: 3600, renewable: true, policies: ['p'] } }),
     );
     const r1 = await method.login(ctx);
     writeFileSync(file, 'hvs.file-token-2');
@@ -176,7 +176,13 @@ describe('auth methods', () => {
       ['GET', 'auth/token/lookup-self', 'hvs.file-token-1'],
       ['GET', 'auth/token/lookup-self', 'hvs.file-token-2'],
     ]);
-    expect(r1).toMatchObject({ accessor: 'a1', ttl: 30, renewable: true, userProvided: true });
+    expect(r1).toMatchObject({
+      accessor: 'a1',
+      ttl: 30,
+      renewable: true,
+      userProvided: true,
+      renewIncrement: 3600,
+    });
     expect(r2.token.reveal()).toBe('hvs.file-token-2');
   });
 
