@@ -241,13 +241,13 @@ export class RotatingPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    const result = this.#connect();
-    if (!callback) return result;
-    result.then(
-      (client) => callback(undefined, client, client.release),
-      (err: Error) => callback(err, undefined, noop),
+    if (callback) {
+      this.#connect(callback, false);
+      return undefined;
+    }
+    return new Promise<pg.PoolClient>((resolve, reject) =>
+      this.#connect((err, client) => (err || !client ? reject(err) : resolve(client)), false),
     );
-    return undefined;
   }
 
   override end(): Promise<void>;
@@ -275,18 +275,23 @@ export class RotatingPool extends pg.Pool {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────────
 
-  async #connect(): Promise<pg.PoolClient> {
-    try {
-      return await super.connect();
-    } catch (err) {
-      const gen = err !== null && typeof err === 'object' ? authFailures.get(err) : undefined;
-      if (gen === undefined || this.ending) throw err;
-      // The database rejected generation `gen`: one re-issue for every connect that failed with it, then retry once.
-      await this.#reissue(gen, `database rejected the login (${sqlState(err)})`).catch(() => {
-        throw err;
-      });
-      return super.connect();
-    }
+  /** pg-pool's connect; a login rejected for generation g re-issues once (single flight) and retries once. */
+  #connect(callback: ConnectCallback, retried: boolean): void {
+    super.connect((err, client, done) => {
+      if (!err) {
+        callback(undefined, client, done);
+        return;
+      }
+      const gen = authFailures.get(err);
+      if (gen === undefined || retried || this.ending) {
+        callback(err, undefined, noop);
+        return;
+      }
+      this.#reissue(gen, `database rejected the login (${sqlState(err)})`).then(
+        () => this.#connect(callback, true),
+        () => callback(err, undefined, noop),
+      );
+    });
   }
 
   #reissue(generation: number, reason: string): Promise<LeaseSnapshot<DatabaseCredentials>> {

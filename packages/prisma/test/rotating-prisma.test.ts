@@ -37,7 +37,7 @@ beforeAll(async () => {
   await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
   server = await startDevServer();
   await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await createDatabaseRole(server, 'fast', { defaultTtl: '6s', maxTtl: '6s' });
   vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
 });
 
@@ -59,7 +59,8 @@ describe('createRotatingPrismaAdapter', () => {
       max: 6,
     });
     const pool = adapter.pool;
-    const prisma = new PrismaClient({ adapter });
+    // Generous transaction waits: the test machine may be busy; a rotation itself never makes a checkout wait long.
+    const prisma = new PrismaClient({ adapter, transactionOptions: { maxWait: 10_000, timeout: 20_000 } });
     clients.push(prisma);
     const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
     const revoked = new Set<number>();
@@ -80,7 +81,7 @@ describe('createRotatingPrismaAdapter', () => {
         });
       }
     });
-    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
+    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 60_000);
     const { ok, failures } = await load.stop();
 
     expect(failures.map((f) => String(f.error))).toEqual([]);
@@ -100,5 +101,5 @@ describe('createRotatingPrismaAdapter', () => {
     await waitFor('pool ended', () => pool.ended);
     await waitFor('lease revoked', () => pool.lease.state === 'revoked');
     expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
-  }, 60_000);
+  }, 90_000);
 });

@@ -264,6 +264,8 @@ export class LeaseHandle<T> implements Lease<T> {
   tokenChanged(accessor: string, dead: boolean): void {
     const held = this.#held;
     if (this.#ended || !held || held.accessor !== accessor || this.#source.kind === 'static') return;
+    // Only Vault leases are children of the token (a PKI certificate without a lease outlives it).
+    if (!held.snap.leaseId) return;
     if (dead) held.lost = true;
     if (this.#flight) return;
     this.#log.info(

@@ -8,6 +8,7 @@
  * - Wakes every handle when the circuit closes (Vault is back), so backoffs do not delay recovery.
  * - `close()` revokes what it holds, in parallel, bounded in time.
  */
+import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import type { Vault } from '../vault.js';
 import { LEASE_DEFAULTS, LeaseHandle, type LeaseSource } from './lease.js';
@@ -88,7 +89,13 @@ export class LeaseManager {
     for (const off of this.#unsubscribe) off();
     const handles = [...this.#handles.values()];
     this.#handles.clear();
-    await Promise.all(handles.map((h) => h.close(true, timeoutMs)));
+    // Bounded as a whole: a revocation that hangs (Vault unreachable mid-request) does not hold close() up.
+    const timers = new TimerSet(this.#vault.clock);
+    await Promise.race([
+      Promise.all(handles.map((h) => h.close(true, timeoutMs))),
+      new Promise<void>((resolve) => timers.set(resolve, timeoutMs + 100)),
+    ]);
+    timers.clearAll();
   }
 }
 

@@ -42,6 +42,8 @@ export class FakeLeaseVault implements Transport {
   failures = new Map<string, { status: number; errors: string[]; count?: number }>();
   /** When set, lease issue requests wait on it. */
   issueGate: Promise<void> | undefined;
+  /** When set, revocations wait on it. */
+  revokeGate: Promise<void> | undefined;
   #seq = 0;
 
   constructor(readonly clock: ManualClock) {
@@ -200,6 +202,7 @@ export class FakeLeaseVault implements Transport {
         });
       }
       case 'sys/leases/revoke':
+        if (this.revokeGate) await this.revokeGate;
         if (lease) lease.revoked = true;
         return { status: 204, headers: {}, body: undefined };
       case 'sys/leases/lookup':

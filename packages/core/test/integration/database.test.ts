@@ -2,8 +2,11 @@
  * Database leases end to end: the dev server's database engine on the real PostgreSQL of the test environment,
  * credentials checked continuously by logging in with them.
  */
-import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
+
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
+// Brings the typing of vitest's `inject('pgSuperuserUrl')` into this package.
+import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -29,18 +32,24 @@ path "database/static-creds/*" { capabilities = ["read"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 `;
 
-function client(extra: VaultOptions = {}): Vault {
+function client(extra: VaultOptions = {}, on: DevServer = server): Vault {
   const vault = createVault({
     env: {},
-    address: server.url,
-    auth: auth.token({ token: server.rootToken }),
+    address: on.url,
+    auth: auth.token({ token: on.rootToken }),
     logger: recorder.logger(),
     retry: { maxRetries: 1, initialDelayMs: 50, maxDelayMs: 100 },
     circuitBreaker: { probeIntervalMs: 100, maxProbeIntervalMs: 200 },
     ...extra,
   });
   recorder.watch(vault);
-  for (const event of ['lease:issued', 'lease:rotated', 'lease:revoked', 'lease:renewed', 'lease:expired'] as const) {
+  for (const event of [
+    'lease:issued',
+    'lease:rotated',
+    'lease:revoked',
+    'lease:renewed',
+    'lease:expired',
+  ] as const) {
     vault.on(event, (p) => recorder.lines.push(`event ${event} ${JSON.stringify(p)}`));
   }
   clients.push(vault);
@@ -91,22 +100,23 @@ async function checkContinuously(
   return { checks, failures };
 }
 
-beforeAll(async () => {
-  db = await createTestDatabase(inject('pgSuperuserUrl'));
-  await db.query('CREATE TABLE items (id int primary key)');
-  server = await startDevServer();
-  recorder.secret(server.rootToken);
-  root = rootClient(server);
+/** Mounts the database engine on `target` with the test database, the roles and the static role. */
+async function configure(target: DevServer): Promise<Vault> {
+  recorder.secret(target.rootToken);
+  const admin = rootClient(target);
   const su = new URL(db.superuserUrl);
   recorder.secret(decodeURIComponent(su.password));
-  await root.request('POST', 'sys/mounts/database', { body: { type: 'database' } });
+  await admin.request('POST', 'sys/mounts/database', { body: { type: 'database' } });
   const templated = new URL(withDatabase(db.superuserUrl, db.name));
-  templated.username = '{{username}}';
-  templated.password = '{{password}}';
-  await root.request('POST', 'database/config/pg', {
+  templated.username = 'USERNAME';
+  templated.password = 'PASSWORD';
+  await admin.request('POST', 'database/config/pg', {
     body: {
       plugin_name: 'postgresql-database-plugin',
-      connection_url: templated.toString().replace('%7B%7Busername%7D%7D', '{{username}}').replace('%7B%7Bpassword%7D%7D', '{{password}}'),
+      connection_url: templated
+        .toString()
+        .replace('USERNAME', '{{username}}')
+        .replace('PASSWORD', '{{password}}'),
       username: decodeURIComponent(su.username),
       password: decodeURIComponent(su.password),
       allowed_roles: '*',
@@ -116,15 +126,21 @@ beforeAll(async () => {
     `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
     'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";',
   ];
-  await root.request('POST', 'database/roles/short', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '3s', max_ttl: '9s' },
-  });
-  await root.request('POST', 'database/roles/medium', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '10s', max_ttl: '120s' },
-  });
-  await root.request('POST', 'database/roles/long', {
-    body: { db_name: 'pg', creation_statements: creation, default_ttl: '20s', max_ttl: '300s' },
-  });
+  const role = (name: string, ttl: string, max: string) =>
+    admin.request('POST', `database/roles/${name}`, {
+      body: { db_name: 'pg', creation_statements: creation, default_ttl: ttl, max_ttl: max },
+    });
+  await role('short', '3s', '9s');
+  await role('medium', '10s', '120s');
+  await role('long', '30s', '300s');
+  return admin;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  await db.query('CREATE TABLE items (id int primary key)');
+  server = await startDevServer();
+  root = await configure(server);
   await db.query(`CREATE ROLE static_user LOGIN PASSWORD 'initial-static-pw'`);
   await db.query('GRANT SELECT ON items TO static_user');
   recorder.secret('initial-static-pw');
@@ -142,7 +158,8 @@ afterAll(async () => {
   expect(recorder.leaks()).toEqual([]);
 });
 
-describe('database leases against the dev server and PostgreSQL', () => {
+// Concurrent: the tests use separate handles (the seal test its own dev server), so the file takes ~30 s, not ~80 s.
+describe.concurrent('database leases against the dev server and PostgreSQL', () => {
   it('default_ttl=3s max_ttl=9s for 30 s: always valid, renewed, rotated before max TTL, previous revoked after drain', async () => {
     const vault = client({ leases: { rotationMarginMs: 1500 } });
     const lease = vault.database.credentials('short');
@@ -151,7 +168,8 @@ describe('database leases against the dev server and PostgreSQL', () => {
     lease.on('renew', () => {
       renewals += 1;
     });
-    const rotations: Array<{ previous: LeaseSnapshot<DatabaseCredentials>; at: number; drainedAt: number }> = [];
+    const rotations: Array<{ previous: LeaseSnapshot<DatabaseCredentials>; at: number; drainedAt: number }> =
+      [];
     lease.on('rotate', async ({ previous }) => {
       const entry = { previous, at: Date.now(), drainedAt: 0 };
       rotations.push(entry);
@@ -177,33 +195,50 @@ describe('database leases against the dev server and PostgreSQL', () => {
     for (const r of rotations.filter((x) => x.drainedAt > 0)) {
       const rev = revoked.find((x) => x.leaseId === r.previous.leaseId);
       expect(rev, `previous lease ${r.previous.generation} revoked`).toBeDefined();
-      expect(rev?.at ?? 0).toBeGreaterThanOrEqual(r.drainedAt);
+      // after the drain — unless the previous lease was about to expire anyway (≤ 0.5 s + slack left)
+      const at = rev?.at ?? 0;
+      if (at < r.drainedAt) expect(at).toBeGreaterThanOrEqual(r.previous.expiresAt - 1000);
       expect(await tryLogin(r.previous.value)).toBe('28P01');
     }
   }, 60_000);
 
   it('sealed for 5 s: the current credentials stay in use and renewal resumes after unseal', async () => {
-    const vault = client({ leases: { rotationMarginMs: 1500, retry: { initialMs: 500, maxMs: 1000 } } });
-    // 20 s lease: its first renewal (~14 s) falls inside the seal (11 s → 16 s).
+    // Its own dev server: sealing it must not disturb the other (concurrent) tests.
+    const sealable = await startDevServer();
+    const admin = await configure(sealable);
+    const vault = client(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 500, maxMs: 1000 } } },
+      sealable,
+    );
+    // 30 s lease: its first renewal (⅔ of 30 s + ⅓ of a 10–20 % grace = 21–22 s after issue) falls inside the
+    // seal (18.5 s → 23.5 s after issue); the rotation margin would only start at 28.5 s.
     const lease = vault.database.credentials('long');
     const first = await lease.ready();
+    let sealedAt = 0;
+    let unsealedAt = 0;
+    const sealTimer = setTimeout(
+      () => {
+        sealable.seal();
+        sealedAt = Date.now();
+      },
+      first.issuedAt + 18_500 - Date.now(),
+    );
+    const unsealTimer = setTimeout(
+      () => {
+        sealable.unseal();
+        unsealedAt = Date.now();
+      },
+      first.issuedAt + 23_500 - Date.now(),
+    );
     const renewedAt: number[] = [];
     lease.on('renew', () => renewedAt.push(Date.now()));
     const errors: string[] = [];
     lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
-    let sealedAt = 0;
-    let unsealedAt = 0;
-    const { failures } = await checkContinuously(lease, 21_000, 250, (t) => {
-      if (t > 11_000 && sealedAt === 0) {
-        server.seal();
-        sealedAt = Date.now();
-      }
-      if (sealedAt > 0 && unsealedAt === 0 && Date.now() - sealedAt >= 5000) {
-        server.unseal();
-        unsealedAt = Date.now();
-      }
-    });
+    const { failures } = await checkContinuously(lease, first.issuedAt + 27_000 - Date.now());
+    clearTimeout(sealTimer);
+    clearTimeout(unsealTimer);
     expect(failures).toEqual([]);
+    expect(sealedAt).toBeGreaterThan(0);
     expect(unsealedAt).toBeGreaterThan(0);
     // The same credentials were used across the seal; renewals failed during it and resumed after.
     expect(lease.current().generation).toBe(1);
@@ -211,6 +246,9 @@ describe('database leases against the dev server and PostgreSQL', () => {
     expect(errors.some((e) => e.startsWith('renew:'))).toBe(true);
     expect(renewedAt.some((t) => t > unsealedAt)).toBe(true);
     expect(renewedAt.filter((t) => t > sealedAt && t < unsealedAt)).toEqual([]);
+    await vault.close();
+    await admin.close();
+    await sealable.close();
   }, 45_000);
 
   it('a lease revoked out of band is replaced within one second', async () => {

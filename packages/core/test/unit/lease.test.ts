@@ -397,6 +397,24 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.events.some((e) => e.event === 'lease:revoked')).toBe(true);
   });
 
+  it('close() is bounded when a revocation hangs', async () => {
+    const h = harness();
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(h, lease);
+    h.fake.revokeGate = new Promise<void>(() => {});
+    let closed = false;
+    const p = h.vault.close({ revokeToken: false, timeoutMs: 1000 }).then(() => {
+      closed = true;
+    });
+    await h.clock.advance(1000);
+    expect(closed).toBe(false);
+    await h.clock.advance(200);
+    await p;
+    expect(closed).toBe(true);
+    expect(lease.state).toBe('revoked');
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+  });
+
   it('static credentials rotate only when Vault changed the password', async () => {
     const h = harness();
     const lease = h.vault.database.staticCredentials('svc');
