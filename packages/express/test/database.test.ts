@@ -4,15 +4,13 @@ import { auth, createVault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { createRotatingPool } from '@leasehold/pg';
 import {
-  createDatabaseRole,
   createTestDatabase,
+  httpLoadUntil,
   leaseExists,
   leasesStillKnown,
-  mountDatabaseEngine,
   roleExists,
-  startLoad,
+  setupAppFixture,
   type TestDatabase,
-  vaultRequest,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import express from 'express';
@@ -24,12 +22,11 @@ let server: DevServer;
 
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));
-  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
-  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
   server = await startDevServer({ port: 0 });
-  await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
-  await vaultRequest(server, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
+  await setupAppFixture(server, db, {
+    roles: { fast: { defaultTtl: '4s', maxTtl: '5s' } },
+    secrets: { app: { greeting: 'hello' } },
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -73,14 +70,12 @@ describe('@leasehold/express with a rotating pool', () => {
     try {
       await vault.ready({ timeoutMs: 5000 });
       leaseIds.add((await pool.lease.ready()).leaseId);
-      const load = startLoad(8, async (i) => {
-        const res = await fetch(`${url}/${i % 2 ? 'items' : 'secret'}`);
-        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-      });
-      const end = Date.now() + 40_000;
-      while (rotations < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-      const { ok, failures } = await load.stop();
-      expect(rotations).toBeGreaterThanOrEqual(3);
+      const { ok, failures, finished } = await httpLoadUntil(
+        url,
+        ['/secret', '/items'],
+        () => rotations >= 3,
+      );
+      expect(finished).toBe(true);
       expect(failures.map((f) => String(f.error))).toEqual([]);
       expect(ok).toBeGreaterThan(30);
       const last = pool.lease.current();

@@ -2,15 +2,13 @@ import { auth } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import type { RotatingPool } from '@leasehold/pg';
 import {
-  createDatabaseRole,
   createTestDatabase,
+  httpLoadUntil,
   leaseExists,
   leasesStillKnown,
-  mountDatabaseEngine,
   roleExists,
-  startLoad,
+  setupAppFixture,
   type TestDatabase,
-  vaultRequest,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import type { PrismaPg } from '@prisma/adapter-pg';
@@ -29,13 +27,11 @@ let server: DevServer;
 
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));
-  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
-  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
   server = await startDevServer({ port: 0 });
-  await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
-  await createDatabaseRole(server, 'steady', { defaultTtl: '60s', maxTtl: '120s' });
-  await vaultRequest(server, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
+  await setupAppFixture(server, db, {
+    roles: { fast: { defaultTtl: '4s', maxTtl: '5s' }, steady: { defaultTtl: '60s', maxTtl: '120s' } },
+    secrets: { app: { greeting: 'hello' } },
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -72,14 +68,12 @@ describe('vaultPlugin databases', () => {
     try {
       const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
       leaseIds.add(app.db.main.lease.current().leaseId);
-      const load = startLoad(8, async (i) => {
-        const res = await fetch(`${url}/${i % 2 ? 'items' : 'secret'}`);
-        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-      });
-      const end = Date.now() + 40_000;
-      while (rotations < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-      const { ok, failures } = await load.stop();
-      expect(rotations).toBeGreaterThanOrEqual(3);
+      const { ok, failures, finished } = await httpLoadUntil(
+        url,
+        ['/secret', '/items'],
+        () => rotations >= 3,
+      );
+      expect(finished).toBe(true);
       expect(failures.map((f) => String(f.error))).toEqual([]);
       expect(ok).toBeGreaterThan(30);
       const last = app.db.main.lease.current();
