@@ -134,8 +134,15 @@ describe('VaultModule.forRoot', () => {
 describe('shutdown', () => {
   it('app.close() revokes the AppRole login token (checked at the dev server)', async () => {
     await vaultRequest(server, 'POST', 'sys/auth/approle', { type: 'approle' });
-    await vaultRequest(server, 'POST', 'auth/approle/role/web', { token_ttl: '1h', token_policies: ['default'] });
-    const roleId = await vaultRequest<{ data: { role_id: string } }>(server, 'GET', 'auth/approle/role/web/role-id');
+    await vaultRequest(server, 'POST', 'auth/approle/role/web', {
+      token_ttl: '1h',
+      token_policies: ['default'],
+    });
+    const roleId = await vaultRequest<{ data: { role_id: string } }>(
+      server,
+      'GET',
+      'auth/approle/role/web/role-id',
+    );
     const secretId = await vaultRequest<{ data: { secret_id: string } }>(
       server,
       'POST',
@@ -145,7 +152,10 @@ describe('shutdown', () => {
       imports: [
         VaultModule.forRoot({
           address: server.url,
-          auth: auth.appRole({ roleId: roleId?.data.role_id ?? '', secretId: secretId?.data.secret_id ?? '' }),
+          auth: auth.appRole({
+            roleId: roleId?.data.role_id ?? '',
+            secretId: secretId?.data.secret_id ?? '',
+          }),
         }),
       ],
     })
