@@ -2,13 +2,17 @@
  * `createVault()` options: validation (zod) and defaults from the environment variables the Vault CLI reads
  * (reference §12.3). Every mistake throws `VAULT_CONFIG` naming the option (or variable) and the fix.
  */
+
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { agent, appRole, token } from './auth/methods.js';
 import type { AuthMethod } from './auth/types.js';
+import type { CacheOptions } from './cache/secret-cache.js';
 import type { Clock, RandomSource } from './clock.js';
 import { VaultError, VaultErrorCode } from './errors.js';
+import { cacheOptionsSchema, leaseOptionsSchema } from './lease/options.js';
+import type { LeaseOptions } from './lease/types.js';
 import type { BackoffOptions } from './lifetime.js';
 import type { Logger } from './logger.js';
 import { Redacted } from './redacted.js';
@@ -78,6 +82,10 @@ export interface VaultOptions {
   random?: RandomSource;
   /** Injected transport (tests); replaces HTTP entirely. */
   transport?: Transport;
+  /** Defaults of every lease handle (rotation margin, drain timeout, …); each engine call may override them. */
+  leases?: LeaseOptions;
+  /** Defaults of the static-secret cache (`kv.get`). */
+  cache?: CacheOptions;
 }
 
 /** Fully resolved configuration. */
@@ -114,6 +122,8 @@ const backoffSchema = z
   .partial();
 
 const optionsSchema = z.strictObject({
+  leases: leaseOptionsSchema.optional(),
+  cache: cacheOptionsSchema.optional(),
   address: z.string().min(1).optional(),
   namespace: z.string().optional(),
   auth: z

@@ -39,6 +39,8 @@ export const VaultErrorCode = {
   CLOSED: 'VAULT_CLOSED',
   /** A leased secret expired before it could be renewed or re-issued. */
   LEASE_EXPIRED: 'VAULT_LEASE_EXPIRED',
+  /** A KV check-and-set write lost: the key's current version is not the one given in `cas`. */
+  CAS_MISMATCH: 'VAULT_CAS_MISMATCH',
 } as const;
 
 /** Union of every {@link VaultErrorCode} value. */

@@ -72,6 +72,56 @@ export interface VaultEvents {
   'circuit:close': { openForMs: number };
   /** `close()` finished. */
   closed: Record<string, never>;
+  /** A request finished (success or error). `template`: the path with names replaced (`database/creds/:role`). */
+  request: {
+    method: string;
+    template: string;
+    status: number | undefined;
+    durationMs: number;
+    code: VaultErrorCode | undefined;
+  };
+  /** A lease handle obtained a value (`generation` 1 = first issue; higher = re-issue). */
+  'lease:issued': {
+    key: string;
+    path: string;
+    leaseId: string;
+    generation: number;
+    ttl: number;
+    renewable: boolean;
+  };
+  /** Issuing failed; the handle retries in `retryInMs` (undefined: it gave up — permanent error). */
+  'lease:issue-failed': { key: string; path: string; code: VaultErrorCode; retryInMs: number | undefined };
+  /** `sys/leases/renew` succeeded. `capped`: Vault cut the TTL at the lease's max TTL. */
+  'lease:renewed': { key: string; path: string; leaseId: string; ttl: number; capped: boolean };
+  /** `sys/leases/renew` failed; the current value stays in use while valid. */
+  'lease:renew-failed': {
+    key: string;
+    path: string;
+    leaseId: string;
+    code: VaultErrorCode;
+    retryInMs: number | undefined;
+  };
+  /** The lease cannot be extended; a re-issue starts (`remainingMs` of validity left). */
+  'lease:expiring': { key: string; path: string; leaseId: string; remainingMs: number; reason: string };
+  /** A new value replaced the previous one. */
+  'lease:rotated': {
+    key: string;
+    path: string;
+    previousLeaseId: string;
+    leaseId: string;
+    generation: number;
+    reason: string;
+  };
+  /** The value ended before a replacement was issued. */
+  'lease:expired': { key: string; path: string; leaseId: string };
+  /** A lease was revoked (`rotated`: previous generation after drain; `closed`; `lost`: Vault no longer knew it). */
+  'lease:revoked': { key: string; path: string; leaseId: string; reason: 'rotated' | 'closed' | 'lost' };
+  /** A static secret was served from the cache. */
+  'cache:hit': { mount: string; path: string };
+  /** A static secret was read from Vault. */
+  'cache:miss': { mount: string; path: string };
+  /** Vault failed and a cached value past its TTL was served (within the stale window). */
+  'cache:stale': { mount: string; path: string; ageMs: number; code: VaultErrorCode };
 }
 
 /** A listener for event `K` of map `E`. */

@@ -27,10 +27,54 @@ export type {
 } from './auth/methods.js';
 export { KUBERNETES_TOKEN_FILE, loginResultFromEnvelope } from './auth/methods.js';
 export type { AuthMethod, LoginContext, LoginResult } from './auth/types.js';
+export type { Cached, CacheOptions } from './cache/secret-cache.js';
 export { type Clock, defaultRandom, type RandomSource, systemClock, type TimerHandle } from './clock.js';
 export type { TlsOptions, VaultOptions } from './config.js';
+export type { DatabaseCredentialsOptions, StaticDatabaseCredentials } from './engines/database.js';
+export { DatabaseEngine } from './engines/database.js';
+export type {
+  KvChange,
+  KvGetOptions,
+  KvMetadata,
+  KvMountOptions,
+  KvSecret,
+  KvVersion,
+  KvVersionMetadata,
+  KvWatch,
+  KvWatchOptions,
+} from './engines/kv.js';
+export { KvEngine } from './engines/kv.js';
+export type { CertificateOptions, CertificateRequest, TlsContextOptions } from './engines/pki.js';
+export { PkiEngine, tlsOptions } from './engines/pki.js';
+export type { LeaseLookup, LeaseRenewal, SealStatus, SysHealth } from './engines/sys.js';
+export { SysEngine } from './engines/sys.js';
+export type {
+  Ciphertext,
+  Plaintext,
+  TransitBatchOptions,
+  TransitCryptOptions,
+  TransitInput,
+  TransitItemResult,
+  TransitMountOptions,
+} from './engines/transit.js';
+export { TRANSIT_BATCH_SIZE, TransitEngine } from './engines/transit.js';
 export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js';
 export type { Listener, LoginReason, VaultEvents } from './events.js';
+export { LEASE_DEFAULTS } from './lease/lease.js';
+export type { LeaseSummary } from './lease/manager.js';
+export type {
+  Certificate,
+  DatabaseCredentials,
+  Lease,
+  LeaseEventMap,
+  LeaseListener,
+  LeaseOptions,
+  LeaseReadyOptions,
+  LeaseRotateEvent,
+  LeaseSnapshot,
+  LeaseState,
+  RotateReason,
+} from './lease/types.js';
 export {
   type BackoffOptions,
   calculateGrace,
@@ -57,4 +101,10 @@ export type {
   VaultResponse,
   VaultWrapInfo,
 } from './transport/types.js';
-export { createVault, Vault, type VaultHealth, type VaultRequestOptions } from './vault.js';
+export {
+  createVault,
+  pathTemplate,
+  Vault,
+  type VaultHealth,
+  type VaultRequestOptions,
+} from './vault.js';

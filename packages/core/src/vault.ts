@@ -5,8 +5,16 @@
  */
 import { type Clock, defaultRandom, type RandomSource, sleep, systemClock } from './clock.js';
 import { type ResolvedConfig, resolveConfig, type VaultOptions } from './config.js';
+import { DatabaseEngine } from './engines/database.js';
+import { KvEngine } from './engines/kv.js';
+import { PkiEngine } from './engines/pki.js';
+import { SysEngine } from './engines/sys.js';
+import { TransitEngine } from './engines/transit.js';
 import { VaultError, VaultErrorCode } from './errors.js';
 import { type Listener, TypedEmitter, type VaultEvents } from './events.js';
+import type { LeaseSource } from './lease/lease.js';
+import { LeaseManager, type LeaseSummary } from './lease/manager.js';
+import type { Lease, LeaseOptions } from './lease/types.js';
 import { componentLogger, type Logger, silentLogger } from './logger.js';
 import type { Redacted } from './redacted.js';
 import { LOGIN_BACKOFF, TokenManager } from './token/token-manager.js';
@@ -26,6 +34,8 @@ export interface VaultRequestOptions extends Omit<TransportRequestOptions, 'toke
   authenticated?: boolean;
   /** Use this token instead of the client's (no re-login on `invalid token`). */
   token?: Redacted<string>;
+  /** Path template for the `request` event and metrics (`database/creds/:role`); default derived from the path. */
+  template?: string;
 }
 
 /** `vault.health()`. */
@@ -52,8 +62,21 @@ export class Vault {
   readonly #tokens: TokenManager;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #leases: LeaseManager;
+  /** Dynamic and static database credentials. */
+  readonly database: DatabaseEngine;
+  /** PKI certificates as leases. */
+  readonly pki: PkiEngine;
+  /** KV v1/v2 with the static-secret cache and `watch()`. */
+  readonly kv: KvEngine;
+  /** Transit encryption as a service. */
+  readonly transit: TransitEngine;
+  /** `sys/*`: health, seal status, leases, unwrap. */
+  readonly sys: SysEngine;
   /** Aborted by close(): interrupts waits in ready(). */
   readonly #closeSignal = new AbortController();
+  /** True while close() revokes leases: their revocation requests may still be sent. */
+  #revokingLeases = false;
 
   /** @internal Use {@link createVault}. */
   constructor(options: VaultOptions | undefined) {
@@ -104,7 +127,23 @@ export class Vault {
         renewBackoff: cfg.token.renewBackoff,
       },
     });
+    this.#leases = new LeaseManager(this, options?.leases);
+    const issuer = {
+      vault: this,
+      lease: <T>(key: string, source: () => LeaseSource<T>, opts: LeaseOptions): Lease<T> =>
+        this.#leases.get(key, source, opts),
+    };
+    this.database = new DatabaseEngine(issuer);
+    this.pki = new PkiEngine(issuer);
+    this.kv = new KvEngine(this, options?.cache);
+    this.transit = new TransitEngine(this);
+    this.sys = new SysEngine(this);
     this.#wire();
+  }
+
+  /** The lease handles held by this client (no secrets). */
+  get leases(): { list(): LeaseSummary[] } {
+    return { list: () => this.#leases.list() };
   }
 
   /** @internal */
@@ -213,7 +252,36 @@ export class Vault {
     path: string,
     options: VaultRequestOptions = {},
   ): Promise<VaultResponse<TBody>> {
-    this.#assertOpen();
+    if (!this.#revokingLeases) this.#assertOpen();
+    const { template, ...request } = options;
+    const started = this.#clock.now();
+    try {
+      const res = await this.#send<TBody>(method, path, request);
+      this.#events.emit('request', {
+        method,
+        template: template ?? pathTemplate(path),
+        status: res.status,
+        durationMs: this.#clock.now() - started,
+        code: undefined,
+      });
+      return res;
+    } catch (error) {
+      this.#events.emit('request', {
+        method,
+        template: template ?? pathTemplate(path),
+        status: VaultError.is(error) ? error.status : undefined,
+        durationMs: this.#clock.now() - started,
+        code: VaultError.is(error) ? error.code : VaultErrorCode.UNAVAILABLE,
+      });
+      throw error;
+    }
+  }
+
+  async #send<TBody>(
+    method: VaultMethod,
+    path: string,
+    options: Omit<VaultRequestOptions, 'template'>,
+  ): Promise<VaultResponse<TBody>> {
     const { authenticated = true, token: explicit, ...rest } = options;
     if (!authenticated) return this.#transport.request<TBody>(method, path, rest);
     const token = explicit ?? (await this.#tokens.token());
@@ -274,6 +342,9 @@ export class Vault {
         degrade('token renewal failing; using the current token while it is valid');
       else if (info?.expiring) degrade('token cannot be extended; logging in again');
     }
+    for (const lease of this.#leases.list()) {
+      if (lease.state === 'expired') degrade(`lease ${lease.path} expired; re-issuing`);
+    }
     return {
       status,
       reasons,
@@ -293,7 +364,13 @@ export class Vault {
     if (this.#closing) return this.#closing;
     this.#closed = true;
     this.#closeSignal.abort();
+    this.#revokingLeases = true;
     this.#closing = (async () => {
+      // Leases first, while the token can still revoke them (revoking the token would too, but explicit
+      // revocation runs the database's revocation statements at once).
+      await this.#leases.close(options.timeoutMs ?? 2000).catch(() => undefined);
+      this.#revokingLeases = false;
+      this.kv.close();
       const revoke = options.revokeToken ?? this.#config.token.revokeOnClose;
       await this.#tokens.close(revoke, options.timeoutMs ?? 2000);
       this.#circuit?.close();
@@ -307,6 +384,16 @@ export class Vault {
   #assertOpen(): void {
     if (this.#closed) throw new VaultError(VaultErrorCode.CLOSED, 'The client is closed');
   }
+}
+
+/** A low-cardinality template of a request path for metrics: names after known prefixes become `:name`. */
+export function pathTemplate(path: string): string {
+  const clean = path.replace(/^\/+/, '').split('?')[0] ?? '';
+  const parts = clean.split('/').filter(Boolean);
+  if (parts[0] === 'sys' || (parts[0] === 'auth' && parts[2] !== 'login')) return parts.slice(0, 3).join('/');
+  if (parts[0] === 'auth') return parts.slice(0, 3).join('/');
+  if (parts.length <= 2) return parts.join('/');
+  return `${parts.slice(0, 2).join('/')}/:name`;
 }
 
 function describe(error: unknown): string {

@@ -2,6 +2,20 @@
  * @packageDocumentation
  * A drop-in pg.Pool whose connections follow Vault database credentials through every renewal and rotation.
  *
- * Not implemented yet: this package is a placeholder in the workspace and exports nothing.
+ * ```ts
+ * import { createRotatingPool } from '@leasehold/pg';
+ * const pool = createRotatingPool({ vault, role: 'app-rw', host, database, max: 20 });
+ * await pool.query('select 1');
+ * ```
  */
-export {};
+export {
+  AUTH_FAILURE_CODES,
+  createRotatingPool,
+  PERMISSION_DENIED_CODE,
+  type PoolDrainedEvent,
+  type PoolRotateEvent,
+  RotatingPool,
+  type RotatingPoolOptions,
+  type RotatingPoolSource,
+  type RotatingPoolStats,
+} from './pool.js';

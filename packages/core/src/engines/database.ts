@@ -1,0 +1,133 @@
+/**
+ * The database secrets engine: dynamic credentials (`database/creds/:role`) as a {@link Lease}, and static-role
+ * credentials (`database/static-creds/:role`) as a handle that follows Vault's password rotation.
+ */
+import { VaultError, VaultErrorCode } from '../errors.js';
+import type { LeaseIssuer } from '../lease/issuer.js';
+import type { IssuedSecret, LeaseSource } from '../lease/lease.js';
+import { stableKey } from '../lease/manager.js';
+import type { DatabaseCredentials, Lease, LeaseOptions } from '../lease/types.js';
+import { Redacted } from '../redacted.js';
+import { checkLeaseOptions, checkName, splitMount } from './common.js';
+
+/** Static-role credentials (`database/static-creds/:role`). */
+export interface StaticDatabaseCredentials extends DatabaseCredentials {
+  /** When Vault last rotated the password (RFC 3339), if it said. */
+  readonly lastVaultRotation: string | undefined;
+  /** Rotation period in seconds, if the role has one. */
+  readonly rotationPeriod: number | undefined;
+}
+
+/** Options of {@link DatabaseEngine.credentials} / {@link DatabaseEngine.staticCredentials}. */
+export interface DatabaseCredentialsOptions extends LeaseOptions {
+  /** Mount of the database engine (default `database`). */
+  mount?: string;
+}
+
+interface CredsData {
+  username?: unknown;
+  password?: unknown;
+  last_vault_rotation?: unknown;
+  rotation_period?: unknown;
+  ttl?: unknown;
+}
+
+/** `vault.database`. */
+export class DatabaseEngine {
+  readonly #issuer: LeaseIssuer;
+
+  /** @internal */
+  constructor(issuer: LeaseIssuer) {
+    this.#issuer = issuer;
+  }
+
+  /**
+   * Dynamic credentials of `role`, as a lease handle that renews, rotates before the max TTL, and follows
+   * re-logins. The same role with the same options returns the same handle.
+   *
+   * @example
+   * ```ts
+   * const creds = vault.database.credentials('app-rw');
+   * const { value } = await creds.ready();
+   * const client = new pg.Client({ user: value.username, password: value.password.reveal() });
+   * ```
+   */
+  credentials(role: string, options: DatabaseCredentialsOptions = {}): Lease<DatabaseCredentials> {
+    const name = checkName(role, 'role');
+    const { mount, rest } = splitMount(options, 'database', 'database.credentials');
+    const leaseOptions = checkLeaseOptions(rest, 'database.credentials');
+    const path = `${mount}/creds/${name}`;
+    const vault = this.#issuer.vault;
+    const source = (): LeaseSource<DatabaseCredentials> => ({
+      path,
+      kind: 'dynamic',
+      async issue(signal) {
+        const res = await vault.request<CredsData>('GET', path, { signal, template: `${mount}/creds/:role` });
+        const env = res.body;
+        const value = credentialsFrom(env?.data, path);
+        return {
+          value,
+          leaseId: env?.lease_id ?? '',
+          leaseDurationMs: (env?.lease_duration ?? 0) * 1000,
+          renewable: env?.renewable ?? false,
+        } satisfies IssuedSecret<DatabaseCredentials>;
+      },
+    });
+    return this.#issuer.lease(`db:${path}:${stableKey(leaseOptions)}`, source, leaseOptions);
+  }
+
+  /**
+   * Credentials of a static role. Vault rotates the password itself; the handle re-reads it when Vault's `ttl`
+   * says the rotation happened and emits `rotate` when the password changed (no lease is revoked).
+   */
+  staticCredentials(
+    role: string,
+    options: DatabaseCredentialsOptions = {},
+  ): Lease<StaticDatabaseCredentials> {
+    const name = checkName(role, 'role');
+    const { mount, rest } = splitMount(options, 'database', 'database.staticCredentials');
+    const leaseOptions = checkLeaseOptions(rest, 'database.staticCredentials');
+    const path = `${mount}/static-creds/${name}`;
+    const vault = this.#issuer.vault;
+    const source = (): LeaseSource<StaticDatabaseCredentials> => ({
+      path,
+      kind: 'static',
+      async issue(signal) {
+        const res = await vault.request<CredsData>('GET', path, {
+          signal,
+          template: `${mount}/static-creds/:role`,
+        });
+        const data = res.body?.data;
+        const base = credentialsFrom(data, path);
+        const ttl = typeof data?.ttl === 'number' ? data.ttl : 0;
+        return {
+          value: {
+            ...base,
+            lastVaultRotation:
+              typeof data?.last_vault_rotation === 'string' ? data.last_vault_rotation : undefined,
+            rotationPeriod: typeof data?.rotation_period === 'number' ? data.rotation_period : undefined,
+          },
+          leaseId: '',
+          leaseDurationMs: ttl * 1000,
+          renewable: false,
+        };
+      },
+      same: (a, b) =>
+        a.username === b.username &&
+        a.password.reveal() === b.password.reveal() &&
+        a.lastVaultRotation === b.lastVaultRotation,
+    });
+    return this.#issuer.lease(`db-static:${path}:${stableKey(leaseOptions)}`, source, leaseOptions);
+  }
+}
+
+function credentialsFrom(data: CredsData | null | undefined, path: string): DatabaseCredentials {
+  if (typeof data?.username !== 'string' || typeof data.password !== 'string') {
+    throw new VaultError(
+      VaultErrorCode.INVALID_RESPONSE,
+      `GET ${path} returned no username/password (is it a database credentials path?)`,
+      { path, method: 'GET' },
+    );
+  }
+  return Object.freeze({ username: data.username, password: Redacted.of(data.password) });
+}

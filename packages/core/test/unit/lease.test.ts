@@ -1,0 +1,454 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  auth,
+  createVault,
+  type DatabaseCredentials,
+  type Lease,
+  type LeaseRotateEvent,
+  type Vault,
+  VaultError,
+  VaultErrorCode,
+  type VaultEvents,
+} from '../../src/index.js';
+import { FakeLeaseVault } from '../helpers/fake-lease-vault.js';
+import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
+
+interface Harness {
+  vault: Vault;
+  clock: ManualClock;
+  fake: FakeLeaseVault;
+  logs: string[];
+  events: Array<{ event: keyof VaultEvents; payload: unknown }>;
+}
+
+let open: Vault[] = [];
+afterEach(async () => {
+  await Promise.all(open.map((v) => v.close({ revokeToken: false, timeoutMs: 50 })));
+  open = [];
+});
+
+function harness(extra: Parameters<typeof createVault>[0] = {}): Harness {
+  const clock = new ManualClock();
+  const fake = new FakeLeaseVault(clock);
+  const logs: string[] = [];
+  const log = (level: string) => (obj: Record<string, unknown>, msg?: string) =>
+    logs.push(`${level} ${msg ?? ''} ${JSON.stringify(obj)}`);
+  const vault = createVault({
+    env: {},
+    clock,
+    random: fixedRandom(0.5),
+    transport: fake,
+    auth: auth.appRole({ roleId: 'role-id-value', secretId: 'secret-id-value' }),
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    ...extra,
+  });
+  open.push(vault);
+  const events: Harness['events'] = [];
+  const names: Array<keyof VaultEvents> = [
+    'lease:issued',
+    'lease:renewed',
+    'lease:renew-failed',
+    'lease:expiring',
+    'lease:rotated',
+    'lease:expired',
+    'lease:revoked',
+    'lease:issue-failed',
+    'login',
+  ];
+  for (const event of names) vault.on(event, (payload) => events.push({ event, payload }));
+  return { vault, clock, fake, logs, events };
+}
+
+function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
+  const haystack = [...h.logs, JSON.stringify(h.events), JSON.stringify(extra)].join('\n');
+  expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password|secret-id-value/);
+}
+
+async function readyLease(_h: Harness, lease: Lease<DatabaseCredentials>) {
+  const p = lease.ready({ timeoutMs: 10_000 });
+  await flush();
+  return p;
+}
+
+describe('lease state machine (injected clock and transport)', () => {
+  it('issues, exposes a Redacted-safe snapshot and renews on the LifetimeWatcher schedule', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    h.fake.roles.set('app', { ttlMs: 30_000, maxTtlMs: 3_600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(h, lease);
+    expect(snap.generation).toBe(1);
+    expect(snap.leaseId).toMatch(/^database\/creds\/app\//);
+    expect(snap.value.username).toMatch(/^v-token-app-/);
+    expect(snap.value.password.reveal()).toMatch(/^pw-secret-/);
+    expect(JSON.stringify(snap)).not.toContain('pw-secret');
+    expect(lease.state).toBe('issued');
+    expect(lease.current()).toBe(snap);
+
+    const renewals: number[] = [];
+    lease.on('renew', ({ ttlMs }) => renewals.push(ttlMs));
+    // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s
+    await h.clock.advance(21_000);
+    expect(h.fake.count('sys/leases/renew')).toBe(0);
+    await h.clock.advance(600);
+    expect(h.fake.count('sys/leases/renew')).toBe(1);
+    expect(renewals).toEqual([30_000]);
+    expect(lease.state).toBe('renewed');
+    expect(lease.current().generation).toBe(1);
+    expect(lease.current().expiresAt).toBeGreaterThanOrEqual(h.clock.now() + 29_800);
+    await h.clock.advance(5 * 60_000);
+    expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(10);
+    expect(h.fake.alive(snap.leaseId)).toBe(true);
+    expect(h.fake.count(/^database\/creds\//)).toBe(1);
+    assertNoSecrets(h, [snap]);
+  });
+
+  it('a capped renewal re-issues before max TTL; the previous lease is revoked only after the listener drained', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    const lease = h.vault.database.credentials('app'); // ttl 3 s, max 9 s
+    const first = await readyLease(h, lease);
+    let release: () => void = () => {};
+    const rotations: Array<LeaseRotateEvent<DatabaseCredentials>> = [];
+    lease.on('rotate', (e) => {
+      rotations.push(e);
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    // Run 9 s: renewals until capped, then a rotation while the first lease is still valid.
+    for (let t = 0; t < 90 && rotations.length === 0; t++) {
+      await h.clock.advance(100);
+      expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    }
+    expect(rotations).toHaveLength(1);
+    const e = rotations[0] as LeaseRotateEvent<DatabaseCredentials>;
+    expect(e.previous.leaseId).toBe(first.leaseId);
+    expect(e.current.generation).toBe(2);
+    expect(e.reason).toBe('max-ttl');
+    expect(h.clock.now() - first.issuedAt).toBeLessThan(9000);
+    expect(h.fake.count('sys/leases/renew')).toBeGreaterThanOrEqual(2);
+    expect(
+      h.events.some((x) => x.event === 'lease:renewed' && (x.payload as { capped: boolean }).capped),
+    ).toBe(true);
+    // Still draining: old lease alive and not revoked.
+    await h.clock.advance(200);
+    expect(h.fake.alive(first.leaseId)).toBe(true);
+    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+    release();
+    await flush();
+    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
+    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    assertNoSecrets(h, [e.previous, e.current]);
+  });
+
+  it('drain by callback, drain timeout, and no listener (immediate revoke)', async () => {
+    // callback
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    let drained: (() => void) | undefined;
+    lease.on('rotate', (e) => {
+      drained = e.drained;
+    });
+    await lease.reissue({ reason: 'test' });
+    await flush();
+    expect(lease.current().generation).toBe(2);
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
+    drained?.();
+    await flush();
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
+
+    // drain timeout
+    const h2 = harness({ leases: { rotationMarginMs: 1500, drainTimeoutMs: 400 } });
+    h2.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const l2 = h2.vault.database.credentials('app');
+    const f2 = await readyLease(h2, l2);
+    l2.on('rotate', () => new Promise<void>(() => {}));
+    await l2.reissue();
+    await h2.clock.advance(399);
+    expect(h2.fake.leases.get(f2.leaseId)?.revoked).toBe(false);
+    await h2.clock.advance(2);
+    expect(h2.fake.leases.get(f2.leaseId)?.revoked).toBe(true);
+
+    // no drain timeout: revoked just before the previous lease would expire anyway
+    const h3 = harness({ leases: { rotationMarginMs: 1500 } });
+    h3.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const l3 = h3.vault.database.credentials('app');
+    const f3 = await readyLease(h3, l3);
+    l3.on('rotate', () => new Promise<void>(() => {}));
+    await l3.reissue();
+    const remaining = f3.expiresAt - h3.clock.now();
+    await h3.clock.advance(remaining - 600);
+    expect(h3.fake.leases.get(f3.leaseId)?.revoked).toBe(false);
+    await h3.clock.advance(200);
+    expect(h3.fake.leases.get(f3.leaseId)?.revoked).toBe(true);
+
+    // no listener: revoked at once
+    const h4 = harness();
+    const l4 = h4.vault.database.credentials('app');
+    const f4 = await readyLease(h4, l4);
+    await l4.reissue();
+    await flush();
+    expect(h4.fake.leases.get(f4.leaseId)?.revoked).toBe(true);
+  });
+
+  it('reissue() is single flight and honours ifGeneration', async () => {
+    const h = harness();
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    await readyLease(h, lease);
+    let open: () => void = () => {};
+    h.fake.issueGate = new Promise<void>((r) => {
+      open = r;
+    });
+    const calls = Array.from({ length: 100 }, () =>
+      lease.reissue({ ifGeneration: 1, reason: 'auth failed' }),
+    );
+    await flush();
+    open();
+    h.fake.issueGate = undefined;
+    const snaps = await Promise.all(calls);
+    expect(new Set(snaps.map((s) => s.generation))).toEqual(new Set([2]));
+    expect(h.fake.count(/^database\/creds\//)).toBe(2);
+    // a stale generation does not re-issue again
+    const again = await lease.reissue({ ifGeneration: 1 });
+    expect(again.generation).toBe(2);
+    expect(h.fake.count(/^database\/creds\//)).toBe(2);
+  });
+
+  it('one handle per role and options', async () => {
+    const h = harness();
+    const a = h.vault.database.credentials('app');
+    expect(h.vault.database.credentials('app')).toBe(a);
+    expect(h.vault.database.credentials('app', {})).toBe(a);
+    const b = h.vault.database.credentials('app', { drainTimeoutMs: 10 });
+    expect(b).not.toBe(a);
+    expect(h.vault.database.credentials('app', { drainTimeoutMs: 10 })).toBe(b);
+    expect(h.vault.database.credentials('app', { mount: 'db2' })).not.toBe(a);
+    await a.revoke();
+    expect(a.state).toBe('revoked');
+    expect(h.vault.database.credentials('app')).not.toBe(a);
+    expect(h.vault.leases.list().map((l) => l.path)).toContain('database/creds/app');
+  });
+
+  it('bad arguments fail with VAULT_CONFIG naming the option', () => {
+    const h = harness();
+    expect(() => h.vault.database.credentials('')).toThrow(/"role"/);
+    expect(() => h.vault.database.credentials('a/b')).toThrow(VaultError);
+    expect(() => h.vault.database.credentials('app', { drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
+    expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
+    expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
+  });
+
+  it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } });
+    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const errors: string[] = [];
+    lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
+    h.fake.down = true;
+    await h.clock.advance(7500); // first renewal at ~7.2 s fails
+    expect(errors[0]).toBe('renew:VAULT_UNAVAILABLE');
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    expect(lease.current().generation).toBe(1);
+    // Inside the margin: re-issue attempts (failing) — value kept.
+    await h.clock.advance(1500);
+    expect(errors.some((e) => e.startsWith('issue:'))).toBe(true);
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    // Past expiry: expired event and state, still retrying.
+    const expired: unknown[] = [];
+    lease.on('expired', (e) => expired.push(e));
+    await h.clock.advance(1500);
+    expect(lease.state).toBe('expired');
+    expect(expired).toHaveLength(1);
+    expect(h.vault.health().reasons.join()).toMatch(/expired/);
+    // Vault is back: the next attempt (≤ 1 s backoff) re-issues.
+    h.fake.down = false;
+    await h.clock.advance(1000);
+    expect(lease.current().generation).toBe(2);
+    expect(lease.state).toBe('issued');
+    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(true);
+  });
+
+  it('a short outage is bridged by renewal: same value, renewals resume', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 500 } } });
+    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    await h.clock.advance(7000);
+    h.fake.down = true;
+    await h.clock.advance(1000);
+    expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(0);
+    h.fake.down = false;
+    await h.clock.advance(600);
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    expect(lease.current().expiresAt).toBeGreaterThan(h.clock.now() + 9000);
+    expect(lease.state).toBe('renewed');
+  });
+
+  it('circuit:close (Vault is back) cuts a renewal backoff short', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 5000, maxMs: 5000 } } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    await readyLease(h, lease);
+    h.fake.down = true;
+    await h.clock.advance(43_000); // renewal at ~43 s fails; retry in ~5 s
+    const before = h.fake.count('sys/leases/renew');
+    expect(before).toBe(1);
+    h.fake.down = false;
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    await flush();
+    expect(h.fake.count('sys/leases/renew')).toBe(2);
+    expect(lease.state).toBe('renewed');
+  });
+
+  it('a lease Vault no longer knows is re-issued at once and not revoked', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const rotated: string[] = [];
+    lease.on('rotate', (e) => {
+      rotated.push(e.reason);
+    });
+    h.fake.revokeOutOfBand(first.leaseId);
+    await h.clock.advance(300);
+    expect(lease.current().generation).toBe(2);
+    expect(rotated).toEqual(['lease-lost']);
+    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+
+    // Without lookups: noticed at the next renewal (`lease not found`).
+    const h2 = harness({ leases: { rotationMarginMs: 1500 } });
+    const l2 = h2.vault.database.credentials('app');
+    const f2 = await readyLease(h2, l2);
+    h2.fake.revokeOutOfBand(f2.leaseId);
+    await h2.clock.advance(2500);
+    expect(l2.current().generation).toBe(2);
+    expect(h2.fake.alive(l2.current().leaseId)).toBe(true);
+  });
+
+  it('a re-login re-issues every lease of the old token before that token ends', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    h.fake.inner.ttlMs = 20_000;
+    h.fake.inner.maxTtlMs = 30_000;
+    h.fake.roles.set('app', { ttlMs: 5000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const other = h.vault.database.credentials('app', { drainTimeoutMs: 100 });
+    await readyLease(h, lease);
+    await readyLease(h, other);
+    const reasons: string[] = [];
+    lease.on('rotate', (e) => {
+      reasons.push(e.reason);
+    });
+    // Check continuously that both handles hold a living lease for 60 s (two token max TTLs).
+    for (let t = 0; t < 600; t++) {
+      await h.clock.advance(100);
+      expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+      expect(h.fake.alive(other.current().leaseId)).toBe(true);
+    }
+    const logins = h.events.filter((e) => e.event === 'login');
+    expect(logins.length).toBeGreaterThanOrEqual(2);
+    expect(reasons).toContain('token-changed');
+    // the current lease belongs to the current token
+    const holder = h.fake.leases.get(lease.current().leaseId)?.token;
+    const latest = [...h.fake.inner.tokens.values()].at(-1);
+    expect(holder).toBe(latest?.id);
+  });
+
+  it('the first issue failing permanently rejects ready() and fails the handle', async () => {
+    const h = harness();
+    const lease = h.vault.database.credentials('nope');
+    const p = lease.ready();
+    p.catch(() => undefined);
+    await flush();
+    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.BAD_REQUEST });
+    expect(lease.state).toBe('failed');
+    expect(() => lease.current()).toThrow(/unknown role/);
+    expect(h.vault.database.credentials('nope')).not.toBe(lease);
+  });
+
+  it('ready() times out with VAULT_TIMEOUT while Vault is unreachable, and succeeds once it is back', async () => {
+    const h = harness({ leases: { retry: { initialMs: 100, maxMs: 200 } } });
+    await h.vault.ready();
+    h.fake.down = true;
+    const lease = h.vault.database.credentials('app');
+    const p = lease.ready({ timeoutMs: 1000 });
+    p.catch(() => undefined);
+    await h.clock.advance(1001);
+    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.TIMEOUT });
+    expect(lease.state).toBe('issuing');
+    h.fake.down = false;
+    await h.clock.advance(300);
+    expect((await lease.ready()).generation).toBe(1);
+  });
+
+  it('close() revokes held leases (bounded even when Vault hangs) and stops every timer', async () => {
+    const h = harness();
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(h, lease);
+    await h.vault.close({ revokeToken: false });
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
+    expect(lease.state).toBe('revoked');
+    expect(() => lease.current()).toThrow(VaultError);
+    expect(h.clock.pendingCount).toBe(0);
+    expect(h.events.some((e) => e.event === 'lease:revoked')).toBe(true);
+  });
+
+  it('close() is bounded when a revocation hangs', async () => {
+    const h = harness();
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(h, lease);
+    h.fake.revokeGate = new Promise<void>(() => {});
+    let closed = false;
+    const p = h.vault.close({ revokeToken: false, timeoutMs: 1000 }).then(() => {
+      closed = true;
+    });
+    await h.clock.advance(1000);
+    expect(closed).toBe(false);
+    await h.clock.advance(200);
+    await p;
+    expect(closed).toBe(true);
+    expect(lease.state).toBe('revoked');
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+  });
+
+  it('static credentials rotate only when Vault changed the password', async () => {
+    const h = harness();
+    const lease = h.vault.database.staticCredentials('svc');
+    const first = await lease.ready();
+    expect(first.leaseId).toBe('');
+    expect(first.value.password.reveal()).toBe('static-password-1');
+    const rotations: string[] = [];
+    lease.on('rotate', (e) => {
+      rotations.push(`${e.previous.value.password.reveal()}->${e.current.value.password.reveal()}`);
+    });
+    await h.clock.advance(10_600);
+    expect(h.fake.count('database/static-creds/svc')).toBe(2);
+    expect(rotations).toEqual([]);
+    h.fake.staticPassword = 'static-password-2';
+    await h.clock.advance(10_600);
+    expect(rotations).toEqual(['static-password-1->static-password-2']);
+    expect(lease.current().generation).toBe(2);
+    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+  });
+
+  it('a PKI certificate is re-issued before NotAfter', async () => {
+    const h = harness();
+    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '6s' });
+    const first = await cert.ready();
+    expect(first.value.certificate).toContain('BEGIN CERTIFICATE');
+    expect(String(first.value.privateKey)).toBe('[redacted]');
+    expect(first.expiresAt).toBe(first.value.notAfter);
+    const seen: number[] = [];
+    cert.on('rotate', (e) => {
+      seen.push(e.current.generation);
+    });
+    await h.clock.advance(first.expiresAt - h.clock.now() - 1);
+    expect(seen).toEqual([2]);
+    expect(cert.current().expiresAt).toBeGreaterThan(first.expiresAt);
+    assertNoSecrets(h, [first]);
+  });
+});

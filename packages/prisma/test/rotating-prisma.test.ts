@@ -1,0 +1,104 @@
+import { auth, createVault, type DatabaseCredentials, type LeaseSnapshot, type Vault } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { createRotatingPrismaAdapter } from '@leasehold/prisma';
+import {
+  canLogin,
+  createDatabaseRole,
+  createTestDatabase,
+  mountDatabaseEngine,
+  startLoad,
+  type TestDatabase,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PrismaClient } from './generated/client.js';
+
+let db: TestDatabase;
+let server: DevServer;
+let vault: Vault;
+const clients: PrismaClient[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
+  server = await startDevServer();
+  await mountDatabaseEngine(server, db);
+  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.$disconnect()));
+  await vault?.close();
+  await server?.close();
+  await db?.drop();
+});
+
+describe('createRotatingPrismaAdapter', () => {
+  it('runs a generated Prisma client through 5 rotations under load: 0 failed queries', async () => {
+    const adapter = createRotatingPrismaAdapter({
+      vault,
+      role: 'fast',
+      host: db.host,
+      port: db.port,
+      database: db.name,
+      max: 6,
+    });
+    const pool = adapter.pool;
+    const prisma = new PrismaClient({ adapter });
+    clients.push(prisma);
+    const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
+    const revoked = new Set<number>();
+    pool.lease.on('rotate', (e) => {
+      previous.push(e.previous);
+    });
+    pool.lease.on('revoked', (e) => {
+      if (e.reason === 'rotated') revoked.add(e.generation);
+    });
+
+    const load = startLoad(8, async (i) => {
+      if (i % 2 === 0) {
+        await prisma.item.count();
+      } else {
+        await prisma.$transaction(async (tx) => {
+          const item = await tx.item.create({ data: { n: i } });
+          await tx.item.update({ where: { id: item.id }, data: { n: i + 1 } });
+        });
+      }
+    });
+    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
+    const { ok, failures } = await load.stop();
+
+    expect(failures.map((f) => String(f.error))).toEqual([]);
+    expect(ok).toBeGreaterThan(50);
+    await waitFor('old leases revoked', () => previous.every((p) => revoked.has(p.generation)));
+    for (const p of previous) {
+      expect(await canLogin(db, p.value.username, p.value.password.reveal())).toBe(false);
+    }
+    await waitFor('connections on the newest generation', () => {
+      const s = pool.stats();
+      return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
+    });
+    expect(await prisma.item.count()).toBeGreaterThan(0);
+
+    const current = pool.lease.current();
+    await prisma.$disconnect(); // ends the pool (disposeExternalPool) and so revokes the lease
+    await waitFor('pool ended', () => pool.ended);
+    await waitFor('lease revoked', () => pool.lease.state === 'revoked');
+    expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
+  }, 60_000);
+});

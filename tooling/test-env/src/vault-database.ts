@@ -1,0 +1,140 @@
+import pg from 'pg';
+import type { TestDatabase } from './database.js';
+
+/** What the helpers need of a running dev server (`startDevServer()` from `@leasehold/dev-server`). */
+export interface VaultServerRef {
+  url: string;
+  rootToken: string;
+}
+
+/** Options of {@link createDatabaseRole}. */
+export interface DatabaseRoleOptions {
+  /** `default_ttl` (Go duration or seconds), e.g. `'2s'`. */
+  defaultTtl: string;
+  /** `max_ttl`, e.g. `'4s'`. */
+  maxTtl: string;
+  /** Extra creation statements after `CREATE ROLE` (default: DML on every table and sequence in `public`). */
+  grants?: string[];
+  /** Connection name under `database/config/` (default `test`). */
+  dbName?: string;
+}
+
+/** Sends one Vault API request with the root token; throws on a non-2xx answer (with Vault's `errors`). */
+export async function vaultRequest<T = unknown>(
+  server: VaultServerRef,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T | undefined> {
+  const res = await fetch(`${server.url}/v1/${path}`, {
+    method,
+    headers: { 'x-vault-token': server.rootToken, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 204) return undefined;
+  const json = (await res.json()) as T & { errors?: string[] };
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.errors)}`);
+  return json;
+}
+
+/**
+ * Mounts the dev server's `database` engine at `database/` and points connection `test` at `db` (as the superuser,
+ * with a templated URL so the password never appears in it).
+ */
+export async function mountDatabaseEngine(
+  server: VaultServerRef,
+  db: TestDatabase,
+  options: { dbName?: string; maxOpenConnections?: number } = {},
+): Promise<void> {
+  const superuser = new URL(db.superuserUrl);
+  await vaultRequest(server, 'POST', 'sys/mounts/database', { type: 'database' });
+  await vaultRequest(server, 'POST', `database/config/${options.dbName ?? 'test'}`, {
+    plugin_name: 'postgresql-database-plugin',
+    connection_url: `postgresql://{{username}}:{{password}}@${db.host}:${db.port}/${db.name}`,
+    username: decodeURIComponent(superuser.username),
+    password: decodeURIComponent(superuser.password),
+    allowed_roles: '*',
+    max_open_connections: options.maxOpenConnections ?? 4,
+  });
+}
+
+/** Creates a dynamic role `name` whose users may read and write every table of `public`. */
+export async function createDatabaseRole(
+  server: VaultServerRef,
+  name: string,
+  options: DatabaseRoleOptions,
+): Promise<void> {
+  const grants = options.grants ?? [
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{{name}}";',
+    'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{{name}}";',
+  ];
+  await vaultRequest(server, 'POST', `database/roles/${name}`, {
+    db_name: options.dbName ?? 'test',
+    creation_statements: [
+      `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+      ...grants,
+    ],
+    default_ttl: options.defaultTtl,
+    max_ttl: options.maxTtl,
+  });
+}
+
+/** Whether `username`/`password` can log in to `db` (false when the server rejects the login: 28P01/28000). */
+export async function canLogin(db: TestDatabase, username: string, password: string): Promise<boolean> {
+  const client = new pg.Client({ host: db.host, port: db.port, database: db.name, user: username, password });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '28P01' || code === '28000') return false;
+    throw err;
+  }
+}
+
+/** Whether a PostgreSQL role named `username` exists. */
+export async function roleExists(db: TestDatabase, username: string): Promise<boolean> {
+  const res = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [username]);
+  return (res.rowCount ?? 0) > 0;
+}
+
+/**
+ * Runs `worker` on `concurrency` loops until `stop()` is called; counts successes and keeps every failure with the
+ * time it happened.
+ */
+export function startLoad(
+  concurrency: number,
+  worker: (i: number) => Promise<unknown>,
+): {
+  stop(): Promise<{ ok: number; failures: Array<{ at: number; error: unknown }> }>;
+  readonly ok: number;
+  readonly failures: Array<{ at: number; error: unknown }>;
+} {
+  let running = true;
+  let ok = 0;
+  const failures: Array<{ at: number; error: unknown }> = [];
+  const loops = Array.from({ length: concurrency }, async (_, i) => {
+    while (running) {
+      try {
+        await worker(i);
+        ok++;
+      } catch (error) {
+        failures.push({ at: Date.now(), error });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  });
+  return {
+    get ok() {
+      return ok;
+    },
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return { ok, failures };
+    },
+  };
+}
