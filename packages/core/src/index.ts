@@ -60,6 +60,17 @@ export type {
 export { TRANSIT_BATCH_SIZE, TransitEngine } from './engines/transit.js';
 export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js';
 export type { Listener, LoginReason, VaultEvents } from './events.js';
+export {
+  closeDatabaseClient,
+  type DatabaseDriver,
+  DEFAULT_READY_TIMEOUT_MS,
+  type HostedDatabaseOptions,
+  isVault,
+  type ModuleLoader,
+  VaultHost,
+  type VaultHostCommonOptions,
+  type VaultHostOptions,
+} from './host.js';
 export { LEASE_DEFAULTS } from './lease/lease.js';
 export type { LeaseSummary } from './lease/manager.js';
 export type {

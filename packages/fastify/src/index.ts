@@ -1,7 +1,101 @@
 /**
  * @packageDocumentation
- * Fastify 5 plugin for Leasehold: app.vault, readiness on onReady, leases revoked on onClose, rotating database pools.
+ * Fastify 5 plugin for Leasehold: `app.vault` (the `@leasehold/core` client), readiness awaited in `onReady`,
+ * rotating database pools as `app.db.<name>`, everything closed (pools drained, leases and token revoked) in
+ * `onClose`, and an optional health route.
  *
- * Not implemented yet: this package is a placeholder in the workspace and exports nothing.
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { vaultPlugin } from '@leasehold/fastify';
+ * const app = Fastify();
+ * await app.register(vaultPlugin, { databases: { main: { driver: 'pg', role: 'app-rw', host: 'db', database: 'app' } } });
+ * app.get('/users', async () => (await app.db.main.query('select * from users')).rows);
+ * await app.listen({ port: 3000 }); // fails with a clear VaultError if Vault is not ready within readyTimeoutMs
+ * ```
  */
-export {};
+import { type ModuleLoader, type Vault, VaultHost, type VaultHostOptions } from '@leasehold/core';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * The rotating databases on `app.db`, by name. Augment it to type your pools:
+ *
+ * ```ts
+ * import type { Pool } from 'pg';
+ * declare module '@leasehold/fastify' { interface VaultDatabases { main: Pool } }
+ * ```
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: augmented by applications
+export interface VaultDatabases {}
+
+/** `app.db`: the configured databases (typed through {@link VaultDatabases}; unknown names are `unknown`). */
+export type VaultDatabaseMap = VaultDatabases & Record<string, unknown>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Vault client (`@leasehold/core`), logged in once the app is ready. */
+    vault: Vault;
+    /** The rotating databases of `vaultPlugin({ databases })`, by name; ready once the app is ready. */
+    db: VaultDatabaseMap;
+  }
+}
+
+/** Options of the optional health route. */
+export interface VaultHealthRouteOptions {
+  /** Route path (default `/health/vault`). */
+  path?: string;
+  /** Answer 503 when the client is `degraded` too (default false: only `down` is 503). */
+  degradedIsDown?: boolean;
+}
+
+/**
+ * Options of {@link vaultPlugin}: the core's `createVault()` options, or an existing client as `vault`, plus
+ * `readyTimeoutMs` (startup bound), `databases` (named rotating pools), `closeClient` and `healthRoute`.
+ */
+export type VaultPluginOptions = VaultHostOptions & {
+  /** Register `GET <path>` answering `vault.health()` (200, or 503 when down). `true` = `/health/vault`. */
+  healthRoute?: boolean | string | VaultHealthRouteOptions;
+};
+
+/** Driver modules resolve from this package (they are its optional peers). */
+const load: ModuleLoader = (id) => import(id);
+
+const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstance, options) => {
+  const { healthRoute, ...hostOptions } = options;
+  const host = new VaultHost(hostOptions as VaultHostOptions, load);
+  app.decorate('vault', host.vault);
+  const db: Record<string, unknown> = {};
+  for (const name of host.databaseNames) {
+    Object.defineProperty(db, name, { enumerable: true, get: () => host.database(name) });
+  }
+  app.decorate('db', db as VaultDatabaseMap);
+  app.addHook('onReady', async () => {
+    await host.start();
+  });
+  app.addHook('onClose', async () => {
+    await host.close();
+  });
+  if (healthRoute) {
+    const route: VaultHealthRouteOptions =
+      typeof healthRoute === 'string'
+        ? { path: healthRoute }
+        : typeof healthRoute === 'object'
+          ? healthRoute
+          : {};
+    app.get(route.path ?? '/health/vault', async (_request, reply) => {
+      const health = host.vault.health();
+      const down =
+        health.status === 'down' || (health.status === 'degraded' && route.degradedIsDown === true);
+      return reply.code(down ? 503 : 200).send(health);
+    });
+  }
+};
+
+/**
+ * The plugin: `await app.register(vaultPlugin, options)`. Decorates `app.vault` and `app.db`; `onReady` waits
+ * until the client is logged in and every database has its first credentials (or rejects `app.ready()` /
+ * `app.listen()` with a clear `VaultError` within `readyTimeoutMs`); `onClose` closes the pools, revokes their
+ * leases and closes the client.
+ */
+export const vaultPlugin = fp(plugin, { name: '@leasehold/fastify', fastify: '5.x' });
+export default vaultPlugin;

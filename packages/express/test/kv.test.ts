@@ -1,0 +1,196 @@
+import type { AddressInfo } from 'node:net';
+import { auth, createVault, type Vault } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { freePort } from '@leasehold/test-env';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gracefulShutdown, vaultHealthHandler, vaultMiddleware, vaultReadiness } from '../src/index.js';
+
+let server: DevServer;
+
+async function root(target: DevServer, method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${target.url}/v1/${path}`, {
+    method,
+    headers: { 'X-Vault-Token': target.rootToken, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return res.status === 204 ? undefined : res.json();
+}
+
+beforeAll(async () => {
+  server = await startDevServer({ port: 0 });
+  await root(server, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+function buildApp(vault: Vault) {
+  const app = express();
+  app.get('/health/vault', vaultHealthHandler(vault));
+  app.use(vaultReadiness(vault, { readyTimeoutMs: 20_000 }), vaultMiddleware(vault));
+  app.get('/secret', async (req, res) => {
+    const { data } = await req.vault.kv.get<{ greeting: string }>('app');
+    res.json({ greeting: data.reveal().greeting });
+  });
+  return app;
+}
+
+async function listen(app: express.Express) {
+  const http = await new Promise<import('node:http').Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return { http, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+describe('@leasehold/express', () => {
+  it('serves a KV secret through req.vault under concurrent requests, health 200', async () => {
+    const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+    const { http, url } = await listen(buildApp(vault));
+    const { shutdown } = gracefulShutdown(http, vault, { signals: [] });
+    try {
+      await vault.ready({ timeoutMs: 5000 });
+      const statuses = await Promise.all(
+        Array.from({ length: 16 }, () => fetch(`${url}/secret`).then((r) => r.status)),
+      );
+      expect(statuses).toEqual(Array(16).fill(200));
+      expect(await (await fetch(`${url}/secret`)).json()).toEqual({ greeting: 'hello' });
+      const health = await fetch(`${url}/health/vault`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ready' });
+    } finally {
+      await shutdown();
+    }
+    expect(vault.closed).toBe(true);
+    expect(http.listening).toBe(false);
+  });
+
+  it('answers 503 with a JSON reason until Vault is up, then 200', async () => {
+    const port = await freePort(); // Vault is not there yet
+    const vault = createVault({
+      address: `http://127.0.0.1:${port}`,
+      auth: auth.token({ token: 'late-root' }),
+      circuitBreaker: { failureThreshold: 2 },
+    });
+    const { http, url } = await listen(buildApp(vault));
+    const { shutdown } = gracefulShutdown(http, vault, { signals: [] });
+    let late: DevServer | undefined;
+    try {
+      const before = await fetch(`${url}/secret`);
+      expect(before.status).toBe(503);
+      expect(before.headers.get('retry-after')).toBe('1');
+      const body = (await before.json()) as { error: string; status: string; reasons: string[] };
+      expect(body.error).toBe('vault_unavailable');
+      expect(body.status).toBe('down');
+      expect(body.reasons.length).toBeGreaterThan(0);
+      expect((await fetch(`${url}/health/vault`)).status).toBe(503);
+
+      late = await startDevServer({ port, rootToken: 'late-root' });
+      await root(late, 'POST', 'secret/data/app', { data: { greeting: 'late hello' } });
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200; i++) {
+        status = (await fetch(`${url}/secret`)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+      expect(await (await fetch(`${url}/secret`)).json()).toEqual({ greeting: 'late hello' });
+    } finally {
+      await shutdown();
+      await late?.close();
+    }
+  });
+
+  it('answers 503 while Vault is sealed, and 200 again once it is unsealed', async () => {
+    const sealed = await startDevServer({ port: 0 });
+    await root(sealed, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
+    const vault = createVault({ address: sealed.url, auth: auth.token({ token: sealed.rootToken }) });
+    const app = buildApp(vault);
+    app.get('/fresh', async (req, res) => {
+      const { data } = await req.vault.kv.get<{ greeting: string }>('app', { cache: false });
+      res.json({ greeting: data.reveal().greeting });
+    });
+    const { http, url } = await listen(app);
+    const { shutdown } = gracefulShutdown(http, vault, { signals: [] });
+    try {
+      await vault.ready({ timeoutMs: 5000 });
+      expect((await fetch(`${url}/fresh`)).status).toBe(200);
+      sealed.seal();
+      // The request that finds Vault sealed fails (500 from the route, or 503 if the circuit already knew).
+      expect([500, 503]).toContain((await fetch(`${url}/fresh`)).status);
+      const res = await fetch(`${url}/secret`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'down', reasons: ['Vault is sealed'] });
+      sealed.unseal();
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200; i++) {
+        status = (await fetch(`${url}/fresh`)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await shutdown();
+      await sealed.close();
+    }
+  });
+
+  it('gracefulShutdown lets an in-flight request finish, refuses new connections, closes pools and the client', async () => {
+    const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+    const app = buildApp(vault);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    app.get('/slow', async (req, res) => {
+      await gate;
+      const { data } = await req.vault.kv.get<{ greeting: string }>('app');
+      res.json({ greeting: data.reveal().greeting });
+    });
+    const ended: string[] = [];
+    const pool = { end: async () => void ended.push('pool') };
+    const { http, url } = await listen(app);
+    let shutdownError: unknown = 'not called';
+    const { shutdown } = gracefulShutdown(http, vault, {
+      signals: [],
+      pools: [pool],
+      onShutdown: (e) => {
+        shutdownError = e;
+      },
+    });
+    await vault.ready({ timeoutMs: 5000 });
+    const inFlight = fetch(`${url}/slow`);
+    await new Promise((r) => setTimeout(r, 100));
+    const done = shutdown();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(http.listening).toBe(false);
+    await expect(fetch(`${url}/secret`)).rejects.toThrow();
+    expect(vault.closed).toBe(false); // still serving the in-flight request
+    release();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ greeting: 'hello' });
+    await done;
+    expect(ended).toEqual(['pool']);
+    expect(vault.closed).toBe(true);
+    expect(shutdownError).toBeUndefined();
+  });
+
+  it('gracefulShutdown runs on a signal and removes its handlers', async () => {
+    const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+    const { http } = await listen(buildApp(vault));
+    const before = process.listenerCount('SIGUSR2');
+    let finished = false;
+    gracefulShutdown(http, vault, {
+      signals: ['SIGUSR2'],
+      exitOnSignal: false,
+      onShutdown: () => {
+        finished = true;
+      },
+    });
+    expect(process.listenerCount('SIGUSR2')).toBe(before + 1);
+    process.emit('SIGUSR2', 'SIGUSR2');
+    for (let i = 0; i < 50 && !finished; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(finished).toBe(true);
+    expect(vault.closed).toBe(true);
+    expect(process.listenerCount('SIGUSR2')).toBe(before);
+  });
+});

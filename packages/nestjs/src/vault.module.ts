@@ -1,0 +1,145 @@
+import { type ModuleLoader, VaultHost, type VaultHostOptions } from '@leasehold/core';
+import {
+  ConfigurableModuleBuilder,
+  type DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { VaultHealthIndicator } from './health.js';
+import { getPoolToken, VAULT_HOST } from './tokens.js';
+import { VaultService } from './vault.service.js';
+
+/**
+ * Options of `VaultModule.forRoot()` (and the value an async factory resolves to): the core's `createVault()`
+ * options, or an existing client as `vault`, plus `readyTimeoutMs`, `databases` and `closeClient`.
+ */
+export type VaultModuleOptions = VaultHostOptions;
+
+/** What a `useClass` / `useExisting` options factory implements. */
+export interface VaultOptionsFactory {
+  createVaultOptions(): VaultModuleOptions | Promise<VaultModuleOptions>;
+}
+
+/** Module-definition extras (not passed to the client). */
+export interface VaultModuleExtras {
+  /** Register the module globally (like `ConfigModule.forRoot({ isGlobal: true })`). Default false. */
+  isGlobal?: boolean;
+  /**
+   * `forRootAsync` only: the names of the databases the factory configures, so `@InjectPool(name)` providers can
+   * be declared before the factory runs (`forRoot` takes them from `databases`).
+   */
+  databaseNames?: string[];
+}
+
+const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+  new ConfigurableModuleBuilder<VaultModuleOptions>({ moduleName: 'Vault' })
+    .setClassMethodName('forRoot')
+    .setFactoryMethodName('createVaultOptions')
+    .setExtras<VaultModuleExtras>({ isGlobal: false, databaseNames: [] }, (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }))
+    .build();
+
+/** Injection token of the resolved {@link VaultModuleOptions}. */
+export const VAULT_MODULE_OPTIONS: string | symbol = MODULE_OPTIONS_TOKEN;
+
+/** Options of `VaultModule.forRoot()`. */
+export type VaultModuleForRootOptions = typeof OPTIONS_TYPE;
+/** Options of `VaultModule.forRootAsync()`: `imports`, `inject`, and one of `useFactory`/`useClass`/`useExisting`. */
+export type VaultModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
+
+/** Driver modules resolve from this package (they are its optional peers). */
+const load: ModuleLoader = (id) => import(id);
+
+/** Closes pools, revokes leases and stops the client's timers on application shutdown. */
+@Injectable()
+export class VaultLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(VAULT_HOST) private readonly host: VaultHost) {}
+
+  /** Called by Nest on `app.close()` (and on signals with `app.enableShutdownHooks()`). */
+  async onApplicationShutdown(): Promise<void> {
+    await this.host.close();
+  }
+}
+
+function hostProviders(databaseNames: readonly string[]): Provider[] {
+  return [
+    {
+      provide: VAULT_HOST,
+      inject: [MODULE_OPTIONS_TOKEN],
+      useFactory: async (options: VaultModuleOptions): Promise<VaultHost> => {
+        const host = new VaultHost(options, load);
+        for (const name of databaseNames) {
+          if (!host.databaseNames.includes(name)) {
+            await host.close();
+            throw new Error(
+              `VaultModule: databaseNames lists "${name}" but the options factory configured no databases.${name}.`,
+            );
+          }
+        }
+        await host.start();
+        return host;
+      },
+    },
+    { provide: VaultService, inject: [VAULT_HOST], useFactory: (host: VaultHost) => host.vault },
+    ...databaseNames.map(
+      (name): Provider => ({
+        provide: getPoolToken(name),
+        inject: [VAULT_HOST],
+        useFactory: (host: VaultHost) => host.database(name),
+      }),
+    ),
+    VaultLifecycle,
+    VaultHealthIndicator,
+  ];
+}
+
+function withHost(module: DynamicModule, databaseNames: readonly string[]): DynamicModule {
+  const providers = hostProviders(databaseNames);
+  return {
+    ...module,
+    providers: [...(module.providers ?? []), ...providers],
+    exports: [
+      ...(module.exports ?? []),
+      VaultService,
+      VaultHealthIndicator,
+      ...databaseNames.map((name) => getPoolToken(name)),
+    ],
+  };
+}
+
+/**
+ * The Vault module. Startup waits until the client is logged in and every database has its first credentials
+ * (or fails within `readyTimeoutMs` with a clear `VaultError`); shutdown closes the pools, revokes the leases and
+ * the login token, and stops every timer.
+ *
+ * @example
+ * ```ts
+ * @Module({
+ *   imports: [
+ *     VaultModule.forRoot({
+ *       isGlobal: true,
+ *       auth: auth.appRole({ roleId, secretIdFile: '/run/secrets/secret-id' }),
+ *       databases: { main: { driver: 'pg', role: 'app-rw', host: 'db', database: 'app' } },
+ *     }),
+ *   ],
+ * })
+ * export class AppModule {}
+ * ```
+ */
+@Module({})
+export class VaultModule extends ConfigurableModuleClass {
+  /** Static options: core options (or `vault`), `databases`, `readyTimeoutMs`, `isGlobal`. */
+  static override forRoot(options: VaultModuleForRootOptions): DynamicModule {
+    return withHost(ConfigurableModuleClass.forRoot(options), Object.keys(options.databases ?? {}));
+  }
+
+  /** Options from `useFactory` (with `inject`/`imports`), `useClass` or `useExisting`. */
+  static override forRootAsync(options: VaultModuleAsyncOptions): DynamicModule {
+    return withHost(ConfigurableModuleClass.forRootAsync(options), options.databaseNames ?? []);
+  }
+}

@@ -1,0 +1,219 @@
+import 'reflect-metadata';
+import { auth, type Vault } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import {
+  createDatabaseRole,
+  createTestDatabase,
+  mountDatabaseEngine,
+  roleExists,
+  startLoad,
+  type TestDatabase,
+  vaultRequest,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import {
+  ConfigurableModuleBuilder,
+  Controller,
+  Get,
+  type INestApplication,
+  Inject,
+  Injectable,
+  Module,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Knex } from 'knex';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { getPoolToken, InjectPool, InjectVault, VaultModule, VaultService } from '../src/index.js';
+import { listen, putSecret } from './helpers.js';
+
+let db: TestDatabase;
+let server: DevServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
+  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
+  server = await startDevServer({ port: 0 });
+  await mountDatabaseEngine(server, db);
+  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await createDatabaseRole(server, 'steady', { defaultTtl: '60s', maxTtl: '120s' });
+  await putSecret(server, 'app', { greeting: 'hello' });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+@Controller()
+class AppController {
+  constructor(
+    @InjectVault() private readonly vault: VaultService,
+    @InjectPool('main') private readonly pool: pg.Pool,
+  ) {}
+
+  @Get('secret')
+  async secret(): Promise<{ greeting: string }> {
+    const { data } = await this.vault.kv.get<{ greeting: string }>('app');
+    return { greeting: data.reveal().greeting };
+  }
+
+  @Get('items')
+  async items(): Promise<{ count: number }> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
+    return { count: Number(rows[0]?.n) };
+  }
+}
+
+/** Whether Vault still knows a lease (asked at the dev server with the root token). */
+async function leaseKnown(leaseId: string): Promise<boolean> {
+  try {
+    await vaultRequest(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function untilRotations(vault: Vault, n: number, timeoutMs = 40_000): Promise<void> {
+  let seen = 0;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${seen} rotations`)), timeoutMs);
+    const off = vault.on('lease:rotated', () => {
+      if (++seen >= n) {
+        clearTimeout(timer);
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+describe('VaultModule databases', () => {
+  it('routes answer 200 under concurrent requests through 3 rotations; shutdown revokes the leases', async () => {
+    @Module({
+      imports: [
+        VaultModule.forRoot({
+          address: server.url,
+          auth: auth.token({ token: server.rootToken }),
+          readyTimeoutMs: 10_000,
+          databases: {
+            main: { driver: 'pg', role: 'fast', host: db.host, port: db.port, database: db.name, max: 8 },
+          },
+        }),
+      ],
+      controllers: [AppController],
+    })
+    class AppModule {}
+    const app: INestApplication = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
+    const url = await listen(app);
+    const vault = app.get(VaultService);
+    const leaseIds = new Set<string>();
+    vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
+    const pool = app.get<
+      pg.Pool & { lease: { current(): { leaseId: string; value: { username: string } } } }
+    >(getPoolToken('main'));
+    leaseIds.add(pool.lease.current().leaseId);
+    let closed = false;
+    try {
+      const load = startLoad(8, async (i) => {
+        const res = await fetch(`${url}/${i % 2 ? 'items' : 'secret'}`);
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      });
+      await untilRotations(vault, 3);
+      const { ok, failures } = await load.stop();
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(30);
+      const last = pool.lease.current();
+      expect(await leaseKnown(last.leaseId)).toBe(true);
+      await app.close();
+      closed = true;
+      expect(vault.closed).toBe(true);
+      // At the dev server: no lease of this app is left, and the database role of the last one is gone.
+      for (const id of leaseIds) expect(await leaseKnown(id)).toBe(false);
+      expect(await roleExists(db, last.value.username)).toBe(false);
+      expect(server.requests({ path: 'sys/leases/revoke', status: 204 }).length).toBeGreaterThan(0);
+    } finally {
+      if (!closed) await app.close();
+    }
+  }, 90_000);
+
+  it("forRootAsync (databaseNames): a dependent module's async factory awaits the pool; knex driver too", async () => {
+    interface ReportOptions {
+      itemCount: number;
+    }
+    const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } = new ConfigurableModuleBuilder<ReportOptions>()
+      .setClassMethodName('forRoot')
+      .build();
+    @Injectable()
+    class Reports {
+      constructor(@Inject(MODULE_OPTIONS_TOKEN) readonly options: ReportOptions) {}
+    }
+    @Module({ providers: [Reports], exports: [Reports] })
+    class ReportsModule extends ConfigurableModuleClass {}
+
+    @Module({
+      imports: [
+        VaultModule.forRootAsync({
+          isGlobal: true,
+          databaseNames: ['main', 'reports'],
+          useFactory: async () => ({
+            address: server.url,
+            auth: auth.token({ token: server.rootToken }),
+            databases: {
+              main: { driver: 'pg', role: 'steady', host: db.host, port: db.port, database: db.name, max: 2 },
+              reports: {
+                driver: 'knex',
+                role: 'steady',
+                leaseOptions: { drainTimeoutMs: 5000 }, // its own handle, not the pg pool's
+                client: 'pg',
+                connection: { host: db.host, port: db.port, database: db.name },
+              },
+            },
+          }),
+        }),
+        ReportsModule.forRootAsync({
+          inject: [getPoolToken('main')],
+          useFactory: async (pool: pg.Pool) => {
+            const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
+            return { itemCount: Number(rows[0]?.n) };
+          },
+        }),
+      ],
+    })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
+    try {
+      expect(app.get(Reports).options.itemCount).toBeGreaterThanOrEqual(3);
+      const knex = app.get<Knex>(getPoolToken('reports'));
+      const rows = await knex('items').count<{ count: string }[]>('* as count');
+      expect(Number(rows[0]?.count)).toBeGreaterThanOrEqual(3);
+    } finally {
+      await app.close();
+    }
+    const leases = app.get(VaultService).leases.list();
+    expect(leases.every((l) => l.state === 'revoked')).toBe(true);
+  }, 60_000);
+
+  it('fails to start with an error naming the database when its role does not exist', async () => {
+    @Module({
+      imports: [
+        VaultModule.forRoot({
+          address: server.url,
+          auth: auth.token({ token: server.rootToken }),
+          readyTimeoutMs: 5000,
+          databases: { main: { driver: 'pg', role: 'no-such-role', host: db.host, database: db.name } },
+        }),
+      ],
+    })
+    class AppModule {}
+    const error = await NestFactory.createApplicationContext(AppModule, {
+      logger: false,
+      abortOnError: false,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toMatch(/database "main" \(role "no-such-role"\) got no credentials/);
+  });
+});
