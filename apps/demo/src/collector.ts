@@ -90,7 +90,10 @@ export class Collector {
   readonly #startedAt = Date.now();
   readonly #timeline: TimelineEvent[] = [];
   readonly #unsubscribe: Array<() => void> = [];
-  readonly #leases = new Map<string, { renewals: number; rotations: number; maxTtl: number; generation: number }>();
+  readonly #leases = new Map<
+    string,
+    { renewals: number; rotations: number; maxTtl: number; generation: number }
+  >();
   #pool: (() => RotatingPoolStats) | undefined;
   #load: LoadDriver | undefined;
   #rotations = 0;
@@ -122,39 +125,51 @@ export class Collector {
         this.mark('token-renew', `Token renewed: TTL ${e.ttl} s${e.capped ? ' (capped at max TTL)' : ''}`);
       }),
       vault.on('token:renew-failed', (e) => this.mark('token-error', `Token renewal failed: ${e.code}`)),
-      vault.on('token:invalid', () => this.mark('token-error', 'Vault says the token is invalid: logging in again')),
+      vault.on('token:invalid', () =>
+        this.mark('token-error', 'Vault says the token is invalid: logging in again'),
+      ),
       vault.on('token:expired', () => this.mark('token-error', 'Token expired')),
       vault.on('lease:issued', (e) => {
         const l = this.#lease(e.key);
         l.generation = e.generation;
         l.maxTtl = e.ttl;
-        this.mark('lease-issue', `Lease issued: generation ${e.generation}, TTL ${e.ttl} s`, e.key, e.generation);
+        this.mark(
+          'lease-issue',
+          `Lease issued: generation ${e.generation}, TTL ${e.ttl} s`,
+          e.key,
+          e.generation,
+        );
       }),
       vault.on('lease:renewed', (e) => {
         const l = this.#lease(e.key);
         l.renewals++;
         l.maxTtl = Math.max(l.maxTtl, e.ttl);
-        this.mark('lease-renew', `Lease renewed: TTL ${e.ttl} s${e.capped ? ' (capped at max TTL)' : ''}`, e.key);
+        this.mark(
+          'lease-renew',
+          `Lease renewed: TTL ${e.ttl} s${e.capped ? ' (capped at max TTL)' : ''}`,
+          e.key,
+        );
       }),
-      vault.on('lease:renew-failed', (e) => this.mark('lease-error', `Lease renewal failed: ${e.code}`, e.key)),
+      vault.on('lease:renew-failed', (e) =>
+        this.mark('lease-error', `Lease renewal failed: ${e.code}`, e.key),
+      ),
       vault.on('lease:issue-failed', (e) => this.mark('lease-error', `Issuing failed: ${e.code}`, e.key)),
       vault.on('lease:rotated', (e) => {
         this.#rotations++;
         this.#lease(e.key).rotations++;
-        this.mark(
-          'lease-rotate',
-          `Rotated to generation ${e.generation} (${e.reason})`,
-          e.key,
-          e.generation,
-        );
+        this.mark('lease-rotate', `Rotated to generation ${e.generation} (${e.reason})`, e.key, e.generation);
       }),
       vault.on('lease:revoked', (e) => {
         if (e.reason === 'closed') this.#revokedOnClose++;
         this.mark('lease-revoke', `Lease revoked (${e.reason})`, e.key);
       }),
-      vault.on('lease:expired', (e) => this.mark('lease-expire', 'Lease expired before a replacement', e.key)),
+      vault.on('lease:expired', (e) =>
+        this.mark('lease-expire', 'Lease expired before a replacement', e.key),
+      ),
       vault.on('circuit:open', (e) => this.mark('circuit', `Circuit open: Vault ${e.reason}`)),
-      vault.on('circuit:close', (e) => this.mark('circuit', `Circuit closed after ${Math.round(e.openForMs)} ms`)),
+      vault.on('circuit:close', (e) =>
+        this.mark('circuit', `Circuit closed after ${Math.round(e.openForMs)} ms`),
+      ),
     );
   }
 
@@ -170,7 +185,13 @@ export class Collector {
   /** Adds a mark to the timeline. */
   mark(kind: TimelineEvent['kind'], label: string, lease?: string, generation?: number): void {
     const now = Date.now();
-    this.#timeline.push({ t: now, kind, label, ...(lease ? { lease } : {}), ...(generation ? { generation } : {}) });
+    this.#timeline.push({
+      t: now,
+      kind,
+      label,
+      ...(lease ? { lease } : {}),
+      ...(generation ? { generation } : {}),
+    });
     while (this.#timeline.length > 0 && (this.#timeline[0] as TimelineEvent).t < now - TIMELINE_KEEP_MS) {
       this.#timeline.shift();
     }

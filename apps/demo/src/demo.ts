@@ -3,7 +3,7 @@
  *
  * 1. PostgreSQL — embedded (the test environment's `startTestPostgres()`), or the server of `databaseUrl`; a fresh
  *    database with the notes schema.
- * 2. The dev server, configured as an operator would (`@leasehold/notes-setup`): policy, AppRole, database engine
+ * 2. The dev server, configured as an operator would (`@leasehold/notes-common`): policy, AppRole, database engine
  *    with a role of short TTLs (8 s default, 24 s max → a rotation about every 15 s), transit key, KV settings.
  * 3. The Fastify notes example (`@leasehold/fastify-notes`) logged in with the AppRole credentials, on
  *    `host:port` (default 127.0.0.1:3000); the demo adds its dashboard to the same server: `/` (page),
@@ -18,11 +18,16 @@ import { auth, createVault, type Vault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import type {} from '@leasehold/fastify'; // app.vault / app.db types
 import { buildNotesApp } from '@leasehold/fastify-notes';
-import { createNotesSchema, setupNotesVault } from '@leasehold/notes-setup';
-import { createTestDatabase, startTestPostgres, type TestDatabase, type TestPostgres } from '@leasehold/test-env';
+import { createNotesSchema, setupNotesVault } from '@leasehold/notes-common';
+import {
+  createTestDatabase,
+  startTestPostgres,
+  type TestDatabase,
+  type TestPostgres,
+} from '@leasehold/test-env';
 import type { FastifyInstance } from 'fastify';
 import { Collector, type DemoStatus } from './collector.js';
-import { startLoad, type LoadDriver } from './load.js';
+import { type LoadDriver, startLoad } from './load.js';
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {

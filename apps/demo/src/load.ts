@@ -42,7 +42,6 @@ export function startLoad(base: string, options: { rps: number; concurrency: num
   let noteIds: number[] = [];
   const seconds = new Map<number, LoadSecond>();
   const failures: LoadFailure[] = [];
-  const controller = new AbortController();
   const interval = (1000 * options.concurrency) / Math.max(1, options.rps);
 
   const count = (ok: boolean): void => {
@@ -67,14 +66,17 @@ export function startLoad(base: string, options: { rps: number; concurrency: num
   const one = async (i: number): Promise<void> => {
     const pick = Math.random();
     let route: string;
-    let init: RequestInit = { signal: controller.signal };
+    let init: RequestInit = {};
     if (pick < 0.15 || noteIds.length === 0) {
       route = 'POST /notes';
       init = {
         ...init,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ title: `note ${requests + 1}`, body: `written by load loop ${i} at ${new Date().toISOString()}` }),
+        body: JSON.stringify({
+          title: `note ${requests + 1}`,
+          body: `written by load loop ${i} at ${new Date().toISOString()}`,
+        }),
       };
     } else if (pick < 0.45) {
       route = 'GET /notes/:id';
@@ -96,13 +98,23 @@ export function startLoad(base: string, options: { rps: number; concurrency: num
         count(true);
       } else {
         count(false);
-        failures.push({ at: Date.now(), route, status: res.status, error: body?.code ?? `HTTP ${res.status}` });
+        failures.push({
+          at: Date.now(),
+          route,
+          status: res.status,
+          error: body?.code ?? `HTTP ${res.status}`,
+        });
       }
     } catch (error) {
       if (!running) return;
       count(false);
       const cause = (error as { cause?: { code?: string } }).cause;
-      failures.push({ at: Date.now(), route, status: undefined, error: cause?.code ?? (error as Error).name });
+      failures.push({
+        at: Date.now(),
+        route,
+        status: undefined,
+        error: cause?.code ?? (error as Error).name,
+      });
     }
     if (failures.length > 20) failures.splice(0, failures.length - 20);
   };
@@ -129,7 +141,8 @@ export function startLoad(base: string, options: { rps: number; concurrency: num
     series(count: number) {
       const now = Math.floor(Date.now() / 1000) * 1000;
       const out: LoadSecond[] = [];
-      for (let t = now - count * 1000; t < now; t += 1000) out.push(seconds.get(t) ?? { t, ok: 0, failed: 0 });
+      for (let t = now - count * 1000; t < now; t += 1000)
+        out.push(seconds.get(t) ?? { t, ok: 0, failed: 0 });
       return out;
     },
     failures: () => [...failures],

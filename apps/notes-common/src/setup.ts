@@ -1,5 +1,4 @@
 /**
- * @packageDocumentation
  * The operator's side of the notes examples (`apps/fastify-notes`, `apps/express-notes`, `apps/nestjs-notes`) and
  * the demo: everything a platform team would configure once, done through Vault's HTTP API with an operator
  * (root) token.
@@ -211,7 +210,10 @@ export async function setupNotesVault(options: NotesVaultSetupOptions): Promise<
         secret_id_num_uses: 0,
       },
     });
-    const role = await vault.request<{ role_id: string }>('GET', `auth/approle/role/${NOTES.appRole}/role-id`);
+    const role = await vault.request<{ role_id: string }>(
+      'GET',
+      `auth/approle/role/${NOTES.appRole}/role-id`,
+    );
     const secret = await vault.request<{ secret_id: string }>(
       'POST',
       `auth/approle/role/${NOTES.appRole}/secret-id`,

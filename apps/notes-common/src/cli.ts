@@ -1,5 +1,5 @@
 /**
- * `pnpm --filter @leasehold/notes-setup start` — configures a running Vault (or the dev server) and a PostgreSQL
+ * `pnpm --filter @leasehold/notes-common configure` — configures a running Vault (or the dev server) and a PostgreSQL
  * database for the notes examples, then prints the environment a notes service needs.
  *
  * Reads `VAULT_ADDR`, `VAULT_TOKEN` (an operator/root token) and `DATABASE_URL` (a superuser URL of the database
@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNotesSchema, setupNotesVault } from './index.js';
+import { createNotesSchema, setupNotesVault } from './setup.js';
 
 async function main(): Promise<void> {
   const address = process.env.VAULT_ADDR;
