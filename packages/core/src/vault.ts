@@ -344,6 +344,9 @@ export class Vault {
     }
     for (const lease of this.#leases.list()) {
       if (lease.state === 'expired') degrade(`lease ${lease.path} expired; re-issuing`);
+      else if (lease.reissueFailing) {
+        degrade(`lease ${lease.path} cannot be re-issued (${lease.reissueFailing}); using the current value`);
+      }
     }
     return {
       status,

@@ -143,6 +143,11 @@ export class LeaseHandle<T> implements Lease<T> {
     return this.#state;
   }
 
+  /** @internal The last error of a re-issue still under way (the current value stays in use meanwhile). */
+  get reissueError(): VaultError | undefined {
+    return this.#held && this.#flight ? this.#failure : undefined;
+  }
+
   /** The accessor of the token that issued the held lease (internal: used by the manager). */
   get accessor(): string | undefined {
     return this.#held?.accessor;
@@ -370,7 +375,10 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#timers.clear(this.#expiryTimer);
     this.#expiryTimer = undefined;
     this.#failure = undefined;
-    const expiresAt = issued.expiresAt ?? now + issued.leaseDurationMs;
+    // A dynamic secret without a TTL (lease_duration 0) does not expire: hold it, renew nothing.
+    const endless =
+      this.#source.kind !== 'static' && issued.expiresAt === undefined && issued.leaseDurationMs <= 0;
+    const expiresAt = endless ? Number.POSITIVE_INFINITY : (issued.expiresAt ?? now + issued.leaseDurationMs);
 
     // Static credentials: the same secret re-read is not a rotation.
     if (prev && this.#source.kind === 'static' && this.#source.same?.(prev.snap.value, issued.value)) {
@@ -391,7 +399,7 @@ export class LeaseHandle<T> implements Lease<T> {
     const held: Held<T> = { snap, accessor, schedule: undefined, lost: false, initialMs: expiresAt - now };
     this.#held = held;
     this.#state = 'issued';
-    const ttl = Math.round((expiresAt - now) / 1000);
+    const ttl = endless ? 0 : Math.round((expiresAt - now) / 1000);
     this.#log.info(
       { path: this.path, leaseId: snap.leaseId, generation: snap.generation, ttl, renewable: snap.renewable },
       prev ? 'lease re-issued' : 'lease issued',
@@ -451,6 +459,7 @@ export class LeaseHandle<T> implements Lease<T> {
   #scheduleAfterIssue(held: Held<T>, issued: IssuedSecret<T>): void {
     const now = this.#vault.clock.now();
     this.#scheduleLookup();
+    if (held.snap.expiresAt === Number.POSITIVE_INFINITY) return;
     if (this.#source.kind === 'static') {
       const at = held.snap.expiresAt + LEASE_DEFAULTS.staticRefreshDelayMs;
       this.#setTimer(
@@ -604,7 +613,7 @@ export class LeaseHandle<T> implements Lease<T> {
 
   /** While re-issuing: the held value is marked `expired` when its end passes. */
   #watchExpiry(held: Held<T>): void {
-    if (this.#expiryTimer) return;
+    if (this.#expiryTimer || !Number.isFinite(held.snap.expiresAt)) return;
     const ms = held.snap.expiresAt - this.#vault.clock.now();
     const fire = (): void => {
       this.#expiryTimer = undefined;
@@ -700,8 +709,9 @@ export class LeaseHandle<T> implements Lease<T> {
       0,
       Math.min(this.#options.drainTimeoutMs ?? Number.POSITIVE_INFINITY, untilExpiry),
     );
-    if (waits.length > 0) retirement.timer = this.#timers.set(finish, timeout);
-    else finish();
+    // (A previous value without TTL and no drain timeout waits for its listeners only.)
+    if (waits.length > 0 && Number.isFinite(timeout)) retirement.timer = this.#timers.set(finish, timeout);
+    else if (waits.length === 0) finish();
     Promise.race([Promise.all(waits), done]).then(() => {
       this.#timers.clear(retirement.timer);
       if (!this.#retirements.delete(retirement)) return; // closed meanwhile: close() revokes it

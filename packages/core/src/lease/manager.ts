@@ -26,6 +26,8 @@ export interface LeaseSummary {
   renewable: boolean | undefined;
   /** End of the current value, ms since epoch. */
   expiresAt: number | undefined;
+  /** Code of the last failure of a re-issue still under way (the current value stays in use meanwhile). */
+  reissueFailing: string | undefined;
 }
 
 /** @internal */
@@ -75,9 +77,13 @@ export class LeaseManager {
         state: h.state,
         leaseId: snap?.leaseId,
         generation: snap?.generation,
-        ttl: snap ? Math.max(0, Math.floor((snap.expiresAt - now) / 1000)) : 0,
+        ttl:
+          snap && Number.isFinite(snap.expiresAt)
+            ? Math.max(0, Math.floor((snap.expiresAt - now) / 1000))
+            : 0,
         renewable: snap?.renewable,
         expiresAt: snap?.expiresAt,
+        reissueFailing: h.reissueError?.code,
       };
     });
   }

@@ -40,7 +40,7 @@ export interface LeaseSnapshot<T> {
   readonly leaseId: string;
   /** When this value was issued (ms since epoch). */
   readonly issuedAt: number;
-  /** When this value ends, as last known (ms since epoch). Moves forward on renewals. */
+  /** When this value ends, as last known (ms since epoch; `Infinity` when Vault gave no TTL). Moves on renewals. */
   readonly expiresAt: number;
   /** Whether Vault can still extend it. */
   readonly renewable: boolean;

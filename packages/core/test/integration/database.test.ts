@@ -276,7 +276,13 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
     ]);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(b?.generation).toBe(2);
-    expect(await tryLogin(other.current().value)).toBeNull();
+    const held = other.current().value;
+    expect(await tryLogin(held)).toBeNull();
+    // close() revokes what the client holds: the role is dropped at once.
+    const closing = Date.now();
+    await plain.close();
+    expect(Date.now() - closing).toBeLessThan(3000);
+    expect(await tryLogin(held)).toBe('28P01');
   }, 20_000);
 
   it("the token's max TTL forces a re-login: leases are re-issued under the new token, none dies with the old", async () => {

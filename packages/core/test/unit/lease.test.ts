@@ -216,6 +216,27 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.fake.count(/^database\/creds\//)).toBe(2);
   });
 
+  it('a secret without a TTL is held, not re-issued in a loop', async () => {
+    const h = harness();
+    h.fake.roles.set('forever', { ttlMs: 0, maxTtlMs: 0, renewable: false });
+    const lease = h.vault.database.credentials('forever');
+    const snap = await readyLease(h, lease);
+    expect(snap.expiresAt).toBe(Number.POSITIVE_INFINITY);
+    await h.clock.advance(60_000);
+    expect(h.fake.count(/^database\/creds\//)).toBe(1);
+    expect(h.vault.leases.list()[0]?.ttl).toBe(0);
+    // a re-issue waits for its listener's drain (no expiry to bound it), and nothing is marked expired
+    let release: () => void = () => {};
+    lease.on('rotate', () => new Promise<void>((r) => (release = r)));
+    await lease.reissue();
+    await h.clock.advance(10_000);
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+    expect(lease.state).toBe('issued');
+    release();
+    await flush();
+    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
+  });
+
   it('one handle per role and options', async () => {
     const h = harness();
     const a = h.vault.database.credentials('app');
@@ -238,6 +259,12 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(() => h.vault.database.credentials('app', { drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
     expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
     expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
+    expect(() => createVault({ env: {}, transport: h.fake, leases: { rotationMarginMs: -1 } })).toThrow(
+      /"leases.rotationMarginMs" must be >= 0/,
+    );
+    expect(() => createVault({ env: {}, transport: h.fake, cache: { ttl: 5 } as never })).toThrow(
+      /"cache" has unknown keys: ttl/,
+    );
   });
 
   it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
@@ -255,6 +282,8 @@ describe('lease state machine (injected clock and transport)', () => {
     // Inside the margin: re-issue attempts (failing) — value kept.
     await h.clock.advance(1500);
     expect(errors.some((e) => e.startsWith('issue:'))).toBe(true);
+    expect(h.vault.health().status).toBe('degraded');
+    expect(h.vault.health().reasons.join()).toMatch(/cannot be re-issued \(VAULT_UNAVAILABLE\)/);
     expect(lease.current().leaseId).toBe(first.leaseId);
     // Past expiry: expired event and state, still retrying.
     const expired: unknown[] = [];
@@ -356,6 +385,25 @@ describe('lease state machine (injected clock and transport)', () => {
     const holder = h.fake.leases.get(lease.current().leaseId)?.token;
     const latest = [...h.fake.inner.tokens.values()].at(-1);
     expect(holder).toBe(latest?.id);
+  });
+
+  it('a token revoked out of band: its leases are re-issued under the new token and not revoked', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const accessor = h.vault.health().token?.accessor as string;
+    h.fake.inner.revokeOutOfBand(accessor);
+    expect(h.fake.alive(first.leaseId)).toBe(false); // died with its token
+    await h.vault.kv.get('x', { kvVersion: 2 }).catch(() => undefined); // any request notices the invalid token
+    await flush();
+    const login = h.events.find(
+      (e) => e.event === 'login' && (e.payload as { reason: string }).reason === 'invalid-token',
+    );
+    expect(login).toBeDefined();
+    expect(lease.current().generation).toBe(2);
+    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    expect(h.fake.count('sys/leases/revoke')).toBe(0);
   });
 
   it('the first issue failing permanently rejects ready() and fails the handle', async () => {
