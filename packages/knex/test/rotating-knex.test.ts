@@ -60,7 +60,7 @@ beforeAll(async () => {
   await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
   server = await startDevServer();
   await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await createDatabaseRole(server, 'fast', { defaultTtl: '6s', maxTtl: '6s' });
   await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
   vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
 });
@@ -94,7 +94,7 @@ describe('createRotatingKnex', () => {
       if (e.reason === 'rotated') revoked.add(e.generation);
     });
     const load = startLoad(8, (i) => work(knex, i));
-    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
+    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 60_000);
     const { ok, failures } = await load.stop();
 
     expect(failures.map((f) => String(f.error))).toEqual([]);
@@ -111,7 +111,7 @@ describe('createRotatingKnex', () => {
     await knex.destroy();
     expect(pool.ended).toBe(true);
     expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
-  }, 60_000);
+  }, 90_000);
 
   it('recovers within a second when the lease is revoked out of band', async () => {
     const knex = open('oob');

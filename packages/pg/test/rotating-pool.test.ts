@@ -77,7 +77,7 @@ beforeAll(async () => {
   await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
   server = await startDevServer();
   await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
+  await createDatabaseRole(server, 'fast', { defaultTtl: '6s', maxTtl: '6s' });
   await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
   await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
   await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
@@ -123,7 +123,7 @@ describe('createRotatingPool', () => {
     pool.on('drained', (e) => drained.push(e.generation));
 
     const load = startLoad(8, (i) => work(pool, i));
-    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 40_000);
+    await waitFor('5 rotations', () => pool.stats().rotations >= 5, 60_000);
     const { ok, failures } = await load.stop();
 
     expect(failures.map((f) => String(f.error))).toEqual([]);
@@ -147,7 +147,7 @@ describe('createRotatingPool', () => {
     const current = pool.lease.current();
     await pool.end();
     expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
-  }, 60_000);
+  }, 90_000);
 
   it('recovers within a second when the lease is revoked out of band', async () => {
     const pool = open({ vault, role: 'oob', ...poolOptions(), max: 8 });
