@@ -138,19 +138,4 @@ describe('vaultPlugin', () => {
     expect((error as Error).message).toContain('databases.main.driver');
     await app.close();
   });
-
-  it('reports a missing driver package clearly', async () => {
-    const app = buildApp({
-      address: server.url,
-      auth: auth.token({ token }),
-      databases: { main: { driver: 'prisma', role: 'app' } },
-    });
-    const error = await app.ready().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(VaultError.is(error, 'VAULT_CONFIG')).toBe(true);
-    expect((error as Error).message).toMatch(/@leasehold\/prisma.*install it/);
-    await app.close();
-  });
 });

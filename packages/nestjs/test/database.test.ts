@@ -1,14 +1,14 @@
 import 'reflect-metadata';
-import { auth, type Vault } from '@leasehold/core';
+import { auth } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import {
-  createDatabaseRole,
   createTestDatabase,
-  mountDatabaseEngine,
+  httpLoadUntil,
+  leaseExists,
+  leasesStillKnown,
   roleExists,
-  startLoad,
+  setupAppFixture,
   type TestDatabase,
-  vaultRequest,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import {
@@ -25,20 +25,18 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getPoolToken, InjectPool, InjectVault, VaultModule, VaultService } from '../src/index.js';
-import { listen, putSecret } from './helpers.js';
+import { listen } from './helpers.js';
 
 let db: TestDatabase;
 let server: DevServer;
 
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));
-  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
-  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
   server = await startDevServer({ port: 0 });
-  await mountDatabaseEngine(server, db);
-  await createDatabaseRole(server, 'fast', { defaultTtl: '4s', maxTtl: '5s' });
-  await createDatabaseRole(server, 'steady', { defaultTtl: '60s', maxTtl: '120s' });
-  await putSecret(server, 'app', { greeting: 'hello' });
+  await setupAppFixture(server, db, {
+    roles: { fast: { defaultTtl: '4s', maxTtl: '5s' }, steady: { defaultTtl: '60s', maxTtl: '120s' } },
+    secrets: { app: { greeting: 'hello' } },
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -63,30 +61,6 @@ class AppController {
     const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
     return { count: Number(rows[0]?.n) };
   }
-}
-
-/** Whether Vault still knows a lease (asked at the dev server with the root token). */
-async function leaseKnown(leaseId: string): Promise<boolean> {
-  try {
-    await vaultRequest(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function untilRotations(vault: Vault, n: number, timeoutMs = 40_000): Promise<void> {
-  let seen = 0;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${seen} rotations`)), timeoutMs);
-    const off = vault.on('lease:rotated', () => {
-      if (++seen >= n) {
-        clearTimeout(timer);
-        off();
-        resolve();
-      }
-    });
-  });
 }
 
 describe('VaultModule databases', () => {
@@ -116,21 +90,25 @@ describe('VaultModule databases', () => {
     leaseIds.add(pool.lease.current().leaseId);
     let closed = false;
     try {
-      const load = startLoad(8, async (i) => {
-        const res = await fetch(`${url}/${i % 2 ? 'items' : 'secret'}`);
-        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      let rotations = 0;
+      vault.on('lease:rotated', () => {
+        rotations++;
       });
-      await untilRotations(vault, 3);
-      const { ok, failures } = await load.stop();
+      const { ok, failures, finished } = await httpLoadUntil(
+        url,
+        ['/secret', '/items'],
+        () => rotations >= 3,
+      );
+      expect(finished).toBe(true);
       expect(failures.map((f) => String(f.error))).toEqual([]);
       expect(ok).toBeGreaterThan(30);
       const last = pool.lease.current();
-      expect(await leaseKnown(last.leaseId)).toBe(true);
+      expect(await leaseExists(server, last.leaseId)).toBe(true);
       await app.close();
       closed = true;
       expect(vault.closed).toBe(true);
       // At the dev server: no lease of this app is left, and the database role of the last one is gone.
-      for (const id of leaseIds) expect(await leaseKnown(id)).toBe(false);
+      expect(await leasesStillKnown(server, leaseIds)).toEqual([]);
       expect(await roleExists(db, last.value.username)).toBe(false);
       expect(server.requests({ path: 'sys/leases/revoke', status: 204 }).length).toBeGreaterThan(0);
     } finally {

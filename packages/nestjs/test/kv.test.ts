@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { auth, createVault, type Vault, VaultError } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { freePort } from '@leasehold/test-env';
+import { freePort, vaultRequest } from '@leasehold/test-env';
 import {
   ConfigurableModuleBuilder,
   Controller,
@@ -128,6 +128,46 @@ describe('VaultModule.forRoot', () => {
     } finally {
       await sealed.close();
     }
+  });
+});
+
+describe('shutdown', () => {
+  it('app.close() revokes the AppRole login token (checked at the dev server)', async () => {
+    await vaultRequest(server, 'POST', 'sys/auth/approle', { type: 'approle' });
+    await vaultRequest(server, 'POST', 'auth/approle/role/web', {
+      token_ttl: '1h',
+      token_policies: ['default'],
+    });
+    const roleId = await vaultRequest<{ data: { role_id: string } }>(
+      server,
+      'GET',
+      'auth/approle/role/web/role-id',
+    );
+    const secretId = await vaultRequest<{ data: { secret_id: string } }>(
+      server,
+      'POST',
+      'auth/approle/role/web/secret-id',
+    );
+    @Module({
+      imports: [
+        VaultModule.forRoot({
+          address: server.url,
+          auth: auth.appRole({
+            roleId: roleId?.data.role_id ?? '',
+            secretId: secretId?.data.secret_id ?? '',
+          }),
+        }),
+      ],
+    })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
+    app.enableShutdownHooks();
+    const accessor = app.get(VaultService).health().token?.accessor ?? '';
+    expect(accessor).not.toBe('');
+    const lookup = () => vaultRequest(server, 'POST', 'auth/token/lookup-accessor', { accessor });
+    await expect(lookup()).resolves.toBeDefined();
+    await app.close();
+    await expect(lookup()).rejects.toThrow(/400|403|invalid accessor/);
   });
 });
 

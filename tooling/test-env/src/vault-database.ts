@@ -138,3 +138,67 @@ export function startLoad(
     },
   };
 }
+
+/** Whether Vault still knows `leaseId` (`sys/leases/lookup` with the root token). */
+export async function leaseExists(server: VaultServerRef, leaseId: string): Promise<boolean> {
+  return vaultRequest(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The leases of `leaseIds` Vault still knows once `timeoutMs` passed (polling; empty = all revoked). A revocation
+ * runs the role's revocation statements, which can take a moment on a loaded machine.
+ */
+export async function leasesStillKnown(
+  server: VaultServerRef,
+  leaseIds: Iterable<string>,
+  timeoutMs = 5000,
+): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const known: string[] = [];
+    for (const id of leaseIds) if (await leaseExists(server, id)) known.push(id);
+    if (known.length === 0 || Date.now() > end) return known;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The usual fixture of an app test: table `items` (three rows) in `db`, the dev server's database engine mounted on
+ * it, the dynamic `roles` created, and the KV v2 `secrets` (path under `secret/` → data) written.
+ */
+export async function setupAppFixture(
+  server: VaultServerRef,
+  db: TestDatabase,
+  options: { roles: Record<string, DatabaseRoleOptions>; secrets?: Record<string, Record<string, unknown>> },
+): Promise<void> {
+  await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
+  await db.query('INSERT INTO items (n) VALUES (1), (2), (3)');
+  await mountDatabaseEngine(server, db);
+  for (const [name, role] of Object.entries(options.roles)) await createDatabaseRole(server, name, role);
+  for (const [path, data] of Object.entries(options.secrets ?? {})) {
+    await vaultRequest(server, 'POST', `secret/data/${path}`, { data });
+  }
+}
+
+/**
+ * `concurrency` loops of GET requests over `paths` (round robin) against `baseUrl` until `done()` is true or
+ * `timeoutMs` passed. A request that does not answer 200 is a failure (with its status and body).
+ */
+export async function httpLoadUntil(
+  baseUrl: string,
+  paths: string[],
+  done: () => boolean,
+  options: { concurrency?: number; timeoutMs?: number } = {},
+): Promise<{ ok: number; failures: Array<{ at: number; error: unknown }>; finished: boolean }> {
+  const load = startLoad(options.concurrency ?? 8, async (i) => {
+    const res = await fetch(`${baseUrl}${paths[i % paths.length]}`);
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  });
+  const end = Date.now() + (options.timeoutMs ?? 40_000);
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const finished = done();
+  return { ...(await load.stop()), finished };
+}

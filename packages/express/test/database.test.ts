@@ -1,0 +1,93 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { auth, createVault } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { createRotatingPool } from '@leasehold/pg';
+import {
+  createTestDatabase,
+  httpLoadUntil,
+  leaseExists,
+  leasesStillKnown,
+  roleExists,
+  setupAppFixture,
+  type TestDatabase,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { gracefulShutdown, vaultMiddleware, vaultReadiness } from '../src/index.js';
+
+let db: TestDatabase;
+let server: DevServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  server = await startDevServer({ port: 0 });
+  await setupAppFixture(server, db, {
+    roles: { fast: { defaultTtl: '4s', maxTtl: '5s' } },
+    secrets: { app: { greeting: 'hello' } },
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+describe('@leasehold/express with a rotating pool', () => {
+  it('answers 200 under concurrent requests through 3 rotations; gracefulShutdown revokes the leases', async () => {
+    const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+    const pool = createRotatingPool({
+      vault,
+      role: 'fast',
+      host: db.host,
+      port: db.port,
+      database: db.name,
+      max: 8,
+    });
+    pool.on('error', () => undefined);
+    const leaseIds = new Set<string>();
+    vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
+    let rotations = 0;
+    vault.on('lease:rotated', () => {
+      rotations++;
+    });
+    const app = express();
+    app.use(vaultReadiness(vault), vaultMiddleware(vault));
+    app.get('/secret', async (req, res) => {
+      const { data } = await req.vault.kv.get<{ greeting: string }>('app');
+      res.json({ greeting: data.reveal().greeting });
+    });
+    app.get('/items', async (_req, res) => {
+      const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
+      res.json({ count: Number(rows[0]?.n) });
+    });
+    const http = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const { shutdown } = gracefulShutdown(http, vault, { signals: [], pools: [pool] });
+    let done = false;
+    try {
+      await vault.ready({ timeoutMs: 5000 });
+      leaseIds.add((await pool.lease.ready()).leaseId);
+      const { ok, failures, finished } = await httpLoadUntil(
+        url,
+        ['/secret', '/items'],
+        () => rotations >= 3,
+      );
+      expect(finished).toBe(true);
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(30);
+      const last = pool.lease.current();
+      expect(await leaseExists(server, last.leaseId)).toBe(true);
+      await shutdown();
+      done = true;
+      expect(vault.closed).toBe(true);
+      expect(pool.ended).toBe(true);
+      expect(await leasesStillKnown(server, leaseIds)).toEqual([]);
+      expect(await roleExists(db, last.value.username)).toBe(false);
+    } finally {
+      if (!done) await shutdown();
+    }
+  }, 90_000);
+});

@@ -1,0 +1,135 @@
+import { auth } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import type { RotatingPool } from '@leasehold/pg';
+import {
+  createTestDatabase,
+  httpLoadUntil,
+  leaseExists,
+  leasesStillKnown,
+  roleExists,
+  setupAppFixture,
+  type TestDatabase,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import type { PrismaPg } from '@prisma/adapter-pg';
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { vaultPlugin } from '../src/index.js';
+
+declare module '../src/index.js' {
+  interface VaultDatabases {
+    main: RotatingPool;
+  }
+}
+
+let db: TestDatabase;
+let server: DevServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase(inject('pgSuperuserUrl'));
+  server = await startDevServer({ port: 0 });
+  await setupAppFixture(server, db, {
+    roles: { fast: { defaultTtl: '4s', maxTtl: '5s' }, steady: { defaultTtl: '60s', maxTtl: '120s' } },
+    secrets: { app: { greeting: 'hello' } },
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+describe('vaultPlugin databases', () => {
+  it('app.db.main answers 200 under concurrent requests through 3 rotations; close revokes the leases', async () => {
+    const app = Fastify();
+    await app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      readyTimeoutMs: 10_000,
+      databases: {
+        main: { driver: 'pg', role: 'fast', host: db.host, port: db.port, database: db.name, max: 8 },
+      },
+    });
+    app.get('/secret', async () => {
+      const { data } = await app.vault.kv.get<{ greeting: string }>('app');
+      return { greeting: data.reveal().greeting };
+    });
+    app.get('/items', async () => {
+      const { rows } = await app.db.main.query<{ n: string }>('SELECT count(*) AS n FROM items');
+      return { count: Number(rows[0]?.n) };
+    });
+    const leaseIds = new Set<string>();
+    app.vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
+    let rotations = 0;
+    app.vault.on('lease:rotated', () => {
+      rotations++;
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    let closed = false;
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      leaseIds.add(app.db.main.lease.current().leaseId);
+      const { ok, failures, finished } = await httpLoadUntil(
+        url,
+        ['/secret', '/items'],
+        () => rotations >= 3,
+      );
+      expect(finished).toBe(true);
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(30);
+      const last = app.db.main.lease.current();
+      expect(await leaseExists(server, last.leaseId)).toBe(true);
+      await app.close();
+      closed = true;
+      expect(app.vault.closed).toBe(true);
+      expect(await leasesStillKnown(server, leaseIds)).toEqual([]);
+      expect(await roleExists(db, last.value.username)).toBe(false);
+    } finally {
+      if (!closed) await app.close();
+    }
+  }, 90_000);
+
+  it("driver 'prisma': app.db.reports is a Prisma driver adapter over a rotating pool, closed with the app", async () => {
+    const app = Fastify();
+    await app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      databases: {
+        reports: { driver: 'prisma', role: 'steady', host: db.host, port: db.port, database: db.name },
+      },
+    });
+    await app.ready();
+    const adapter = app.db.reports as PrismaPg & { pool: RotatingPool };
+    const leaseId = adapter.pool.lease.current().leaseId;
+    try {
+      const connection = await adapter.connect();
+      const result = await connection.queryRaw({
+        sql: 'SELECT count(*)::int AS n FROM items',
+        args: [],
+        argTypes: [],
+      });
+      expect(Number(result.rows[0]?.[0])).toBeGreaterThanOrEqual(3);
+    } finally {
+      await app.close();
+    }
+    expect(adapter.pool.ended).toBe(true);
+    expect(await leasesStillKnown(server, [leaseId])).toEqual([]);
+  });
+
+  it('app.ready() fails naming the database when its role does not exist', async () => {
+    const app = Fastify();
+    app.register(vaultPlugin, {
+      address: server.url,
+      auth: auth.token({ token: server.rootToken }),
+      readyTimeoutMs: 5000,
+      databases: { main: { driver: 'pg', role: 'no-such-role', host: db.host, database: db.name } },
+    });
+    const error = await app.ready().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toMatch(/database "main" \(role "no-such-role"\) got no credentials/);
+    expect(app.vault.closed).toBe(true);
+    expect(() => app.db.main).toThrow(/not open/);
+    await app.close();
+  });
+});
