@@ -165,6 +165,28 @@ describe('lease registry', () => {
     ).toBe(400);
   });
 
+  it('pauses expiry while sealed, as Vault does, and revokes what ran out right after unseal', async () => {
+    const expiring = await issue('?ttl=1');
+    const token = await call(server, 'POST', 'auth/token/create', {
+      body: { policies: ['default'], ttl: 1 },
+    });
+    const tokenAccessor = token.body.auth.accessor as string;
+    server.seal();
+    try {
+      await sleep(1400);
+      // Nothing is revoked during the seal.
+      expect(state.revoked.map((l) => l.leaseId)).not.toContain(expiring.lease_id);
+    } finally {
+      server.unseal();
+    }
+    await sleep(50);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(expiring.lease_id);
+    const lookup = await call(server, 'POST', 'auth/token/lookup-accessor', {
+      body: { accessor: tokenAccessor },
+    });
+    expect(lookup.status).toBe(400);
+  });
+
   it('revoking or expiring a token revokes its leases (and its children’s)', async () => {
     server.writePolicy('db', 'path "db/*" { capabilities = ["read"] }');
     const parent = await call(server, 'POST', 'auth/token/create', { body: { policies: ['db'], ttl: 60 } });

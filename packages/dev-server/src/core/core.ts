@@ -152,9 +152,14 @@ export class Core {
   private closed = false;
 
   constructor(readonly options: CoreOptions) {
-    this.leases = new LeaseRegistry({ now: () => this.now(), log: (l, m, f) => this.log(l, m, f) });
+    this.leases = new LeaseRegistry({
+      now: () => this.now(),
+      log: (l, m, f) => this.log(l, m, f),
+      isSealed: () => this.sealed,
+    });
     this.tokens = new TokenStore({
       now: () => this.now(),
+      isSealed: () => this.sealed,
       log: (l, m, f) => this.log(l, m, f),
       leases: this.leases,
       aclFor: (te) => this.aclFor(te),
@@ -438,6 +443,9 @@ export class Core {
     if (key !== this.options.unsealKey) throw badRequest('Unseal failed, invalid key');
     this.sealed = false;
     this.log('info', 'unsealed');
+    // Vault's expiration manager restarts on unseal: what ran out during the seal is revoked now.
+    this.tokens.resumeExpiry();
+    this.leases.resumeExpiry();
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,11 @@ export interface LeaseEntry {
 /** Callbacks the registry needs from the server core. */
 export interface LeaseHost {
   now(): number;
+  /**
+   * True while the server is sealed. Like Vault's expiration manager, expiry is paused while sealed: a lease that
+   * runs out meanwhile is revoked right after unseal ({@link LeaseRegistry.resumeExpiry}), not during the seal.
+   */
+  isSealed?(): boolean;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
 }
 
@@ -44,6 +49,8 @@ function view(lease: LeaseEntry): LeaseView {
 export class LeaseRegistry {
   private readonly leases = new Map<string, LeaseEntry>();
   private readonly byToken = new Map<string, Set<string>>();
+  /** Leases whose expiry fell while the server was sealed; revoked by {@link resumeExpiry}. */
+  private readonly pausedExpiries = new Set<string>();
   private closed = false;
 
   constructor(private readonly host: LeaseHost) {}
@@ -105,9 +112,29 @@ export class LeaseRegistry {
     lease.timer?.clear();
     if (this.closed) return;
     lease.timer = scheduleAt(lease.expireTime, () => {
+      if (this.host.isSealed?.()) {
+        this.pausedExpiries.add(lease.leaseId);
+        return;
+      }
       this.host.log('debug', 'lease expired', { lease_id: lease.leaseId });
       void this.revoke(lease.leaseId, { force: true });
     });
+  }
+
+  /** After unseal: revokes the leases whose expiry fell during the seal (if they were not renewed meanwhile). */
+  resumeExpiry(): void {
+    const now = this.host.now();
+    for (const leaseId of this.pausedExpiries) {
+      const lease = this.leases.get(leaseId);
+      if (!lease) continue;
+      if (lease.expireTime <= now) {
+        this.host.log('debug', 'lease expired', { lease_id: leaseId });
+        void this.revoke(leaseId, { force: true });
+      } else {
+        this.arm(lease);
+      }
+    }
+    this.pausedExpiries.clear();
   }
 
   /** `sys/leases/renew`: Vault's errors exactly, CalculateTTL, then the backend's renew hook. */

@@ -59,6 +59,8 @@ export interface TokenEntry {
 export interface TokenHost {
   now(): number;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+  /** True while sealed: token expiry is paused, as Vault's expiration manager is. */
+  isSealed?(): boolean;
   readonly leases: LeaseRegistry;
   /** ACL of a token (for the sudo checks the token store makes itself). */
   aclFor(token: TokenEntry): Acl;
@@ -146,6 +148,8 @@ export class TokenStore implements Backend {
   private readonly byAccessor = new Map<string, TokenEntry>();
   private readonly roles = new Map<string, TokenRole>();
   private closed = false;
+  /** Tokens whose expiry fell while the server was sealed; handled by {@link resumeExpiry}. */
+  private readonly pausedExpiries = new Set<TokenEntry>();
   /** The `auth/token/` mount (set by the core after mounting). */
   mount!: Mount;
 
@@ -239,9 +243,29 @@ export class TokenStore implements Backend {
     te.timer = undefined;
     if (this.closed || te.expireTime === 0) return;
     te.timer = scheduleAt(te.expireTime, () => {
+      // Expiry is paused while sealed (as in Vault); resumeExpiry() catches up after unseal.
+      if (this.host.isSealed?.()) {
+        this.pausedExpiries.add(te);
+        return;
+      }
       this.host.log('debug', 'token expired', { accessor: te.accessor });
       void this.revoke(te);
     });
+  }
+
+  /** After unseal: revokes the tokens whose expiry fell during the seal. */
+  resumeExpiry(): void {
+    const now = this.host.now();
+    for (const te of this.pausedExpiries) {
+      if (!this.byId.has(te.id)) continue;
+      if (te.expireTime !== 0 && te.expireTime <= now) {
+        this.host.log('debug', 'token expired', { accessor: te.accessor });
+        void this.revoke(te);
+      } else {
+        this.arm(te);
+      }
+    }
+    this.pausedExpiries.clear();
   }
 
   /** Revokes a token, its leases and (unless `orphanChildren`) its whole subtree. */
