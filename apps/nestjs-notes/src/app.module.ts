@@ -122,6 +122,7 @@ export interface NotesModuleOptions {
 }
 
 /** The application module. */
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a class; register() builds its dynamic form
 @Module({})
 export class NotesAppModule {
   static register(options: NotesModuleOptions): DynamicModule {
