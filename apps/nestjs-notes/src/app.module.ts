@@ -122,8 +122,8 @@ export interface NotesModuleOptions {
 }
 
 /** The application module. */
-// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a class; register() builds its dynamic form
 @Module({})
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a class; register() builds its dynamic form
 export class NotesAppModule {
   static register(options: NotesModuleOptions): DynamicModule {
     return {
