@@ -7,8 +7,33 @@
  *
  * With a duration the demo stops by itself and exits with status 1 if any request failed or no rotation happened.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDemo } from './demo.js';
+
+/**
+ * Ctrl-C in a terminal sends SIGINT to the whole foreground process group — including the embedded PostgreSQL,
+ * which would stop before the demo revoked its leases. So the demo runs in a child process in its own process group;
+ * this parent forwards SIGINT/SIGTERM to it and exits with its status.
+ */
+function runDetached(): void {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    {
+      detached: true,
+      stdio: 'inherit',
+      env: { ...process.env, LEASEHOLD_DEMO_CHILD: '1' },
+    },
+  );
+  const forward = (signal: NodeJS.Signals) => () => {
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
 
 const USAGE = `Usage: pnpm demo [-- --port <n>] [--host <address>] [--duration <seconds>] [--rps <n>]
 
@@ -89,7 +114,13 @@ async function main(): Promise<void> {
   if (duration !== undefined) setTimeout(() => void stop(), duration * 1000);
 }
 
-main().catch((error: unknown) => {
+if (process.env.LEASEHOLD_DEMO_CHILD === '1' || process.platform === 'win32') {
+  main().catch(fail);
+} else {
+  runDetached();
+}
+
+function fail(error: unknown): void {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exitCode = 1;
-});
+}
