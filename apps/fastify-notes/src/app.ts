@@ -9,9 +9,9 @@
 import { createVault, type LeaseOptions, type Vault, type VaultOptions } from '@leasehold/core';
 import { vaultPlugin } from '@leasehold/fastify';
 import {
-  NOTES,
   type NotesDatabase,
   NotesService,
+  notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from '@leasehold/notes-common';
@@ -50,17 +50,7 @@ export async function buildNotesApp(options: NotesAppOptions): Promise<FastifyIn
     vault,
     closeClient: true,
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
-    databases: {
-      notes: {
-        driver: 'pg',
-        role: NOTES.databaseRole,
-        host: options.database.host,
-        port: options.database.port,
-        database: options.database.database,
-        max: options.database.max ?? 10,
-        leaseOptions: options.leaseOptions,
-      },
-    },
+    databases: { notes: notesDatabaseOptions(options.database, options.leaseOptions) },
   });
   const notes = new NotesService(app.vault, () => app.db.notes);
 

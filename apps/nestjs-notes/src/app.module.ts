@@ -14,9 +14,9 @@ import 'reflect-metadata';
 import type { LeaseOptions, VaultOptions } from '@leasehold/core';
 import { getPoolToken, VaultModule, VaultService } from '@leasehold/nestjs';
 import {
-  NOTES,
   type NotesDatabase,
   NotesService,
+  notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from '@leasehold/notes-common';
@@ -132,17 +132,7 @@ export class NotesAppModule {
         VaultModule.forRoot({
           ...options.vaultOptions,
           readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
-          databases: {
-            notes: {
-              driver: 'pg',
-              role: NOTES.databaseRole,
-              host: options.database.host,
-              port: options.database.port,
-              database: options.database.database,
-              max: options.database.max ?? 10,
-              leaseOptions: options.leaseOptions,
-            },
-          },
+          databases: { notes: notesDatabaseOptions(options.database, options.leaseOptions) },
         }),
       ],
       controllers: [NotesController],

@@ -15,6 +15,7 @@ export {
   NotesInputError,
   NotesService,
   type NotesServiceOptions,
+  notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from './service.js';

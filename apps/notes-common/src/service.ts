@@ -4,7 +4,7 @@
  * v2 (cached by the client, served stale while Vault is unreachable); queries go through a rotating pool.
  */
 import { once } from 'node:events';
-import { type Vault, VaultError } from '@leasehold/core';
+import { type HostedDatabaseOptions, type LeaseOptions, type Vault, VaultError } from '@leasehold/core';
 import type { RotatingPool } from '@leasehold/pg';
 import { DEFAULT_NOTES_SETTINGS, NOTES, type NotesSettings } from './setup.js';
 
@@ -34,6 +34,25 @@ export interface NotesDatabase {
   host: string;
   port: number;
   database: string;
+}
+
+/**
+ * The adapters' `databases.notes` entry (`@leasehold/fastify`, `@leasehold/nestjs`): a `pg` rotating pool on the
+ * notes role, at `database` (pool size `max`, default 10), with these lease options.
+ */
+export function notesDatabaseOptions(
+  database: NotesDatabase & { max?: number },
+  leaseOptions?: LeaseOptions,
+): HostedDatabaseOptions {
+  return {
+    driver: 'pg',
+    role: NOTES.databaseRole,
+    host: database.host,
+    port: database.port,
+    database: database.database,
+    max: database.max ?? 10,
+    leaseOptions,
+  };
 }
 
 /** Reads `postgres://host:port/database` (credentials in the URL are refused: they come from Vault). */
