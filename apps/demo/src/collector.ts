@@ -76,6 +76,8 @@ export interface DemoStatus {
   };
   vault: { status: string; reasons: string[]; sealed: boolean; address: string };
   pool: RotatingPoolStats | undefined;
+  /** The pool's connections per credential generation, sampled every second (last 120 s). */
+  poolSeries: Array<{ t: number; connections: Record<number, number> }>;
   timeline: TimelineEvent[];
   /** Set by `close()`: leases revoked while shutting down. */
   leasesRevokedOnClose?: number;
@@ -95,6 +97,8 @@ export class Collector {
     { renewals: number; rotations: number; maxTtl: number; generation: number }
   >();
   #pool: (() => RotatingPoolStats) | undefined;
+  readonly #poolSeries: Array<{ t: number; connections: Record<number, number> }> = [];
+  #sampler: NodeJS.Timeout | undefined;
   #load: LoadDriver | undefined;
   #rotations = 0;
   #renewals = 0;
@@ -199,6 +203,15 @@ export class Collector {
 
   attachPool(stats: () => RotatingPoolStats): void {
     this.#pool = stats;
+    this.#sampler = setInterval(() => {
+      try {
+        this.#poolSeries.push({ t: Date.now(), connections: { ...stats().connections } });
+        if (this.#poolSeries.length > 120) this.#poolSeries.shift();
+      } catch {
+        // The pool is closed (shutting down).
+      }
+    }, 1000);
+    this.#sampler.unref();
   }
 
   attachLoad(load: LoadDriver): void {
@@ -266,11 +279,14 @@ export class Collector {
         address: this.#vault.address,
       },
       pool,
+      poolSeries: [...this.#poolSeries],
       timeline: this.#timeline.filter((e) => e.t >= now - 180_000),
     };
   }
 
   stop(): void {
+    if (this.#sampler) clearInterval(this.#sampler);
+    this.#sampler = undefined;
     for (const off of this.#unsubscribe.splice(0)) off();
   }
 }
