@@ -489,10 +489,12 @@ export class LeaseHandle<T> implements Lease<T> {
 
   #follow(held: Held<T>, step: LifetimeStep): void {
     if (step.type === 'renew') {
-      // Never let a renewal land inside the rotation margin of a lease that might not be extended: a renewal that
-      // comes back capped there leaves no time to re-issue (short TTLs: ⅔ of the TTL can be past the margin).
+      // Vault's max TTL is unknown until a renewal is capped: renew on schedule, and rotate once one is. Never
+      // let a renewal land inside the rotation margin, though: a renewal that comes back capped there leaves no time
+      // to re-issue (short TTLs: ⅔ of the TTL can be past the margin).
       const latest = held.snap.expiresAt - this.#margin(held) - this.#vault.clock.now();
-      this.#setTimer(() => this.#renew(held), Math.max(0, Math.min(step.delayMs, latest)));
+      const delayMs = Number.isFinite(latest) ? Math.max(0, Math.min(step.delayMs, latest)) : step.delayMs;
+      this.#setTimer(() => this.#renew(held), delayMs);
     } else if (step.type === 'check') {
       this.#rotateBeforeEnd(held, 'not-renewable');
     } else {
