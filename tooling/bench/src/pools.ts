@@ -9,7 +9,8 @@
  *
  * Options (or env BENCH_DURATION_S, BENCH_CONCURRENCY, BENCH_ROUNDS, BENCH_POOL_MAX): `--duration` seconds per pool
  * (default 30, split over `--rounds` alternations, default 6), `--concurrency` workers (default 32), `--max` pool
- * size (default 20); BENCH_ROLE_TTL / BENCH_ROLE_MAX_TTL change the role (e.g. `1h` to measure without rotations).
+ * size (default 20); BENCH_CHURN_ONLY=1 keeps the short role rotating on a bare lease while the pool follows a
+ * 1 h role (PostgreSQL role churn without reconnects); BENCH_ROLE_TTL / BENCH_ROLE_MAX_TTL change the role (e.g. `1h` to measure without rotations).
  * `LEASEHOLD_TEST_PG_URL` uses an existing PostgreSQL instead of starting one.
  */
 import { auth, createVault } from '@leasehold/core';
@@ -107,9 +108,27 @@ async function main(): Promise<void> {
       grants: ['GRANT SELECT ON items TO "{{name}}";'],
     });
 
+    // BENCH_CHURN_ONLY=1: the rotating pool follows a 1 h role while a bare lease on the short role keeps
+    // rotating (CREATE ROLE / GRANT / DROP ROLE churn in PostgreSQL, no reconnects): separates the two costs.
+    const churnOnly = process.env.BENCH_CHURN_ONLY === '1';
+    let poolRole = 'bench';
+    if (churnOnly) {
+      await createDatabaseRole(server, 'bench-long', {
+        defaultTtl: '1h',
+        maxTtl: '2h',
+        grants: ['GRANT SELECT ON items TO "{{name}}";'],
+      });
+      poolRole = 'bench-long';
+      let churned = 0;
+      const churn = vault.database.credentials('bench');
+      churn.on('rotate', () => {
+        churned++;
+      });
+      process.on('beforeExit', () => console.log(`churn-only: ${churned} rotations of the bare lease`));
+    }
     const common = { host: db.host, port: db.port, database: db.name, max, idleTimeoutMillis: 0 };
     plain = new pg.Pool({ ...common, user: 'bench_static', password: 'bench-static-password' });
-    rotating = createRotatingPool({ vault, role: 'bench', ...common });
+    rotating = createRotatingPool({ vault, role: poolRole, ...common });
     plain.on('error', () => undefined);
     rotating.on('error', () => undefined);
 
