@@ -121,6 +121,13 @@ if (process.env.LEASEHOLD_DEMO_CHILD === '1' || process.platform === 'win32') {
 }
 
 function fail(error: unknown): void {
+  if ((error as { code?: string }).code === 'EADDRINUSE') {
+    console.error(
+      `${(error as Error).message}: pass another port, e.g. pnpm demo -- --port 3100 (0 = any free port)`,
+    );
+    process.exitCode = 1;
+    return;
+  }
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exitCode = 1;
 }
