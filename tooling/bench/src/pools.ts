@@ -131,6 +131,21 @@ async function main(): Promise<void> {
     rotating = createRotatingPool({ vault, role: poolRole, ...common });
     plain.on('error', () => undefined);
     rotating.on('error', () => undefined);
+    if (process.env.BENCH_TRACE === '1') {
+      // Lease schedule trace: when renewals and rotations happen, relative to the start.
+      const t0 = Date.now();
+      const at = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
+      rotating.lease.on('renew', (e) =>
+        console.log(`  [${at()}] renew ttl ${e.ttlMs} ms capped ${e.capped}`),
+      );
+      rotating.lease.on('expiring', (e) =>
+        console.log(`  [${at()}] expiring (${e.reason}) ${e.remainingMs} ms left`),
+      );
+      rotating.lease.on('rotate', (e) =>
+        console.log(`  [${at()}] rotate -> gen ${e.current.generation} (${e.reason})`),
+      );
+      rotating.on('drained', (e) => console.log(`  [${at()}] drained gen ${e.generation}`));
+    }
 
     console.log(
       `rotating-pool benchmark: ${durationS} s per pool in ${rounds} alternating rounds, concurrency ${concurrency}, ` +
