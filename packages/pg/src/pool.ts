@@ -134,6 +134,8 @@ interface Hooks {
 
 const DROPPED_ROLE_CHECK_MIN_MS = 100;
 const DROPPED_ROLE_CHECK_MAX_MS = 5000;
+/** How long `end()` waits, at most, for the sockets pg-pool asked to end before it revokes the lease. */
+const END_CLOSE_TIMEOUT_MS = 10_000;
 
 const authFailures = new WeakMap<object, number>();
 
@@ -165,6 +167,7 @@ export class RotatingPool extends pg.Pool {
   #reissues = 0;
   #connects = 0;
   #endPromise: Promise<void> | undefined;
+  readonly #closedWaiters: Array<() => void> = [];
 
   constructor(options: RotatingPoolOptions) {
     const {
@@ -258,6 +261,9 @@ export class RotatingPool extends pg.Pool {
         this.#unsubscribe();
         try {
           await super.end();
+          // pg-pool resolves end() once it has asked every client to end, not once their sockets have closed:
+          // revoking the lease now could drop the role under sessions that are still closing.
+          await this.#allClosed();
         } finally {
           for (const [gen, drained] of [...this.#draining]) {
             this.#draining.delete(gen);
@@ -309,7 +315,26 @@ export class RotatingPool extends pg.Pool {
 
   /** @internal A client is gone (ended, or its connect failed). */
   _closed(client: pg.Client): void {
-    if (this.#generationOf.delete(client)) this.#checkDrained();
+    if (!this.#generationOf.delete(client)) return;
+    this.#checkDrained();
+    if (this.#generationOf.size === 0) for (const resolve of this.#closedWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Resolves when every connection this pool opened has ended (its socket closed), or after
+   * {@link END_CLOSE_TIMEOUT_MS} at the latest (a socket that never reports its end must not hang `end()`).
+   */
+  #allClosed(): Promise<void> {
+    if (this.#generationOf.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, END_CLOSE_TIMEOUT_MS);
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#closedWaiters.push(done);
+    });
   }
 
   /** @internal SQLSTATE 42501 on a connection of `generation`. */

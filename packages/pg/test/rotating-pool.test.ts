@@ -81,6 +81,7 @@ beforeAll(async () => {
   await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
   await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
   await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
+  await createDatabaseRole(server, 'closing', { defaultTtl: '60s', maxTtl: '120s' });
   vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
 });
 
@@ -237,5 +238,53 @@ describe('createRotatingPool', () => {
     await ended;
     expect(await canLogin(db, snap.value.username, snap.value.password.reveal())).toBe(false);
     expect(pool.lease.state).toBe('revoked');
+  });
+
+  it('end() revokes only after every connection, busy or idle, has really closed', async () => {
+    const pool = open({ vault, role: 'closing', ...poolOptions(), max: 6 });
+    const errors: unknown[] = [];
+    const onUnhandled = (reason: unknown) => errors.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const opened: pg.Client[] = [];
+    const closed = new Set<pg.Client>();
+    pool.on('connect', (client) => {
+      opened.push(client as unknown as pg.Client);
+      client.on('error', (err) => errors.push(err));
+      client.once('end', () => closed.add(client as unknown as pg.Client));
+    });
+    try {
+      // Six connections: three stay idle, three are busy when end() is called.
+      const held = await Promise.all(Array.from({ length: 6 }, () => pool.connect()));
+      for (const client of held.slice(3)) client.release();
+      const busy = held
+        .slice(0, 3)
+        .map((client) => client.query('SELECT pg_sleep(0.2)').finally(() => client.release()));
+      const username = pool.lease.current().value.username;
+      // How many sockets had closed when the revocation started (pg-pool's end() alone resolves before they have).
+      let closedAtRevoke = -1;
+      const lease = pool.lease as { revoke: typeof pool.lease.revoke };
+      const revoke = lease.revoke.bind(pool.lease);
+      lease.revoke = (...args) => {
+        closedAtRevoke = closed.size;
+        return revoke(...args);
+      };
+      await pool.end();
+      expect(opened).toHaveLength(6);
+      expect(closedAtRevoke).toBe(6);
+      expect(closed.size).toBe(6);
+      expect(pool.stats().connections).toEqual({});
+      // …so the busy queries completed and the revocation met no session of the role.
+      await expect(Promise.all(busy)).resolves.toHaveLength(3);
+      const sessions = await db.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [
+        username,
+      ]);
+      expect(sessions.rows[0]?.n).toBe(0);
+      expect(await roleExists(db, username)).toBe(false);
+      expect(pool.lease.state).toBe('revoked');
+      await sleep(100);
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -13,6 +13,8 @@
  * 1 h role (PostgreSQL role churn without reconnects); BENCH_ROLE_TTL / BENCH_ROLE_MAX_TTL change the role (e.g. `1h` to measure without rotations).
  * `LEASEHOLD_TEST_PG_URL` uses an existing PostgreSQL instead of starting one.
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { auth, createVault } from '@leasehold/core';
 import { startDevServer } from '@leasehold/dev-server';
 import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
@@ -27,8 +29,12 @@ import pg from 'pg';
 interface Phase {
   queries: number;
   failed: number;
+  /** performance.now() when the phase started. */
+  start: number;
   ms: number;
   latencies: number[];
+  /** performance.now() of each completed query. */
+  ends: number[];
 }
 
 function option(name: string, env: string, fallback: number): number {
@@ -42,6 +48,7 @@ function option(name: string, env: string, fallback: number): number {
 
 async function run(pool: pg.Pool, concurrency: number, ms: number, rows: number): Promise<Phase> {
   const latencies: number[] = [];
+  const ends: number[] = [];
   let failed = 0;
   const start = performance.now();
   const end = start + ms;
@@ -53,22 +60,26 @@ async function run(pool: pg.Pool, concurrency: number, ms: number, rows: number)
         const t = performance.now();
         try {
           await pool.query('SELECT id, n FROM items WHERE id = $1', [id + 1]);
-          latencies.push(performance.now() - t);
+          const now = performance.now();
+          latencies.push(now - t);
+          ends.push(now);
         } catch {
           failed++;
         }
       }
     }),
   );
-  return { queries: latencies.length, failed, ms: performance.now() - start, latencies };
+  return { queries: latencies.length, failed, start, ms: performance.now() - start, latencies, ends };
 }
 
 function merge(phases: Phase[]): Phase {
   return {
     queries: phases.reduce((a, p) => a + p.queries, 0),
     failed: phases.reduce((a, p) => a + p.failed, 0),
+    start: phases[0]?.start ?? 0,
     ms: phases.reduce((a, p) => a + p.ms, 0),
     latencies: phases.flatMap((p) => p.latencies),
+    ends: phases.flatMap((p) => p.ends),
   };
 }
 
@@ -77,9 +88,74 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+/**
+ * Throughput in the `windowMs` after each rotation that happened inside a phase (with `windowMs` of the phase left),
+ * relative to that phase's average: the direct cost of a rotation, independent of drift between phases.
+ */
+function afterRotation(phases: Phase[], rotations: number[], windowMs: number): { n: number; ratio: number } {
+  let n = 0;
+  let sum = 0;
+  for (const phase of phases) {
+    const avg = phase.queries / phase.ms;
+    for (const r of rotations) {
+      if (r < phase.start || r + windowMs > phase.start + phase.ms) continue;
+      let count = 0;
+      for (const t of phase.ends) if (t >= r && t < r + windowMs) count++;
+      sum += count / windowMs / avg;
+      n++;
+    }
+  }
+  return { n, ratio: n > 0 ? sum / n : Number.NaN };
+}
+
 function summary(phase: Phase): { qps: number; p50: number; p99: number } {
   const sorted = [...phase.latencies].sort((a, b) => a - b);
   return { qps: (phase.queries / phase.ms) * 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+}
+
+/** argv flag of the child process that hosts the dev server. */
+const DEV_SERVER_CHILD = '--dev-server-child';
+
+interface VaultProcess {
+  url: string;
+  rootToken: string;
+  close(): Promise<void>;
+}
+
+/** In the child: start the dev server, hand its address to the parent, stop when the parent disconnects. */
+async function devServerChild(): Promise<void> {
+  const server = await startDevServer();
+  process.send?.({ url: server.url, rootToken: server.rootToken });
+  process.once('disconnect', () => {
+    server.close().finally(() => process.exit(0));
+  });
+}
+
+/**
+ * The dev server runs in a child process by default: in production Vault is another process, and hosting it on the
+ * benchmark's event loop would bill its CPU (issuing, renewing, CREATE/DROP ROLE) to the rotating pool's phases.
+ * BENCH_INPROCESS_VAULT=1 hosts it in this process instead.
+ */
+async function startVault(): Promise<VaultProcess> {
+  if (process.env.BENCH_INPROCESS_VAULT === '1') {
+    const server = await startDevServer();
+    return { url: server.url, rootToken: server.rootToken, close: () => server.close() };
+  }
+  const child = fork(fileURLToPath(import.meta.url), [DEV_SERVER_CHILD], { stdio: 'inherit' });
+  const ref = await new Promise<{ url: string; rootToken: string }>((resolve, reject) => {
+    child.once('message', (msg) => resolve(msg as { url: string; rootToken: string }));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the dev server process exited early (code ${code})`)));
+  });
+  return {
+    ...ref,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  };
 }
 
 async function main(): Promise<void> {
@@ -92,7 +168,7 @@ async function main(): Promise<void> {
 
   const postgres = await startTestPostgres();
   const db = await createTestDatabase(postgres.url);
-  const server = await startDevServer();
+  const server = await startVault();
   const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
   let plain: pg.Pool | undefined;
   let rotating: RotatingPool | undefined;
@@ -131,9 +207,54 @@ async function main(): Promise<void> {
     rotating = createRotatingPool({ vault, role: poolRole, ...common });
     plain.on('error', () => undefined);
     rotating.on('error', () => undefined);
+    const rotationTimes: number[] = [];
+    rotating.on('rotate', () => rotationTimes.push(performance.now()));
+    if (process.env.BENCH_TRACE === '1') {
+      // Lease schedule trace: when renewals and rotations happen, relative to the start.
+      const t0 = Date.now();
+      const at = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
+      rotating.lease.on('renew', (e) =>
+        console.log(`  [${at()}] renew ttl ${e.ttlMs} ms capped ${e.capped}`),
+      );
+      rotating.lease.on('expiring', (e) =>
+        console.log(`  [${at()}] expiring (${e.reason}) ${e.remainingMs} ms left`),
+      );
+      rotating.lease.on('rotate', (e) =>
+        console.log(`  [${at()}] rotate -> gen ${e.current.generation} (${e.reason})`),
+      );
+      rotating.on('drained', (e) => console.log(`  [${at()}] drained gen ${e.generation}`));
+      // What a connect costs here: one alone, then 20 at once (what a rotation under load does).
+      const connectOnce = async (): Promise<number> => {
+        const t = performance.now();
+        const c = new pg.Client({ ...common, user: 'bench_static', password: 'bench-static-password' });
+        await c.connect();
+        const ms = performance.now() - t;
+        await c.end();
+        return ms;
+      };
+      const alone: number[] = [];
+      for (let i = 0; i < 5; i++) alone.push(await connectOnce());
+      const burst = await Promise.all(Array.from({ length: 20 }, connectOnce));
+      console.log(
+        `  connect alone: ${alone.map((m) => m.toFixed(1)).join(', ')} ms; 20 at once: first ${Math.min(...burst).toFixed(1)} ms, last ${Math.max(...burst).toFixed(1)} ms`,
+      );
+      // Connects after each rotation: how many, and how long after it the last one was ready.
+      let rotatedAt = 0;
+      let connects = 0;
+      rotating.on('rotate', () => {
+        rotatedAt = performance.now();
+        connects = 0;
+      });
+      rotating.on('connect', () => {
+        connects++;
+        const ms = (performance.now() - rotatedAt).toFixed(1);
+        if (connects === 1 || connects % 5 === 0)
+          console.log(`  [${at()}] connect #${connects} +${ms} ms after rotate`);
+      });
+    }
 
     console.log(
-      `rotating-pool benchmark: ${durationS} s per pool in ${rounds} alternating rounds, concurrency ${concurrency}, ` +
+      `rotating-pool benchmark (dev server ${process.env.BENCH_INPROCESS_VAULT === '1' ? 'in this process' : 'in a child process'}): ${durationS} s per pool in ${rounds} alternating rounds, concurrency ${concurrency}, ` +
         `pool max ${max}, role default_ttl ${process.env.BENCH_ROLE_TTL ?? '4s'} / max_ttl ${process.env.BENCH_ROLE_MAX_TTL ?? '8s'}`,
     );
     // Warm both pools up (fill them) outside the measurement.
@@ -176,6 +297,13 @@ async function main(): Promise<void> {
       `extra connects per rotation:           ${fmt(perRotation)} for ${max} pooled connections ` +
         `(${fmt(perRotation / max)} per pooled connection; target <= 1)`,
     );
+    for (const windowMs of [250, 1000]) {
+      const a = afterRotation(rotatingPhases, rotationTimes, windowMs);
+      console.log(
+        `throughput in the ${String(windowMs).padStart(4)} ms after a rotation: ${fmt(a.ratio, 3)} of its phase's average ` +
+          `(${a.n} rotations under load)`,
+      );
+    }
   } finally {
     await plain?.end().catch(() => undefined);
     await rotating?.end().catch(() => undefined);
@@ -186,7 +314,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+(process.argv.includes(DEV_SERVER_CHILD) ? devServerChild() : main()).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exitCode = 1;
 });
