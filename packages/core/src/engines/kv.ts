@@ -197,19 +197,7 @@ export class KvEngine {
       });
       return undefined;
     }
-    const body: Record<string, unknown> = { data };
-    if (options.cas !== undefined) body.options = { cas: options.cas };
-    try {
-      const res = await this.#vault.request<RawVersionMeta>('PUT', `${mount}/data/${encodePath(rel)}`, {
-        body,
-        template: `${mount}/data/:path`,
-      });
-      return versionMeta(res.body?.data ?? undefined);
-    } catch (error) {
-      throw casError(error, mount, rel);
-    } finally {
-      this.#invalidate(mount, rel);
-    }
+    return this.#writeVersion('PUT', mount, rel, data, options.cas);
   }
 
   /** KV v2: merges `data` into the current version (JSON merge patch), creating a new version. */
@@ -222,10 +210,21 @@ export class KvEngine {
     const rel = checkPath(path);
     checkData(data);
     await this.#requireV2(mount, options, 'patch');
+    return this.#writeVersion('PATCH', mount, rel, data, options.cas);
+  }
+
+  /** KV v2: writes (`PUT`) or merge-patches (`PATCH`) a new version; a lost check-and-set is `VAULT_CAS_MISMATCH`. */
+  async #writeVersion(
+    method: 'PUT' | 'PATCH',
+    mount: string,
+    rel: string,
+    data: Record<string, unknown>,
+    cas: number | undefined,
+  ): Promise<KvVersionMetadata | undefined> {
     const body: Record<string, unknown> = { data };
-    if (options.cas !== undefined) body.options = { cas: options.cas };
+    if (cas !== undefined) body.options = { cas };
     try {
-      const res = await this.#vault.request<RawVersionMeta>('PATCH', `${mount}/data/${encodePath(rel)}`, {
+      const res = await this.#vault.request<RawVersionMeta>(method, `${mount}/data/${encodePath(rel)}`, {
         body,
         template: `${mount}/data/:path`,
       });
