@@ -6,8 +6,10 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  sleep,
   startLoad,
   type TestDatabase,
+  waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,20 +18,6 @@ let db: TestDatabase;
 let server: DevServer;
 let vault: Vault;
 const instances: RotatingKnex[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function open(role: string): RotatingKnex {
   const knex = createRotatingKnex({

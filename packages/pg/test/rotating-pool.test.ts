@@ -12,9 +12,11 @@ import {
   createTestDatabase,
   mountDatabaseEngine,
   roleExists,
+  sleep,
   startLoad,
   type TestDatabase,
   vaultRequest,
+  waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
@@ -23,20 +25,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 let db: TestDatabase;
 let server: DevServer;
 let vault: Vault;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const pools: RotatingPool[] = [];
 const poolErrors: Error[] = [];

@@ -8,6 +8,7 @@ import {
   mountDatabaseEngine,
   startLoad,
   type TestDatabase,
+  waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,20 +18,6 @@ let db: TestDatabase;
 let server: DevServer;
 let vault: Vault;
 const clients: PrismaClient[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));

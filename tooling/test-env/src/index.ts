@@ -14,3 +14,4 @@ export {
   type VaultServerRef,
   vaultRequest,
 } from './vault-database.js';
+export { sleep, waitFor } from './wait.js';
