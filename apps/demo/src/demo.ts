@@ -69,6 +69,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const postgres: TestPostgres = await startTestPostgres({
       url: options.databaseUrl ?? '',
       urlSetting: 'DATABASE_URL',
+      connectWaitMs: 10_000,
     });
     cleanup.push(() => postgres.stop());
     const database: TestDatabase = await createTestDatabase(postgres.url);

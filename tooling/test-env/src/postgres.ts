@@ -524,12 +524,13 @@ async function waitForPostgres(url: string, timeoutMs: number, setting: string):
       if (code === '28P01' || code === '28000' || code === '3D000' || Date.now() > deadline) {
         throw new TestPostgresError(
           'UNREACHABLE',
-          `Cannot connect to PostgreSQL at ${safeUrl(url)}: ${(error as Error).message}${code ? ` (SQLSTATE ${code})` : ''}. ` +
+          `Cannot connect to PostgreSQL at ${safeUrl(url)}: ${(error as Error).message}${code && /^[0-9A-Z]{5}$/.test(code) ? ` (SQLSTATE ${code})` : ''}. ` +
             `Check that the server runs and that ${setting} has the right host, port, user and password, or unset it to start an embedded PostgreSQL.`,
           { cause: error },
         );
       }
-      await new Promise((resolveSleep) => setTimeout(resolveSleep, 200).unref());
+      // Not unref()ed: the caller awaits this wait, and nothing else may keep the process alive meanwhile.
+      await new Promise((resolveSleep) => setTimeout(resolveSleep, 200));
     }
   }
 }
