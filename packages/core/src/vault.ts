@@ -149,6 +149,22 @@ export class Vault {
   /** @internal */
   #wire(): void {
     this.#events.on('circuit:close', () => this.#tokens.vaultRecovered());
+    // The circuit's probes never wait past what the token and the leases can afford.
+    this.#circuit?.setDeadlineSource(() => {
+      const token = this.#tokens.expiresAt;
+      const lease = this.#leases.earliestEnd();
+      if (token === undefined) return lease;
+      return lease === undefined ? token : Math.min(token, lease);
+    });
+  }
+
+  /**
+   * @internal While the circuit is open, probes Vault now (at most every 250 ms, shared by all callers) so that a
+   * lease or token about to end sees a Vault that is back without waiting for the next scheduled probe. Never
+   * rejects; a no-op while the circuit is closed.
+   */
+  probeIfOpen(): Promise<void> {
+    return this.#circuit?.probeNow() ?? Promise.resolve();
   }
 
   /** The address in use (no credentials). */

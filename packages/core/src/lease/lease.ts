@@ -67,6 +67,8 @@ export const LEASE_DEFAULTS = Object.freeze({
   expiryGuardMs: 500,
   /** Static credentials are re-read this long after Vault's announced rotation time. */
   staticRefreshDelayMs: 500,
+  /** Issue attempts before a held value ends are never closer together than this (ms). */
+  lastAttemptsFloorMs: 500,
   /** Bound of one revocation on close / revoke(). */
   revokeTimeoutMs: 2000,
 });
@@ -146,6 +148,12 @@ export class LeaseHandle<T> implements Lease<T> {
   /** @internal The last error of a re-issue still under way (the current value stays in use meanwhile). */
   get reissueError(): VaultError | undefined {
     return this.#held && this.#flight ? this.#failure : undefined;
+  }
+
+  /** @internal When the held value ends (ms on the clock); `undefined` when nothing is held or it does not end. */
+  end(): number | undefined {
+    const expiresAt = this.#ended ? undefined : this.#held?.snap.expiresAt;
+    return expiresAt !== undefined && Number.isFinite(expiresAt) ? expiresAt : undefined;
   }
 
   /** The accessor of the token that issued the held lease (internal: used by the manager). */
@@ -335,6 +343,10 @@ export class LeaseHandle<T> implements Lease<T> {
     if (previous) this.#watchExpiry(previous);
     for (;;) {
       this.#assertLive();
+      // Vault seen as down (circuit open): ask for a probe first, so that a Vault that is back is used now rather
+      // than at the next scheduled probe (shared and rate-limited by the circuit).
+      await this.#vault.probeIfOpen();
+      this.#assertLive();
       try {
         const before = this.#tokenAccessor();
         const issued = await this.#source.issue(this.#abort.signal);
@@ -352,7 +364,7 @@ export class LeaseHandle<T> implements Lease<T> {
           this.#fail(err);
           throw err;
         }
-        const wait = backoff.next(clock.now()) ?? LEASE_DEFAULTS.retryMaxMs;
+        const wait = this.#untilNextAttempt(backoff.next(clock.now()) ?? LEASE_DEFAULTS.retryMaxMs);
         this.#log.warn(
           { path: this.path, code: err.code, retryInMs: wait, err: err.message },
           'issuing the lease failed; retrying',
@@ -755,6 +767,19 @@ export class LeaseHandle<T> implements Lease<T> {
       this.#options.rotationMarginMs ??
       Math.max(LEASE_DEFAULTS.rotationMarginRatio * initial, LEASE_DEFAULTS.minRotationMarginMs);
     return Math.min(wanted, initial / 2);
+  }
+
+  /**
+   * The wait before the next issue attempt: the backoff, but while a held value is still valid never more than a
+   * third of the time it has left (at least {@link LEASE_DEFAULTS.lastAttemptsFloorMs}), so the last attempts
+   * before it ends are made in time — a backoff that has grown to 30 s must not sleep through the end of a lease.
+   */
+  #untilNextAttempt(backoffMs: number): number {
+    const end = this.end();
+    if (end === undefined) return backoffMs;
+    const left = end - this.#vault.clock.now();
+    if (left <= 0) return backoffMs;
+    return Math.min(backoffMs, Math.max(LEASE_DEFAULTS.lastAttemptsFloorMs, Math.round(left / 3)));
   }
 
   #incrementSeconds(issued: { leaseDurationMs: number }): number {

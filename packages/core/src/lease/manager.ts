@@ -66,6 +66,16 @@ export class LeaseManager {
     return handle;
   }
 
+  /** The earliest instant at which a value held by a live handle ends (`undefined`: none ends). */
+  earliestEnd(): number | undefined {
+    let earliest: number | undefined;
+    for (const h of this.#handles.values()) {
+      const end = h.end();
+      if (end !== undefined && (earliest === undefined || end < earliest)) earliest = end;
+    }
+    return earliest;
+  }
+
   /** Every live handle (no secrets). */
   list(): LeaseSummary[] {
     const now = this.#vault.clock.now();

@@ -136,6 +136,11 @@ export class TokenManager {
     };
   }
 
+  /** When the current token ends (ms on the clock); `undefined` without a token or for a token without expiry. */
+  get expiresAt(): number | undefined {
+    return this.#current?.expiresAt;
+  }
+
   /** Whether a usable token is held now. */
   hasValidToken(): boolean {
     return this.#current !== undefined && this.#isValid(this.#current);

@@ -3,6 +3,12 @@
  * 502/503/504) — or at once when Vault says it is sealed — the circuit opens: callers fail fast with
  * `VAULT_UNAVAILABLE` (or `VAULT_SEALED`) while a background probe (`sys/health`) runs with jittered backoff.
  * The circuit closes as soon as a probe sees an unsealed Vault answer.
+ *
+ * The probe schedule never outgrows what the client can afford: with a {@link DeadlineSource} (the earliest instant
+ * at which the token or a lease the client holds ends), the next probe comes after at most a quarter of the time
+ * left (never more often than every {@link URGENT_PROBE_FLOOR_MS}), so a Vault that is back before that end is seen
+ * in time to renew or re-issue. A lease or token about to end can also ask for a probe at once ({@link
+ * CircuitBreaker.probeNow}) instead of failing fast until the next scheduled one.
  */
 import { type Clock, type RandomSource, TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
@@ -19,6 +25,12 @@ export interface CircuitBreakerOptions {
   /** Cap of the probe interval in ms (default 30000). */
   maxProbeIntervalMs: number;
 }
+
+/** The earliest instant (ms on the client's clock) at which something the client holds ends, if any. */
+export type DeadlineSource = () => number | undefined;
+
+/** Probes asked for by a near deadline are never closer together than this (ms). */
+export const URGENT_PROBE_FLOOR_MS = 250;
 
 /** Result of a probe: did Vault answer, and is it sealed. Throws when Vault is unreachable. */
 export type Probe = () => Promise<{ sealed: boolean }>;
@@ -44,6 +56,9 @@ export class CircuitBreaker {
   #openedAt = 0;
   #backoff: ExponentialBackoff | undefined;
   #closed = false;
+  #deadline: DeadlineSource | undefined;
+  #probing: Promise<void> | undefined;
+  #lastProbeAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     options: CircuitBreakerOptions,
@@ -60,6 +75,26 @@ export class CircuitBreaker {
   /** Sets the probe (the transport's `sys/health` call). */
   setProbe(probe: Probe): void {
     this.#probe = probe;
+  }
+
+  /** Sets where the earliest end of what the client holds (token, leases) is read from. */
+  setDeadlineSource(source: DeadlineSource): void {
+    this.#deadline = source;
+  }
+
+  /**
+   * While open: probes now, unless a probe is under way (then waits for it) or one ran less than
+   * {@link URGENT_PROBE_FLOOR_MS} ago. Resolves when the probe is done, never rejects; the circuit is closed
+   * afterwards if Vault answered unsealed. A no-op while closed. The probe takes the place of the scheduled one:
+   * the next scheduled probe comes one backoff interval (capped by the deadline) after it.
+   */
+  probeNow(): Promise<void> {
+    if (!this.#open || this.#closed) return Promise.resolve();
+    if (this.#probing) return this.#probing;
+    if (this.#clock.now() - this.#lastProbeAt < URGENT_PROBE_FLOOR_MS) return Promise.resolve();
+    // The scheduled probe is replaced by this one (which schedules the next).
+    this.#timers.clearAll();
+    return this.#runProbe();
   }
 
   get state(): CircuitState {
@@ -146,18 +181,43 @@ export class CircuitBreaker {
 
   #scheduleProbe(): void {
     if (this.#closed || !this.#open || !this.#backoff) return;
-    const delay = this.#backoff.next(this.#clock.now()) ?? this.#options.maxProbeIntervalMs;
+    const now = this.#clock.now();
+    const delay = Math.min(
+      this.#backoff.next(now) ?? this.#options.maxProbeIntervalMs,
+      this.#deadlineCap(now),
+    );
     this.#timers.set(() => void this.#runProbe(), delay);
   }
 
-  async #runProbe(): Promise<void> {
-    if (this.#closed || !this.#open) return;
+  /** The longest the next probe may wait given the earliest end of what the client holds. */
+  #deadlineCap(now: number): number {
+    const deadline = this.#deadline?.();
+    if (deadline === undefined || !Number.isFinite(deadline)) return Number.POSITIVE_INFINITY;
+    const left = deadline - now;
+    // Already ended: nothing is saved by hurrying; probe at the first interval.
+    if (left <= 0) return this.#options.probeIntervalMs;
+    return Math.max(URGENT_PROBE_FLOOR_MS, Math.round(left / 4));
+  }
+
+  #runProbe(): Promise<void> {
+    if (this.#closed || !this.#open) return Promise.resolve();
+    if (this.#probing) return this.#probing;
     if (!this.#probe) {
       this.#scheduleProbe();
-      return;
+      return Promise.resolve();
     }
+    this.#lastProbeAt = this.#clock.now();
+    const probing = this.#probeOnce(this.#probe).finally(() => {
+      this.#probing = undefined;
+    });
+    this.#probing = probing;
+    return probing;
+  }
+
+  async #probeOnce(probe: Probe): Promise<void> {
     try {
-      const { sealed } = await this.#probe();
+      const { sealed } = await probe();
+      if (this.#closed || !this.#open) return;
       this.#events.emit('circuit:probe', { ok: !sealed, sealed });
       if (sealed) {
         this.#reason = 'sealed';
@@ -166,6 +226,7 @@ export class CircuitBreaker {
         this.recordSuccess();
       }
     } catch {
+      if (this.#closed || !this.#open) return;
       this.#events.emit('circuit:probe', { ok: false, sealed: undefined });
       this.#reason = 'unavailable';
       this.#scheduleProbe();

@@ -500,3 +500,33 @@ describe('lease state machine (injected clock and transport)', () => {
     assertNoSecrets(h, [first]);
   });
 });
+
+describe('the last attempts before a lease ends are made in time', () => {
+  it('re-issue attempts wait at most a third of the time left (≥ 500 ms): Vault back at 58.5 s is used before the 60 s end', async () => {
+    const h = harness({ leases: { rotationMarginMs: 12_000 } });
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 60_000, renewable: false });
+    const start = h.clock.now();
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    expect(first.expiresAt).toBe(start + 60_000);
+    await h.clock.advance(40_000);
+    h.fake.down = true;
+    const attempts: number[] = [];
+    h.vault.on('lease:issue-failed', () => attempts.push(h.clock.now() - start));
+    let rotatedAt: number | undefined;
+    h.vault.on('lease:rotated', () => {
+      rotatedAt = h.clock.now() - start;
+    });
+    await h.clock.advance(18_500);
+    h.fake.down = false;
+    await h.clock.advance(1000);
+    // The re-issue starts at the margin (48 s). Backoff 1, 2, 4, 8, 16 s, each capped at round(left / 3):
+    // 49 000 (1000), 51 000 (2000), 54 000 (min(4000, 3000)), 56 000 (2000), 57 333, 58 222, then 58 815 succeeds.
+    expect(attempts).toEqual([48_000, 49_000, 51_000, 54_000, 56_000, 57_333, 58_222]);
+    const current = lease.current();
+    expect(current.generation).toBe(2);
+    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
+    // Without the cap the backoff alone would have tried next at 63 s — after the end.
+    expect(rotatedAt).toBe(58_815);
+  });
+});
