@@ -126,6 +126,7 @@ export class Vault {
         loginBackoff: { ...LOGIN_BACKOFF, ...cfg.token.loginBackoff },
         renewBackoff: cfg.token.renewBackoff,
       },
+      probe: () => this.probeIfOpen(),
     });
     this.#leases = new LeaseManager(this, options?.leases);
     const issuer = {

@@ -82,7 +82,12 @@ export interface TokenManagerDeps {
   events: TypedEmitter<VaultEvents>;
   logger: Logger;
   options: TokenLifecycleOptions;
+  /** While Vault is seen as down (circuit open), probes it now; resolves when done, never rejects. */
+  probe?: () => Promise<void>;
 }
+
+/** Background re-login attempts before the token ends are never closer together than this (ms). */
+const LAST_ATTEMPTS_FLOOR_MS = 500;
 
 export class TokenManager {
   readonly #d: TokenManagerDeps;
@@ -469,6 +474,18 @@ export class TokenManager {
     }
   }
 
+  /**
+   * The wait before the next background re-login: the login backoff, but while `state` is still usable never more
+   * than a third of the time it has left (at least {@link LAST_ATTEMPTS_FLOOR_MS}), so that the last attempts
+   * before the token ends are made in time.
+   */
+  #untilNextAttempt(state: TokenState, backoffMs: number): number {
+    if (state.expiresAt === undefined) return backoffMs;
+    const left = state.expiresAt - state.marginMs - this.#d.clock.now();
+    if (left <= 0) return backoffMs;
+    return Math.min(backoffMs, Math.max(LAST_ATTEMPTS_FLOOR_MS, Math.round(left / 3)));
+  }
+
   /** Logs in again in the background, backing off on failure, while the current token stays in use. */
   #backgroundRelogin(state: TokenState, reason: LoginReason): void {
     if (this.#closed || this.#reloginTimer !== undefined) return;
@@ -476,11 +493,14 @@ export class TokenManager {
       this.#reloginTimer = undefined;
       if (this.#closed) return;
       if (this.#current !== undefined && this.#current !== state) return; // someone else already logged in
+      // Vault seen as down: probe first, so that a Vault that is back is used now, not at the next scheduled probe.
+      await this.#d.probe?.();
+      if (this.#closed) return;
       try {
         await this.#login(reason, false);
       } catch {
         if (this.#closed) return;
-        const delay = this.loginRetryInMs() || LOGIN_BACKOFF.initialMs;
+        const delay = this.#untilNextAttempt(state, this.loginRetryInMs() || LOGIN_BACKOFF.initialMs);
         if (this.#current === state && !this.#isValid(state)) this.#expired(state);
         this.#d.logger.warn(
           { accessor: state.accessor, retryInMs: delay },

@@ -339,3 +339,32 @@ describe('token lifecycle (injected clock and transport)', () => {
     expect(JSON.stringify(health)).not.toContain('secretvalue');
   });
 });
+
+describe('the last re-login attempts before the token ends are made in time', () => {
+  it('background re-logins wait at most a third of the time left (≥ 500 ms): Vault back 2 s before the end is used', async () => {
+    const h = harness();
+    h.transport.renewable = false;
+    h.transport.ttlMs = 60_000;
+    h.transport.maxTtlMs = 60_000;
+    const start = h.clock.now();
+    await h.vault.ready();
+    const attempts: number[] = [];
+    h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
+    let loggedInAt: number | undefined;
+    h.vault.on('login', () => {
+      loggedInAt = h.clock.now() - start;
+    });
+    h.transport.down = true;
+    await h.clock.advance(58_000);
+    h.transport.down = false;
+    await h.clock.advance(1500);
+    const logins = h.events.filter((e) => e.event === 'login');
+    expect(logins).toHaveLength(2);
+    expect(h.events.some((e) => e.event === 'token:expired')).toBe(false);
+    // Backoff 1, 2, 4, 8 s… capped at round(left / 3), left = end − 1 s safety margin − now.
+    // The schedule gives up on the non-renewable token at 43 s (Vault's grace), then: 1 s, 2 s, 4 s, then
+    // min(8 s, 3 s), min(16 s, 2 s), 1333, 889, 593, and 500 (floor): the login at 58.315 s succeeds.
+    expect(attempts).toEqual([43_000, 44_000, 46_000, 50_000, 53_000, 55_000, 56_333, 57_222, 57_815]);
+    expect(loggedInAt).toBe(58_315);
+  });
+});
