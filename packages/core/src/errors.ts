@@ -99,6 +99,16 @@ export class VaultError extends Error {
     Object.defineProperty(this, brand, { value: true });
   }
 
+  /**
+   * `error instanceof VaultError` is true for a `VaultError` from any copy of this library — the ESM and the
+   * CommonJS build, or two installed versions — as undici does for its errors: the class is recognised by a
+   * `Symbol.for` brand, not by its prototype chain. (A subclass keeps the ordinary prototype check.)
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== VaultError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return VaultError.is(value);
+  }
+
   /** True for a `VaultError` from any copy of this library (ESM and CommonJS builds), optionally with `code`. */
   static is(value: unknown, code?: VaultErrorCode): value is VaultError {
     if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[brand] !== true) {
