@@ -104,7 +104,8 @@ export class VaultError extends Error {
    * CommonJS build, or two installed versions — as undici does for its errors: the class is recognised by a
    * `Symbol.for` brand, not by its prototype chain. (A subclass keeps the ordinary prototype check.)
    */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof was asked about (maybe a subclass).
     if (this !== VaultError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return VaultError.is(value);
   }

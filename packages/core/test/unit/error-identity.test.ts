@@ -31,7 +31,7 @@ describe('VaultError identity across builds', () => {
     for (const Check of [VaultError, cjs.VaultError, esm.VaultError]) {
       expect(new Error('plain') instanceof Check).toBe(false);
       expect({ code: 'VAULT_SEALED' } instanceof Check).toBe(false);
-      expect(null instanceof Check).toBe(false);
+      expect((null as unknown as object) instanceof Check).toBe(false);
     }
   });
 
