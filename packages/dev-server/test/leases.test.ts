@@ -233,4 +233,45 @@ describe('lease registry', () => {
     expect((await call(server, 'DELETE', 'sys/mounts/db2')).status).toBe(204);
     expect(state.revoked.map((l) => l.leaseId)).toContain(res.body.lease_id);
   });
+
+  it('revoke-prefix matches whole path segments, as Vault does', async () => {
+    const app = await issue();
+    const apple = await call(server, 'GET', 'db/creds/apple');
+    expect((await call(server, 'PUT', 'sys/leases/revoke-prefix/db/creds/app')).status).toBe(204);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(app.lease_id);
+    expect(state.revoked.map((l) => l.leaseId)).not.toContain(apple.body.lease_id);
+    expect(
+      (await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: apple.body.lease_id } })).status,
+    ).toBe(200);
+  });
+
+  it('a failed revocation keeps the mount: unmounting answers 400 until the leases can be revoked', async () => {
+    await server.mount('db3', 'test');
+    const res = await call(server, 'GET', 'db3/creds/x');
+    state.failRevoke = true;
+    try {
+      const refused = await call(server, 'DELETE', 'sys/mounts/db3');
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([
+        `failed to revoke ${JSON.stringify(res.body.lease_id)} (1 / 1): failed to revoke entry: resp: (*logical.Response)(nil) err: revocation failed`,
+      ]);
+      expect((await call(server, 'GET', 'sys/mounts')).body.data['db3/']).toBeDefined();
+    } finally {
+      state.failRevoke = false;
+    }
+    expect((await call(server, 'DELETE', 'sys/mounts/db3')).status).toBe(204);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(res.body.lease_id);
+  });
+
+  it('validates the leaseRevocation option', async () => {
+    await expect(startDevServer({ leaseRevocation: { retryBaseMs: 0 } })).rejects.toThrow(
+      /`leaseRevocation.retryBaseMs` must be a positive number/,
+    );
+    await expect(startDevServer({ leaseRevocation: { maxAttempts: 1.5 } })).rejects.toThrow(
+      /`leaseRevocation.maxAttempts` must be a positive integer/,
+    );
+    await expect(
+      startDevServer({ leaseRevocation: 'fast' as unknown as { retryBaseMs: number } }),
+    ).rejects.toThrow(/`leaseRevocation` must be an object/);
+  });
 });
