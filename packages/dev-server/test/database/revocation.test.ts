@@ -4,6 +4,7 @@
  * revocation fails is kept and retried (Vault's expiration manager), and an explicit revoke answers as Vault does.
  */
 import { createTestDatabase, mountDatabaseEngine, type TestDatabase, waitFor } from '@leasehold/test-env';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/index.js';
 import { call } from '../helpers.js';
@@ -116,6 +117,49 @@ describe('database leases: concurrent issues and failing revocations (real Postg
       for (const leaseId of leaseIds) expect((await lookup(leaseId)).status).toBe(400);
     }, 90_000);
   }
+
+  it('a creation that meets a concurrent GRANT from another session is run again and succeeds', async () => {
+    // Another session (say, a migration) changes the grants of `items` and keeps its transaction open: the issue's
+    // GRANT on the same table waits for it, and PostgreSQL fails it with "tuple concurrently updated" once the other
+    // transaction commits.
+    await writeRole('granting', {
+      creation_statements: [
+        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+        'GRANT SELECT ON items TO "{{name}}";',
+      ],
+      default_ttl: '1h',
+    });
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`GRANT UPDATE ON items TO "${group}"`);
+      const issuing = call(server, 'GET', 'database/creds/granting');
+      await waitFor(
+        "the issue's GRANT to wait for the other transaction",
+        async () =>
+          (
+            await db.query(
+              "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'GRANT%'",
+              [db.name],
+            )
+          ).rowCount === 1,
+        15_000,
+      );
+      await other.query('COMMIT');
+      const issued = await issuing;
+      expect(issued.status).toBe(200);
+      createdRoles.add(issued.body.data.username);
+      passwords.push(issued.body.data.password);
+      expect(await roleExists(db, issued.body.data.username)).toBe(true);
+      expect(
+        logLines.some((line) => line.includes('transient conflict') && line.includes('tuple concurrently')),
+      ).toBe(true);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await other.end();
+    }
+  });
 
   /** Revocation statements that fail while the table `audit_log` does not exist (42P01), as after a bad migration. */
   const failingRevocation = ['REVOKE ALL ON audit_log FROM "{{name}}";', 'DROP ROLE "{{name}}";'];
