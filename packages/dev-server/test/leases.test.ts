@@ -1,3 +1,4 @@
+import { waitFor } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../src/index.js';
 import { newState, testEngine } from './fixtures.js';
@@ -273,5 +274,39 @@ describe('lease registry', () => {
     await expect(
       startDevServer({ leaseRevocation: 'fast' as unknown as { retryBaseMs: number } }),
     ).rejects.toThrow(/`leaseRevocation` must be an object/);
+  });
+
+  it('a lazy revoke (sync=false) that fails keeps the lease and retries it; an irrevocable lease can still be revoked', async () => {
+    const own = newState();
+    const fast = await startDevServer({
+      secretEngines: { test: testEngine(own) },
+      leaseRevocation: { retryBaseMs: 100, maxAttempts: 2 },
+    });
+    try {
+      await fast.mount('db', 'test');
+      const secret = (await call(fast, 'GET', 'db/creds/app')).body.lease_id as string;
+      const known = async () =>
+        (await call(fast, 'PUT', 'sys/leases/lookup', { body: { lease_id: secret } })).status === 200;
+      const irrevocable = async () =>
+        (await call(fast, 'GET', 'sys/leases?type=irrevocable')).body.data.leases as { lease_id: string }[];
+      own.failRevoke = true;
+      expect(
+        (await call(fast, 'PUT', 'sys/leases/revoke', { body: { lease_id: secret, sync: false } })).status,
+      ).toBe(202);
+      await waitFor(
+        'the lease to be marked irrevocable',
+        async () => (await irrevocable()).length === 1,
+        10_000,
+      );
+      expect(await known()).toBe(true);
+      expect(own.revoked).toEqual([]);
+      own.failRevoke = false;
+      expect((await call(fast, 'PUT', 'sys/leases/revoke', { body: { lease_id: secret } })).status).toBe(204);
+      expect(own.revoked.map((l) => l.leaseId)).toEqual([secret]);
+      expect(await irrevocable()).toEqual([]);
+      expect(await known()).toBe(false);
+    } finally {
+      await fast.close();
+    }
   });
 });

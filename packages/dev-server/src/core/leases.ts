@@ -202,7 +202,8 @@ export class LeaseRegistry {
    * https://github.com/hashicorp/vault/blob/main/vault/expiration.go
    */
   private revocationFailed(lease: LeaseEntry, error: unknown): void {
-    if (this.closed || this.leases.get(lease.leaseId) !== lease) return;
+    // An irrevocable lease stays so, with its first error (Vault's `markLeaseIrrevocable`).
+    if (this.closed || this.leases.get(lease.leaseId) !== lease || lease.revokeError !== undefined) return;
     lease.revokeAttempts += 1;
     const message = revokeEntryCause(error);
     lease.timer?.clear();
