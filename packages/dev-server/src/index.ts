@@ -14,6 +14,7 @@ export type {
   RequestLogFilter,
   RequestMatcher,
 } from './core/control.js';
+export type { LeaseRevocationOptions } from './core/leases.js';
 export type { DevServerLogger } from './core/types.js';
 export { authMethods, secretEngines } from './registry.js';
 export type { DevServer, DevServerOptions, DevServerTlsMaterial } from './server.js';

@@ -5,6 +5,7 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { BackendFactory } from './backend.js';
 import type { DropRule, FailRule, LatencyRule, RequestLogEntry, RequestLogFilter } from './core/control.js';
 import { Core, errorReply, jsonReply, type RawReply, type RawRequest } from './core/core.js';
+import { type LeaseRevocationOptions, VAULT_LEASE_REVOCATION } from './core/leases.js';
 import type { DevServerLogger } from './core/types.js';
 import { VaultMethodStream } from './listener.js';
 import { authMethods as registryAuth, secretEngines as registrySecret } from './registry.js';
@@ -47,6 +48,11 @@ export interface DevServerOptions {
   authMethods?: Record<string, BackendFactory>;
   /** Mount KV v2 at `secret/` as `vault server -dev` does (default true). */
   devMounts?: boolean;
+  /**
+   * How an expired lease whose revocation fails is retried. Default: Vault's — after 10 s × 2^attempt (±50 %), and
+   * marked irrevocable after 6 failed attempts. Tests may shorten `retryBaseMs` (ms) or change `maxAttempts`.
+   */
+  leaseRevocation?: Partial<LeaseRevocationOptions>;
 }
 
 /** A running dev server and its test-control surface. */
@@ -129,6 +135,28 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
   });
 }
 
+/** Validates `leaseRevocation` and fills in Vault's values for what is not given. */
+function leaseRevocationOption(value: unknown): LeaseRevocationOptions {
+  if (value === undefined) return VAULT_LEASE_REVOCATION;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new TypeError(
+      'startDevServer: `leaseRevocation` must be an object like { retryBaseMs: 10000, maxAttempts: 6 }',
+    );
+  const {
+    retryBaseMs = VAULT_LEASE_REVOCATION.retryBaseMs,
+    maxAttempts = VAULT_LEASE_REVOCATION.maxAttempts,
+  } = value as Partial<LeaseRevocationOptions>;
+  if (typeof retryBaseMs !== 'number' || !Number.isFinite(retryBaseMs) || retryBaseMs <= 0)
+    throw new TypeError(
+      'startDevServer: `leaseRevocation.retryBaseMs` must be a positive number of milliseconds (Vault: 10000)',
+    );
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
+    throw new TypeError(
+      'startDevServer: `leaseRevocation.maxAttempts` must be a positive integer (Vault: 6)',
+    );
+  return { retryBaseMs, maxAttempts };
+}
+
 /** Starts an in-memory Vault-compatible server. */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const host = options.host ?? '127.0.0.1';
@@ -139,12 +167,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     );
   const unsealKey = randomBytes(32).toString('base64');
   const logger = options.logger;
+  const leaseRevocation = leaseRevocationOption(options.leaseRevocation);
   const core = new Core({
     rootToken,
     unsealKey,
     logger,
     secretEngines: { ...registrySecret, ...(options.secretEngines ?? {}) },
     authMethods: { ...registryAuth, ...(options.authMethods ?? {}) },
+    leaseRevocation,
   });
   if (options.devMounts !== false) {
     await core.enableMount({

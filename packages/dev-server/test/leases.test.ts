@@ -1,3 +1,4 @@
+import { waitFor } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../src/index.js';
 import { newState, testEngine } from './fixtures.js';
@@ -232,5 +233,80 @@ describe('lease registry', () => {
     const res = await call(server, 'GET', 'db2/creds/x');
     expect((await call(server, 'DELETE', 'sys/mounts/db2')).status).toBe(204);
     expect(state.revoked.map((l) => l.leaseId)).toContain(res.body.lease_id);
+  });
+
+  it('revoke-prefix matches whole path segments, as Vault does', async () => {
+    const app = await issue();
+    const apple = await call(server, 'GET', 'db/creds/apple');
+    expect((await call(server, 'PUT', 'sys/leases/revoke-prefix/db/creds/app')).status).toBe(204);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(app.lease_id);
+    expect(state.revoked.map((l) => l.leaseId)).not.toContain(apple.body.lease_id);
+    expect(
+      (await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: apple.body.lease_id } })).status,
+    ).toBe(200);
+  });
+
+  it('a failed revocation keeps the mount: unmounting answers 400 until the leases can be revoked', async () => {
+    await server.mount('db3', 'test');
+    const res = await call(server, 'GET', 'db3/creds/x');
+    state.failRevoke = true;
+    try {
+      const refused = await call(server, 'DELETE', 'sys/mounts/db3');
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors).toEqual([
+        `failed to revoke ${JSON.stringify(res.body.lease_id)} (1 / 1): failed to revoke entry: resp: (*logical.Response)(nil) err: revocation failed`,
+      ]);
+      expect((await call(server, 'GET', 'sys/mounts')).body.data['db3/']).toBeDefined();
+    } finally {
+      state.failRevoke = false;
+    }
+    expect((await call(server, 'DELETE', 'sys/mounts/db3')).status).toBe(204);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(res.body.lease_id);
+  });
+
+  it('validates the leaseRevocation option', async () => {
+    await expect(startDevServer({ leaseRevocation: { retryBaseMs: 0 } })).rejects.toThrow(
+      /`leaseRevocation.retryBaseMs` must be a positive number/,
+    );
+    await expect(startDevServer({ leaseRevocation: { maxAttempts: 1.5 } })).rejects.toThrow(
+      /`leaseRevocation.maxAttempts` must be a positive integer/,
+    );
+    await expect(
+      startDevServer({ leaseRevocation: 'fast' as unknown as { retryBaseMs: number } }),
+    ).rejects.toThrow(/`leaseRevocation` must be an object/);
+  });
+
+  it('a lazy revoke (sync=false) that fails keeps the lease and retries it; an irrevocable lease can still be revoked', async () => {
+    const own = newState();
+    const fast = await startDevServer({
+      secretEngines: { test: testEngine(own) },
+      leaseRevocation: { retryBaseMs: 100, maxAttempts: 2 },
+    });
+    try {
+      await fast.mount('db', 'test');
+      const secret = (await call(fast, 'GET', 'db/creds/app')).body.lease_id as string;
+      const known = async () =>
+        (await call(fast, 'PUT', 'sys/leases/lookup', { body: { lease_id: secret } })).status === 200;
+      const irrevocable = async () =>
+        (await call(fast, 'GET', 'sys/leases?type=irrevocable')).body.data.leases as { lease_id: string }[];
+      own.failRevoke = true;
+      expect(
+        (await call(fast, 'PUT', 'sys/leases/revoke', { body: { lease_id: secret, sync: false } })).status,
+      ).toBe(202);
+      await waitFor(
+        'the lease to be marked irrevocable',
+        async () => (await irrevocable()).length === 1,
+        10_000,
+      );
+      expect(await known()).toBe(true);
+      expect(own.revoked).toEqual([]);
+      own.failRevoke = false;
+      expect((await call(fast, 'PUT', 'sys/leases/revoke', { body: { lease_id: secret } })).status).toBe(204);
+      expect(own.revoked.map((l) => l.leaseId)).toEqual([secret]);
+      expect(await irrevocable()).toEqual([]);
+      expect(await known()).toBe(false);
+    } finally {
+      await fast.close();
+    }
   });
 });

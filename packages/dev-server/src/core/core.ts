@@ -14,7 +14,7 @@ import { parseDurationSeconds } from '../util/duration.js';
 import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import { Control } from './control.js';
-import { LeaseRegistry } from './leases.js';
+import { LeaseRegistry, type LeaseRevocationOptions } from './leases.js';
 import { Acl, DEFAULT_POLICY, type Policy, parsePolicy } from './policy.js';
 import { SystemBackend } from './system.js';
 import { parseBool, type TokenEntry, TokenStore } from './tokens.js';
@@ -54,6 +54,8 @@ export interface CoreOptions {
   logger: DevServerLogger | undefined;
   secretEngines: Record<string, BackendFactory>;
   authMethods: Record<string, BackendFactory>;
+  /** Retry rule for failed revocations of expired leases (default: Vault's). */
+  leaseRevocation?: LeaseRevocationOptions;
 }
 
 interface WrappedEntry {
@@ -156,6 +158,7 @@ export class Core {
       now: () => this.now(),
       log: (l, m, f) => this.log(l, m, f),
       isSealed: () => this.sealed,
+      revocation: options.leaseRevocation,
     });
     this.tokens = new TokenStore({
       now: () => this.now(),
@@ -339,7 +342,8 @@ export class Core {
     if (!mount) return;
     if (mount.kind === 'system' || fullPath === 'auth/token/' || fullPath === 'cubbyhole/')
       throw badRequest(`cannot unmount "${fullPath}"`);
-    await this.leases.revokePrefix(fullPath, { force: true });
+    // As Vault's unmount: a lease whose revocation fails stops the unmount (400), so that no credential is forgotten.
+    await this.leases.revokePrefix(fullPath);
     if (mount.kind === 'auth') await this.tokens.revokeByMount(fullPath);
     this.mounts.delete(fullPath);
     await mount.backend.close?.();

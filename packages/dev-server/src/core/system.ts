@@ -18,6 +18,11 @@ const HEALTH_CODES: Record<string, number> = {
   removedcode: 530,
 };
 
+/** Vault's `MaxIrrevocableLeasesToReturn` and `MaxIrrevocableLeasesWarning` (vault/expiration.go). */
+const MAX_IRREVOCABLE_LEASES_TO_RETURN = 10_000;
+const MAX_IRREVOCABLE_LEASES_WARNING =
+  'Command halted because many irrevocable leases were found. To emit the entire list, re-run the command with force set true.';
+
 function noContent(status = 204): InternalResponse {
   return { raw: { status, contentType: '', body: '' } };
 }
@@ -259,7 +264,7 @@ export class SystemBackend implements Backend {
     if (!leaseId) throw badRequest('lease_id must be specified');
     const sync = parseBool(request.data.sync, 'sync') ?? true;
     if (!sync) {
-      this.core.leases.revoke(leaseId, { force: false }).catch(() => undefined);
+      void this.core.leases.revokeLazily(leaseId);
       return noContent(202);
     }
     await this.core.leases.revoke(leaseId);
@@ -272,13 +277,44 @@ export class SystemBackend implements Backend {
     force: boolean,
   ): Promise<InternalResponse> {
     const sync = parseBool(request.data.sync, 'sync') ?? true;
-    const run = this.core.leases.revokePrefix(prefix, { force });
+    const run = this.core.leases.revokePrefix(prefix, { force, sync });
     if (!sync) {
       run.catch(() => undefined);
       return noContent(202);
     }
     await run;
     return noContent();
+  }
+
+  /**
+   * `sys/leases` and `sys/leases/count` with `type=irrevocable` (Vault's `handleLeaseList`/`handleLeaseCount`:
+   * https://github.com/hashicorp/vault/blob/main/vault/logical_system.go); any other type → nothing (404).
+   * `limit`: a positive integer or `none` (default 10 000, with Vault's warning when more exist).
+   */
+  private irrevocableLeases(request: LogicalRequest, count: boolean): InternalResponse | null {
+    if (str(request.data.type).toLowerCase() !== 'irrevocable') return null;
+    if (count) {
+      const { leases } = this.core.leases.irrevocable();
+      const counts: Record<string, number> = {};
+      for (const lease of leases) counts[lease.mount_id] = (counts[lease.mount_id] ?? 0) + 1;
+      return { data: { lease_count: leases.length, counts } };
+    }
+    const limitText = str(request.data.limit);
+    let limit = MAX_IRREVOCABLE_LEASES_TO_RETURN;
+    if (limitText.toLowerCase() === 'none') limit = 0;
+    else if (limitText !== '') {
+      if (!/^[+-]?\d+$/.test(limitText))
+        throw badRequest(
+          `invalid 'limit' provided: strconv.Atoi: parsing ${JSON.stringify(limitText)}: invalid syntax`,
+        );
+      limit = Number(limitText);
+      if (limit < 1) throw badRequest("limit must be 'none' or a positive integer");
+    }
+    const { leases, truncated } = this.core.leases.irrevocable(limit);
+    return {
+      data: { lease_count: leases.length, leases },
+      warnings: truncated ? [MAX_IRREVOCABLE_LEASES_WARNING] : [],
+    };
   }
 
   // ------------------------------------------------------------------ the handler
@@ -375,6 +411,8 @@ export class SystemBackend implements Backend {
       if (!prefix) throw badRequest('missing prefix');
       return this.revokePrefix(request, prefix, force);
     }
+    if ((path === 'leases' || path === 'leases/count') && op === 'read')
+      return this.irrevocableLeases(request, path === 'leases/count');
     if (path === 'leases/lookup' && write) return { data: core.leases.lookup(str(data.lease_id)) };
     if (path.startsWith('leases/lookup/') && op === 'list') {
       const prefix = path.slice('leases/lookup/'.length);

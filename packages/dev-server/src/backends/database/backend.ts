@@ -2,6 +2,8 @@
  * The `database` secrets engine on real PostgreSQL (Vault's `builtin/logical/database` with the
  * `postgresql-database-plugin`). See `docs/database.md` for what is supported.
  */
+
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type Backend,
   type BackendContext,
@@ -13,6 +15,8 @@ import {
   type LogicalResponse,
   unsupportedOperation,
 } from '../../backend.js';
+import { KeyedSerialQueue } from '../../util/serial.js';
+import { type LongTimer, scheduleAt } from '../../util/timer.js';
 import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
 import {
   getBool,
@@ -44,8 +48,10 @@ const MIN_ROTATION_PERIOD_SECONDS = 5;
 const ROTATION_RETRY_MS = 10_000;
 /** Vault adds this buffer to the expiration it passes to the database. */
 const EXPIRATION_BUFFER_MS = 5_000;
-/** setTimeout's maximum delay. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Attempts of a creation or revocation that meets a transient catalog conflict (see {@link isTransientConflict}). */
+const TRANSIENT_ATTEMPTS = 5;
+/** Base of the jittered backoff between those attempts. */
+const TRANSIENT_RETRY_BASE_MS = 25;
 
 /** Top-level config fields; everything else sent to `config/:name` is kept as connection details. */
 const CONFIG_FIELDS = new Set([
@@ -140,6 +146,18 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * PostgreSQL's transient failures of concurrent role and grant changes: two transactions that update the same
+ * catalog row (e.g. `GRANT`/`REVOKE` on one table, schema or database, `CREATE`/`DROP ROLE … IN ROLE` one group)
+ * fail the later one with `tuple concurrently updated`/`deleted` (SQLSTATE XX000); and serialization failures and
+ * deadlocks (40001, 40P01). Running the transaction again succeeds once the other one committed.
+ */
+function isTransientConflict(error: unknown): boolean {
+  if (!(error instanceof SanitizedDatabaseError) || error.stage !== 'query') return false;
+  if (error.code === '40001' || error.code === '40P01') return true;
+  return error.code === 'XX000' && /tuple concurrently (updated|deleted)/.test(error.message);
+}
+
 /** Vault's plugin wording for a failed statement run: `unable to get connection: …` or `failed to execute query: …`. */
 function statementFailure(error: unknown): string {
   if (error instanceof SanitizedDatabaseError && error.stage === 'connect')
@@ -155,9 +173,13 @@ export class DatabaseBackend implements Backend {
   private readonly connections = new Map<string, ConnectionState>();
   private readonly roles = new Map<string, RoleEntry>();
   private readonly staticRoles = new Map<string, StaticRoleEntry>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, LongTimer>();
   /** Serialises rotations per static role. */
-  private readonly rotationLocks = new Map<string, Promise<unknown>>();
+  private readonly rotations = new KeyedSerialQueue<string>();
+  /** Serialises credential creation and revocation per connection (see {@link changeRoles}). */
+  private readonly roleChanges = new KeyedSerialQueue<string>();
+  /** Aborts the backoff waits of {@link changeRoles} on close. */
+  private readonly closing = new AbortController();
   private closed = false;
 
   constructor(private readonly context: BackendContext) {}
@@ -485,7 +507,7 @@ export class DatabaseBackend implements Backend {
     const values = { name: username, username, password, expiration };
     const queries = expandStatements(role.creation, true).map((query) => substitute(query, values));
     try {
-      await state.connection.transaction(queries, [password]);
+      await this.changeRoles(role.dbName, (connection) => connection.transaction(queries, [password]));
     } catch (error) {
       throw internalError(statementFailure(error));
     }
@@ -543,20 +565,48 @@ export class DatabaseBackend implements Backend {
       const raw = lease.internal.revocation_statements;
       statements = Array.isArray(raw) ? raw.filter((item): item is string => typeof item === 'string') : [];
     }
-    const state = this.getConnection(dbName);
+    const queries = expandStatements(statements, true).map((query) =>
+      substitute(query, { name: username, username }),
+    );
     try {
-      if (statements.length) {
-        const queries = expandStatements(statements, true).map((query) =>
-          substitute(query, { name: username, username }),
-        );
-        await state.connection.transaction(queries);
-      } else {
-        await this.defaultRevoke(state.connection, username);
-      }
+      await this.changeRoles(dbName, (connection) =>
+        statements.length ? connection.transaction(queries) : this.defaultRevoke(connection, username),
+      );
     } catch (error) {
       throw badRequest(messageOf(error));
     }
     this.context.log('info', 'database: credentials revoked', { role: roleName, username });
+  }
+
+  /**
+   * Runs a credential creation or revocation on connection `dbName`: one at a time per connection, so that this
+   * server's own concurrent issues and revocations never update the same catalog rows together (PostgreSQL fails
+   * concurrent `GRANT`/`REVOKE`/`CREATE ROLE`/`DROP ROLE` on one object with `tuple concurrently updated`); and
+   * again, after a short jittered backoff, when it still meets such a conflict with another session
+   * ({@link isTransientConflict}). The work must be atomic or idempotent: a creation is one transaction, the default
+   * revocation is idempotent.
+   */
+  private changeRoles(
+    dbName: string,
+    work: (connection: PostgresConnection) => Promise<void>,
+  ): Promise<void> {
+    return this.roleChanges.run(dbName, async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await work(this.getConnection(dbName).connection);
+        } catch (error) {
+          if (attempt >= TRANSIENT_ATTEMPTS || this.closed || !isTransientConflict(error)) throw error;
+          const wait = Math.round(TRANSIENT_RETRY_BASE_MS * 2 ** attempt * (0.5 + Math.random()));
+          this.context.log('debug', 'database: transient conflict, running the statements again', {
+            db_name: dbName,
+            attempt,
+            retry_in_ms: wait,
+            error: messageOf(error),
+          });
+          await delay(wait, undefined, { ref: false, signal: this.closing.signal }).catch(() => undefined);
+        }
+      }
+    });
   }
 
   /**
@@ -708,40 +758,28 @@ export class DatabaseBackend implements Backend {
 
   /** Rotates one static role, serialised with any rotation already running for it. */
   private rotateStatic(name: string): Promise<void> {
-    const previous = this.rotationLocks.get(name) ?? Promise.resolve();
-    const run = previous
-      .catch(() => undefined)
-      .then(async () => {
-        const role = this.staticRoles.get(name);
-        if (!role || this.closed) return;
-        await this.setStaticPassword(name, role);
-      });
-    // The lock entry never rejects (callers observe `run`), so no rejection goes unhandled.
-    const tracked = run
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.rotationLocks.get(name) === tracked) this.rotationLocks.delete(name);
-      });
-    this.rotationLocks.set(name, tracked);
-    return run;
+    return this.rotations.run(name, async () => {
+      const role = this.staticRoles.get(name);
+      if (!role || this.closed) return;
+      await this.setStaticPassword(name, role);
+    });
   }
 
   private clearTimer(name: string): void {
-    const timer = this.timers.get(name);
-    if (timer) clearTimeout(timer);
+    this.timers.get(name)?.clear();
     this.timers.delete(name);
   }
 
-  /** Arms the rotation timer of a static role for its `nextRotation` (unref'ed; cleared by `close()`). */
+  /**
+   * Arms the rotation timer of a static role for its `nextRotation` (or `delayOverride` ms from now); a long timer, so
+   * any `rotation_period` works (unref'ed; cleared by `close()`).
+   */
   private schedule(name: string, delayOverride?: number): void {
     this.clearTimer(name);
     const role = this.staticRoles.get(name);
     if (!role || this.closed) return;
-    const delay = Math.min(
-      MAX_TIMER_MS,
-      Math.max(0, delayOverride ?? role.nextRotation - this.context.now()),
-    );
-    const timer = setTimeout(() => {
+    const at = delayOverride === undefined ? role.nextRotation : this.context.now() + delayOverride;
+    const timer = scheduleAt(at, () => {
       this.timers.delete(name);
       this.rotateStatic(name).then(
         () => this.schedule(name),
@@ -753,8 +791,7 @@ export class DatabaseBackend implements Backend {
           this.schedule(name, ROTATION_RETRY_MS);
         },
       );
-    }, delay);
-    timer.unref();
+    });
     this.timers.set(name, timer);
   }
 
@@ -790,9 +827,10 @@ export class DatabaseBackend implements Backend {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.closing.abort();
+    for (const timer of this.timers.values()) timer.clear();
     this.timers.clear();
-    await Promise.allSettled([...this.rotationLocks.values()]);
+    await Promise.all([this.rotations.idle(), this.roleChanges.idle()]);
     const states = [...this.connections.values()];
     this.connections.clear();
     await Promise.all(states.map((state) => state.connection.close()));
