@@ -72,7 +72,10 @@ describe('lease registry', () => {
     expect(r4.body.lease_duration).toBe(5);
   });
 
-  it('answers the lease errors of the reference exactly', async () => {
+  // Vault's texts: https://github.com/hashicorp/vault/blob/main/vault/logical_system.go (sys/leases handlers),
+  // https://github.com/hashicorp/vault/blob/main/vault/expiration.go and CalculateTTL in
+  // https://github.com/hashicorp/vault/blob/main/sdk/framework/lease.go.
+  it("answers Vault's lease errors exactly", async () => {
     const missing = await call(server, 'PUT', 'sys/leases/renew', { body: {} });
     expect(missing.body.errors).toEqual(['lease_id must be specified']);
     const unknown = await call(server, 'PUT', 'sys/leases/renew', {

@@ -1,5 +1,5 @@
 /**
- * Rotating pool benchmark (issue 6). On one PostgreSQL, alternately:
+ * Rotating pool benchmark. On one PostgreSQL, alternately:
  * - a plain `pg.Pool` with static credentials (the ceiling), and
  * - `createRotatingPool()` on a Vault role with `default_ttl` 4 s / `max_ttl` 8 s (a rotation every few seconds),
  * both at the same concurrency, each for the same total time. Prints queries/s and their ratio, p50/p99 latency,

@@ -356,7 +356,10 @@ export class Acl {
   }
 }
 
-/** Vault's built-in `default` policy (the grants of the reference's §3 plus the usual self-service paths). */
+/**
+ * Vault's built-in `default` policy: the self-service grants of `defaultPolicy` in
+ * https://github.com/hashicorp/vault/blob/main/vault/policy_store.go.
+ */
 export const DEFAULT_POLICY = `# Allow tokens to look up their own properties
 path "auth/token/lookup-self" {
     capabilities = ["read"]

@@ -1,6 +1,7 @@
 /**
- * AppRole auth method (`approle`), reference §4: roles with a role ID, secret IDs (generated or custom) with
- * use counts, TTLs, CIDR restrictions and metadata, and `login {role_id, secret_id}`.
+ * AppRole auth method (`approle`, https://developer.hashicorp.com/vault/api-docs/auth/approle): roles with a role ID,
+ * secret IDs (generated or custom) with use counts, TTLs, CIDR restrictions and metadata, and
+ * `login {role_id, secret_id}`.
  *
  * Secret IDs are stored only as an HMAC-SHA256 under a per-mount random key (as Vault does); the value itself
  * is returned once, by the generating request.
@@ -36,7 +37,10 @@ import {
 } from './fields.js';
 import { type RouteParams, Router } from './router.js';
 
-/** The login error for every credential problem (current Vault wording, reference §4). */
+/**
+ * The login error for every credential problem, in Vault's wording
+ * (https://github.com/hashicorp/vault/blob/main/builtin/credential/approle/path_login.go).
+ */
 export const INVALID_CREDENTIALS = 'invalid role or secret ID';
 
 interface Role {

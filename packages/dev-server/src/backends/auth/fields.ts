@@ -1,6 +1,7 @@
 /**
  * Request-field parsing shared by the auth methods: typed readers for `data` values (JSON or form-encoded, so
- * numbers and booleans may arrive as strings) and Vault's token fields (`tokenutil.TokenParams`, reference §3.5).
+ * numbers and booleans may arrive as strings) and Vault's token fields (`tokenutil.TokenParams`,
+ * https://github.com/hashicorp/vault/blob/main/sdk/helper/tokenutil/tokenutil.go).
  */
 import { isIP } from 'node:net';
 import { type AuthSpec, badRequest, LogicalError } from '../../backend.js';
@@ -157,7 +158,7 @@ export function cidrsSubset(outer: readonly string[], inner: readonly string[]):
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Token fields (reference §3.5)
+// Token fields (`tokenutil.TokenParams`)
 
 /** Vault's token fields as stored on a role/user/cert entry. All durations in seconds. */
 export interface TokenFields {
@@ -311,8 +312,10 @@ export function buildAuth(
 }
 
 /**
- * What `renewAuth` returns for an entry: its current TTL limits (reference §4: capped by the current max). `period`
- * is always returned (0 = not periodic), so a period removed from the entry stops applying to renewals, as Vault.
+ * What `renewAuth` returns for an entry: its current TTL limits, so a renewal is capped by the entry's current max
+ * (as AppRole's `pathLoginRenew`,
+ * https://github.com/hashicorp/vault/blob/main/builtin/credential/approle/path_login.go). `period` is always
+ * returned (0 = not periodic), so a period removed from the entry stops applying to renewals, as in Vault.
  */
 export function renewLimits(fields: TokenFields): { ttl: number; maxTtl: number; period: number } {
   return { ttl: fields.ttl, maxTtl: fields.maxTtl, period: fields.period };

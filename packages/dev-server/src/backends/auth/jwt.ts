@@ -1,5 +1,6 @@
 /**
- * JWT auth method (mount types `jwt` and `oidc`; only the JWT login flow), reference §5 and §15.
+ * JWT auth method (mount types `jwt` and `oidc`; only the JWT login flow),
+ * https://developer.hashicorp.com/vault/api-docs/auth/jwt.
  *
  * - `config`: `jwt_validation_pubkeys` (PEM list) **or** `jwks_url` (fetched with `fetch` via jose's
  *   `createRemoteJWKSet`, which caches keys and refetches on an unknown `kid`), `bound_issuer`, `default_role`,

@@ -1,5 +1,5 @@
 /**
- * Kubernetes auth method (`kubernetes`), reference §5 and §15.
+ * Kubernetes auth method (`kubernetes`), https://developer.hashicorp.com/vault/api-docs/auth/kubernetes.
  *
  * Real Vault validates a service-account JWT by calling the cluster's TokenReview API (with
  * `token_reviewer_jwt`, `kubernetes_host`, `kubernetes_ca_cert`). The dev server has no cluster: it stores those

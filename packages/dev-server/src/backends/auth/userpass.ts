@@ -1,6 +1,6 @@
 /**
- * Userpass auth method (`userpass`), reference §15: users with a password (stored as an scrypt hash, never in
- * clear) and token fields; `login/:username {password}`.
+ * Userpass auth method (`userpass`, https://developer.hashicorp.com/vault/api-docs/auth/userpass): users with a
+ * password (stored as an scrypt hash, never in clear) and token fields; `login/:username {password}`.
  */
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import {

@@ -2,9 +2,11 @@
  * Vault's transit secrets engine, in memory: named keys (create/read/list/delete/config/rotate/export),
  * encrypt/decrypt/rewrap (single and batch), data keys, sign/verify, HMAC, random bytes and hashing.
  *
- * Wire behaviour follows the Vault HTTP API reference §9: `vault:vN:` ciphertexts with base64(nonce ‖ ct ‖ tag),
- * Vault's error texts, and the current batch status rules (any user error → whole envelope 400 with
- * `batch_results`; `partial_failure_response_code` overrides it when at least one item succeeded).
+ * Wire behaviour follows Vault's transit API (https://developer.hashicorp.com/vault/api-docs/secret/transit):
+ * `vault:vN:` ciphertexts with base64(nonce ‖ ct ‖ tag)
+ * (https://github.com/hashicorp/vault/blob/main/sdk/helper/keysutil/policy.go), Vault's error texts, and its batch
+ * status rules (any user error → whole envelope 400 with `batch_results`; `partial_failure_response_code` overrides
+ * it when at least one item succeeded).
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import {
