@@ -171,6 +171,11 @@ export class LifetimeSchedule {
     return this.#renewable;
   }
 
+  /** Why the schedule would end now: `max-ttl`, `not-renewable` or `renew-failed`. */
+  get endReason(): ExpiringReason {
+    return this.#reason();
+  }
+
   /** Absolute expiry time (ms) as last known. */
   get expiresAt(): number {
     return this.#start + this.#lastLeaseMs;
