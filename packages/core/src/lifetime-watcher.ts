@@ -111,7 +111,8 @@ export class LifetimeWatcher {
   }
 
   #follow(step: LifetimeStep): void {
-    if (this.#stopped || !this.#client.live()) return;
+    // (Liveness is checked when a timer fires or a renewal returns: a lease schedules while its issue completes.)
+    if (this.#stopped) return;
     const end = this.#client.endAt?.();
     if (step.type === 'renew') {
       this.#at(Math.min(step.delayMs, this.#untilEnd(end)), () => void this.#renew());
@@ -119,8 +120,11 @@ export class LifetimeWatcher {
       // The client ends at its own deadline: no need to watch the schedule's grace.
       this.#endAtDeadline(end, step.type === 'expiring' ? step.reason : this.#schedule.endReason);
     } else if (step.type === 'check') {
-      this.#at(step.delayMs, () => this.#follow(this.#schedule.check(this.#now())));
+      this.#at(step.delayMs, () => {
+        if (this.#client.live()) this.#follow(this.#schedule.check(this.#now()));
+      });
     } else {
+      this.#stopped = true;
       this.#client.ending(step.reason, step.remainingMs);
     }
   }

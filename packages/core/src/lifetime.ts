@@ -191,12 +191,12 @@ export class LifetimeSchedule {
     this.#backoff = undefined;
     this.#start = now;
     this.#lastLeaseMs = Math.max(0, leaseDurationMs);
-    if (info.renewable === false) {
-      this.#renewable = false;
-      this.#endReason = 'not-renewable';
-    } else if (info.capped) {
+    if (info.capped) {
       this.#renewable = false;
       this.#endReason = 'max-ttl';
+    } else if (info.renewable === false) {
+      this.#renewable = false;
+      this.#endReason = 'not-renewable';
     }
     return this.#next(this.#lastLeaseMs, now);
   }

@@ -1,17 +1,16 @@
 /**
- * The lease state machine: one handle, one readable file (in the spirit of Vault's `api/lifetime_watcher.go`).
+ * A lease handle: one Vault lease at a time, its generations, rotation and revocation (the states and their
+ * transitions: the "Lease states" section of this package's README).
  *
- * A handle holds one Vault lease at a time and moves through
- * `issuing → issued → renewed* → expiring → (re-issue: issued, generation + 1) | expired | revoked`.
- *
- * - **Renew** on the {@link LifetimeSchedule} (⅔ of the remaining time + ⅓ of a 10–20 % grace), with
- *   `sys/leases/renew`.
- * - **Capped** (Vault's max-TTL warning or a TTL below the increment asked), **not renewable**, or **renewals
- *   failing**: re-issue `rotationMarginMs` before the end, so the new value exists while the old one is valid.
+ * - **Renewal** is the shared {@link LifetimeWatcher} (the same loop as the token's); the handle supplies the renew
+ *   call (`sys/leases/renew`), its events, and the rotation-margin rule: re-issue `rotationMarginMs` before the value
+ *   ends — when Vault caps a renewal (max TTL), the lease is not renewable, or renewals keep failing — so that the
+ *   new value exists while the old one is valid.
  * - **Rotate**: `rotate { previous, current, drained }` goes to every listener; the previous lease is revoked when
  *   all listeners drained, after `drainTimeoutMs`, or just before it expires — whichever comes first.
- * - **Errors**: back off (jittered, capped) and keep the current value; wake up at once when the circuit closes
- *   (Vault is back). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
+ * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
+ *   left) and keep the current value; they probe an open circuit first and wake up at once when it closes (Vault is
+ *   back). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
  *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token.
  *
@@ -19,7 +18,8 @@
  */
 import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
-import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule, type LifetimeStep } from '../lifetime.js';
+import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule } from '../lifetime.js';
+import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import type { Vault } from '../vault.js';
 import type {
@@ -77,7 +77,8 @@ interface Held<T> {
   snap: LeaseSnapshot<T>;
   /** Accessor of the token that issued it (undefined: unknown / agent mode). */
   accessor: string | undefined;
-  schedule: LifetimeSchedule | undefined;
+  /** The renewal loop (none for static credentials and values that do not end). */
+  watcher: LifetimeWatcher | undefined;
   /** Lifetime granted at issue, ms (renewal increment and rotation margin are derived from it). */
   initialMs: number;
   /** Vault no longer knows this lease: never revoke it. */
@@ -115,8 +116,6 @@ export class LeaseHandle<T> implements Lease<T> {
   #lookupTimer: ReturnType<TimerSet['set']> | undefined;
   #expiryTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
-  /** Set while a failed renewal waits for its backoff: {@link wake} renews at once. */
-  #renewRetry: Held<T> | undefined;
   #failure: VaultError | undefined;
   #readyWaiters: Array<{ resolve: (s: LeaseSnapshot<T>) => void; reject: (e: unknown) => void }> = [];
   #ended = false;
@@ -262,12 +261,7 @@ export class LeaseHandle<T> implements Lease<T> {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
-    const held = this.#renewRetry;
-    this.#renewRetry = undefined;
-    if (held && held === this.#held && !this.#ended && !this.#flight) {
-      this.#clearTimer();
-      this.#renew(held).catch(() => undefined);
-    }
+    if (!this.#ended && !this.#flight) this.#held?.watcher?.wake();
   }
 
   /**
@@ -319,6 +313,7 @@ export class LeaseHandle<T> implements Lease<T> {
   #startIssue(reason: RotateReason): Promise<LeaseSnapshot<T>> {
     if (this.#flight) return this.#flight;
     this.#clearTimer();
+    this.#held?.watcher?.stop();
     const flight = this.#issueLoop(reason).finally(() => {
       if (this.#flight === flight) this.#flight = undefined;
     });
@@ -408,7 +403,7 @@ export class LeaseHandle<T> implements Lease<T> {
       renewable: issued.renewable,
       generation: (prev?.snap.generation ?? 0) + 1,
     });
-    const held: Held<T> = { snap, accessor, schedule: undefined, lost: false, initialMs: expiresAt - now };
+    const held: Held<T> = { snap, accessor, watcher: undefined, lost: false, initialMs: expiresAt - now };
     this.#held = held;
     this.#state = 'issued';
     const ttl = endless ? 0 : Math.round((expiresAt - now) / 1000);
@@ -480,15 +475,11 @@ export class LeaseHandle<T> implements Lease<T> {
       );
       return;
     }
-    if (!issued.renewable || !issued.leaseId) {
-      this.#rotateBeforeEnd(held, 'not-renewable');
-      return;
-    }
-    const increment = this.#incrementSeconds(issued);
-    held.schedule = new LifetimeSchedule({
+    const schedule = new LifetimeSchedule({
       leaseDurationMs: issued.leaseDurationMs,
-      incrementMs: increment * 1000,
-      renewable: true,
+      incrementMs: this.#incrementSeconds(issued) * 1000,
+      // A lease Vault will not renew (or a certificate without a lease) is only watched until its end.
+      renewable: issued.renewable && issued.leaseId !== '',
       now,
       random: this.#vault.random,
       backoff: {
@@ -496,29 +487,82 @@ export class LeaseHandle<T> implements Lease<T> {
         maxIntervalMs: this.#options.retry?.maxMs ?? LEASE_DEFAULTS.retryMaxMs,
       },
     });
-    this.#follow(held, held.schedule.start());
+    held.watcher = new LifetimeWatcher(schedule, this.#lifetimeClient(held), {
+      timers: this.#timers,
+      now: () => this.#vault.clock.now(),
+    });
+    held.watcher.start();
   }
 
-  #follow(held: Held<T>, step: LifetimeStep): void {
-    if (step.type === 'renew') {
-      // Vault's max TTL is unknown until a renewal is capped: renew on schedule, and rotate once one is. Never
-      // let a renewal land inside the rotation margin, though: a renewal that comes back capped there leaves no time
-      // to re-issue (short TTLs: ⅔ of the TTL can be past the margin).
-      const latest = held.snap.expiresAt - this.#margin(held) - this.#vault.clock.now();
-      const delayMs = Number.isFinite(latest) ? Math.max(0, Math.min(step.delayMs, latest)) : step.delayMs;
-      this.#setTimer(() => this.#renew(held), delayMs);
-    } else if (step.type === 'check') {
-      this.#rotateBeforeEnd(held, 'not-renewable');
-    } else {
-      this.#rotateBeforeEnd(held, step.reason === 'renew-failed' ? 'renew-failed' : step.reason);
-    }
-  }
-
-  /** Re-issue `rotationMarginMs` before the held value ends (now, when already inside the margin). */
-  #rotateBeforeEnd(held: Held<T>, reason: RotateReason): void {
-    const now = this.#vault.clock.now();
-    const at = held.snap.expiresAt - this.#margin(held);
-    this.#setTimer(() => this.#expiring(held, reason), Math.max(0, at - now));
+  /**
+   * The lease's side of its renewal loop: `sys/leases/renew`, its events, and the rotation-margin rule — the value
+   * is re-issued `rotationMarginMs` before it ends (the new one exists while the old one is valid), and no renewal is
+   * scheduled past that instant (Vault's max TTL is unknown until a renewal comes back capped, and one that does
+   * inside the margin would leave no time to re-issue).
+   */
+  #lifetimeClient(held: Held<T>): LifetimeClient {
+    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
+    return {
+      live: () => !this.#ended && this.#held === held && !this.#flight,
+      endAt: () => held.snap.expiresAt - this.#margin(held),
+      renew: async () => {
+        const res = await this.#vault.request('PUT', 'sys/leases/renew', {
+          body: { lease_id: held.snap.leaseId, increment },
+          signal: this.#abort.signal,
+          template: 'sys/leases/renew',
+        });
+        const env = res.body;
+        const ttlS = env?.lease_duration ?? 0;
+        const capped = hasCappedWarning(env?.warnings) || (increment > 0 && ttlS < increment);
+        return { ttlMs: ttlS * 1000, capped, renewable: env?.renewable ?? held.snap.renewable };
+      },
+      renewed: ({ ttlMs, capped, renewable }, now) => {
+        held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlMs, renewable });
+        this.#state = 'renewed';
+        const ttl = ttlMs / 1000;
+        this.#log.debug({ path: this.path, leaseId: held.snap.leaseId, ttl, capped }, 'lease renewed');
+        this.#emit('renew', { current: held.snap, ttlMs, capped });
+        this.#vault.emit('lease:renewed', {
+          key: this.key,
+          path: this.path,
+          leaseId: held.snap.leaseId,
+          ttl,
+          capped,
+        });
+      },
+      failed: (error) => {
+        const err = asVaultError(error, 'sys/leases/renew');
+        if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
+          const maxTtl = err.errors.some((e) => /past the max TTL|not renewable/i.test(e));
+          this.#log.warn(
+            { path: this.path, leaseId: held.snap.leaseId, err: err.message },
+            maxTtl
+              ? 'lease cannot be renewed any more: re-issuing'
+              : 'Vault no longer knows the lease: re-issuing',
+          );
+          if (!maxTtl) this.#lost(held);
+          this.#startIssue(maxTtl ? 'max-ttl' : 'lease-lost').catch(() => undefined);
+          return 'handled';
+        }
+        return err.code === VaultErrorCode.PERMISSION_DENIED ? 'cannot-renew' : 'retry';
+      },
+      renewFailed: (error, _failure, retryInMs) => {
+        const err = asVaultError(error, 'sys/leases/renew');
+        this.#log.warn(
+          { path: this.path, leaseId: held.snap.leaseId, code: err.code, retryInMs },
+          'renewing the lease failed; the current value stays in use while valid',
+        );
+        this.#emit('error', { error: err, operation: 'renew', retryInMs });
+        this.#vault.emit('lease:renew-failed', {
+          key: this.key,
+          path: this.path,
+          leaseId: held.snap.leaseId,
+          code: err.code,
+          retryInMs,
+        });
+      },
+      ending: (reason) => this.#expiring(held, reason),
+    };
   }
 
   #expiring(held: Held<T>, reason: RotateReason): void {
@@ -538,79 +582,6 @@ export class LeaseHandle<T> implements Lease<T> {
       reason,
     });
     this.#startIssue(reason).catch(() => undefined);
-  }
-
-  async #renew(held: Held<T>): Promise<void> {
-    if (this.#ended || this.#held !== held || this.#flight || !held.schedule) return;
-    this.#renewRetry = undefined;
-    const clock = this.#vault.clock;
-    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
-    try {
-      const res = await this.#vault.request('PUT', 'sys/leases/renew', {
-        body: { lease_id: held.snap.leaseId, increment },
-        signal: this.#abort.signal,
-        template: 'sys/leases/renew',
-      });
-      if (this.#ended || this.#held !== held) return;
-      const env = res.body;
-      const now = clock.now();
-      const ttlS = env?.lease_duration ?? 0;
-      const capped = hasCappedWarning(env?.warnings) || (increment > 0 && ttlS < increment);
-      const renewable = env?.renewable ?? held.snap.renewable;
-      held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlS * 1000, renewable });
-      this.#state = 'renewed';
-      this.#log.debug({ path: this.path, leaseId: held.snap.leaseId, ttl: ttlS, capped }, 'lease renewed');
-      this.#emit('renew', { current: held.snap, ttlMs: ttlS * 1000, capped });
-      this.#vault.emit('lease:renewed', {
-        key: this.key,
-        path: this.path,
-        leaseId: held.snap.leaseId,
-        ttl: ttlS,
-        capped,
-      });
-      const step = held.schedule.renewed(ttlS * 1000, now, { capped, renewable });
-      if (capped || !renewable) this.#rotateBeforeEnd(held, capped ? 'max-ttl' : 'not-renewable');
-      else this.#follow(held, step);
-    } catch (error) {
-      if (this.#ended || this.#held !== held) return;
-      const err = asVaultError(error, 'sys/leases/renew');
-      const now = clock.now();
-      if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
-        const maxTtl = err.errors.some((e) => /past the max TTL|not renewable/i.test(e));
-        this.#log.warn(
-          { path: this.path, leaseId: held.snap.leaseId, err: err.message },
-          maxTtl
-            ? 'lease cannot be renewed any more: re-issuing'
-            : 'Vault no longer knows the lease: re-issuing',
-        );
-        if (!maxTtl) this.#lost(held);
-        this.#startIssue(maxTtl ? 'max-ttl' : 'lease-lost').catch(() => undefined);
-        return;
-      }
-      const denied = err.code === VaultErrorCode.PERMISSION_DENIED;
-      const step = held.schedule.renewFailed(now, { permissionDenied: denied });
-      const retryInMs = step.type === 'expiring' ? 0 : step.delayMs;
-      this.#log.warn(
-        { path: this.path, leaseId: held.snap.leaseId, code: err.code, retryInMs },
-        'renewing the lease failed; the current value stays in use while valid',
-      );
-      this.#emit('error', { error: err, operation: 'renew', retryInMs: denied ? undefined : retryInMs });
-      this.#vault.emit('lease:renew-failed', {
-        key: this.key,
-        path: this.path,
-        leaseId: held.snap.leaseId,
-        code: err.code,
-        retryInMs: denied ? undefined : retryInMs,
-      });
-      if (denied) {
-        this.#rotateBeforeEnd(held, 'not-renewable');
-      } else if (step.type === 'expiring' || now >= held.snap.expiresAt - this.#margin(held)) {
-        this.#expiring(held, 'renew-failed');
-      } else {
-        this.#renewRetry = held;
-        this.#setTimer(() => this.#renew(held), step.delayMs);
-      }
-    }
   }
 
   #lost(held: Held<T>): void {
@@ -683,7 +654,7 @@ export class LeaseHandle<T> implements Lease<T> {
   // ── rotation: drain, then revoke the previous lease ──────────────────────────────────────────────────────
 
   #retire(prev: Held<T>, current: LeaseSnapshot<T>, reason: RotateReason): void {
-    prev.schedule = undefined;
+    prev.watcher?.stop();
     const waits: Array<Promise<unknown>> = [];
     for (const listener of [...(this.#listeners.get('rotate') ?? [])]) {
       let deferred = false;

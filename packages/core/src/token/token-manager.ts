@@ -10,13 +10,8 @@ import type { AuthMethod, LoginContext, LoginResult } from '../auth/types.js';
 import { type Clock, type RandomSource, TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import type { LoginReason, TypedEmitter, VaultEvents } from '../events.js';
-import {
-  type BackoffOptions,
-  ExponentialBackoff,
-  hasCappedWarning,
-  LifetimeSchedule,
-  type LifetimeStep,
-} from '../lifetime.js';
+import { type BackoffOptions, ExponentialBackoff, hasCappedWarning, LifetimeSchedule } from '../lifetime.js';
+import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { Redacted } from '../redacted.js';
 import type { Transport } from '../transport/types.js';
@@ -54,7 +49,8 @@ interface TokenState {
   /** Absolute expiry (ms), undefined for tokens without expiry. */
   expiresAt: number | undefined;
   renewable: boolean;
-  schedule: LifetimeSchedule | undefined;
+  /** The renewal loop (none for a token without expiry). */
+  watcher: LifetimeWatcher | undefined;
   /** Set once the schedule ended and a re-login is under way or failing. */
   expiring: boolean;
   renewFailing: boolean;
@@ -101,7 +97,6 @@ export class TokenManager {
   #lastLoginError: VaultError | undefined;
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
-  #renewTimer: ReturnType<TimerSet['set']> | undefined;
   #pendingRelogin: (() => void) | undefined;
   #closed = false;
   #loginCount = 0;
@@ -178,7 +173,7 @@ export class TokenManager {
       this.#d.logger.warn({ accessor: cur.accessor }, 'Vault says the token is invalid: logging in again');
       this.#retired = cur;
       this.#current = undefined;
-      this.#cancelSchedule();
+      this.#cancelSchedule(cur);
       return (await this.#login('invalid-token', false)).token;
     }
     return this.token();
@@ -255,7 +250,7 @@ export class TokenManager {
       { accessor: state.accessor },
       'the Vault token expired before a new one was obtained',
     );
-    this.#cancelSchedule();
+    this.#cancelSchedule(state);
   }
 
   /** Single flight: concurrent callers share one login. */
@@ -347,7 +342,7 @@ export class TokenManager {
       incrementSeconds: this.#d.options.incrementSeconds ?? result.renewIncrement ?? result.ttl,
       expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
       renewable: result.renewable,
-      schedule: undefined,
+      watcher: undefined,
       expiring: false,
       renewFailing: false,
       expiredNotified: false,
@@ -357,7 +352,7 @@ export class TokenManager {
 
   #startSchedule(state: TokenState, ttlSeconds: number, sameToken: boolean): void {
     if (ttlSeconds <= 0) return; // never expires: nothing to schedule
-    state.schedule = new LifetimeSchedule({
+    const schedule = new LifetimeSchedule({
       leaseDurationMs: ttlSeconds * 1000,
       incrementMs: state.incrementSeconds * 1000,
       renewable: state.renewable && this.#d.options.renew,
@@ -365,8 +360,7 @@ export class TokenManager {
       random: this.#d.random,
       ...(this.#d.options.renewBackoff ? { backoff: this.#d.options.renewBackoff } : {}),
     });
-    const step = state.schedule.start();
-    if (sameToken && step.type === 'expiring') {
+    if (sameToken && schedule.start().type === 'expiring') {
       // A user-supplied token that cannot be extended: re-reading it gave the same token. Keep using it.
       this.#d.logger.warn(
         { accessor: state.accessor },
@@ -374,104 +368,96 @@ export class TokenManager {
       );
       return;
     }
-    this.#follow(state, step);
+    state.watcher = new LifetimeWatcher(schedule, this.#lifetimeClient(state), {
+      timers: this.#timers,
+      now: () => this.#d.clock.now(),
+    });
+    state.watcher.start();
   }
 
-  #cancelSchedule(): void {
-    this.#timers.clear(this.#renewTimer);
+  /** Stops the renewal loop of `state` (default: the current token) and any pending background re-login. */
+  #cancelSchedule(state: TokenState | undefined = this.#current): void {
+    state?.watcher?.stop();
     this.#timers.clear(this.#reloginTimer);
-    this.#renewTimer = undefined;
     this.#reloginTimer = undefined;
   }
 
-  #follow(state: TokenState, step: LifetimeStep): void {
-    if (this.#closed || this.#current !== state) return;
-    const { clock } = this.#d;
-    switch (step.type) {
-      case 'renew':
-        this.#renewTimer = this.#timers.set(() => void this.#renew(state), step.delayMs);
-        return;
-      case 'check':
-        this.#renewTimer = this.#timers.set(() => {
-          if (state.schedule) this.#follow(state, state.schedule.check(clock.now()));
-        }, step.delayMs);
-        return;
-      case 'expiring':
-        state.expiring = true;
-        this.#d.events.emit('token:expiring', {
-          accessor: state.accessor,
-          remainingMs: step.remainingMs,
-          reason: step.reason,
+  /** The token's side of its renewal loop: `renew-self`, its events, and re-login when it cannot be extended. */
+  #lifetimeClient(state: TokenState): LifetimeClient {
+    const { transport, events, logger } = this.#d;
+    const increment = state.incrementSeconds;
+    return {
+      live: () => !this.#closed && this.#current === state,
+      renew: async () => {
+        const res = await transport.request('POST', 'auth/token/renew-self', {
+          token: state.token,
+          body: increment > 0 ? { increment } : {},
+          retry: false,
         });
-        this.#d.logger.info(
-          { accessor: state.accessor, remainingMs: step.remainingMs, reason: step.reason },
+        const auth = res.body?.auth;
+        if (!auth) {
+          throw new VaultError(
+            VaultErrorCode.INVALID_RESPONSE,
+            'POST auth/token/renew-self answered without auth',
+            {
+              method: 'POST',
+              path: 'auth/token/renew-self',
+            },
+          );
+        }
+        const ttl = Number(auth.lease_duration) || 0;
+        const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
+        return { ttlMs: ttl * 1000, capped, renewable: auth.renewable === true };
+      },
+      renewed: (outcome, now) => {
+        const ttl = outcome.ttlMs / 1000;
+        // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
+        state.expiresAt = now + outcome.ttlMs;
+        state.marginMs = safetyMargin(ttl);
+        state.renewable = outcome.renewable;
+        state.renewFailing = false;
+        events.emit('token:renewed', {
+          accessor: state.accessor,
+          ttl,
+          renewable: state.renewable,
+          capped: outcome.capped,
+        });
+        logger.debug({ accessor: state.accessor, ttl, capped: outcome.capped }, 'renewed the Vault token');
+      },
+      failed: (caught) => {
+        if (VaultError.is(caught, VaultErrorCode.INVALID_TOKEN)) {
+          this.replaceInvalid(state.token).catch(() => this.#backgroundRelogin(state, 'invalid-token'));
+          return 'handled';
+        }
+        // 403 (cannot renew itself) or 400 (not renewable / past max TTL): stop renewing, watch until expiry.
+        return VaultError.is(caught, VaultErrorCode.PERMISSION_DENIED) ||
+          VaultError.is(caught, VaultErrorCode.BAD_REQUEST)
+          ? 'cannot-renew'
+          : 'retry';
+      },
+      renewFailed: (caught, failure, retryInMs) => {
+        const error = VaultError.is(caught)
+          ? caught
+          : new VaultError(VaultErrorCode.UNAVAILABLE, 'token renewal failed', { cause: caught });
+        state.renewFailing = failure === 'retry';
+        events.emit('token:renew-failed', {
+          accessor: state.accessor,
+          code: error.code,
+          message: error.message,
+          retryInMs,
+        });
+        logger.warn({ accessor: state.accessor, code: error.code }, 'Vault token renewal failed');
+      },
+      ending: (reason, remainingMs) => {
+        state.expiring = true;
+        events.emit('token:expiring', { accessor: state.accessor, remainingMs, reason });
+        logger.info(
+          { accessor: state.accessor, remainingMs, reason },
           'the Vault token cannot be extended: logging in again before it expires',
         );
-        this.#backgroundRelogin(state, step.reason === 'renew-failed' ? 'renew-failed' : 'expiring');
-        return;
-    }
-  }
-
-  async #renew(state: TokenState): Promise<void> {
-    if (this.#closed || this.#current !== state || !state.schedule) return;
-    const { clock, transport, events, logger } = this.#d;
-    const increment = state.incrementSeconds;
-    try {
-      const res = await transport.request('POST', 'auth/token/renew-self', {
-        token: state.token,
-        body: increment > 0 ? { increment } : {},
-        retry: false,
-      });
-      const auth = res.body?.auth;
-      if (!auth) {
-        throw new VaultError(
-          VaultErrorCode.INVALID_RESPONSE,
-          'POST auth/token/renew-self answered without auth',
-          {
-            method: 'POST',
-            path: 'auth/token/renew-self',
-          },
-        );
-      }
-      if (this.#current !== state) return;
-      const ttl = Number(auth.lease_duration) || 0;
-      const now = clock.now();
-      const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
-      // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
-      state.expiresAt = now + ttl * 1000;
-      state.marginMs = safetyMargin(ttl);
-      state.renewable = auth.renewable === true;
-      state.renewFailing = false;
-      events.emit('token:renewed', { accessor: state.accessor, ttl, renewable: state.renewable, capped });
-      logger.debug({ accessor: state.accessor, ttl, capped }, 'renewed the Vault token');
-      this.#follow(state, state.schedule.renewed(ttl * 1000, now, { capped, renewable: state.renewable }));
-    } catch (caught) {
-      if (this.#closed || this.#current !== state) return;
-      const error = VaultError.is(caught)
-        ? caught
-        : new VaultError(VaultErrorCode.UNAVAILABLE, 'token renewal failed', { cause: caught });
-      if (error.code === VaultErrorCode.INVALID_TOKEN) {
-        try {
-          await this.replaceInvalid(state.token);
-        } catch {
-          this.#backgroundRelogin(state, 'invalid-token');
-        }
-        return;
-      }
-      // 403 (cannot renew itself) or 400 (not renewable / past max TTL): stop renewing, watch until expiry.
-      const cannotRenew =
-        error.code === VaultErrorCode.PERMISSION_DENIED || error.code === VaultErrorCode.BAD_REQUEST;
-      const step = state.schedule.renewFailed(clock.now(), { permissionDenied: cannotRenew });
-      state.renewFailing = !cannotRenew;
-      events.emit('token:renew-failed', {
-        accessor: state.accessor,
-        code: error.code,
-        message: error.message,
-        retryInMs: step.type === 'expiring' ? undefined : step.delayMs,
-      });
-      logger.warn({ accessor: state.accessor, code: error.code }, 'Vault token renewal failed');
-      this.#follow(state, step);
-    }
+        this.#backgroundRelogin(state, reason === 'renew-failed' ? 'renew-failed' : 'expiring');
+      },
+    };
   }
 
   /**
