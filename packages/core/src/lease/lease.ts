@@ -21,6 +21,7 @@ import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule, type LifetimeStep } from '../lifetime.js';
 import type { Logger } from '../logger.js';
+import { leaseRenewal, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
 import type {
   Lease,
@@ -552,11 +553,15 @@ export class LeaseHandle<T> implements Lease<T> {
         template: 'sys/leases/renew',
       });
       if (this.#ended || this.#held !== held) return;
-      const env = res.body;
+      const env = parseResponse(leaseRenewal, res.body, {
+        method: 'PUT',
+        path: 'sys/leases/renew',
+        status: res.status,
+      });
       const now = clock.now();
-      const ttlS = env?.lease_duration ?? 0;
-      const capped = hasCappedWarning(env?.warnings) || (increment > 0 && ttlS < increment);
-      const renewable = env?.renewable ?? held.snap.renewable;
+      const ttlS = env.lease_duration;
+      const capped = hasCappedWarning(env.warnings) || (increment > 0 && ttlS < increment);
+      const renewable = env.renewable;
       held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlS * 1000, renewable });
       this.#state = 'renewed';
       this.#log.debug({ path: this.path, leaseId: held.snap.leaseId, ttl: ttlS, capped }, 'lease renewed');

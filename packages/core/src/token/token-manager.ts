@@ -20,6 +20,7 @@ import {
 import type { Logger } from '../logger.js';
 import { Redacted } from '../redacted.js';
 import type { Transport } from '../transport/types.js';
+import { parseResponse, renewedAuthEnvelope } from '../validation.js';
 
 /** Token lifecycle options (`createVault({ token })`). */
 export interface TokenLifecycleOptions {
@@ -422,25 +423,19 @@ export class TokenManager {
         body: increment > 0 ? { increment } : {},
         retry: false,
       });
-      const auth = res.body?.auth;
-      if (!auth) {
-        throw new VaultError(
-          VaultErrorCode.INVALID_RESPONSE,
-          'POST auth/token/renew-self answered without auth',
-          {
-            method: 'POST',
-            path: 'auth/token/renew-self',
-          },
-        );
-      }
+      const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
+        method: 'POST',
+        path: 'auth/token/renew-self',
+        status: res.status,
+      });
       if (this.#current !== state) return;
-      const ttl = Number(auth.lease_duration) || 0;
+      const ttl = auth.lease_duration;
       const now = clock.now();
-      const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
+      const capped = hasCappedWarning(warnings) || (increment > 0 && ttl < increment);
       // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
       state.expiresAt = now + ttl * 1000;
       state.marginMs = safetyMargin(ttl);
-      state.renewable = auth.renewable === true;
+      state.renewable = auth.renewable;
       state.renewFailing = false;
       events.emit('token:renewed', { accessor: state.accessor, ttl, renewable: state.renewable, capped });
       logger.debug({ accessor: state.accessor, ttl, capped }, 'renewed the Vault token');

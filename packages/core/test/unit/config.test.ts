@@ -86,7 +86,7 @@ describe('configuration mistakes fail at createVault() naming the option and the
     [{ env: { VAULT_TOKEN: 't', VAULT_MAX_RETRIES: '-1' } }, 'VAULT_MAX_RETRIES', 'Use 0'],
     [{ env: { VAULT_TOKEN: 't', VAULT_CLIENT_TIMEOUT: 'soon' } }, 'VAULT_CLIENT_TIMEOUT', 'Go duration'],
     [{ env: { VAULT_TOKEN: 't', VAULT_CACERT: '/nonexistent/ca.pem' } }, 'VAULT_CACERT', 'Check the path'],
-    [{ env: { VAULT_TOKEN: 't' }, timeoutMs: 0 }, '"timeoutMs"', '> 0'],
+    [{ env: { VAULT_TOKEN: 't' }, timeoutMs: 0 }, '"timeoutMs"', 'must be a positive integer (got 0)'],
     [{ env: { VAULT_TOKEN: 't' }, adress: 'x' }, 'unknown keys: adress', 'spelling'],
     [{ env: { VAULT_TOKEN: 't' }, tls: { certFile: '/nonexistent.pem' } }, 'tls.certFile', 'Check the path'],
     [{ env: {}, auth: auth.cert() }, 'tls.cert', 'tls.certFile'],

@@ -260,7 +260,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
     expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
     expect(() => createVault({ env: {}, transport: h.fake, leases: { rotationMarginMs: -1 } })).toThrow(
-      /"leases.rotationMarginMs" must be >= 0/,
+      /"leases.rotationMarginMs" must be a non-negative integer \(got -1\)/,
     );
     expect(() => createVault({ env: {}, transport: h.fake, cache: { ttl: 5 } as never })).toThrow(
       /"cache" has unknown keys: ttl/,
