@@ -144,3 +144,43 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Settles like `promise`, unless `ms` pass first (rejects with `onTimeout()`) or `signal` aborts first (rejects
+ * with its reason). The timer is cleared either way; a late rejection of `promise` is handled, never unhandled.
+ */
+export function within<T>(
+  clock: Clock,
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  promise.catch(() => undefined);
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const done = (): void => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      done();
+      reject(signal?.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(onTimeout());
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        reject(error);
+      },
+    );
+  });
+}

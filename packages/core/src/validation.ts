@@ -31,6 +31,11 @@ export const nonNegativeInt = integer('must be a non-negative integer').nonnegat
 /** A real boolean: `'no'`, `0` or `'false'` are rejected, never read as true or false. */
 export const strictBoolean = z.boolean({ error: 'must be true or false' });
 
+/** An `AbortSignal` option. */
+export const abortSignal = z.custom<AbortSignal>((v) => v instanceof AbortSignal, {
+  message: 'must be an AbortSignal',
+});
+
 function integer(message: string) {
   return z.number({ error: message }).int(message);
 }

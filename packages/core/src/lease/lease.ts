@@ -21,8 +21,9 @@ import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule, type LifetimeStep } from '../lifetime.js';
 import type { Logger } from '../logger.js';
-import { leaseRenewal, parseResponse } from '../validation.js';
+import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
+import { leaseReadyOptionsSchema } from './options.js';
 import type {
   Lease,
   LeaseEventMap,
@@ -165,7 +166,12 @@ export class LeaseHandle<T> implements Lease<T> {
   ready(options: LeaseReadyOptions = {}): Promise<LeaseSnapshot<T>> {
     if (this.#held && !this.#ended) return Promise.resolve(this.#held.snap);
     if (this.#ended) return Promise.reject(this.#endedError());
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    let timeoutMs: number;
+    try {
+      timeoutMs = parseOptions(leaseReadyOptionsSchema, options, 'lease.ready').timeoutMs ?? 30_000;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<LeaseSnapshot<T>>((resolve, reject) => {
       const waiter = {
         resolve: (s: LeaseSnapshot<T>) => {

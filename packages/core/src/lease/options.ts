@@ -1,7 +1,12 @@
 /** zod schemas of the lease and cache options (validated by `createVault()` and per call). */
 import { z } from 'zod';
 
-import { nonNegativeInt as nonNegative, positiveInt as positive, strictBoolean } from '../validation.js';
+import {
+  abortSignal,
+  nonNegativeInt as nonNegative,
+  positiveInt as positive,
+  strictBoolean,
+} from '../validation.js';
 
 /** Schema of {@link import('./types.js').LeaseOptions}. */
 export const leaseOptionsSchema = z.strictObject({
@@ -18,4 +23,10 @@ export const cacheOptionsSchema = z.strictObject({
   ttlMs: nonNegative.optional(),
   staleIfErrorMs: nonNegative.optional(),
   maxEntries: positive.optional(),
+});
+
+/** Schema of {@link import('./types.js').LeaseReadyOptions}. */
+export const leaseReadyOptionsSchema = z.strictObject({
+  timeoutMs: positive.optional(),
+  signal: abortSignal.optional(),
 });
