@@ -158,25 +158,22 @@ function depth(branch: readonly Issue[]): number {
 }
 
 function describeIssue(issue: Issue, value: unknown, showValues: boolean): string {
+  return `${expectation(issue, showValues)}${received(issue, value, showValues)}`;
+}
+
+/** What the value must be (`must be a positive integer`). */
+function expectation(issue: Issue, option: boolean): string {
   switch (issue.code) {
     case 'invalid_type':
-      return `${defaultMessage(issue) ? `must be ${article(issue.expected)}` : issue.message}${got(value, showValues && issue.expected !== 'string')}`;
+      return defaultMessage(issue) ? `must be ${article(issue.expected, option)}` : issue.message;
     case 'invalid_value':
-      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}${got(value, showValues)}`;
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
     case 'invalid_union': {
-      const wanted = issue.errors.map((branch) => {
-        const first = branch[0];
-        return first ? describeIssue(first, value, false).replace(/^must be /, '') : 'valid';
-      });
-      const withString = issue.errors.some((b) =>
-        b.some((i) => i.code === 'invalid_type' && i.expected === 'string'),
+      const wanted = issue.errors.map((branch) =>
+        branch[0] ? expectation(branch[0], option).replace(/^must be /, '') : 'valid',
       );
-      return `must be ${[...new Set(wanted)].join(' or ')}${got(value, showValues && !withString)}`;
+      return `must be ${[...new Set(wanted)].join(' or ')}`;
     }
-    case 'too_small':
-    case 'too_big':
-    case 'not_multiple_of':
-      return `${issue.message}${'origin' in issue && issue.origin !== 'number' ? '' : got(value, showValues)}`;
     case 'unrecognized_keys':
       return `has unknown keys: ${issue.keys.join(', ')} (check the spelling)`;
     default:
@@ -184,12 +181,35 @@ function describeIssue(issue: Issue, value: unknown, showValues: boolean): strin
   }
 }
 
+/** ` (got …)` for type and range mistakes; the value only where it cannot be a secret (see {@link got}). */
+function received(issue: Issue, value: unknown, showValues: boolean): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return got(value, showValues && issue.expected !== 'string');
+    case 'invalid_value':
+      return got(value, showValues);
+    case 'invalid_union': {
+      const takesString = issue.errors.some((b) =>
+        b.some((i) => i.code === 'invalid_type' && i.expected === 'string'),
+      );
+      return got(value, showValues && !takesString);
+    }
+    case 'too_small':
+    case 'too_big':
+    case 'not_multiple_of':
+      return 'origin' in issue && issue.origin !== 'number' ? '' : got(value, showValues);
+    default:
+      return '';
+  }
+}
+
 function defaultMessage(issue: Issue): boolean {
   return issue.message.startsWith('Invalid input');
 }
 
-function article(expected: string): string {
-  if (expected === 'string') return 'a non-empty string';
+/** `must be …` for a type; options ask for non-empty strings (an empty option is always a mistake). */
+function article(expected: string, option: boolean): string {
+  if (expected === 'string') return option ? 'a non-empty string' : 'a string';
   if (expected === 'boolean') return 'true or false';
   if (expected === 'int') return 'an integer';
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
@@ -202,7 +222,10 @@ function got(value: unknown, showValue: boolean): string {
   if (Array.isArray(value)) return ' (got an array)';
   switch (typeof value) {
     case 'string':
-      return showValue && value.length <= 24 ? ` (got ${JSON.stringify(value)})` : ' (got a string)';
+      // only a short word such as "two", "no", "5000" or "1h": never something shaped like a token or password
+      return showValue && /^[\w .+-]{0,12}$/.test(value)
+        ? ` (got ${JSON.stringify(value)})`
+        : ' (got a string)';
     case 'number':
     case 'boolean':
       return showValue ? ` (got ${String(value)})` : ` (got a ${typeof value})`;

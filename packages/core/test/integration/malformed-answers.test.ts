@@ -442,3 +442,118 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
     );
   });
 });
+
+describe('malformed answers of every engine name the field', () => {
+  const cert = (data: Record<string, unknown>) =>
+    envelope({
+      data: {
+        certificate: 'PEM',
+        private_key: 'KEY',
+        serial_number: '01',
+        expiration: 2_000_000_000,
+        ...data,
+      },
+    });
+  it.each([
+    [
+      'login answering 200 with HTML (not VAULT_LOGIN_FAILED)',
+      'auth/approle/login',
+      { status: 200, raw: '<html>OK</html>' },
+      (v: Vault) => v.ready({ timeoutMs: GUARD_MS }),
+      'answered 200 with a body that is not JSON',
+    ],
+    [
+      'database credentials with lease_duration "30s"',
+      'database/creds/app',
+      {
+        status: 200,
+        body: envelope({
+          lease_id: 'l',
+          lease_duration: '30s',
+          renewable: true,
+          data: { username: 'u', password: 'p' },
+        }),
+      },
+      (v: Vault) => v.database.credentials('app').ready({ timeoutMs: GUARD_MS }),
+      '"lease_duration" must be a non-negative integer number of seconds (got a string)',
+    ],
+    [
+      'static credentials with ttl "1h"',
+      'database/static-creds/app',
+      { status: 200, body: envelope({ data: { username: 'u', password: 'p', ttl: '1h' } }) },
+      (v: Vault) => v.database.staticCredentials('app').ready({ timeoutMs: GUARD_MS }),
+      '"data.ttl" must be a non-negative integer number of seconds (got a string)',
+    ],
+    [
+      'a PKI certificate whose expiration is a date string',
+      'pki/issue/web',
+      { status: 200, body: cert({ expiration: '2027-01-01T00:00:00Z' }) },
+      (v: Vault) => v.pki.certificate('web', { commonName: 'a.test' }).ready({ timeoutMs: GUARD_MS }),
+      '"data.expiration" must be a Unix time in seconds (got a string)',
+    ],
+    [
+      'a PKI certificate without its private key',
+      'pki/issue/web',
+      { status: 200, body: cert({ private_key: undefined }) },
+      (v: Vault) => v.pki.certificate('web', { commonName: 'b.test' }).ready({ timeoutMs: GUARD_MS }),
+      '"data.private_key" must be a PEM string (missing)',
+    ],
+    [
+      'transit encrypt answering a ciphertext without the vault: prefix',
+      'transit/encrypt/k',
+      { status: 200, body: envelope({ data: { ciphertext: 'abc', key_version: 1 } }) },
+      (v: Vault) => v.transit.encrypt('k', 'hello'),
+      '"data.ciphertext" must be a "vault:vN:…" ciphertext',
+    ],
+    [
+      'transit verify answering valid: "true"',
+      'transit/verify/k',
+      { status: 200, body: envelope({ data: { valid: 'true' } }) },
+      (v: Vault) => v.transit.verify('k', 'hello', 'vault:v1:sig'),
+      '"data.valid" must be true or false (got a string)',
+    ],
+    [
+      'sys/health without sealed',
+      'sys/health',
+      { status: 200, body: { initialized: true, standby: false } },
+      (v: Vault) => v.sys.health(),
+      '"sealed" must be true or false (missing)',
+    ],
+    [
+      'sys/leases/lookup with ttl as a string',
+      'sys/leases/lookup',
+      {
+        status: 200,
+        body: envelope({
+          data: {
+            id: 'l',
+            issue_time: 't',
+            expire_time: null,
+            last_renewal: null,
+            renewable: true,
+            ttl: '60',
+          },
+        }),
+      },
+      (v: Vault) => v.sys.lookupLease('l'),
+      '"data.ttl" must be a non-negative integer number of seconds (got a string)',
+    ],
+    [
+      'KV list with keys that are not a list',
+      'secret/metadata/app',
+      { status: 200, body: envelope({ data: { keys: 'a,b' } }) },
+      (v: Vault) => v.kv.list('app', { kvVersion: 2 }),
+      '"data.keys" must be a list of strings (got a string)',
+    ],
+  ] as const)('%s', async (_name, path, reply, op, expected) => {
+    replies.set(path, reply as StubReply);
+    const vault = client(
+      path === 'auth/approle/login' ? { auth: auth.appRole({ roleId: 'r', secretId: 's' }) } : {},
+    );
+    const error = await rejection(() => op(vault));
+    expect(VaultError.is(error, VaultErrorCode.INVALID_RESPONSE), String(error)).toBe(true);
+    expect((error as VaultError).message).toContain(path);
+    expect((error as VaultError).message).toContain(expected);
+    expect(count(path)).toBe(1);
+  });
+});
