@@ -358,14 +358,15 @@ export class Vault {
     const pending = this.#tokens.token();
     if (options.timeoutMs === undefined && options.signal === undefined) return pending;
     const where = { method, path: path.replace(/^\/+/, '') };
+    const timeoutMs = options.timeoutMs ?? this.#config.timeoutMs;
     return within(
       this.#clock,
       pending,
-      options.timeoutMs ?? this.#config.timeoutMs,
+      timeoutMs,
       () =>
         new VaultError(
           VaultErrorCode.TIMEOUT,
-          `${method} ${where.path} not sent: no token within ${options.timeoutMs} ms (a login attempt was still waiting for Vault)`,
+          `${method} ${where.path} not sent: no token within ${timeoutMs} ms (a login attempt was still waiting for Vault)`,
           where,
         ),
       options.signal,
