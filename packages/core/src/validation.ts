@@ -59,6 +59,8 @@ export interface AnswerOf {
   /** Path relative to `/v1/`, without query string. */
   path: string;
   status?: number | undefined;
+  /** Where the parsed value sits in the body (`data`), when it is not the whole body. */
+  field?: string;
 }
 
 /**
@@ -69,7 +71,7 @@ export interface AnswerOf {
 export function parseResponse<S extends z.ZodType>(schema: S, body: unknown, answer: AnswerOf): z.output<S> {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const lines = describeIssues(result.error.issues, body, '', false);
+  const lines = describeIssues(result.error.issues, body, answer.field ?? '', false);
   throw new VaultError(
     VaultErrorCode.INVALID_RESPONSE,
     `${answer.method} ${answer.path}: Vault's answer is not the documented shape: ${lines.join('; ')}. ` +

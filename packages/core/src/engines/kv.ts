@@ -14,7 +14,7 @@ import { type Cached, type CacheOptions, SecretCache } from '../cache/secret-cac
 import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import { Redacted } from '../redacted.js';
-import { jsonObject, nonNegativeInt, parseResponse, strictBoolean } from '../validation.js';
+import { type AnswerOf, jsonObject, nonNegativeInt, parseResponse, strictBoolean } from '../validation.js';
 import type { Vault } from '../vault.js';
 import { checkMount, encodePath } from './common.js';
 
@@ -540,24 +540,30 @@ export class KvEngine {
         template: 'sys/internal/ui/mounts/:mount',
       });
       const info = res.body?.data;
-      if (info) return versionOf(info, mount);
+      const path = `sys/internal/ui/mounts/${mount}`;
+      if (info) return versionOf(info, mount, { method: 'GET', path, field: 'data' });
     } catch (error) {
       firstError = error;
-      if (VaultError.is(error) && error.retryable) throw error;
+      if (VaultError.is(error) && (error.retryable || error.code === VaultErrorCode.INVALID_RESPONSE)) {
+        throw error;
+      }
     }
     try {
       const res = await this.#vault.requestRaw<
         Record<string, MountInfo> & { data?: Record<string, MountInfo> }
       >('GET', 'sys/mounts', { template: 'sys/mounts' });
       const body = res.body ?? {};
-      const info = body.data?.[`${mount}/`] ?? body[`${mount}/`];
-      if (info) return versionOf(info, mount);
+      const inData = body.data?.[`${mount}/`];
+      const info = inData ?? body[`${mount}/`];
+      const field = `${inData ? 'data.' : ''}${mount}/`;
+      if (info) return versionOf(info, mount, { method: 'GET', path: 'sys/mounts', field });
       throw new VaultError(
         VaultErrorCode.CONFIG,
         `No secrets engine is mounted at "${mount}/". Check the mount.`,
       );
     } catch (error) {
-      if (VaultError.is(error) && (error.retryable || error.code === VaultErrorCode.CONFIG)) throw error;
+      const known = [VaultErrorCode.CONFIG, VaultErrorCode.INVALID_RESPONSE] as string[];
+      if (VaultError.is(error) && (error.retryable || known.includes(error.code))) throw error;
       throw new VaultError(
         VaultErrorCode.CONFIG,
         `Could not detect the KV version of mount "${mount}" (no permission on sys/internal/ui/mounts or sys/mounts). Pass { kvVersion: 1 | 2 }.`,
@@ -571,7 +577,14 @@ export class KvEngine {
   }
 }
 
-function versionOf(info: { type?: string; options?: { version?: string } | null }, mount: string): KvVersion {
+/** A mount's description (https://developer.hashicorp.com/vault/api-docs/system/mounts#list-mounted-secrets-engines). */
+const mountInfo = z.object({
+  type: z.string({ error: 'must be a string' }).optional(),
+  options: z.object({ version: z.string({ error: 'must be a string' }).optional() }).nullish(),
+});
+
+function versionOf(raw: unknown, mount: string, answer: AnswerOf): KvVersion {
+  const info = parseResponse(mountInfo, raw, answer);
   if (info.type === 'kv-v2') return 2;
   if (info.type !== undefined && info.type !== 'kv' && info.type !== 'generic') {
     throw new VaultError(

@@ -539,6 +539,13 @@ describe('malformed answers of every engine name the field', () => {
       '"data.ttl" must be a non-negative integer number of seconds (got a string)',
     ],
     [
+      'KV mount detection with options.version as a number',
+      'sys/internal/ui/mounts/secret',
+      { status: 200, body: envelope({ data: { type: 'kv', options: { version: 2 } } }) },
+      (v: Vault) => v.kv.get('app'),
+      '"data.options.version" must be a string (got a number)',
+    ],
+    [
       'KV list with keys that are not a list',
       'secret/metadata/app',
       { status: 200, body: envelope({ data: { keys: 'a,b' } }) },
