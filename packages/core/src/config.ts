@@ -1,6 +1,6 @@
 /**
  * `createVault()` options: validation (zod) and defaults from the environment variables the Vault CLI reads
- * (reference §12.3). Every mistake throws `VAULT_CONFIG` naming the option (or variable) and the fix.
+ * (https://developer.hashicorp.com/vault/docs/commands#configure-environment-variables). Every mistake throws `VAULT_CONFIG` naming the option (or variable) and the fix.
  */
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * The `Vault` client: `createVault(options)` wires the transport, the circuit breaker, the TokenManager and the
- * events together. Lease, cache and engine modules (issue 5) hang off this class and issue their requests through
+ * events together. Lease, cache and engine modules hang off this class and issue their requests through
  * {@link Vault.request}, which adds the token and handles the invalid-token re-login.
  */
 import { z } from 'zod';

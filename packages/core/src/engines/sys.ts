@@ -8,7 +8,7 @@ import type { VaultEnvelope } from '../transport/types.js';
 import { leaseRenewal, nonNegativeInt, parseResponse, seconds, strictBoolean } from '../validation.js';
 import type { Vault } from '../vault.js';
 
-/** `sys/health` body (reference §2). */
+/** `sys/health` body (https://developer.hashicorp.com/vault/api-docs/system/health). */
 export interface SysHealth {
   initialized: boolean;
   sealed: boolean;
