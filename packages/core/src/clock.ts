@@ -22,16 +22,60 @@ export interface Clock {
 /** A uniform random number in `[0, 1)`. Used for jitter only (not security relevant). */
 export type RandomSource = () => number;
 
-/** The real clock: `Date.now()` and `unref()`ed Node timers. */
+/**
+ * The longest delay a Node timer honours: `setTimeout` fires after 1 ms for anything above 2³¹−1 ms (about
+ * 24.8 days), see https://nodejs.org/api/timers.html#settimeoutcallback-delay-args.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * A {@link systemClock} timer: a chain of Node timeouts of at most {@link MAX_TIMER_DELAY_MS} each, re-armed until
+ * the whole delay has passed, so a 1-year certificate or a 768 h lease waits as long as it should.
+ */
+class ChainedTimer {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancelled = false;
+
+  constructor(fn: () => void, ms: number) {
+    this.#arm(fn, ms);
+  }
+
+  #arm(fn: () => void, remainingMs: number): void {
+    const step = Math.min(remainingMs, MAX_TIMER_DELAY_MS);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#cancelled) return;
+      // Counted down with Node's monotonic timers, not `Date.now()`: a wall-clock jump does not shift the end.
+      if (remainingMs > step) this.#arm(fn, remainingMs - step);
+      else fn();
+    }, step);
+    this.#timer.unref();
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/**
+ * A delay as a timer can take it: negative and `NaN` become 0 (fire on the next turn), `Infinity` stays (never
+ * fires; the chain re-arms forever).
+ */
+function timerDelay(ms: number): number {
+  return Number.isNaN(ms) ? 0 : Math.max(0, ms);
+}
+
+/** The real clock: `Date.now()` and `unref()`ed Node timers that handle any delay (chained past 2³¹−1 ms). */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
-    const timer = setTimeout(fn, Math.max(0, ms));
-    timer.unref();
-    return timer;
+    return new ChainedTimer(fn, timerDelay(ms));
   },
   clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
+    if (handle instanceof ChainedTimer) handle.cancel();
+    else clearTimeout(handle as ReturnType<typeof setTimeout>);
   },
 };
 
@@ -98,5 +142,45 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
       resolve();
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Settles like `promise`, unless `ms` pass first (rejects with `onTimeout()`) or `signal` aborts first (rejects
+ * with its reason). The timer is cleared either way; a late rejection of `promise` is handled, never unhandled.
+ */
+export function within<T>(
+  clock: Clock,
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  promise.catch(() => undefined);
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const done = (): void => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      done();
+      reject(signal?.reason);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(onTimeout());
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        reject(error);
+      },
+    );
   });
 }

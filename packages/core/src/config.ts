@@ -1,6 +1,6 @@
 /**
  * `createVault()` options: validation (zod) and defaults from the environment variables the Vault CLI reads
- * (reference §12.3). Every mistake throws `VAULT_CONFIG` naming the option (or variable) and the fix.
+ * (https://developer.hashicorp.com/vault/docs/commands#configure-environment-variables). Every mistake throws `VAULT_CONFIG` naming the option (or variable) and the fix.
  */
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,7 +19,14 @@ import { Redacted } from './redacted.js';
 import type { CircuitBreakerOptions } from './transport/circuit.js';
 import { type ParsedAddress, parseAddress, type RetryOptions, type TlsMaterial } from './transport/http.js';
 import type { Transport } from './transport/types.js';
-import { parseDurationMs, parseGoBool, parseOptions } from './validation.js';
+import {
+  nonNegativeInt,
+  parseDurationMs,
+  parseGoBool,
+  parseOptions,
+  positiveInt,
+  strictBoolean,
+} from './validation.js';
 
 /** PEM material given inline or as files. */
 export interface TlsOptions {
@@ -107,15 +114,16 @@ export interface ResolvedConfig {
   };
 }
 
-const positiveInt = z.number().int('must be an integer').positive('must be > 0');
-const nonNegativeInt = z.number().int('must be an integer').nonnegative('must be >= 0');
-const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
+const pem = z.union([z.string().min(1, 'must not be empty'), z.instanceof(Buffer)]);
 
 const backoffSchema = z
   .strictObject({
     initialMs: positiveInt,
-    multiplier: z.number().min(1),
-    randomizationFactor: z.number().min(0).max(1),
+    multiplier: z.number({ error: 'must be a number >= 1' }).min(1, 'must be a number >= 1'),
+    randomizationFactor: z
+      .number({ error: 'must be a number from 0 to 1' })
+      .min(0, 'must be a number from 0 to 1')
+      .max(1, 'must be a number from 0 to 1'),
     maxIntervalMs: positiveInt,
     maxElapsedMs: nonNegativeInt,
   })
@@ -124,7 +132,7 @@ const backoffSchema = z
 const optionsSchema = z.strictObject({
   leases: leaseOptionsSchema.optional(),
   cache: cacheOptionsSchema.optional(),
-  address: z.string().min(1).optional(),
+  address: z.string().min(1, 'must not be empty').optional(),
   namespace: z.string().optional(),
   auth: z
     .custom<AuthMethod>(
@@ -139,16 +147,16 @@ const optionsSchema = z.strictObject({
   tls: z
     .strictObject({
       ca: z.union([pem, z.array(pem)]).optional(),
-      caFile: z.string().min(1).optional(),
-      caPath: z.string().min(1).optional(),
+      caFile: z.string().min(1, 'must not be empty').optional(),
+      caPath: z.string().min(1, 'must not be empty').optional(),
       cert: pem.optional(),
-      certFile: z.string().min(1).optional(),
+      certFile: z.string().min(1, 'must not be empty').optional(),
       key: z
         .union([pem, z.custom<Redacted<string>>((v) => Redacted.isRedacted(v), { message: 'must be PEM' })])
         .optional(),
-      keyFile: z.string().min(1).optional(),
-      serverName: z.string().min(1).optional(),
-      skipVerify: z.boolean().optional(),
+      keyFile: z.string().min(1, 'must not be empty').optional(),
+      serverName: z.string().min(1, 'must not be empty').optional(),
+      skipVerify: strictBoolean.optional(),
     })
     .optional(),
   timeoutMs: positiveInt.optional(),
@@ -179,8 +187,8 @@ const optionsSchema = z.strictObject({
     .optional(),
   token: z
     .strictObject({
-      revokeOnClose: z.boolean().optional(),
-      renew: z.boolean().optional(),
+      revokeOnClose: strictBoolean.optional(),
+      renew: strictBoolean.optional(),
       incrementSeconds: positiveInt.optional(),
       loginBackoff: backoffSchema.optional(),
       renewBackoff: backoffSchema.optional(),
@@ -199,16 +207,26 @@ const optionsSchema = z.strictObject({
     .optional(),
   env: z.record(z.string(), z.string().optional()).optional(),
   clock: z
-    .custom<Clock>((v) => typeof v === 'object' && v !== null && typeof (v as Clock).now === 'function', {
-      message: 'must implement now/setTimeout/clearTimeout',
-    })
+    .custom<Clock>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        ['now', 'setTimeout', 'clearTimeout'].every(
+          (m) => typeof (v as Record<string, unknown>)[m] === 'function',
+        ),
+      { message: 'must implement now/setTimeout/clearTimeout' },
+    )
     .optional(),
   random: z
     .custom<RandomSource>((v) => typeof v === 'function', { message: 'must be a function' })
     .optional(),
   transport: z
     .custom<Transport>(
-      (v) => typeof v === 'object' && v !== null && typeof (v as Transport).request === 'function',
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as Transport).request === 'function' &&
+        typeof (v as Transport).close === 'function',
       {
         message: 'must implement request() and close()',
       },

@@ -140,7 +140,8 @@ export function isSealedMessage(errors: readonly string[]): boolean {
 }
 
 /**
- * Maps an HTTP error status and Vault's `errors[]` to a {@link VaultError} (reference §1.3–1.4).
+ * Maps an HTTP error status and Vault's `errors[]` to a {@link VaultError}
+ * (https://developer.hashicorp.com/vault/api-docs#http-status-codes).
  * The message is built from the method, path, status and Vault's own error strings only.
  */
 export function errorFromResponse(

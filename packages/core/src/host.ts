@@ -14,11 +14,13 @@
  * database uses them.
  */
 
+import { z } from 'zod';
 import type { VaultOptions } from './config.js';
 import type { DatabaseCredentialsOptions } from './engines/database.js';
 import { VaultError, VaultErrorCode } from './errors.js';
 import type { DatabaseCredentials, Lease, LeaseOptions } from './lease/types.js';
 import type { Logger } from './logger.js';
+import { parseOptions, positiveInt, strictBoolean } from './validation.js';
 import { createVault, type Vault } from './vault.js';
 
 /** The rotating database drivers an adapter can open by name. */
@@ -94,6 +96,11 @@ const DRIVERS: Record<DatabaseDriver, Driver> = {
 
 const HOST_KEYS = new Set(['readyTimeoutMs', 'databases', 'closeClient', 'vault']);
 
+const hostOptionsSchema = z.object({
+  readyTimeoutMs: positiveInt.optional(),
+  closeClient: strictBoolean.optional(),
+});
+
 interface OpenDatabase {
   client: unknown;
   lease: Lease<DatabaseCredentials>;
@@ -127,14 +134,9 @@ export class VaultHost {
   /** Throws `VAULT_CONFIG` for invalid options (naming the option and the fix). */
   constructor(options: VaultHostOptions | Vault | undefined, load: ModuleLoader) {
     const opts: VaultHostOptions = isVault(options) ? { vault: options } : (options ?? {});
-    const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-    if (!Number.isInteger(readyTimeoutMs) || readyTimeoutMs <= 0) {
-      throw new VaultError(
-        VaultErrorCode.CONFIG,
-        'Invalid option "readyTimeoutMs": must be a positive integer (ms), e.g. 10000.',
-      );
-    }
-    this.#readyTimeoutMs = readyTimeoutMs;
+    // The host's own options; every other key is a client option, checked by createVault().
+    const own = parseOptions(hostOptionsSchema, opts, '', 'readyTimeoutMs is in ms, e.g. 10000.');
+    this.#readyTimeoutMs = own.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
     this.#databases = checkDatabases(opts.databases);
     this.#load = load;
     if (opts.vault !== undefined) {
@@ -145,12 +147,12 @@ export class VaultHost {
         );
       }
       this.vault = opts.vault;
-      this.closesClient = opts.closeClient ?? false;
+      this.closesClient = own.closeClient ?? false;
     } else {
       const clientOptions: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(opts)) if (!HOST_KEYS.has(key)) clientOptions[key] = value;
       this.vault = createVault(clientOptions as VaultOptions);
-      this.closesClient = opts.closeClient ?? true;
+      this.closesClient = own.closeClient ?? true;
     }
   }
 
@@ -339,6 +341,12 @@ function checkDatabases(value: unknown): Record<string, HostedDatabaseOptions> {
       throw new VaultError(
         VaultErrorCode.CONFIG,
         `Invalid option "databases.${name}.role": must be the name of a database role (database/roles/<role>).`,
+      );
+    }
+    if (s.credentials !== undefined && s.credentials !== 'dynamic' && s.credentials !== 'static') {
+      throw new VaultError(
+        VaultErrorCode.CONFIG,
+        `Invalid option "databases.${name}.credentials": must be 'dynamic' (default) or 'static'.`,
       );
     }
     if ('user' in s || 'password' in s) {

@@ -113,8 +113,10 @@ export type {
   VaultWrapInfo,
 } from './transport/types.js';
 export {
+  type CloseOptions,
   createVault,
   pathTemplate,
+  type ReadyOptions,
   Vault,
   type VaultHealth,
   type VaultRequestOptions,

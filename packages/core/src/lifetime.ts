@@ -1,12 +1,12 @@
 /**
  * The renewal schedule of Vault's Go `api/lifetime_watcher.go`, as one reusable, clock-free algorithm.
  *
- * It drives both the token (`auth/token/renew-self`) and, in issue 5, leases (`sys/leases/renew`). The schedule
+ * It drives both the token (`auth/token/renew-self`) and leases (`sys/leases/renew`). The schedule
  * does no I/O and starts no timers: the owner asks it what to do next ({@link LifetimeStep}), waits `delayMs` on
  * its own {@link Clock}, performs the renewal (or not) and reports the outcome back. Randomness is injected, so
  * unit tests can pin the grace.
  *
- * The rules (reference §12.1):
+ * The rules (https://github.com/hashicorp/vault/blob/main/api/lifetime_watcher.go):
  * - grace = uniform in [10 %, 20 %) of the lease (or of the increment, when one was asked and is smaller);
  * - sleep = ⅔ of the remaining time + ⅓ of the grace; grace is recomputed only while the lease keeps growing,
  *   so once Vault caps the TTL the remaining time shrinks towards grace and the schedule ends early;
@@ -255,7 +255,7 @@ export class LifetimeSchedule {
   }
 }
 
-/** Vault's capped-TTL warning on a renewal (reference §3.3). */
+/** Vault's capped-TTL warning on a renewal (`CalculateTTL` in https://github.com/hashicorp/vault/blob/main/sdk/framework/lease.go). */
 export function hasCappedWarning(warnings: readonly string[] | null | undefined): boolean {
   return (warnings ?? []).some((w) => /exceeded the effective max_ttl/i.test(w));
 }

@@ -1,9 +1,10 @@
 /**
  * The `Vault` client: `createVault(options)` wires the transport, the circuit breaker, the TokenManager and the
- * events together. Lease, cache and engine modules (issue 5) hang off this class and issue their requests through
+ * events together. Lease, cache and engine modules hang off this class and issue their requests through
  * {@link Vault.request}, which adds the token and handles the invalid-token re-login.
  */
-import { type Clock, defaultRandom, type RandomSource, sleep, systemClock } from './clock.js';
+import { z } from 'zod';
+import { type Clock, defaultRandom, type RandomSource, sleep, systemClock, within } from './clock.js';
 import { type ResolvedConfig, resolveConfig, type VaultOptions } from './config.js';
 import { DatabaseEngine } from './engines/database.js';
 import { KvEngine } from './engines/kv.js';
@@ -27,6 +28,7 @@ import type {
   VaultMethod,
   VaultResponse,
 } from './transport/types.js';
+import { abortSignal, parseOptions, positiveInt, strictBoolean } from './validation.js';
 
 /** Options of {@link Vault.request}. */
 export interface VaultRequestOptions extends Omit<TransportRequestOptions, 'token' | 'circuitBreaker'> {
@@ -37,6 +39,31 @@ export interface VaultRequestOptions extends Omit<TransportRequestOptions, 'toke
   /** Path template for the `request` event and metrics (`database/creds/:role`); default derived from the path. */
   template?: string;
 }
+
+/** Options of {@link Vault.ready}. */
+export interface ReadyOptions {
+  /** Gives up with `VAULT_TIMEOUT` after this many ms (default 30000), even while a login attempt hangs. */
+  timeoutMs?: number;
+  /** Stops waiting with `VAULT_ABORTED`; a login under way goes on for the other callers. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Vault.close}. */
+export interface CloseOptions {
+  /** Revoke the token obtained by login (default: the `token.revokeOnClose` option, true). */
+  revokeToken?: boolean;
+  /** Bound of each revocation (leases, token) in ms (default 2000). */
+  timeoutMs?: number;
+}
+
+const readyOptionsSchema = z.strictObject({
+  timeoutMs: positiveInt.optional(),
+  signal: abortSignal.optional(),
+});
+const closeOptionsSchema = z.strictObject({
+  revokeToken: strictBoolean.optional(),
+  timeoutMs: positiveInt.optional(),
+});
 
 /** `vault.health()`. */
 export interface VaultHealth {
@@ -204,49 +231,56 @@ export class Vault {
    * credentials (`VAULT_LOGIN_FAILED`) or configuration problems (`VAULT_CONFIG`), and with `VAULT_TIMEOUT`
    * (cause: the last error) when time runs out.
    */
-  async ready(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  async ready(options: ReadyOptions = {}): Promise<void> {
     this.#assertOpen();
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const { timeoutMs = 30_000, signal } = parseOptions(readyOptionsSchema, options, 'ready');
     const deadline = this.#clock.now() + timeoutMs;
+    const waitSignal = AbortSignal.any(
+      signal ? [signal, this.#closeSignal.signal] : [this.#closeSignal.signal],
+    );
+    const timeout = (lastError: unknown, pending: boolean): VaultError => {
+      const last = VaultError.is(lastError) ? `last error ${lastError.code}: ${lastError.message}` : '';
+      const why = pending ? 'a login attempt was still waiting for Vault' : last || 'unknown error';
+      return new VaultError(VaultErrorCode.TIMEOUT, `Vault was not ready within ${timeoutMs} ms (${why})`, {
+        cause: lastError,
+      });
+    };
     let lastError: unknown;
+    let gaveUp: VaultError | undefined;
     for (;;) {
+      const remaining = Math.max(1, deadline - this.#clock.now());
       try {
-        if (this.#tokens.agentMode) {
-          await this.#transport.request('GET', 'auth/token/lookup-self', {
-            retry: false,
-            signal: options.signal,
-            timeoutMs: Math.max(1, deadline - this.#clock.now()),
-          });
-        } else {
-          await this.#tokens.ensure();
-        }
+        // The attempt may hang (Vault accepts the connection and never answers): the deadline still holds. A
+        // login given up on stays shared with other callers and ends with its own request timeout or close().
+        const attempt: Promise<unknown> = this.#tokens.agentMode
+          ? this.#transport.request('GET', 'auth/token/lookup-self', {
+              retry: false,
+              signal,
+              timeoutMs: remaining,
+            })
+          : this.#tokens.ensure();
+        await within(this.#clock, attempt, remaining, () => (gaveUp = timeout(lastError, true)), waitSignal);
         return;
       } catch (error) {
+        if (error === gaveUp) throw error;
+        if (waitSignal.aborted) throw this.#readyAborted(waitSignal.reason);
         lastError = error;
         if (!VaultError.is(error) || !error.retryable || this.#closed) throw error;
       }
       const wait = Math.max(this.#tokens.loginRetryInMs(), 100);
-      if (this.#clock.now() + wait >= deadline) {
-        const last = VaultError.is(lastError) ? `${lastError.code}: ${lastError.message}` : 'unknown error';
-        throw new VaultError(
-          VaultErrorCode.TIMEOUT,
-          `Vault was not ready within ${timeoutMs} ms (last error ${last})`,
-          {
-            cause: lastError,
-          },
-        );
-      }
-      const signals = options.signal
-        ? [options.signal, this.#closeSignal.signal]
-        : [this.#closeSignal.signal];
+      if (this.#clock.now() + wait >= deadline) throw timeout(lastError, false);
       try {
-        await sleep(this.#clock, wait, AbortSignal.any(signals));
+        await sleep(this.#clock, wait, waitSignal);
       } catch (cause) {
-        if (this.#closed)
-          throw new VaultError(VaultErrorCode.CLOSED, 'The client was closed before it was ready');
-        throw new VaultError(VaultErrorCode.ABORTED, 'ready() was aborted by the caller', { cause });
+        throw this.#readyAborted(cause);
       }
     }
+  }
+
+  #readyAborted(cause: unknown): VaultError {
+    if (this.#closed)
+      return new VaultError(VaultErrorCode.CLOSED, 'The client was closed before it was ready');
+    return new VaultError(VaultErrorCode.ABORTED, 'ready() was aborted by the caller', { cause });
   }
 
   /**
@@ -301,7 +335,7 @@ export class Vault {
   ): Promise<VaultResponse<TBody>> {
     const { authenticated = true, token: explicit, ...rest } = options;
     if (!authenticated) return this.#transport.request<TBody>(method, path, rest);
-    const token = explicit ?? (await this.#tokens.token());
+    const token = explicit ?? (await this.#clientToken(method, path, rest));
     try {
       return await this.#transport.request<TBody>(method, path, { ...rest, token });
     } catch (error) {
@@ -310,6 +344,40 @@ export class Vault {
       const fresh = await this.#tokens.replaceInvalid(token);
       return this.#transport.request<TBody>(method, path, { ...rest, token: fresh });
     }
+  }
+
+  /**
+   * The client token for a request. While a login is under way, the request's own `signal` and `timeoutMs` still
+   * hold: the caller stops waiting (`VAULT_ABORTED` / `VAULT_TIMEOUT`) and the login goes on for the others.
+   */
+  #clientToken(
+    method: VaultMethod,
+    path: string,
+    options: TransportRequestOptions,
+  ): Promise<Redacted<string> | undefined> {
+    const pending = this.#tokens.token();
+    if (options.timeoutMs === undefined && options.signal === undefined) return pending;
+    const where = { method, path: path.replace(/^\/+/, '') };
+    const timeoutMs = options.timeoutMs ?? this.#config.timeoutMs;
+    return within(
+      this.#clock,
+      pending,
+      timeoutMs,
+      () =>
+        new VaultError(
+          VaultErrorCode.TIMEOUT,
+          `${method} ${where.path} not sent: no token within ${timeoutMs} ms (a login attempt was still waiting for Vault)`,
+          where,
+        ),
+      options.signal,
+    ).catch((error: unknown) => {
+      if (!options.signal?.aborted) throw error;
+      throw new VaultError(VaultErrorCode.ABORTED, `${method} ${where.path} aborted by the caller`, {
+        ...where,
+        cause: options.signal.reason,
+        retryable: false,
+      });
+    });
   }
 
   /** Subscribes to an event; returns an unsubscribe function. */
@@ -378,9 +446,15 @@ export class Vault {
 
   /**
    * Stops every timer, revokes the token obtained by login (unless `token.revokeOnClose` is false or
-   * `{ revokeToken: false }`), and closes connections. Idempotent.
+   * `{ revokeToken: false }`), aborts requests still waiting for Vault (`VAULT_CLOSED`), and closes
+   * connections. Idempotent. Invalid options reject with `VAULT_CONFIG` and leave the client open.
    */
-  close(options: { revokeToken?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
+    try {
+      parseOptions(closeOptionsSchema, options, 'close');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#closing) return this.#closing;
     this.#closed = true;
     this.#closeSignal.abort();

@@ -7,34 +7,55 @@ import { z } from 'zod';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import { Redacted, reveal } from '../redacted.js';
 import type { VaultEnvelope } from '../transport/types.js';
-import { mountPath, parseOptions, secretString } from '../validation.js';
+import {
+  authEnvelope,
+  mountPath,
+  parseOptions,
+  parseResponse,
+  seconds,
+  secretString,
+  strictBoolean,
+} from '../validation.js';
 import type { AuthMethod, LoginContext, LoginResult } from './types.js';
 
 /** A secret given as a value: a string or a {@link Redacted} string. */
 export type SecretInput = string | Redacted<string>;
 
-/** Turns a login envelope into a {@link LoginResult}; `VAULT_INVALID_RESPONSE` when it has no `auth` block. */
+/** Turns a login envelope into a {@link LoginResult}; `VAULT_INVALID_RESPONSE` naming the field when `auth` is malformed. */
 export function loginResultFromEnvelope(
   envelope: VaultEnvelope | undefined,
   path: string,
   userProvided = false,
 ): LoginResult {
-  const auth = envelope?.auth;
-  if (!auth || typeof auth.client_token !== 'string' || auth.client_token === '') {
-    throw new VaultError(VaultErrorCode.INVALID_RESPONSE, `POST ${path} answered without an auth block`, {
-      method: 'POST',
-      path,
-    });
-  }
+  const { auth } = parseResponse(authEnvelope, envelope, { method: 'POST', path });
   return {
     token: Redacted.of(auth.client_token),
     accessor: auth.accessor ?? '',
-    ttl: Number(auth.lease_duration) || 0,
-    renewable: auth.renewable === true,
+    ttl: auth.lease_duration,
+    renewable: auth.renewable,
     policies: auth.policies ?? [],
     userProvided,
   };
 }
+
+/**
+ * `auth/token/lookup-self` data (https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self):
+ * `ttl` and `renewable` drive the schedule and are required; the rest is checked when present.
+ */
+const tokenLookup = z.object({
+  data: z.object(
+    {
+      accessor: z.string({ error: 'must be a string' }).optional(),
+      ttl: seconds,
+      renewable: strictBoolean,
+      policies: z.array(z.string(), { error: 'must be a list of strings' }).nullish(),
+      creation_ttl: seconds.optional(),
+      explicit_max_ttl: seconds.optional(),
+      expire_time: z.string({ error: 'must be an RFC 3339 time or null' }).nullish(),
+    },
+    { error: 'must be an object' },
+  ),
+});
 
 /** Sends a login request and maps a rejection (4xx) to `VAULT_LOGIN_FAILED`. */
 export async function loginRequest(
@@ -51,9 +72,19 @@ export async function loginRequest(
   }
 }
 
-/** Wraps a 4xx `VaultError` of a login into `VAULT_LOGIN_FAILED`; other errors (unreachable, sealed) pass through. */
+/**
+ * Wraps a 4xx `VaultError` of a login into `VAULT_LOGIN_FAILED`; other errors (unreachable, sealed, an answer
+ * that is not Vault's: `VAULT_INVALID_RESPONSE`) pass through.
+ */
 export function asLoginFailure(error: unknown, type: string, path: string): unknown {
-  if (!VaultError.is(error) || error.status === undefined || error.status >= 500 || error.status === 429) {
+  if (
+    !VaultError.is(error) ||
+    error.code === VaultErrorCode.INVALID_RESPONSE ||
+    error.status === undefined ||
+    error.status < 400 ||
+    error.status >= 500 ||
+    error.status === 429
+  ) {
     return error;
   }
   const detail = error.errors.length > 0 ? error.errors.join('; ') : `HTTP ${error.status}`;
@@ -68,7 +99,10 @@ export function asLoginFailure(error: unknown, type: string, path: string): unkn
 }
 
 const tokenSchema = z
-  .strictObject({ token: secretString.optional(), tokenFile: z.string().min(1).optional() })
+  .strictObject({
+    token: secretString.optional(),
+    tokenFile: z.string().min(1, 'must not be empty').optional(),
+  })
   .refine((o) => (o.token === undefined) !== (o.tokenFile === undefined), {
     message: 'give exactly one of "token" or "tokenFile"',
   });
@@ -101,17 +135,15 @@ export function token(options: TokenAuthOptions): AuthMethod {
           retry: false,
           signal: context.signal,
         });
-        const data = res.body?.data ?? {};
+        const { data } = parseResponse(tokenLookup, res.body, { method: 'GET', path, status: res.status });
         return {
           token: value,
-          accessor: typeof data.accessor === 'string' ? data.accessor : '',
-          ttl: typeof data.ttl === 'number' ? data.ttl : 0,
-          renewable: data.renewable === true,
-          policies: Array.isArray(data.policies) ? (data.policies as string[]) : [],
+          accessor: data.accessor ?? '',
+          ttl: data.ttl,
+          renewable: data.renewable,
+          policies: data.policies ?? [],
           userProvided: true,
-          ...(typeof data.creation_ttl === 'number' && data.creation_ttl > 0
-            ? { renewIncrement: data.creation_ttl }
-            : {}),
+          ...(data.creation_ttl ? { renewIncrement: data.creation_ttl } : {}),
         };
       } catch (error) {
         if (VaultError.is(error, VaultErrorCode.PERMISSION_DENIED)) {
@@ -128,7 +160,7 @@ const appRoleSchema = z
   .strictObject({
     roleId: secretString,
     secretId: secretString.optional(),
-    secretIdFile: z.string().min(1).optional(),
+    secretIdFile: z.string().min(1, 'must not be empty').optional(),
     wrappedSecretId: secretString.optional(),
     mount: mountPath.default('approle'),
   })
@@ -212,7 +244,7 @@ export const KUBERNETES_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceacco
 
 const kubernetesSchema = z.strictObject({
   role: z.string().min(1, 'must name the Vault role'),
-  tokenFile: z.string().min(1).default(KUBERNETES_TOKEN_FILE),
+  tokenFile: z.string().min(1, 'must not be empty').default(KUBERNETES_TOKEN_FILE),
   mount: mountPath.default('kubernetes'),
 });
 
@@ -242,9 +274,9 @@ export function kubernetes(options: KubernetesOptions): AuthMethod {
 
 const jwtSchema = z
   .strictObject({
-    role: z.string().min(1).optional(),
+    role: z.string().min(1, 'must not be empty').optional(),
     jwt: secretString.optional(),
-    jwtFile: z.string().min(1).optional(),
+    jwtFile: z.string().min(1, 'must not be empty').optional(),
     mount: mountPath.default('jwt'),
   })
   .refine((o) => (o.jwt === undefined) !== (o.jwtFile === undefined), {
@@ -307,7 +339,7 @@ export function userpass(options: UserpassOptions): AuthMethod {
 }
 
 const certSchema = z.strictObject({
-  name: z.string().min(1).optional(),
+  name: z.string().min(1, 'must not be empty').optional(),
   mount: mountPath.default('cert'),
 });
 

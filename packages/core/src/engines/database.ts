@@ -2,12 +2,13 @@
  * The database secrets engine: dynamic credentials (`database/creds/:role`) as a {@link Lease}, and static-role
  * credentials (`database/static-creds/:role`) as a handle that follows Vault's password rotation.
  */
-import { VaultError, VaultErrorCode } from '../errors.js';
+import { z } from 'zod';
 import type { LeaseIssuer } from '../lease/issuer.js';
 import type { IssuedSecret, LeaseSource } from '../lease/lease.js';
 import { stableKey } from '../lease/manager.js';
 import type { DatabaseCredentials, Lease, LeaseOptions } from '../lease/types.js';
 import { Redacted } from '../redacted.js';
+import { leaseFields, parseResponse, seconds } from '../validation.js';
 import { checkLeaseOptions, checkName, splitMount } from './common.js';
 
 /** Static-role credentials (`database/static-creds/:role`). */
@@ -24,13 +25,24 @@ export interface DatabaseCredentialsOptions extends LeaseOptions {
   mount?: string;
 }
 
-interface CredsData {
-  username?: unknown;
-  password?: unknown;
-  last_vault_rotation?: unknown;
-  rotation_period?: unknown;
-  ttl?: unknown;
-}
+const credentials = z.object({
+  username: z.string({ error: 'must be a non-empty string' }).min(1, 'must be a non-empty string'),
+  password: z.string({ error: 'must be a non-empty string' }).min(1, 'must be a non-empty string'),
+});
+
+/** `database/creds/:role` (https://developer.hashicorp.com/vault/api-docs/secret/databases#generate-credentials). */
+const dynamicAnswer = leaseFields.extend({ data: credentials });
+
+/** `database/static-creds/:role` (https://developer.hashicorp.com/vault/api-docs/secret/databases#get-static-credentials). */
+const staticAnswer = z.object({
+  data: credentials.extend({
+    ttl: seconds,
+    last_vault_rotation: z.string({ error: 'must be an RFC 3339 time' }).optional(),
+    rotation_period: seconds.optional(),
+  }),
+});
+
+type CredsData = Record<string, unknown>;
 
 /** `vault.database`. */
 export class DatabaseEngine {
@@ -63,13 +75,12 @@ export class DatabaseEngine {
       kind: 'dynamic',
       async issue(signal) {
         const res = await vault.request<CredsData>('GET', path, { signal, template: `${mount}/creds/:role` });
-        const env = res.body;
-        const value = credentialsFrom(env?.data, path);
+        const env = parseResponse(dynamicAnswer, res.body, { method: 'GET', path, status: res.status });
         return {
-          value,
-          leaseId: env?.lease_id ?? '',
-          leaseDurationMs: (env?.lease_duration ?? 0) * 1000,
-          renewable: env?.renewable ?? false,
+          value: credentialsFrom(env.data),
+          leaseId: env.lease_id,
+          leaseDurationMs: env.lease_duration * 1000,
+          renewable: env.renewable,
         } satisfies IssuedSecret<DatabaseCredentials>;
       },
     });
@@ -97,18 +108,15 @@ export class DatabaseEngine {
           signal,
           template: `${mount}/static-creds/:role`,
         });
-        const data = res.body?.data;
-        const base = credentialsFrom(data, path);
-        const ttl = typeof data?.ttl === 'number' ? data.ttl : 0;
+        const { data } = parseResponse(staticAnswer, res.body, { method: 'GET', path, status: res.status });
         return {
           value: {
-            ...base,
-            lastVaultRotation:
-              typeof data?.last_vault_rotation === 'string' ? data.last_vault_rotation : undefined,
-            rotationPeriod: typeof data?.rotation_period === 'number' ? data.rotation_period : undefined,
+            ...credentialsFrom(data),
+            lastVaultRotation: data.last_vault_rotation,
+            rotationPeriod: data.rotation_period,
           },
           leaseId: '',
-          leaseDurationMs: ttl * 1000,
+          leaseDurationMs: data.ttl * 1000,
           renewable: false,
         };
       },
@@ -121,13 +129,6 @@ export class DatabaseEngine {
   }
 }
 
-function credentialsFrom(data: CredsData | null | undefined, path: string): DatabaseCredentials {
-  if (typeof data?.username !== 'string' || typeof data.password !== 'string') {
-    throw new VaultError(
-      VaultErrorCode.INVALID_RESPONSE,
-      `GET ${path} returned no username/password (is it a database credentials path?)`,
-      { path, method: 'GET' },
-    );
-  }
+function credentialsFrom(data: z.output<typeof credentials>): DatabaseCredentials {
   return Object.freeze({ username: data.username, password: Redacted.of(data.password) });
 }

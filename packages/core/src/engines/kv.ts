@@ -9,10 +9,12 @@
  * - Writes (`put`, `patch`, `delete`, `undelete`, `destroy`) drop the cached value of the path.
  */
 
+import { z } from 'zod';
 import { type Cached, type CacheOptions, SecretCache } from '../cache/secret-cache.js';
 import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import { Redacted } from '../redacted.js';
+import { type AnswerOf, jsonObject, nonNegativeInt, parseResponse, strictBoolean } from '../validation.js';
 import type { Vault } from '../vault.js';
 import { checkMount, encodePath } from './common.js';
 
@@ -99,25 +101,51 @@ export interface KvWatch {
   stop(): void;
 }
 
-interface RawVersionMeta {
-  version?: number;
-  created_time?: string;
-  deletion_time?: string;
-  destroyed?: boolean;
-  custom_metadata?: Record<string, string> | null;
-}
+const time = z.string({ error: 'must be an RFC 3339 time or ""' });
+const customMetadata = z.record(z.string(), z.string(), { error: 'must be an object of strings' }).nullish();
 
-interface RawMetadata {
-  current_version: number;
-  oldest_version: number;
-  created_time: string;
-  updated_time: string;
-  max_versions: number;
-  cas_required: boolean;
-  delete_version_after: string;
-  custom_metadata: Record<string, string> | null;
-  versions: Record<string, { created_time: string; deletion_time: string; destroyed: boolean }>;
-}
+/** Version metadata of KV v2 (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version). */
+const versionMetaSchema = z.object({
+  version: z.number({ error: 'must be a positive integer' }).int('must be a positive integer').positive(),
+  created_time: time,
+  deletion_time: time,
+  destroyed: strictBoolean,
+  custom_metadata: customMetadata,
+});
+
+type RawVersionMeta = z.output<typeof versionMetaSchema>;
+
+/** KV v2 read: the secret (null when deleted/destroyed) and its version metadata. */
+const readV2Answer = z.object({
+  data: z.object({ data: jsonObject.nullable(), metadata: versionMetaSchema.nullable() }),
+});
+
+/** KV v2 key metadata (https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-metadata). */
+const metadataAnswer = z.object({
+  data: z.object({
+    current_version: nonNegativeInt,
+    oldest_version: nonNegativeInt,
+    created_time: time,
+    updated_time: time,
+    max_versions: nonNegativeInt,
+    cas_required: strictBoolean,
+    delete_version_after: z.string({ error: 'must be a Go duration' }),
+    custom_metadata: customMetadata,
+    versions: z.record(
+      z.string(),
+      z.object({ created_time: time, deletion_time: time, destroyed: strictBoolean }),
+      { error: 'must be an object' },
+    ),
+  }),
+});
+
+type RawMetadata = z.output<typeof metadataAnswer>['data'];
+
+/** KV v1 read and list answers. */
+const readV1Answer = z.object({ data: jsonObject });
+const listAnswer = z.object({
+  data: z.object({ keys: z.array(z.string(), { error: 'must be a list of strings' }) }),
+});
 
 interface CachedSecret {
   data: Record<string, unknown>;
@@ -224,11 +252,14 @@ export class KvEngine {
     const body: Record<string, unknown> = { data };
     if (cas !== undefined) body.options = { cas };
     try {
-      const res = await this.#vault.request<RawVersionMeta>(method, `${mount}/data/${encodePath(rel)}`, {
-        body,
-        template: `${mount}/data/:path`,
+      const path = `${mount}/data/${encodePath(rel)}`;
+      const res = await this.#vault.request(method, path, { body, template: `${mount}/data/:path` });
+      const answer = parseResponse(z.object({ data: versionMetaSchema }), res.body, {
+        method,
+        path,
+        status: res.status,
       });
-      return versionMeta(res.body?.data ?? undefined);
+      return versionMeta(answer.data);
     } catch (error) {
       throw casError(error, mount, rel);
     } finally {
@@ -288,12 +319,14 @@ export class KvEngine {
     const mount = this.#mount(options);
     const rel = checkPath(path);
     await this.#requireV2(mount, options, 'metadata');
-    const res = await this.#vault.request<RawMetadata>('GET', `${mount}/metadata/${encodePath(rel)}`, {
-      template: `${mount}/metadata/:path`,
+    const target = `${mount}/metadata/${encodePath(rel)}`;
+    const res = await this.#vault.request('GET', target, { template: `${mount}/metadata/:path` });
+    const answer = parseResponse(metadataAnswer, res.body, {
+      method: 'GET',
+      path: target,
+      status: res.status,
     });
-    const raw = res.body?.data;
-    if (!raw) throw invalidResponse(`${mount}/metadata/${rel}`);
-    return metadataFrom(raw);
+    return metadataFrom(answer.data);
   }
 
   /** Lists keys under `path` (folders end with `/`); an empty or missing folder gives `[]`. */
@@ -303,10 +336,11 @@ export class KvEngine {
     const version = await this.#kvVersion(mount, options);
     const target = version === 1 ? `${mount}/${encodePath(rel)}` : `${mount}/metadata/${encodePath(rel)}`;
     try {
-      const res = await this.#vault.request<{ keys?: string[] }>('LIST', target.replace(/\/$/, ''), {
+      const res = await this.#vault.request('LIST', target.replace(/\/$/, ''), {
         template: version === 1 ? `${mount}/:path` : `${mount}/metadata/:path`,
       });
-      return [...(res.body?.data?.keys ?? [])];
+      return parseResponse(listAnswer, res.body, { method: 'LIST', path: target, status: res.status }).data
+        .keys;
     } catch (error) {
       if (VaultError.is(error, VaultErrorCode.NOT_FOUND)) return [];
       throw error;
@@ -406,21 +440,22 @@ export class KvEngine {
   async #read(mount: string, rel: string, options: KvGetOptions): Promise<CachedSecret> {
     const kvVersion = await this.#kvVersion(mount, options);
     if (kvVersion === 1) {
-      const res = await this.#vault.request<Record<string, unknown>>('GET', `${mount}/${encodePath(rel)}`, {
-        template: `${mount}/:path`,
-      });
-      return { data: res.body?.data ?? {}, metadata: undefined };
+      const path = `${mount}/${encodePath(rel)}`;
+      const res = await this.#vault.request('GET', path, { template: `${mount}/:path` });
+      const answer = parseResponse(readV1Answer, res.body, { method: 'GET', path, status: res.status });
+      return { data: answer.data, metadata: undefined };
     }
-    const res = await this.#vault.request<{ data: Record<string, unknown> | null; metadata: RawVersionMeta }>(
-      'GET',
-      `${mount}/data/${encodePath(rel)}`,
-      {
-        query: options.version !== undefined ? { version: options.version } : undefined,
-        template: `${mount}/data/:path`,
-        acceptStatus: [404],
-      },
-    );
-    const data = res.body?.data;
+    const path = `${mount}/data/${encodePath(rel)}`;
+    const res = await this.#vault.request('GET', path, {
+      query: options.version !== undefined ? { version: options.version } : undefined,
+      template: `${mount}/data/:path`,
+      acceptStatus: [404],
+    });
+    // A 404 may carry the metadata of a deleted or destroyed version (or nothing, for a missing key).
+    const data =
+      res.status === 404
+        ? readV2Answer.safeParse(res.body).data?.data
+        : parseResponse(readV2Answer, res.body, { method: 'GET', path, status: res.status }).data;
     const metadata = versionMeta(data?.metadata ?? undefined);
     if (res.status === 404 || !data?.data) {
       const which = options.version !== undefined ? `version ${options.version} of ` : '';
@@ -505,24 +540,30 @@ export class KvEngine {
         template: 'sys/internal/ui/mounts/:mount',
       });
       const info = res.body?.data;
-      if (info) return versionOf(info, mount);
+      const path = `sys/internal/ui/mounts/${mount}`;
+      if (info) return versionOf(info, mount, { method: 'GET', path, field: 'data' });
     } catch (error) {
       firstError = error;
-      if (VaultError.is(error) && error.retryable) throw error;
+      if (VaultError.is(error) && (error.retryable || error.code === VaultErrorCode.INVALID_RESPONSE)) {
+        throw error;
+      }
     }
     try {
       const res = await this.#vault.requestRaw<
         Record<string, MountInfo> & { data?: Record<string, MountInfo> }
       >('GET', 'sys/mounts', { template: 'sys/mounts' });
       const body = res.body ?? {};
-      const info = body.data?.[`${mount}/`] ?? body[`${mount}/`];
-      if (info) return versionOf(info, mount);
+      const inData = body.data?.[`${mount}/`];
+      const info = inData ?? body[`${mount}/`];
+      const field = `${inData ? 'data.' : ''}${mount}/`;
+      if (info) return versionOf(info, mount, { method: 'GET', path: 'sys/mounts', field });
       throw new VaultError(
         VaultErrorCode.CONFIG,
         `No secrets engine is mounted at "${mount}/". Check the mount.`,
       );
     } catch (error) {
-      if (VaultError.is(error) && (error.retryable || error.code === VaultErrorCode.CONFIG)) throw error;
+      const known = [VaultErrorCode.CONFIG, VaultErrorCode.INVALID_RESPONSE] as string[];
+      if (VaultError.is(error) && (error.retryable || known.includes(error.code))) throw error;
       throw new VaultError(
         VaultErrorCode.CONFIG,
         `Could not detect the KV version of mount "${mount}" (no permission on sys/internal/ui/mounts or sys/mounts). Pass { kvVersion: 1 | 2 }.`,
@@ -536,7 +577,14 @@ export class KvEngine {
   }
 }
 
-function versionOf(info: { type?: string; options?: { version?: string } | null }, mount: string): KvVersion {
+/** A mount's description (https://developer.hashicorp.com/vault/api-docs/system/mounts#list-mounted-secrets-engines). */
+const mountInfo = z.object({
+  type: z.string({ error: 'must be a string' }).optional(),
+  options: z.object({ version: z.string({ error: 'must be a string' }).optional() }).nullish(),
+});
+
+function versionOf(raw: unknown, mount: string, answer: AnswerOf): KvVersion {
+  const info = parseResponse(mountInfo, raw, answer);
   if (info.type === 'kv-v2') return 2;
   if (info.type !== undefined && info.type !== 'kv' && info.type !== 'generic') {
     throw new VaultError(
@@ -573,13 +621,15 @@ function checkData(data: unknown): void {
   }
 }
 
+function versionMeta(raw: RawVersionMeta): KvVersionMetadata;
+function versionMeta(raw: RawVersionMeta | undefined): KvVersionMetadata | undefined;
 function versionMeta(raw: RawVersionMeta | undefined): KvVersionMetadata | undefined {
-  if (!raw || typeof raw.version !== 'number') return undefined;
+  if (!raw) return undefined;
   return {
     version: raw.version,
-    createdTime: raw.created_time ?? '',
-    deletionTime: raw.deletion_time ?? '',
-    destroyed: raw.destroyed ?? false,
+    createdTime: raw.created_time,
+    deletionTime: raw.deletion_time,
+    destroyed: raw.destroyed,
     customMetadata: raw.custom_metadata ?? null,
   };
 }
@@ -625,8 +675,4 @@ function casError(error: unknown, mount: string, rel: string): unknown {
     );
   }
   return error;
-}
-
-function invalidResponse(path: string): VaultError {
-  return new VaultError(VaultErrorCode.INVALID_RESPONSE, `${path} returned no data`, { path });
 }

@@ -3,12 +3,14 @@
  * re-issued `rotationMarginMs` before NotAfter. Feed `tlsOptions(current.value)` to `server.setSecureContext()` on
  * every `rotate`.
  */
+import { z } from 'zod';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import type { LeaseIssuer } from '../lease/issuer.js';
 import type { LeaseSource } from '../lease/lease.js';
 import { stableKey } from '../lease/manager.js';
 import type { Certificate, Lease, LeaseOptions } from '../lease/types.js';
 import { Redacted } from '../redacted.js';
+import { parseResponse } from '../validation.js';
 import { checkLeaseOptions, checkName, splitMount } from './common.js';
 
 /** What to issue (Vault's `pki/issue/:role` fields). */
@@ -39,15 +41,24 @@ export interface TlsContextOptions {
   ca: string[];
 }
 
-interface IssueData {
-  certificate?: unknown;
-  private_key?: unknown;
-  private_key_type?: unknown;
-  issuing_ca?: unknown;
-  ca_chain?: unknown;
-  serial_number?: unknown;
-  expiration?: unknown;
-}
+const pem = z.string({ error: 'must be a PEM string' }).min(1, 'must be a PEM string');
+
+/** `pki/issue/:role` (https://developer.hashicorp.com/vault/api-docs/secret/pki#generate-certificate-and-key). */
+const issueAnswer = z.object({
+  lease_id: z.string({ error: 'must be a string' }).optional(),
+  data: z.object({
+    certificate: pem,
+    private_key: pem,
+    private_key_type: z.string({ error: 'must be a string' }).optional(),
+    issuing_ca: z.string({ error: 'must be a string' }).optional(),
+    ca_chain: z.array(z.string(), { error: 'must be a list of PEM strings' }).nullish(),
+    serial_number: z.string({ error: 'must be a string' }).optional(),
+    expiration: z
+      .number({ error: 'must be a Unix time in seconds' })
+      .int('must be a Unix time in seconds')
+      .positive('must be a Unix time in seconds'),
+  }),
+});
 
 /** `vault.pki`. */
 export class PkiEngine {
@@ -98,17 +109,17 @@ export class PkiEngine {
       path,
       kind: 'certificate',
       async issue(signal) {
-        const res = await vault.request<IssueData>('POST', path, {
+        const res = await vault.request('POST', path, {
           body,
           signal,
           template: `${mount}/issue/:role`,
         });
-        const env = res.body;
-        const cert = certificateFrom(env?.data, path);
+        const env = parseResponse(issueAnswer, res.body, { method: 'POST', path, status: res.status });
+        const cert = certificateFrom(env.data);
         const now = vault.clock.now();
         return {
           value: cert,
-          leaseId: env?.lease_id ?? '',
+          leaseId: env.lease_id ?? '',
           leaseDurationMs: Math.max(0, cert.notAfter - now),
           renewable: false,
           expiresAt: cert.notAfter,
@@ -129,27 +140,14 @@ export function tlsOptions(cert: Certificate): TlsContextOptions {
   return { cert: cert.certificate, key: cert.privateKey.reveal(), ca };
 }
 
-function certificateFrom(data: IssueData | null | undefined, path: string): Certificate {
-  if (
-    typeof data?.certificate !== 'string' ||
-    typeof data.private_key !== 'string' ||
-    typeof data.expiration !== 'number'
-  ) {
-    throw new VaultError(
-      VaultErrorCode.INVALID_RESPONSE,
-      `POST ${path} returned no certificate/private_key/expiration`,
-      { path, method: 'POST' },
-    );
-  }
+function certificateFrom(data: z.output<typeof issueAnswer>['data']): Certificate {
   return Object.freeze({
     certificate: data.certificate,
     privateKey: Redacted.of(data.private_key),
-    privateKeyType: typeof data.private_key_type === 'string' ? data.private_key_type : '',
-    issuingCa: typeof data.issuing_ca === 'string' ? data.issuing_ca : '',
-    caChain: Array.isArray(data.ca_chain)
-      ? data.ca_chain.filter((c): c is string => typeof c === 'string')
-      : [],
-    serialNumber: typeof data.serial_number === 'string' ? data.serial_number : '',
+    privateKeyType: data.private_key_type ?? '',
+    issuingCa: data.issuing_ca ?? '',
+    caChain: data.ca_chain ?? [],
+    serialNumber: data.serial_number ?? '',
     notAfter: data.expiration * 1000,
   });
 }

@@ -1,10 +1,14 @@
 /** `vault.sys`: health, seal status, lease lookup/renew/revoke and response unwrapping. */
+
+import { z } from 'zod';
 import { VaultError, VaultErrorCode } from '../errors.js';
+import { hasCappedWarning } from '../lifetime.js';
 import { Redacted } from '../redacted.js';
 import type { VaultEnvelope } from '../transport/types.js';
+import { leaseRenewal, nonNegativeInt, parseResponse, seconds, strictBoolean } from '../validation.js';
 import type { Vault } from '../vault.js';
 
-/** `sys/health` body (reference §2). */
+/** `sys/health` body (https://developer.hashicorp.com/vault/api-docs/system/health). */
 export interface SysHealth {
   initialized: boolean;
   sealed: boolean;
@@ -53,6 +57,37 @@ export interface LeaseRenewal {
   warnings: string[];
 }
 
+/** `sys/health` (https://developer.hashicorp.com/vault/api-docs/system/health): the three states are required. */
+const healthAnswer = z.looseObject({
+  initialized: strictBoolean,
+  sealed: strictBoolean,
+  standby: strictBoolean,
+});
+
+/** `sys/seal-status` (https://developer.hashicorp.com/vault/api-docs/system/seal-status). */
+const sealStatusAnswer = z.looseObject({
+  type: z.string({ error: 'must be a string' }),
+  initialized: strictBoolean,
+  sealed: strictBoolean,
+  t: nonNegativeInt,
+  n: nonNegativeInt,
+  progress: nonNegativeInt,
+});
+
+const nullableTime = z.string({ error: 'must be an RFC 3339 time or null' }).nullish();
+
+/** `sys/leases/lookup` (https://developer.hashicorp.com/vault/api-docs/system/leases#read-lease). */
+const leaseLookupAnswer = z.object({
+  data: z.object({
+    id: z.string({ error: 'must be a string' }),
+    issue_time: z.string({ error: 'must be an RFC 3339 time' }),
+    expire_time: nullableTime,
+    last_renewal: nullableTime,
+    renewable: strictBoolean,
+    ttl: seconds,
+  }),
+});
+
 /** `vault.sys`. */
 export class SysEngine {
   readonly #vault: Vault;
@@ -80,7 +115,11 @@ export class SysEngine {
       acceptStatus: [429, 472, 473, 474, 501, 503],
       template: 'sys/health',
     });
-    return expectBody(res.body, 'sys/health');
+    return parseResponse(healthAnswer, res.body, {
+      method: 'GET',
+      path: 'sys/health',
+      status: res.status,
+    }) as SysHealth;
   }
 
   /** `sys/seal-status` (unauthenticated). */
@@ -89,23 +128,18 @@ export class SysEngine {
       authenticated: false,
       template: 'sys/seal-status',
     });
-    return expectBody(res.body, 'sys/seal-status');
+    const answer = { method: 'GET', path: 'sys/seal-status', status: res.status };
+    return parseResponse(sealStatusAnswer, res.body, answer) as SealStatus;
   }
 
   /** `sys/leases/lookup`. Throws `VAULT_BAD_REQUEST` (`invalid lease`) for an unknown lease. */
   async lookupLease(leaseId: string): Promise<LeaseLookup> {
-    const res = await this.#vault.request<{
-      id: string;
-      issue_time: string;
-      expire_time: string | null;
-      last_renewal: string | null;
-      renewable: boolean;
-      ttl: number;
-    }>('PUT', 'sys/leases/lookup', {
+    const res = await this.#vault.request('PUT', 'sys/leases/lookup', {
       body: { lease_id: checkLeaseId(leaseId) },
       template: 'sys/leases/lookup',
     });
-    const d = expectBody(res.body?.data ?? undefined, 'sys/leases/lookup');
+    const answer = { method: 'PUT', path: 'sys/leases/lookup', status: res.status };
+    const d = parseResponse(leaseLookupAnswer, res.body, answer).data;
     return {
       id: d.id,
       issueTime: d.issue_time,
@@ -122,13 +156,14 @@ export class SysEngine {
       body: { lease_id: checkLeaseId(leaseId), increment: incrementSeconds },
       template: 'sys/leases/renew',
     });
-    const env = expectBody(res.body, 'sys/leases/renew');
+    const answer = { method: 'PUT', path: 'sys/leases/renew', status: res.status };
+    const env = parseResponse(leaseRenewal, res.body, answer);
     const warnings = env.warnings ?? [];
     return {
       leaseId: env.lease_id,
       ttl: env.lease_duration,
       renewable: env.renewable,
-      capped: warnings.some((w) => /exceeded the effective max_ttl/i.test(w)),
+      capped: hasCappedWarning(warnings),
       warnings,
     };
   }

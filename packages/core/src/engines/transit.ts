@@ -3,8 +3,10 @@
  * back as {@link Redacted} buffers. Batch calls return one result per input item, in order, with per-item errors;
  * batches larger than `batchSize` are split into several requests.
  */
+import { z } from 'zod';
 import { errorFromResponse, VaultError, VaultErrorCode } from '../errors.js';
 import { Redacted } from '../redacted.js';
+import { type AnswerOf, parseResponse, positiveInt, strictBoolean } from '../validation.js';
 import type { Vault } from '../vault.js';
 import { checkMount, checkName } from './common.js';
 
@@ -54,13 +56,32 @@ export interface Plaintext {
 /** Default maximum items per batch request. */
 export const TRANSIT_BATCH_SIZE = 250;
 
-interface BatchItemWire {
-  ciphertext?: string;
-  plaintext?: string;
-  key_version?: number;
-  reference?: string;
-  error?: string;
+const text = z.string({ error: 'must be a string' });
+const ciphertextText = text.startsWith('vault:', 'must be a "vault:vN:…" ciphertext');
+const keyVersion = positiveInt.optional();
+
+/** One result of transit (https://developer.hashicorp.com/vault/api-docs/secret/transit#encrypt-data). */
+const batchItem = z.object({
+  ciphertext: ciphertextText.optional(),
+  plaintext: text.optional(),
+  key_version: keyVersion,
+  reference: text.optional(),
+  error: text.optional(),
+});
+
+type BatchItemWire = z.output<typeof batchItem>;
+
+/** A transit answer whose `data` has `shape`. */
+function dataWith<S extends z.ZodRawShape>(shape: S) {
+  return z.object({ data: z.object(shape) });
 }
+
+const ciphertextAnswer = dataWith({
+  ciphertext: ciphertextText,
+  key_version: keyVersion,
+  plaintext: text.optional(),
+});
+const batchAnswer = dataWith({ batch_results: z.array(batchItem, { error: 'must be a list' }) });
 
 /** `vault.transit`. */
 export class TransitEngine {
@@ -98,11 +119,12 @@ export class TransitEngine {
     options: TransitCryptOptions = {},
   ): Promise<Ciphertext> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<BatchItemWire>('POST', `${mount}/encrypt/${key}`, {
+    const path = `${mount}/encrypt/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: { plaintext: b64(plaintext), ...common(options) },
       template: `${mount}/encrypt/:key`,
     });
-    return ciphertextFrom(res.body?.data, `${mount}/encrypt/${key}`);
+    return ciphertextFrom(parseResponse(ciphertextAnswer, res.body, answerOf(path, res.status)).data);
   }
 
   /** Decrypts one ciphertext. */
@@ -112,23 +134,24 @@ export class TransitEngine {
     options: TransitCryptOptions = {},
   ): Promise<Redacted<Buffer>> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<BatchItemWire>('POST', `${mount}/decrypt/${key}`, {
+    const path = `${mount}/decrypt/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: { ciphertext: checkCiphertext(ciphertext), ...common(options) },
       template: `${mount}/decrypt/:key`,
     });
-    const plaintext = res.body?.data?.plaintext;
-    if (typeof plaintext !== 'string') throw invalid(`${mount}/decrypt/${key}`);
-    return Redacted.of(Buffer.from(plaintext, 'base64'));
+    const { data } = parseResponse(dataWith({ plaintext: text }), res.body, answerOf(path, res.status));
+    return Redacted.of(Buffer.from(data.plaintext, 'base64'));
   }
 
   /** Re-encrypts a ciphertext under the latest (or `keyVersion`) key version without exposing the plaintext. */
   async rewrap(keyName: string, ciphertext: string, options: TransitCryptOptions = {}): Promise<Ciphertext> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<BatchItemWire>('POST', `${mount}/rewrap/${key}`, {
+    const path = `${mount}/rewrap/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: { ciphertext: checkCiphertext(ciphertext), ...common(options) },
       template: `${mount}/rewrap/:key`,
     });
-    return ciphertextFrom(res.body?.data, `${mount}/rewrap/${key}`);
+    return ciphertextFrom(parseResponse(ciphertextAnswer, res.body, answerOf(path, res.status)).data);
   }
 
   /** Encrypts many plaintexts; one result per item, in order, with per-item errors. */
@@ -193,16 +216,16 @@ export class TransitEngine {
     if (type !== 'plaintext' && type !== 'wrapped') {
       throw new VaultError(VaultErrorCode.CONFIG, 'Invalid option "type": must be "plaintext" or "wrapped".');
     }
-    const res = await this.#vault.request<BatchItemWire>('POST', `${mount}/datakey/${type}/${key}`, {
+    const path = `${mount}/datakey/${type}/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: { bits: options.bits, context: optB64(options.context) },
       template: `${mount}/datakey/:type/:key`,
     });
-    const data = res.body?.data;
-    const out = ciphertextFrom(data, `${mount}/datakey/${type}/${key}`);
+    const { data } = parseResponse(ciphertextAnswer, res.body, answerOf(path, res.status));
     return {
-      ...out,
+      ...ciphertextFrom(data),
       plaintext:
-        typeof data?.plaintext === 'string' ? Redacted.of(Buffer.from(data.plaintext, 'base64')) : undefined,
+        data.plaintext === undefined ? undefined : Redacted.of(Buffer.from(data.plaintext, 'base64')),
     };
   }
 
@@ -219,24 +242,21 @@ export class TransitEngine {
     } = {},
   ): Promise<{ signature: string; keyVersion: number | undefined }> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<{ signature?: string; key_version?: number }>(
-      'POST',
-      `${mount}/sign/${key}`,
-      {
-        body: {
-          input: b64(input),
-          hash_algorithm: options.hashAlgorithm,
-          signature_algorithm: options.signatureAlgorithm,
-          prehashed: options.prehashed,
-          key_version: options.keyVersion,
-          marshaling_algorithm: options.marshalingAlgorithm,
-        },
-        template: `${mount}/sign/:key`,
+    const path = `${mount}/sign/${key}`;
+    const res = await this.#vault.request('POST', path, {
+      body: {
+        input: b64(input),
+        hash_algorithm: options.hashAlgorithm,
+        signature_algorithm: options.signatureAlgorithm,
+        prehashed: options.prehashed,
+        key_version: options.keyVersion,
+        marshaling_algorithm: options.marshalingAlgorithm,
       },
-    );
-    const signature = res.body?.data?.signature;
-    if (typeof signature !== 'string') throw invalid(`${mount}/sign/${key}`);
-    return { signature, keyVersion: res.body?.data?.key_version };
+      template: `${mount}/sign/:key`,
+    });
+    const answer = dataWith({ signature: text, key_version: keyVersion });
+    const { data } = parseResponse(answer, res.body, answerOf(path, res.status));
+    return { signature: data.signature, keyVersion: data.key_version };
   }
 
   /** Verifies a signature (`vault:vN:…`) or an HMAC (`hmac: true`). */
@@ -253,7 +273,8 @@ export class TransitEngine {
     } = {},
   ): Promise<boolean> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<{ valid?: boolean }>('POST', `${mount}/verify/${key}`, {
+    const path = `${mount}/verify/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: {
         input: b64(input),
         [options.hmac ? 'hmac' : 'signature']: signature,
@@ -264,7 +285,7 @@ export class TransitEngine {
       },
       template: `${mount}/verify/:key`,
     });
-    return res.body?.data?.valid === true;
+    return parseResponse(dataWith({ valid: strictBoolean }), res.body, answerOf(path, res.status)).data.valid;
   }
 
   /** HMAC of `input` (`vault:vN:…`). */
@@ -274,13 +295,12 @@ export class TransitEngine {
     options: TransitMountOptions & { algorithm?: string; keyVersion?: number } = {},
   ): Promise<string> {
     const { mount, key } = this.#target(keyName, options);
-    const res = await this.#vault.request<{ hmac?: string }>('POST', `${mount}/hmac/${key}`, {
+    const path = `${mount}/hmac/${key}`;
+    const res = await this.#vault.request('POST', path, {
       body: { input: b64(input), algorithm: options.algorithm, key_version: options.keyVersion },
       template: `${mount}/hmac/:key`,
     });
-    const hmac = res.body?.data?.hmac;
-    if (typeof hmac !== 'string') throw invalid(`${mount}/hmac/${key}`);
-    return hmac;
+    return parseResponse(dataWith({ hmac: text }), res.body, answerOf(path, res.status)).data.hmac;
   }
 
   async #batch<V>(
@@ -299,16 +319,16 @@ export class TransitEngine {
     const results: Array<TransitItemResult<V>> = [];
     for (let start = 0; start < items.length; start += size) {
       const chunk = items.slice(start, start + size).map((i) => dropUndefined(i));
-      const res = await this.#vault.request<{ batch_results?: BatchItemWire[] }>('POST', path, {
+      const res = await this.#vault.request('POST', path, {
         body: { batch_input: chunk, key_version: options.keyVersion },
         acceptStatus: [400],
         template: `${mount}/${op}/:key`,
       });
-      const wire = res.body?.data?.batch_results;
-      if (!Array.isArray(wire)) {
-        if (res.status === 400) throw errorFromResponse(400, errorsOf(res.body), 'POST', path);
-        throw invalid(path);
+      // A 400 carries batch_results when single items failed, only errors when the whole request did.
+      if (res.status === 400 && !batchAnswer.safeParse(res.body).success) {
+        throw errorFromResponse(400, errorsOf(res.body), 'POST', path);
       }
+      const wire = parseResponse(batchAnswer, res.body, answerOf(path, res.status)).data.batch_results;
       if (wire.length !== chunk.length) {
         throw new VaultError(
           VaultErrorCode.INVALID_RESPONSE,
@@ -374,13 +394,12 @@ function checkCiphertext(ciphertext: string): string {
   return ciphertext;
 }
 
-function ciphertextFrom(data: BatchItemWire | null | undefined, path: string): Ciphertext {
-  if (typeof data?.ciphertext !== 'string') throw invalid(path);
+function ciphertextFrom(data: { ciphertext: string; key_version?: number | undefined }): Ciphertext {
   return { ciphertext: data.ciphertext, keyVersion: data.key_version };
 }
 
-function invalid(path: string): VaultError {
-  return new VaultError(VaultErrorCode.INVALID_RESPONSE, `POST ${path} returned no result`, { path });
+function answerOf(path: string, status: number): AnswerOf {
+  return { method: 'POST', path, status };
 }
 
 function errorsOf(body: unknown): string[] {

@@ -21,7 +21,9 @@ import { VaultError, VaultErrorCode } from '../errors.js';
 import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
+import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
+import { leaseReadyOptionsSchema } from './options.js';
 import type {
   Lease,
   LeaseEventMap,
@@ -163,7 +165,12 @@ export class LeaseHandle<T> implements Lease<T> {
   ready(options: LeaseReadyOptions = {}): Promise<LeaseSnapshot<T>> {
     if (this.#held && !this.#ended) return Promise.resolve(this.#held.snap);
     if (this.#ended) return Promise.reject(this.#endedError());
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    let timeoutMs: number;
+    try {
+      timeoutMs = parseOptions(leaseReadyOptionsSchema, options, 'lease.ready').timeoutMs ?? 30_000;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<LeaseSnapshot<T>>((resolve, reject) => {
       const waiter = {
         resolve: (s: LeaseSnapshot<T>) => {
@@ -511,10 +518,14 @@ export class LeaseHandle<T> implements Lease<T> {
           signal: this.#abort.signal,
           template: 'sys/leases/renew',
         });
-        const env = res.body;
-        const ttlS = env?.lease_duration ?? 0;
-        const capped = hasCappedWarning(env?.warnings) || (increment > 0 && ttlS < increment);
-        return { ttlMs: ttlS * 1000, capped, renewable: env?.renewable ?? held.snap.renewable };
+        const env = parseResponse(leaseRenewal, res.body, {
+          method: 'PUT',
+          path: 'sys/leases/renew',
+          status: res.status,
+        });
+        const ttlS = env.lease_duration;
+        const capped = hasCappedWarning(env.warnings) || (increment > 0 && ttlS < increment);
+        return { ttlMs: ttlS * 1000, capped, renewable: env.renewable };
       },
       renewed: ({ ttlMs, capped, renewable }, now) => {
         held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlMs, renewable });

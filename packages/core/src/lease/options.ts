@@ -1,8 +1,12 @@
 /** zod schemas of the lease and cache options (validated by `createVault()` and per call). */
 import { z } from 'zod';
 
-const nonNegative = z.number().int('must be an integer').nonnegative('must be >= 0');
-const positive = z.number().int('must be an integer').positive('must be > 0');
+import {
+  abortSignal,
+  nonNegativeInt as nonNegative,
+  positiveInt as positive,
+  strictBoolean,
+} from '../validation.js';
 
 /** Schema of {@link import('./types.js').LeaseOptions}. */
 export const leaseOptionsSchema = z.strictObject({
@@ -11,7 +15,7 @@ export const leaseOptionsSchema = z.strictObject({
   incrementSeconds: positive.optional(),
   lookupIntervalMs: nonNegative.optional(),
   retry: z.strictObject({ initialMs: positive.optional(), maxMs: positive.optional() }).optional(),
-  revokeOnClose: z.boolean().optional(),
+  revokeOnClose: strictBoolean.optional(),
 });
 
 /** Schema of {@link import('../cache/secret-cache.js').CacheOptions}. */
@@ -19,4 +23,10 @@ export const cacheOptionsSchema = z.strictObject({
   ttlMs: nonNegative.optional(),
   staleIfErrorMs: nonNegative.optional(),
   maxEntries: positive.optional(),
+});
+
+/** Schema of {@link import('./types.js').LeaseReadyOptions}. */
+export const leaseReadyOptionsSchema = z.strictObject({
+  timeoutMs: positive.optional(),
+  signal: abortSignal.optional(),
 });

@@ -15,6 +15,7 @@ import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { Redacted } from '../redacted.js';
 import type { Transport } from '../transport/types.js';
+import { parseResponse, renewedAuthEnvelope } from '../validation.js';
 
 /** Token lifecycle options (`createVault({ token })`). */
 export interface TokenLifecycleOptions {
@@ -394,20 +395,14 @@ export class TokenManager {
           body: increment > 0 ? { increment } : {},
           retry: false,
         });
-        const auth = res.body?.auth;
-        if (!auth) {
-          throw new VaultError(
-            VaultErrorCode.INVALID_RESPONSE,
-            'POST auth/token/renew-self answered without auth',
-            {
-              method: 'POST',
-              path: 'auth/token/renew-self',
-            },
-          );
-        }
-        const ttl = Number(auth.lease_duration) || 0;
-        const capped = hasCappedWarning(res.body?.warnings) || (increment > 0 && ttl < increment);
-        return { ttlMs: ttl * 1000, capped, renewable: auth.renewable === true };
+        const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
+          method: 'POST',
+          path: 'auth/token/renew-self',
+          status: res.status,
+        });
+        const ttl = auth.lease_duration;
+        const capped = hasCappedWarning(warnings) || (increment > 0 && ttl < increment);
+        return { ttlMs: ttl * 1000, capped, renewable: auth.renewable };
       },
       renewed: (outcome, now) => {
         const ttl = outcome.ttlMs / 1000;

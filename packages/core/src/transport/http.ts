@@ -305,7 +305,8 @@ export class HttpTransport implements Transport {
       raw = await this.#sendOnce(wireMethod, wirePath, headers, body, options, method, logicalPath);
     } catch (caught) {
       const sendError = caught as VaultError;
-      if (sendError.code === VaultErrorCode.ABORTED) throw sendError;
+      if (sendError.code === VaultErrorCode.ABORTED || sendError.code === VaultErrorCode.CLOSED)
+        throw sendError;
       circuit?.recordFailure();
       if (!sendError.retryable) throw sendError;
       return { error: sendError, retryAfterMs: undefined };
@@ -355,6 +356,9 @@ export class HttpTransport implements Transport {
     const onAbort = (): void => controller.abort(options.signal?.reason);
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
+    // close() does not wait for Vault to answer: requests still waiting end with VAULT_CLOSED.
+    const onClose = (): void => controller.abort(new Error('closed'));
+    this.#closing.signal.addEventListener('abort', onClose, { once: true });
     try {
       return await this.#o.sender.send({
         method: wireMethod,
@@ -365,6 +369,7 @@ export class HttpTransport implements Transport {
         timeoutMs,
       });
     } catch (cause) {
+      if (this.#closed) throw this.#closedError(method, logicalPath);
       if (timedOut || isTimeoutError(cause)) {
         throw new VaultError(
           VaultErrorCode.TIMEOUT,
@@ -398,6 +403,7 @@ export class HttpTransport implements Transport {
     } finally {
       this.#o.clock.clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+      this.#closing.signal.removeEventListener('abort', onClose);
     }
   }
 

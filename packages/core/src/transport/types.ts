@@ -7,7 +7,7 @@ import type { Redacted } from '../redacted.js';
 /** HTTP methods Vault understands. `LIST` is sent as `GET ?list=true`. */
 export type VaultMethod = 'GET' | 'LIST' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
 
-/** The `auth` block of a login or token renewal (reference §1.2). */
+/** The `auth` block of a login or token renewal (https://developer.hashicorp.com/vault/api-docs/auth/token#renew-a-token-self). */
 export interface VaultAuth {
   client_token: string;
   accessor: string;
@@ -23,7 +23,7 @@ export interface VaultAuth {
   num_uses?: number;
 }
 
-/** `wrap_info` of a response-wrapped reply (reference §11). */
+/** `wrap_info` of a response-wrapped reply (https://developer.hashicorp.com/vault/docs/concepts/response-wrapping). */
 export interface VaultWrapInfo {
   token: string;
   accessor: string;

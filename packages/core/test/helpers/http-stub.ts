@@ -23,7 +23,12 @@ export interface SeenRequest {
 
 export type StubReply = {
   status: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as is instead of `body` (e.g. a body that is not JSON). */
+  raw?: string;
+  /** Never answer: the connection stays open until the stub closes. */
+  hang?: boolean;
   headers?: Record<string, string>;
   delayMs?: number;
 };
@@ -56,9 +61,9 @@ export class HttpStub {
         this.seen.push(seen);
         const reply = await this.handler(seen);
         if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-        if (res.destroyed) return;
+        if (res.destroyed || reply.hang) return;
         res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-        res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+        res.end(reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body)));
       });
     };
     this.#server = options.tls ? createHttpsServer(options.tls, onRequest) : createHttpServer(onRequest);

@@ -22,7 +22,13 @@ function options() {
 describe('VaultHost', () => {
   it('rejects bad options with VAULT_CONFIG naming the option', () => {
     const bad: Array<[unknown, RegExp]> = [
-      [{ readyTimeoutMs: 0 }, /"readyTimeoutMs"/],
+      [{ readyTimeoutMs: 0 }, /"readyTimeoutMs" must be a positive integer \(got 0\)/],
+      [{ readyTimeoutMs: '5s' }, /"readyTimeoutMs" must be a positive integer \(got "5s"\)/],
+      [{ closeClient: 'no' }, /"closeClient" must be true or false \(got "no"\)/],
+      [
+        { databases: { main: { driver: 'pg', role: 'r', credentials: 'statik' } } },
+        /"databases\.main\.credentials"/,
+      ],
       [{ databases: [] }, /"databases"/],
       [{ databases: { main: { driver: 'mysql', role: 'r' } } }, /"databases\.main\.driver"/],
       [{ databases: { main: { driver: 'pg' } } }, /"databases\.main\.role"/],

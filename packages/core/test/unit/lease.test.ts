@@ -237,6 +237,30 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
   });
 
+  it('a 768 h non-renewable lease and a 1-year certificate re-issue exactly at end − margin, once', async () => {
+    const h = harness();
+    const hour = 3_600_000;
+    h.fake.inner.ttlMs = 2 * 365 * 24 * hour; // the token outlives both, so no re-login interferes
+    h.fake.inner.maxTtlMs = 2 * 365 * 24 * hour;
+    h.fake.roles.set('long', { ttlMs: 768 * hour, maxTtlMs: 768 * hour, renewable: false });
+    h.fake.certTtlMs = 365 * 24 * hour;
+    const lease = h.vault.database.credentials('long');
+    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '8760h' });
+    const snap = await readyLease(h, lease);
+    const certSnap = await cert.ready();
+    // rotation margin: 20 % of the lifetime (above the 30 s floor)
+    const leaseAt = snap.issuedAt + 768 * hour * 0.8;
+    const certAt = certSnap.expiresAt - (certSnap.expiresAt - certSnap.issuedAt) * 0.2;
+    await h.clock.advance(leaseAt - h.clock.now() - 1);
+    expect(h.fake.count('database/creds/long')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.fake.count('database/creds/long')).toBe(2);
+    await h.clock.advance(certAt - h.clock.now() - 1);
+    expect(h.fake.count('pki/issue/web')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.fake.count('pki/issue/web')).toBe(2);
+  });
+
   it('one handle per role and options', async () => {
     const h = harness();
     const a = h.vault.database.credentials('app');
@@ -260,7 +284,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
     expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
     expect(() => createVault({ env: {}, transport: h.fake, leases: { rotationMarginMs: -1 } })).toThrow(
-      /"leases.rotationMarginMs" must be >= 0/,
+      /"leases.rotationMarginMs" must be a non-negative integer \(got -1\)/,
     );
     expect(() => createVault({ env: {}, transport: h.fake, cache: { ttl: 5 } as never })).toThrow(
       /"cache" has unknown keys: ttl/,

@@ -70,7 +70,17 @@ class FakeSecrets extends FakeLeaseVault {
     if (m) {
       const versions = this.kv.get(m[1] as string);
       if (!versions) throw errorFromResponse(404, [], method, path);
-      return ok({ current_version: versions.length, oldest_version: 1, versions: {} });
+      return ok({
+        current_version: versions.length,
+        oldest_version: 1,
+        created_time: 't',
+        updated_time: 't',
+        max_versions: 0,
+        cas_required: false,
+        delete_version_after: '0s',
+        custom_metadata: null,
+        versions: {},
+      });
     }
     m = /^transit\/encrypt\/(.+)$/.exec(path);
     if (m) {
