@@ -356,11 +356,22 @@ export class RotatingPool extends pg.Pool {
   }
 
   /**
-   * What `pool.query()` and the Knex adapter do with a failed statement: a `POOL_ROLE_DROPPED` error from outside
-   * an explicit transaction (the statement did not run) waits — within the pool's credential bound — for the
-   * generation after the dropped one, then `run`s once on a client of it; any other error is rethrown as is.
+   * What `pool.query()` does with a failed statement: a `POOL_ROLE_DROPPED` error from outside an explicit
+   * transaction (the statement did not run) waits for the generation after the dropped one
+   * ({@link RotatingPool.awaitReplacement}), then `run`s once on a client of it; any other error is rethrown.
    */
   async retryDropped<T>(error: unknown, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    await this.awaitReplacement(error);
+    return this.#withClient(run);
+  }
+
+  /**
+   * Resolves once the pool has credentials newer than the generation whose role was dropped, if `error` is a
+   * `POOL_ROLE_DROPPED` error from outside an explicit transaction (a statement that did not run and may run again
+   * on a new connection). Rejects with `error` itself for any other error, and with `POOL_CREDENTIALS_UNAVAILABLE`
+   * when no new credentials arrive within the pool's bound (`connectionTimeoutMillis`, or 30 s when it is 0).
+   */
+  async awaitReplacement(error: unknown): Promise<void> {
     if (
       !RotatingPoolError.is(error, RotatingPoolErrorCode.ROLE_DROPPED) ||
       error.inTransaction ||
@@ -369,15 +380,13 @@ export class RotatingPool extends pg.Pool {
       throw error;
     }
     const dropped = error.generation ?? 0;
+    if ((this.lease.peek()?.generation ?? 0) > dropped) return;
     const started = Date.now();
-    if ((this.lease.peek()?.generation ?? 0) <= dropped) {
-      await within(
-        this.#reissue(dropped, 'the role of the current credentials was dropped'),
-        this.#waitMs,
-        () => this.#credentialsUnavailable(Date.now() - started, error),
-      );
-    }
-    return this.#withClient(run);
+    await within(
+      this.#reissue(dropped, 'the role of the current credentials was dropped'),
+      this.#waitMs,
+      () => this.#credentialsUnavailable(Date.now() - started, error),
+    );
   }
 
   override end(): Promise<void>;
@@ -611,6 +620,7 @@ export class RotatingPool extends pg.Pool {
       c.running = undefined;
       if (dropped) {
         c.dropped = true;
+        this.#retire(generation); // no checkout gets a connection whose role is gone
         if (this.lease.peek()?.generation === generation) {
           this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
         }
@@ -651,20 +661,25 @@ export class RotatingPool extends pg.Pool {
     this.#lastRotationAt = Date.now();
     this.#lastIssueError = undefined;
     this.#draining.set(previous, drained);
-    const internals = this as unknown as PoolInternals;
-    const idle = new Set(internals._idle.map((item) => item.client));
-    for (const client of [...internals._clients]) {
-      const gen = this.#generationOf.get(client);
-      if (gen === undefined || gen >= current) continue;
-      if (idle.has(client)) internals._remove(client, () => internals._pulseQueue());
-      else internals._expired.add(client); // closed by pg-pool when released
-    }
+    this.#retire(current - 1);
     this.emit('rotate', {
       previousGeneration: previous,
       generation: current,
       reason: e.reason,
     } satisfies PoolRotateEvent);
     this.#checkDrained();
+  }
+
+  /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
+  #retire(generation: number): void {
+    const internals = this as unknown as PoolInternals;
+    const idle = new Set(internals._idle.map((item) => item.client));
+    for (const client of [...internals._clients]) {
+      const gen = this.#generationOf.get(client);
+      if (gen === undefined || gen > generation) continue;
+      if (idle.has(client)) internals._remove(client, () => internals._pulseQueue());
+      else internals._expired.add(client); // closed by pg-pool when released
+    }
   }
 
   #checkDrained(): void {
