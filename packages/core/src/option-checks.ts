@@ -4,6 +4,7 @@
  * never the value itself (an option may hold a secret).
  */
 import { VaultError, VaultErrorCode } from './errors.js';
+import { isVault } from './host.js';
 
 /** The longest delay Node's timers honour (larger delays fire at once). */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -15,6 +16,7 @@ export type OptionKind =
   | 'function'
   | 'object'
   | 'array'
+  | 'vault'
   | 'ms'
   | 'positiveMs'
   | 'positiveInteger'
@@ -26,6 +28,7 @@ const EXPECTED: Record<OptionKind, string> = {
   function: 'a function',
   object: 'an object',
   array: 'an array',
+  vault: 'a Vault client (from createVault())',
   ms: `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`,
   positiveMs: `an integer number of milliseconds from 1 to ${MAX_TIMER_MS}`,
   positiveInteger: 'an integer above 0',
@@ -44,6 +47,8 @@ function matches(kind: OptionKind, value: unknown): boolean {
       return typeof value === 'object' && value !== null && !Array.isArray(value);
     case 'array':
       return Array.isArray(value);
+    case 'vault':
+      return isVault(value);
     case 'ms':
     case 'positiveMs':
       return (
@@ -64,7 +69,8 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'number') return String(value);
   if (typeof value === 'string') return value.length === 0 ? 'an empty string' : 'a string';
-  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+  if (value === undefined) return 'undefined';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** A `VAULT_CONFIG` error: `Invalid option "<option>" of <fn>: <problem>. <fix>`. */

@@ -34,6 +34,9 @@ describe('checkOption', () => {
       /must be a non-empty string, got undefined\. Pass a non-empty string\./,
     );
     expect(() => checkOption('f', 'x', 1, 'object', { fix: 'Do this.' })).toThrow(/got 1\. Do this\.$/);
+    expect(() => checkOption('f', 'vault', {}, 'vault', { required: true })).toThrow(
+      /"vault" of f: must be a Vault client \(from createVault\(\)\), got an object/,
+    );
   });
 
   it('checkOptionsObject rejects a missing options object with a typed error', () => {
