@@ -33,7 +33,10 @@ export interface RotatingKnexPoolConfig {
   min?: number;
   /** Close a connection idle this long (ms, default 10 000). */
   idleTimeoutMillis?: number;
-  /** Fail a checkout after waiting this long (ms, default: wait). */
+  /**
+   * Fail a checkout after waiting this long (ms; the pool's `connectionTimeoutMillis`). Also bounds every wait for
+   * credentials (default: 30 s for those, no bound for a free connection).
+   */
   acquireTimeoutMillis?: number;
 }
 

@@ -616,20 +616,22 @@ export class RotatingPool extends pg.Pool {
     }
     const c = check;
     this.#roleCheckCount++;
-    c.running = this.#probeRole(snap).then((dropped) => {
-      c.running = undefined;
-      if (dropped) {
-        c.dropped = true;
-        this.#retire(generation); // no checkout gets a connection whose role is gone
-        if (this.lease.peek()?.generation === generation) {
-          this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
+    c.running = this.#probeRole(snap)
+      .catch(() => false)
+      .then((dropped) => {
+        c.running = undefined;
+        if (dropped) {
+          c.dropped = true;
+          this.#retire(generation); // no checkout gets a connection whose role is gone
+          if (this.lease.peek()?.generation === generation) {
+            this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
+          }
+        } else {
+          c.next = Date.now() + c.intervalMs;
+          c.intervalMs = Math.min(c.intervalMs * 2, DROPPED_ROLE_CHECK_MAX_MS);
         }
-      } else {
-        c.next = Date.now() + c.intervalMs;
-        c.intervalMs = Math.min(c.intervalMs * 2, DROPPED_ROLE_CHECK_MAX_MS);
-      }
-      return dropped;
-    });
+        return dropped;
+      });
     return c.running;
   }
 
