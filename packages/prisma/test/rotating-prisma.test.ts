@@ -39,16 +39,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
+function adapterFor(role: string, max: number) {
+  return createRotatingPrismaAdapter({ vault, role, host: db.host, port: db.port, database: db.name, max });
+}
+
 describe('createRotatingPrismaAdapter', () => {
   it('runs a generated Prisma client through 5 rotations under load: 0 failed queries', async () => {
-    const adapter = createRotatingPrismaAdapter({
-      vault,
-      role: 'fast',
-      host: db.host,
-      port: db.port,
-      database: db.name,
-      max: 6,
-    });
+    const adapter = adapterFor('fast', 6);
     const pool = adapter.pool;
     // Generous transaction waits: the test machine may be busy; a rotation itself never makes a checkout wait long.
     const prisma = new PrismaClient({ adapter, transactionOptions: { maxWait: 10_000, timeout: 20_000 } });
@@ -105,13 +102,7 @@ describe('createRotatingPrismaAdapter', () => {
   }, 90_000);
 
   it('out-of-band lease revoke under 8 workers of Prisma queries: 0 failed queries, a new generation serves', async () => {
-    const adapter = createRotatingPrismaAdapter({
-      vault,
-      role: 'oob',
-      host: db.host,
-      port: db.port,
-      database: db.name,
-    });
+    const adapter = adapterFor('oob', 10);
     const pool = adapter.pool;
     const prisma = new PrismaClient({ adapter });
     clients.push(prisma);
