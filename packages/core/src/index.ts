@@ -100,6 +100,14 @@ export {
   type RenewedInfo,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
+export {
+  checkOption,
+  checkOptionsObject,
+  describeValue,
+  MAX_TIMER_MS,
+  type OptionKind,
+  optionError,
+} from './option-checks.js';
 export { Redacted } from './redacted.js';
 export type { CircuitBreakerOptions } from './transport/circuit.js';
 export type { RetryOptions } from './transport/http.js';

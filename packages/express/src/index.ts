@@ -19,7 +19,16 @@
  * ```
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { closeDatabaseClient, DEFAULT_READY_TIMEOUT_MS, type Vault, type VaultHealth } from '@leasehold/core';
+import {
+  checkOption,
+  checkOptionsObject,
+  closeDatabaseClient,
+  DEFAULT_READY_TIMEOUT_MS,
+  describeValue,
+  optionError,
+  type Vault,
+  type VaultHealth,
+} from '@leasehold/core';
 
 declare global {
   namespace Express {
@@ -56,6 +65,7 @@ function sendJson(
 
 /** Attaches the client as `req.vault` (typed through Express's `Request` interface). */
 export function vaultMiddleware(vault: Vault): Middleware {
+  checkOption('vaultMiddleware', 'vault', vault, 'vault', { required: true });
   return (req, _res, next) => {
     req.vault = vault;
     next();
@@ -79,6 +89,14 @@ export interface VaultReadinessOptions {
  * `readyTimeoutMs`); a request that finds the client not ready while no attempt runs starts another one.
  */
 export function vaultReadiness(vault: Vault, options: VaultReadinessOptions = {}): Middleware {
+  const fn = 'vaultReadiness';
+  checkOption(fn, 'vault', vault, 'vault', { required: true });
+  checkOptionsObject(fn, options);
+  checkOption(fn, 'readyTimeoutMs', options.readyTimeoutMs, 'positiveMs');
+  checkOption(fn, 'allowDegraded', options.allowDegraded, 'boolean');
+  checkOption(fn, 'retryAfterSeconds', options.retryAfterSeconds, 'nonNegativeInteger', {
+    fix: 'Pass the Retry-After seconds of the 503 (default 1).',
+  });
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const allowDegraded = options.allowDegraded ?? true;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
@@ -114,6 +132,9 @@ export function vaultReadiness(vault: Vault, options: VaultReadinessOptions = {}
  * `degraded` with `degradedIsDown`).
  */
 export function vaultHealthHandler(vault: Vault, options: { degradedIsDown?: boolean } = {}): Handler {
+  checkOption('vaultHealthHandler', 'vault', vault, 'vault', { required: true });
+  checkOptionsObject('vaultHealthHandler', options);
+  checkOption('vaultHealthHandler', 'degradedIsDown', options.degradedIsDown, 'boolean');
   return (_req, res) => {
     const health: VaultHealth = vault.health();
     const down =
@@ -161,6 +182,7 @@ export function gracefulShutdown(
   vault: Vault,
   options: GracefulShutdownOptions = {},
 ): GracefulShutdown {
+  validateShutdownOptions(server, vault, options);
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const handlers = new Map<NodeJS.Signals, () => void>();
   let running: Promise<void> | undefined;
@@ -220,4 +242,28 @@ export function gracefulShutdown(
     process.on(signal, handler);
   }
   return { shutdown, dispose };
+}
+
+function validateShutdownOptions(server: unknown, vault: unknown, options: GracefulShutdownOptions): void {
+  const fn = 'gracefulShutdown';
+  if (typeof (server as { close?: unknown } | null)?.close !== 'function') {
+    throw optionError(
+      fn,
+      'server',
+      `must be an http.Server, got ${describeValue(server)}`,
+      'Pass the server that app.listen() returned.',
+    );
+  }
+  checkOption(fn, 'vault', vault, 'vault', { required: true });
+  checkOptionsObject(fn, options);
+  checkOption(fn, 'signals', options.signals, 'array', {
+    fix: "Pass e.g. ['SIGTERM', 'SIGINT'], or [] to call shutdown() yourself.",
+  });
+  for (const [i, signal] of (options.signals ?? []).entries()) {
+    checkOption(fn, `signals[${i}]`, signal, 'string', { fix: "Pass signal names such as 'SIGTERM'." });
+  }
+  checkOption(fn, 'pools', options.pools, 'array');
+  checkOption(fn, 'revokeTimeoutMs', options.revokeTimeoutMs, 'positiveMs');
+  checkOption(fn, 'onShutdown', options.onShutdown, 'function');
+  checkOption(fn, 'exitOnSignal', options.exitOnSignal, 'boolean');
 }

@@ -193,4 +193,51 @@ describe('@leasehold/express', () => {
     expect(vault.closed).toBe(true);
     expect(process.listenerCount('SIGUSR2')).toBe(before);
   });
+
+  it('rejects bad arguments and options with VAULT_CONFIG naming the option and the fix', async () => {
+    const config = (fn: () => unknown, pattern: RegExp) =>
+      expect(fn).toThrow(
+        expect.objectContaining({ code: 'VAULT_CONFIG', message: expect.stringMatching(pattern) }),
+      );
+    const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+    try {
+      config(() => vaultMiddleware(undefined as never), /"vault" of vaultMiddleware: must be a Vault client/);
+      config(() => vaultHealthHandler({} as never), /"vault" of vaultHealthHandler/);
+      config(
+        () => vaultHealthHandler(vault, { degradedIsDown: 'yes' as never }),
+        /"degradedIsDown" of vaultHealthHandler: must be true or false, got a string/,
+      );
+      config(
+        () => vaultReadiness(vault, { readyTimeoutMs: 0 }),
+        /"readyTimeoutMs" of vaultReadiness: .* from 1 to/,
+      );
+      config(() => vaultReadiness(vault, { readyTimeoutMs: 2 ** 31 }), /"readyTimeoutMs"/);
+      config(() => vaultReadiness(vault, { allowDegraded: 'no' as never }), /"allowDegraded"/);
+      config(() => vaultReadiness(vault, { retryAfterSeconds: -1 }), /"retryAfterSeconds".*Retry-After/);
+      config(() => vaultReadiness(vault, null as never), /^vaultReadiness needs an options object/);
+      const http = (await listen(express())).http;
+      const sigtermHandlers = process.listenerCount('SIGTERM');
+      try {
+        config(
+          () => gracefulShutdown(undefined as never, vault),
+          /"server" of gracefulShutdown: must be an http\.Server/,
+        );
+        config(
+          () => gracefulShutdown(http, vault, { signals: 'SIGTERM' as never }),
+          /"signals".*an array, got a string/,
+        );
+        config(() => gracefulShutdown(http, vault, { signals: [''] as never }), /"signals\[0\]"/);
+        config(() => gracefulShutdown(http, vault, { revokeTimeoutMs: -1 }), /"revokeTimeoutMs"/);
+        config(() => gracefulShutdown(http, vault, { exitOnSignal: 1 as never }), /"exitOnSignal".*got 1/);
+        config(() => gracefulShutdown(http, vault, { onShutdown: 'x' as never }), /"onShutdown".*a function/);
+        config(() => gracefulShutdown(http, vault, { pools: {} as never }), /"pools"/);
+        // Nothing was registered by the rejected calls.
+        expect(process.listenerCount('SIGTERM')).toBe(sigtermHandlers);
+      } finally {
+        await new Promise((resolve) => http.close(resolve));
+      }
+    } finally {
+      await vault.close();
+    }
+  });
 });

@@ -13,7 +13,16 @@
  * await app.listen({ port: 3000 }); // fails with a clear VaultError if Vault is not ready within readyTimeoutMs
  * ```
  */
-import { type ModuleLoader, type Vault, VaultHost, type VaultHostOptions } from '@leasehold/core';
+import {
+  checkOption,
+  checkOptionsObject,
+  describeValue,
+  type ModuleLoader,
+  optionError,
+  type Vault,
+  VaultHost,
+  type VaultHostOptions,
+} from '@leasehold/core';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -60,8 +69,38 @@ export type VaultPluginOptions = VaultHostOptions & {
 /** Driver modules resolve from this package (they are its optional peers). */
 const load: ModuleLoader = (id) => import(id);
 
+const PLUGIN = 'vaultPlugin';
+
+/** The health route's options, normalised; `undefined` when there is no route. */
+function healthRouteOptions(value: unknown): VaultHealthRouteOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return {};
+  if (typeof value === 'string') value = { path: value };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw optionError(
+      PLUGIN,
+      'healthRoute',
+      `must be true, false, a path or { path, degradedIsDown }, got ${describeValue(value)}`,
+      "Pass e.g. true or '/health/vault'.",
+    );
+  }
+  const route = value as VaultHealthRouteOptions;
+  if (route.path !== undefined && (typeof route.path !== 'string' || !route.path.startsWith('/'))) {
+    throw optionError(
+      PLUGIN,
+      'healthRoute.path',
+      `must be a path starting with "/", got ${describeValue(route.path)}`,
+      "Pass e.g. '/health/vault'.",
+    );
+  }
+  checkOption(PLUGIN, 'healthRoute.degradedIsDown', route.degradedIsDown, 'boolean');
+  return route;
+}
+
 const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstance, options) => {
+  checkOptionsObject(PLUGIN, options);
   const { healthRoute, ...hostOptions } = options;
+  const route = healthRouteOptions(healthRoute);
   const host = new VaultHost(hostOptions as VaultHostOptions, load);
   app.decorate('vault', host.vault);
   const db: Record<string, unknown> = {};
@@ -75,13 +114,7 @@ const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstan
   app.addHook('onClose', async () => {
     await host.close();
   });
-  if (healthRoute) {
-    const route: VaultHealthRouteOptions =
-      typeof healthRoute === 'string'
-        ? { path: healthRoute }
-        : typeof healthRoute === 'object'
-          ? healthRoute
-          : {};
+  if (route) {
     app.get(route.path ?? '/health/vault', async (_request, reply) => {
       const health = host.vault.health();
       const down =

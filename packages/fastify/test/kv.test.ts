@@ -138,4 +138,26 @@ describe('vaultPlugin', () => {
     expect((error as Error).message).toContain('databases.main.driver');
     await app.close();
   });
+
+  it('rejects a bad healthRoute at registration with VAULT_CONFIG naming the option', async () => {
+    for (const [healthRoute, pattern] of [
+      [5, /"healthRoute" of vaultPlugin: must be true, false, a path or \{ path, degradedIsDown \}, got 5/],
+      ['health', /"healthRoute\.path" of vaultPlugin: must be a path starting with "\/", got a string/],
+      [{ degradedIsDown: 'yes' }, /"healthRoute\.degradedIsDown" of vaultPlugin: must be true or false/],
+    ] as const) {
+      const app = Fastify();
+      app.register(vaultPlugin, {
+        address: server.url,
+        auth: auth.token({ token }),
+        healthRoute: healthRoute as never,
+      });
+      const error = await app.ready().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(VaultError.is(error, 'VAULT_CONFIG')).toBe(true);
+      expect((error as Error).message).toMatch(pattern);
+      await app.close();
+    }
+  });
 });

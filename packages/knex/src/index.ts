@@ -9,9 +9,13 @@
  * await db.destroy(); // ends the pool and revokes the lease
  * ```
  */
-import type { LeaseOptions } from '@leasehold/core';
-import { VaultError, VaultErrorCode } from '@leasehold/core';
-import { createRotatingPool, type RotatingPool, type RotatingPoolSource } from '@leasehold/pg';
+import { checkOption, checkOptionsObject, type LeaseOptions, optionError } from '@leasehold/core';
+import {
+  createRotatingPool,
+  type RotatingPool,
+  type RotatingPoolSource,
+  validateRotatingPoolOptions,
+} from '@leasehold/pg';
 import knexModule, { type Knex } from 'knex';
 import type pg from 'pg';
 
@@ -29,7 +33,10 @@ export interface RotatingKnexPoolConfig {
   min?: number;
   /** Close a connection idle this long (ms, default 10 000). */
   idleTimeoutMillis?: number;
-  /** Fail a checkout after waiting this long (ms, default: wait). */
+  /**
+   * Fail a checkout after waiting this long (ms; the pool's `connectionTimeoutMillis`). Also bounds every wait for
+   * credentials (default: 30 s for those, no bound for a free connection).
+   */
   acquireTimeoutMillis?: number;
 }
 
@@ -54,6 +61,63 @@ const knexFactory: (config: Knex.Config) => Knex =
   (knexModule as unknown as { knex?: (config: Knex.Config) => Knex }).knex ??
   (knexModule as unknown as (config: Knex.Config) => Knex);
 
+const CREATE = 'createRotatingKnex';
+
+/** Checks the Knex-specific options; the source and `revokeOnEnd` are checked by `@leasehold/pg`. */
+function validateKnexOptions(options: unknown): void {
+  checkOptionsObject(CREATE, options);
+  const { client, connection, pool } = options as Record<string, unknown>;
+  if (typeof client !== 'string' || !PG_CLIENTS.has(client)) {
+    throw optionError(
+      CREATE,
+      'client',
+      typeof client === 'string' ? `${JSON.stringify(client)} is not supported` : 'is required',
+      'Use "pg" (PostgreSQL).',
+    );
+  }
+  if (
+    connection !== undefined &&
+    (typeof connection !== 'object' ||
+      connection === null ||
+      'user' in connection ||
+      'password' in connection ||
+      'connectionString' in connection)
+  ) {
+    throw optionError(
+      CREATE,
+      'connection',
+      'must be an object without user/password/connectionString (the credentials come from Vault)',
+      'Pass { host, port, database, ssl… } and remove the credentials.',
+    );
+  }
+  checkOption(CREATE, 'pool', pool, 'object');
+  const p = (pool ?? {}) as Record<string, unknown>;
+  checkOption(CREATE, 'pool.max', p.max, 'positiveInteger');
+  checkOption(CREATE, 'pool.min', p.min, 'nonNegativeInteger');
+  checkOption(CREATE, 'pool.idleTimeoutMillis', p.idleTimeoutMillis, 'ms');
+  checkOption(CREATE, 'pool.acquireTimeoutMillis', p.acquireTimeoutMillis, 'ms');
+}
+
+/**
+ * A Knex query refused because its connection's role was dropped (outside a transaction, so it did not run) runs
+ * once more, with a new runner that checks out a connection of the new generation after the first one was released.
+ */
+function retryDroppedStatements(db: Knex, pool: RotatingPool): void {
+  type Runner = { run(): Promise<unknown> };
+  const client = db.client as { runner(builder: unknown): Runner };
+  const makeRunner = client.runner;
+  client.runner = function runner(this: unknown, builder: unknown): Runner {
+    const first = makeRunner.call(this, builder);
+    const run = first.run;
+    first.run = () =>
+      run.call(first).catch(async (error: unknown) => {
+        await pool.awaitReplacement(error);
+        return makeRunner.call(this, builder).run();
+      });
+    return first;
+  };
+}
+
 /**
  * Creates a normal Knex instance (PostgreSQL) over a rotating `pg.Pool` from `@leasehold/pg`: every pooled connection
  * carries its credential generation; on rotation idle old connections close at once and busy ones when released, so
@@ -62,6 +126,7 @@ const knexFactory: (config: Knex.Config) => Knex =
  * Needs knex ≥ 3.3 (the `connectionPool` option).
  */
 export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
+  validateKnexOptions(options);
   const {
     vault,
     role,
@@ -82,22 +147,10 @@ export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
     leaseOptions?: LeaseOptions;
     lease?: RotatingPoolSource['lease'];
   };
-  if (!PG_CLIENTS.has(client)) {
-    throw new VaultError(
-      VaultErrorCode.CONFIG,
-      `Invalid option "client" of createRotatingKnex: ${JSON.stringify(client)} is not supported. Use "pg" (PostgreSQL).`,
-    );
-  }
-  if (typeof connection === 'string' || (connection && ('user' in connection || 'password' in connection))) {
-    throw new VaultError(
-      VaultErrorCode.CONFIG,
-      'Invalid option "connection" of createRotatingKnex: pass an object without user/password (they come from Vault). Remove them.',
-    );
-  }
   const source = (
     lease ? { lease } : { vault, role, credentials, mount, leaseOptions }
   ) as RotatingPoolSource;
-  const rotatingPool = createRotatingPool({
+  const poolOptions = {
     ...connection,
     ...source,
     max: poolConfig?.max ?? 10,
@@ -105,8 +158,11 @@ export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
     idleTimeoutMillis: poolConfig?.idleTimeoutMillis ?? 10_000,
     connectionTimeoutMillis: poolConfig?.acquireTimeoutMillis,
     revokeOnEnd,
-  });
+  };
+  validateRotatingPoolOptions(poolOptions, CREATE);
+  const rotatingPool = createRotatingPool(poolOptions);
   const db = knexFactory({ ...knexConfig, client: 'pg', connectionPool: rotatingPool });
+  retryDroppedStatements(db, rotatingPool);
   const destroyKnex = db.destroy.bind(db) as () => Promise<void>;
   let destroying: Promise<void> | undefined;
   const destroy = (callback?: () => void): Promise<void> => {

@@ -1,4 +1,6 @@
 import {
+  checkOption,
+  checkOptionsObject,
   isVault,
   type KvMountOptions,
   type Vault,
@@ -37,6 +39,10 @@ export function vaultConfig(
   options: VaultConfigOptions = {},
 ): () => Promise<Record<string, unknown>> {
   const { mount, rel, kvVersion } = splitKvPath(path);
+  checkOptionsObject('vaultConfig', options);
+  if (!isVault(options.vault)) checkOption('vaultConfig', 'vault', options.vault, 'object');
+  checkOption('vaultConfig', 'namespace', options.namespace, 'string');
+  checkOption('vaultConfig', 'readyTimeoutMs', options.readyTimeoutMs, 'positiveMs');
   return async () => {
     const host = new VaultHost(
       isVault(options.vault)

@@ -1,4 +1,10 @@
-import type { KvChange, KvWatchOptions, Vault, VaultEvents } from '@leasehold/core';
+import {
+  checkOption,
+  type KvChange,
+  type KvWatchOptions,
+  type Vault,
+  type VaultEvents,
+} from '@leasehold/core';
 import { Observable } from 'rxjs';
 
 /**
@@ -8,6 +14,11 @@ import { Observable } from 'rxjs';
  * @example vaultEvents(vault, 'lease:rotated').subscribe((e) => log.info(e, 'credentials rotated'));
  */
 export function vaultEvents<K extends keyof VaultEvents>(vault: Vault, event: K): Observable<VaultEvents[K]> {
+  checkOption('vaultEvents', 'vault', vault, 'vault', { required: true });
+  checkOption('vaultEvents', 'event', event, 'string', {
+    required: true,
+    fix: "Pass a client event such as 'lease:rotated'.",
+  });
   return new Observable<VaultEvents[K]>((subscriber) => {
     const off = vault.on(event, (payload) => subscriber.next(payload));
     const offClosed = vault.once('closed', () => subscriber.complete());
@@ -24,6 +35,11 @@ export function vaultEvents<K extends keyof VaultEvents>(vault: Vault, event: K)
  * `options.onError` and the watch keeps polling; unsubscribing stops it.
  */
 export function kvChanges(vault: Vault, path: string, options: KvWatchOptions = {}): Observable<KvChange> {
+  checkOption('kvChanges', 'vault', vault, 'vault', { required: true });
+  checkOption('kvChanges', 'path', path, 'string', {
+    required: true,
+    fix: "Pass the secret's path, e.g. 'app'.",
+  });
   return new Observable<KvChange>((subscriber) => {
     const watch = vault.kv.watch(path, (change) => subscriber.next(change), options);
     watch.ready.catch((error: unknown) => subscriber.error(error));

@@ -1,4 +1,11 @@
-import { type ModuleLoader, VaultHost, type VaultHostOptions } from '@leasehold/core';
+import {
+  checkOption,
+  checkOptionsObject,
+  type ModuleLoader,
+  optionError,
+  VaultHost,
+  type VaultHostOptions,
+} from '@leasehold/core';
 import {
   ConfigurableModuleBuilder,
   type DynamicModule,
@@ -98,6 +105,21 @@ function hostProviders(databaseNames: readonly string[]): Provider[] {
   ];
 }
 
+/** Checks the module-definition extras (the client options themselves are checked by the core's `VaultHost`). */
+function checkExtras(fn: string, options: unknown): void {
+  checkOptionsObject(fn, options);
+  const { isGlobal, databaseNames } = options as VaultModuleExtras;
+  checkOption(fn, 'isGlobal', isGlobal, 'boolean');
+  checkOption(fn, 'databaseNames', databaseNames, 'array', {
+    fix: "Pass the database names, e.g. ['main'].",
+  });
+  for (const [i, name] of (databaseNames ?? []).entries()) {
+    checkOption(fn, `databaseNames[${i}]`, name, 'string', {
+      fix: "Pass the database names, e.g. ['main'].",
+    });
+  }
+}
+
 function withHost(module: DynamicModule, databaseNames: readonly string[]): DynamicModule {
   const providers = hostProviders(databaseNames);
   return {
@@ -135,11 +157,22 @@ function withHost(module: DynamicModule, databaseNames: readonly string[]): Dyna
 export class VaultModule extends ConfigurableModuleClass {
   /** Static options: core options (or `vault`), `databases`, `readyTimeoutMs`, `isGlobal`. */
   static override forRoot(options: VaultModuleForRootOptions): DynamicModule {
+    checkExtras('VaultModule.forRoot', options);
     return withHost(ConfigurableModuleClass.forRoot(options), Object.keys(options.databases ?? {}));
   }
 
   /** Options from `useFactory` (with `inject`/`imports`), `useClass` or `useExisting`. */
   static override forRootAsync(options: VaultModuleAsyncOptions): DynamicModule {
+    checkExtras('VaultModule.forRootAsync', options);
+    const { useFactory, useClass, useExisting } = options;
+    if ([useFactory, useClass, useExisting].filter((v) => v !== undefined).length !== 1) {
+      throw optionError(
+        'VaultModule.forRootAsync',
+        'useFactory',
+        'exactly one of "useFactory", "useClass" or "useExisting" is required',
+        'Pass one of them (with "inject" / "imports" as needed).',
+      );
+    }
     return withHost(ConfigurableModuleClass.forRootAsync(options), options.databaseNames ?? []);
   }
 }

@@ -287,6 +287,42 @@ describe('@nestjs/config loader, observables, terminus', () => {
     expect(() => vaultConfig('app')).toThrow(/must be "<mount>\/<path>"/);
   });
 
+  it('every option and argument is validated with VAULT_CONFIG naming it and the fix', () => {
+    const config = (fn: () => unknown, pattern: RegExp) =>
+      expect(fn).toThrow(
+        expect.objectContaining({ code: 'VAULT_CONFIG', message: expect.stringMatching(pattern) }),
+      );
+    config(
+      () => vaultConfig('secret/data/app', { namespace: 5 as never }),
+      /"namespace" of vaultConfig: .*got 5/,
+    );
+    config(() => vaultConfig('secret/data/app', { readyTimeoutMs: -1 }), /"readyTimeoutMs" of vaultConfig/);
+    config(
+      () => vaultConfig('secret/data/app', { vault: 'x' as never }),
+      /"vault" of vaultConfig: must be an object/,
+    );
+    config(() => vaultConfig('secret/data/app', null as never), /^vaultConfig needs an options object/);
+    config(
+      () => VaultModule.forRoot({ address: server.url, isGlobal: 'yes' as never }),
+      /"isGlobal" of VaultModule\.forRoot: must be true or false, got a string/,
+    );
+    config(
+      () => (VaultModule.forRoot as (o?: unknown) => unknown)(),
+      /^VaultModule\.forRoot needs an options object/,
+    );
+    config(
+      () => VaultModule.forRootAsync({ useFactory: () => ({}), databaseNames: 'main' as never }),
+      /"databaseNames" of VaultModule\.forRootAsync: must be an array/,
+    );
+    config(
+      () => VaultModule.forRootAsync({ useFactory: () => ({}), databaseNames: [''] }),
+      /"databaseNames\[0\]"/,
+    );
+    config(() => VaultModule.forRootAsync({}), /exactly one of "useFactory", "useClass" or "useExisting"/);
+    config(() => vaultEvents(undefined as never, 'login'), /"vault" of vaultEvents: must be a Vault client/);
+    config(() => kvChanges({} as never, 'app'), /"vault" of kvChanges/);
+  });
+
   it('publishes KV changes and client events as Observables', async () => {
     @Module({ imports: [VaultModule.forRoot({ address: server.url, auth: tokenAuth() })] })
     class AppModule {}

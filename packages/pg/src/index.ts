@@ -9,8 +9,15 @@
  * ```
  */
 export {
+  RotatingPoolError,
+  RotatingPoolErrorCode,
+  type RotatingPoolErrorOptions,
+} from './errors.js';
+export { validateRotatingPoolOptions } from './options.js';
+export {
   AUTH_FAILURE_CODES,
   createRotatingPool,
+  DEFAULT_CREDENTIALS_WAIT_MS,
   PERMISSION_DENIED_CODE,
   type PoolDrainedEvent,
   type PoolRotateEvent,

@@ -1,14 +1,20 @@
 /**
- * `RotatingPool`: a real `pg.Pool` (from the application's own `pg`) whose connections follow one Vault
- * database lease.
+ * `RotatingPool`: a real `pg.Pool` (from the application's own `pg`) whose connections follow one Vault database
+ * lease.
  *
- * - Every physical connection is opened with the lease's current credentials and tagged with their generation.
+ * - Every physical connection is opened with the lease's current credentials and tagged with their generation. The
+ *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
+ *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
  * - On `rotate`: idle connections of older generations close at once, busy ones when they are released (pg-pool's
  *   own "expired" path, the one `maxLifetimeSeconds` uses). When none is left, the pool tells the lease it drained,
  *   so the old Vault lease is revoked.
- * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. A 42501 on a
- *   connection of the current generation is checked with one fresh login: if that login is rejected too, the role
- *   was dropped (lease revoked out of band) and the lease is re-issued.
+ * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. Every wait
+ *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
+ *   with a `POOL_CREDENTIALS_UNAVAILABLE` {@link RotatingPoolError}.
+ * - A statement refused with 42501 is checked with fresh logins using its connection's credentials: if they are
+ *   rejected, the role was dropped (lease or token revoked out of band), the lease is re-issued and the statement
+ *   fails with `POOL_ROLE_DROPPED`. `pool.query()` (and {@link RotatingPool.retryDropped} for Knex) runs such a
+ *   statement once more on a connection of the new generation; inside an explicit transaction it reaches the caller.
  *
  * All lease logic (renewal, re-issue, single flight, revocation) lives in `@leasehold/core`; this file only maps
  * connections to generations.
@@ -20,12 +26,15 @@ import {
   type LeaseOptions,
   type LeaseRotateEvent,
   type LeaseSnapshot,
+  optionError,
   type RotateReason,
   type Vault,
   VaultError,
   VaultErrorCode,
 } from '@leasehold/core';
 import pg from 'pg';
+import { RotatingPoolError, RotatingPoolErrorCode } from './errors.js';
+import { validateRotatingPoolOptions } from './options.js';
 
 /** SQLSTATEs of a login the server rejected (`invalid_password`, `invalid_authorization_specification`). */
 export const AUTH_FAILURE_CODES: ReadonlySet<string> = new Set(['28P01', '28000']);
@@ -67,8 +76,10 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
      */
     revokeOnEnd?: boolean;
     /**
-     * On SQLSTATE 42501 from a connection of the current generation, check with one fresh login whether the role
-     * still exists, and re-issue when it does not (default `true`). Checks back off from 100 ms to 5 s per generation.
+     * On SQLSTATE 42501, check with fresh logins (with the connection's own credentials, for up to ~750 ms) whether
+     * its role still exists; when it does not, re-issue the lease, fail the statement with `POOL_ROLE_DROPPED` and let
+     * `pool.query()` run it again on the new generation (default `true`). A role found alive is not checked again
+     * for a while (100 ms, doubling up to 5 s per generation): a real permission error then fails at once.
      */
     detectDroppedRole?: boolean;
   };
@@ -103,6 +114,8 @@ export interface RotatingPoolStats {
   readonly reissues: number;
   /** Connections opened since the pool was created. */
   readonly connects: number;
+  /** Dropped-role checks run (fresh logins after a statement was refused with 42501). */
+  readonly roleChecks: number;
   /** Previous generations still waiting for their connections to close. */
   readonly draining: readonly number[];
 }
@@ -119,7 +132,10 @@ interface PoolInternals {
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
 interface ClientInternals {
   connectionParameters: { user?: string; password?: unknown };
-  connection: { on(event: 'errorMessage', listener: (msg: { code?: string }) => void): unknown };
+  connection: {
+    on(event: 'errorMessage', listener: (msg: { code?: string }) => void): unknown;
+    on(event: 'readyForQuery', listener: (msg: { status?: string }) => void): unknown;
+  };
 }
 
 type ConnectCallback = (
@@ -128,22 +144,94 @@ type ConnectCallback = (
   done: (release?: Error | boolean) => void,
 ) => void;
 
+type QueryCallback = (err: Error | undefined, result?: unknown) => void;
+type AnyQuery = (...args: unknown[]) => unknown;
+
 interface Hooks {
   pool: RotatingPool | undefined;
 }
 
+interface RoleCheck {
+  dropped: boolean;
+  running: Promise<boolean> | undefined;
+  next: number;
+  intervalMs: number;
+}
+
 const DROPPED_ROLE_CHECK_MIN_MS = 100;
 const DROPPED_ROLE_CHECK_MAX_MS = 5000;
+/**
+ * Pauses between the fresh logins that decide whether a role was dropped. A revocation revokes the privileges
+ * first and drops the role a moment later; a login accepted within this window does not prove the role survives.
+ */
+const ROLE_PROBE_PAUSES_MS = [0, 50, 100, 200, 400];
 /** How long `end()` waits, at most, for the sockets pg-pool asked to end before it revokes the lease. */
 const END_CLOSE_TIMEOUT_MS = 10_000;
+/** Bound of every wait for credentials when `connectionTimeoutMillis` is 0 (pg's "no timeout"). */
+export const DEFAULT_CREDENTIALS_WAIT_MS = 30_000;
 
 const authFailures = new WeakMap<object, number>();
+/** Errors of a connect that waited for the lease's first value (not a database answer). */
+const leaseFailures = new WeakSet<object>();
 
 function noop(): void {}
 
 function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+function isSubmittable(value: unknown): boolean {
+  return typeof (value as { submit?: unknown } | null)?.submit === 'function';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `promise`, or `onTimeout()` after `ms` (an unref'd timer, cleared when `promise` settles first). */
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), Math.max(0, ms));
+    timer.unref();
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * Gives `client` the user and password of `snap` for its login. The password is a non-enumerable accessor (util.inspect
+ * shows `[Getter/Setter]`, never the value) on the client and on its connection parameters, and is forgotten by
+ * the returned function once the login is over (pg does not read it again).
+ */
+function applyCredentials(client: pg.Client, snap: LeaseSnapshot<DatabaseCredentials>): () => void {
+  const internals = client as unknown as ClientInternals;
+  const user = snap.value.username;
+  client.user = user;
+  internals.connectionParameters.user = user;
+  let secret: { reveal(): string } | undefined = snap.value.password;
+  const accessor: PropertyDescriptor = {
+    configurable: true,
+    enumerable: false,
+    get: () => secret?.reveal() ?? null,
+    set: (value: unknown) => {
+      // pg writes the value a password function resolved to; keep it behind the accessor as well.
+      secret = typeof value === 'string' ? { reveal: () => value } : undefined;
+    },
+  };
+  Object.defineProperty(client, 'password', accessor);
+  Object.defineProperty(internals.connectionParameters, 'password', accessor);
+  return () => {
+    secret = undefined;
+  };
 }
 
 /**
@@ -160,16 +248,22 @@ export class RotatingPool extends pg.Pool {
   readonly #revokeOnEnd: boolean;
   readonly #detectDroppedRole: boolean;
   readonly #BaseClient: typeof pg.Client;
-  readonly #unsubscribe: () => void;
-  readonly #checkedRole = new Map<number, { next: number; intervalMs: number }>();
+  readonly #unsubscribe: Array<() => void>;
+  readonly #roleChecks = new Map<number, RoleCheck>();
+  /** Bound of every wait for credentials, ms. */
+  readonly #waitMs: number;
   #rotations = 0;
   #lastRotationAt: number | undefined;
   #reissues = 0;
+  #reissueCounted = 0;
   #connects = 0;
+  #roleCheckCount = 0;
+  #lastIssueError: VaultError | undefined;
   #endPromise: Promise<void> | undefined;
   readonly #closedWaiters: Array<() => void> = [];
 
   constructor(options: RotatingPoolOptions) {
+    validateRotatingPoolOptions(options);
     const {
       vault,
       role,
@@ -198,7 +292,14 @@ export class RotatingPool extends pg.Pool {
     this.#BaseClient = BaseClient;
     this.#revokeOnEnd = revokeOnEnd ?? givenLease === undefined;
     this.#detectDroppedRole = detectDroppedRole ?? true;
-    this.#unsubscribe = lease.on('rotate', (e) => this.#onRotate(e));
+    const timeout = poolConfig.connectionTimeoutMillis ?? 0;
+    this.#waitMs = timeout > 0 ? timeout : DEFAULT_CREDENTIALS_WAIT_MS;
+    this.#unsubscribe = [
+      lease.on('rotate', (e) => this.#onRotate(e)),
+      lease.on('error', (e) => {
+        if (e.operation === 'issue') this.#lastIssueError = e.error;
+      }),
+    ];
     // Surface a first issue that fails permanently (unknown role, permission denied) without an unhandled rejection;
     // connects report it to their callers.
     lease.ready().catch(noop);
@@ -232,6 +333,7 @@ export class RotatingPool extends pg.Pool {
       lastRotationAt: this.#lastRotationAt,
       reissues: this.#reissues,
       connects: this.#connects,
+      roleChecks: this.#roleCheckCount,
       draining: [...this.#draining.keys()],
     };
   }
@@ -245,11 +347,45 @@ export class RotatingPool extends pg.Pool {
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
     if (callback) {
-      this.#connect(callback, false);
+      this.#connect(callback);
       return undefined;
     }
     return new Promise<pg.PoolClient>((resolve, reject) =>
-      this.#connect((err, client) => (err || !client ? reject(err) : resolve(client)), false),
+      this.#connect((err, client) => (err || !client ? reject(err) : resolve(client))),
+    );
+  }
+
+  /**
+   * What `pool.query()` does with a failed statement: a `POOL_ROLE_DROPPED` error from outside an explicit
+   * transaction (the statement did not run) waits for the generation after the dropped one
+   * ({@link RotatingPool.awaitReplacement}), then `run`s once on a client of it; any other error is rethrown.
+   */
+  async retryDropped<T>(error: unknown, run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    await this.awaitReplacement(error);
+    return this.#withClient(run);
+  }
+
+  /**
+   * Resolves once the pool has credentials newer than the generation whose role was dropped, if `error` is a
+   * `POOL_ROLE_DROPPED` error from outside an explicit transaction (a statement that did not run and may run again
+   * on a new connection). Rejects with `error` itself for any other error, and with `POOL_CREDENTIALS_UNAVAILABLE`
+   * when no new credentials arrive within the pool's bound (`connectionTimeoutMillis`, or 30 s when it is 0).
+   */
+  async awaitReplacement(error: unknown): Promise<void> {
+    if (
+      !RotatingPoolError.is(error, RotatingPoolErrorCode.ROLE_DROPPED) ||
+      error.inTransaction ||
+      this.ending
+    ) {
+      throw error;
+    }
+    const dropped = error.generation ?? 0;
+    if ((this.lease.peek()?.generation ?? 0) > dropped) return;
+    const started = Date.now();
+    await within(
+      this.#reissue(dropped, 'the role of the current credentials was dropped'),
+      this.#waitMs,
+      () => this.#credentialsUnavailable(Date.now() - started, error),
     );
   }
 
@@ -258,7 +394,7 @@ export class RotatingPool extends pg.Pool {
   override end(callback?: () => void): Promise<void> | undefined {
     if (!this.#endPromise) {
       this.#endPromise = (async () => {
-        this.#unsubscribe();
+        for (const unsubscribe of this.#unsubscribe) unsubscribe();
         try {
           await super.end();
           // pg-pool resolves end() once it has asked every client to end, not once their sockets have closed:
@@ -281,29 +417,154 @@ export class RotatingPool extends pg.Pool {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** pg-pool's connect; a login rejected for generation g re-issues once (single flight) and retries once. */
-  #connect(callback: ConnectCallback, retried: boolean): void {
-    super.connect((err, client, done) => {
-      if (!err) {
-        callback(undefined, client, done);
-        return;
+  static {
+    // pool.query(): pg-pool's own, but a statement refused because its connection's role was dropped runs once more
+    // on the new generation. Assigned here (not declared as a method) so that pg's typings of query() stay.
+    RotatingPool.prototype.query = function query(this: RotatingPool, ...args: unknown[]): unknown {
+      const [text, second, third] = args;
+      if (
+        typeof text === 'function' ||
+        isSubmittable(text) ||
+        typeof (text as { callback?: unknown } | null)?.callback === 'function'
+      ) {
+        return (pg.Pool.prototype.query as AnyQuery).apply(this, args);
       }
-      const gen = authFailures.get(err);
-      if (gen === undefined || retried || this.ending) {
-        callback(err, undefined, noop);
-        return;
-      }
-      this.#reissue(gen, `database rejected the login (${sqlState(err)})`).then(
-        () => this.#connect(callback, true),
-        () => callback(err, undefined, noop),
+      const callback = (
+        typeof third === 'function' ? third : typeof second === 'function' ? second : undefined
+      ) as QueryCallback | undefined;
+      const values = typeof second === 'function' ? undefined : second;
+      const run = (client: pg.PoolClient): Promise<pg.QueryResult> =>
+        (client.query as AnyQuery).call(client, text, values) as Promise<pg.QueryResult>;
+      const result = this.#withClient(run).catch((error: unknown) => this.retryDropped(error, run));
+      if (!callback) return result;
+      result.then(
+        (res) => callback(undefined, res),
+        (error: Error) => callback(error),
       );
-    });
+      return undefined;
+    } as pg.Pool['query'];
   }
 
+  /** Checks out a client, runs `run`, releases it (destroying it when `run` failed), like pg-pool's query(). */
+  async #withClient<T>(run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      const result = await run(client);
+      client.removeListener('error', onError);
+      client.release(broken);
+      return result;
+    } catch (error) {
+      client.removeListener('error', onError);
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  }
+
+  /**
+   * pg-pool's connect, bounded: a login rejected for generation g re-issues once (single flight) and retries once,
+   * and every wait for credentials ends within {@link RotatingPool.#waitMs} with `POOL_CREDENTIALS_UNAVAILABLE`. A
+   * wait for a free connection is pg-pool's own (its `connectionTimeoutMillis`).
+   */
+  #connect(callback: ConnectCallback): void {
+    const started = Date.now();
+    let settled = false;
+    let timedOut = false;
+    let waitingForCredentials = this.lease.peek() === undefined;
+    let refused: Error | undefined;
+    const finish: ConnectCallback = (err, client, done) => {
+      if (settled) {
+        if (client) done(); // a connect that finished after the caller was told it failed: back to the pool
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      callback(err, client, done);
+    };
+    const unavailable = (cause?: unknown): void =>
+      finish(this.#credentialsUnavailable(Date.now() - started, cause ?? refused), undefined, noop);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (waitingForCredentials) unavailable();
+    }, this.#waitMs);
+    timer.unref();
+    const attempt = (retried: boolean): void => {
+      super.connect((err, client, done) => {
+        if (!err) {
+          finish(undefined, client, done);
+          return;
+        }
+        if (leaseFailures.has(err)) {
+          unavailable(err);
+          return;
+        }
+        const gen = authFailures.get(err);
+        if (gen === undefined || retried || this.ending || settled) {
+          finish(err, undefined, noop);
+          return;
+        }
+        refused = err;
+        waitingForCredentials = true;
+        if (timedOut) {
+          unavailable();
+          return;
+        }
+        this.#reissue(gen, `database rejected the login (${sqlState(err)})`).then(
+          () => {
+            if (!settled) attempt(true);
+          },
+          () => finish(err, undefined, noop),
+        );
+      });
+    };
+    attempt(false);
+  }
+
+  #credentialsUnavailable(elapsedMs: number, cause: unknown): RotatingPoolError {
+    const vaultError = this.#lastIssueError;
+    const snap = this.lease.peek();
+    const bound =
+      this.#waitMs === DEFAULT_CREDENTIALS_WAIT_MS && !this.options.connectionTimeoutMillis
+        ? `${this.#waitMs} ms (the bound when connectionTimeoutMillis is 0)`
+        : `connectionTimeoutMillis (${this.#waitMs} ms)`;
+    let what: string;
+    if (RotatingPoolError.is(cause, RotatingPoolErrorCode.ROLE_DROPPED)) {
+      what = `the database role of generation ${cause.generation} was dropped (lease or token revoked out of band)`;
+    } else if (authFailures.has(cause as object)) {
+      what = `PostgreSQL rejected the login of generation ${authFailures.get(cause as object)} (${sqlState(cause)})`;
+    } else if (!snap) {
+      what = 'no credentials have been issued yet';
+    } else {
+      what = 'the credentials are being re-issued';
+    }
+    const vault = vaultError
+      ? `Vault has not issued new credentials (last error ${vaultError.code}: ${vaultError.message})`
+      : 'Vault has not issued new credentials yet';
+    return new RotatingPoolError(
+      RotatingPoolErrorCode.CREDENTIALS_UNAVAILABLE,
+      `No usable database credentials after ${elapsedMs} ms, the pool's bound is ${bound}: ${what} and ${vault}. ` +
+        'The pool keeps re-issuing in the background; retry the query later.',
+      { generation: snap?.generation, sqlState: sqlState(cause), cause: vaultError ?? cause },
+    );
+  }
+
+  /** Asks the lease for the generation after `generation` (single flight); resolves with the value in use. */
   #reissue(generation: number, reason: string): Promise<LeaseSnapshot<DatabaseCredentials>> {
     const current = this.lease.peek()?.generation;
-    if (current === generation) this.#reissues++;
+    if (current === generation && this.#reissueCounted !== generation) {
+      this.#reissueCounted = generation;
+      this.#reissues++;
+    }
     return this.lease.reissue({ reason, ifGeneration: generation });
+  }
+
+  /** @internal The pool's bound of every wait for credentials, ms. */
+  get _waitMs(): number {
+    return this.#waitMs;
   }
 
   /** @internal Called by the client class when a connect starts with `generation`. */
@@ -337,41 +598,61 @@ export class RotatingPool extends pg.Pool {
     });
   }
 
-  /** @internal SQLSTATE 42501 on a connection of `generation`. */
-  _permissionDenied(generation: number): void {
-    if (!this.#detectDroppedRole || this.ending) return;
-    const snap = this.lease.peek();
-    if (!snap || snap.generation !== generation) return; // already rotated: the connection closes on release
-    // One check at a time per generation, then a growing pause (a role being dropped is caught within ~100 ms; an
-    // application that keeps hitting a real permission error costs a login every few seconds at most).
-    const now = Date.now();
-    const check = this.#checkedRole.get(generation) ?? { next: 0, intervalMs: DROPPED_ROLE_CHECK_MIN_MS };
-    if (now < check.next) return;
-    check.next = Number.POSITIVE_INFINITY; // while the check runs
-    this.#checkedRole.clear();
-    this.#checkedRole.set(generation, check);
-    const again = (): void => {
-      check.next = Date.now() + check.intervalMs;
-      check.intervalMs = Math.min(check.intervalMs * 2, DROPPED_ROLE_CHECK_MAX_MS);
-    };
-    const probe = new this.#BaseClient({
-      ...this.options,
-      user: snap.value.username,
-      password: snap.value.password.reveal(),
-    });
-    probe.on('error', noop);
-    probe.connect().then(
-      () => {
-        again();
-        probe.end().catch(noop);
-      },
-      (err: unknown) => {
-        again();
-        if (AUTH_FAILURE_CODES.has(sqlState(err) ?? '')) {
-          this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
+  /**
+   * @internal SQLSTATE 42501 on a connection opened with `snap`: resolves true when the role of `snap` was dropped
+   * (fresh logins with its credentials are rejected), and then re-issues the lease if `snap` is still current.
+   * One check at a time per generation; a role found alive is not checked again for a growing pause.
+   */
+  _roleDropped(snap: LeaseSnapshot<DatabaseCredentials>): Promise<boolean> {
+    if (!this.#detectDroppedRole || this.ending) return Promise.resolve(false);
+    const generation = snap.generation;
+    let check = this.#roleChecks.get(generation);
+    if (check?.dropped) return Promise.resolve(true);
+    if (check?.running) return check.running;
+    if (check && Date.now() < check.next) return Promise.resolve(false);
+    if (!check) {
+      check = { dropped: false, running: undefined, next: 0, intervalMs: DROPPED_ROLE_CHECK_MIN_MS };
+      this.#roleChecks.set(generation, check);
+    }
+    const c = check;
+    this.#roleCheckCount++;
+    c.running = this.#probeRole(snap)
+      .catch(() => false)
+      .then((dropped) => {
+        c.running = undefined;
+        if (dropped) {
+          c.dropped = true;
+          this.#retire(generation); // no checkout gets a connection whose role is gone
+          if (this.lease.peek()?.generation === generation) {
+            this.#reissue(generation, 'the role of the current credentials was dropped').catch(noop);
+          }
+        } else {
+          c.next = Date.now() + c.intervalMs;
+          c.intervalMs = Math.min(c.intervalMs * 2, DROPPED_ROLE_CHECK_MAX_MS);
         }
-      },
-    );
+        return dropped;
+      });
+    return c.running;
+  }
+
+  /** Fresh logins with `snap`'s credentials: true as soon as one is rejected (28P01/28000). */
+  async #probeRole(snap: LeaseSnapshot<DatabaseCredentials>): Promise<boolean> {
+    for (const pauseMs of ROLE_PROBE_PAUSES_MS) {
+      if (pauseMs > 0) await sleep(pauseMs);
+      if (this.ending) return false;
+      const probe = new this.#BaseClient({ ...this.options, connectionTimeoutMillis: this.#waitMs });
+      const forget = applyCredentials(probe, snap);
+      probe.on('error', noop);
+      try {
+        await probe.connect();
+        probe.end().catch(noop);
+      } catch (err) {
+        if (AUTH_FAILURE_CODES.has(sqlState(err) ?? '')) return true;
+      } finally {
+        forget();
+      }
+    }
+    return false;
   }
 
   #onRotate(e: LeaseRotateEvent<DatabaseCredentials>): void {
@@ -380,21 +661,27 @@ export class RotatingPool extends pg.Pool {
     const current = e.current.generation;
     this.#rotations++;
     this.#lastRotationAt = Date.now();
+    this.#lastIssueError = undefined;
     this.#draining.set(previous, drained);
-    const internals = this as unknown as PoolInternals;
-    const idle = new Set(internals._idle.map((item) => item.client));
-    for (const client of [...internals._clients]) {
-      const gen = this.#generationOf.get(client);
-      if (gen === undefined || gen >= current) continue;
-      if (idle.has(client)) internals._remove(client, () => internals._pulseQueue());
-      else internals._expired.add(client); // closed by pg-pool when released
-    }
+    this.#retire(current - 1);
     this.emit('rotate', {
       previousGeneration: previous,
       generation: current,
       reason: e.reason,
     } satisfies PoolRotateEvent);
     this.#checkDrained();
+  }
+
+  /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
+  #retire(generation: number): void {
+    const internals = this as unknown as PoolInternals;
+    const idle = new Set(internals._idle.map((item) => item.client));
+    for (const client of [...internals._clients]) {
+      const gen = this.#generationOf.get(client);
+      if (gen === undefined || gen > generation) continue;
+      if (idle.has(client)) internals._remove(client, () => internals._pulseQueue());
+      else internals._expired.add(client); // closed by pg-pool when released
+    }
   }
 
   #checkDrained(): void {
@@ -404,11 +691,14 @@ export class RotatingPool extends pg.Pool {
     for (const [gen, drained] of [...this.#draining]) {
       if (gen >= oldest) continue;
       this.#draining.delete(gen);
+      this.#roleChecks.delete(gen);
       drained();
       this.emit('drained', { generation: gen } satisfies PoolDrainedEvent);
     }
   }
 }
+
+const CREATE = 'createRotatingPool';
 
 function resolveLease(source: {
   vault: Vault | undefined;
@@ -420,22 +710,29 @@ function resolveLease(source: {
 }): Lease<DatabaseCredentials> {
   if (source.lease) {
     if (source.vault || source.role) {
-      throw configError('lease', 'pass either `lease` or `vault` + `role`, not both', 'Remove one of them.');
+      throw optionError(
+        CREATE,
+        'lease',
+        'pass either `lease` or `vault` + `role`, not both',
+        'Remove one of them.',
+      );
     }
     if (typeof source.lease.on !== 'function' || typeof source.lease.peek !== 'function') {
-      throw configError('lease', 'is not a lease handle', 'Pass `vault.database.credentials(role)`.');
+      throw optionError(CREATE, 'lease', 'is not a lease handle', 'Pass `vault.database.credentials(role)`.');
     }
     return source.lease;
   }
   if (!source.vault || typeof (source.vault as { database?: unknown }).database !== 'object') {
-    throw configError(
+    throw optionError(
+      CREATE,
       'vault',
       'is required (a Vault client from createVault())',
       'Pass `vault` and `role`, or a `lease`.',
     );
   }
   if (typeof source.role !== 'string' || source.role.length === 0) {
-    throw configError(
+    throw optionError(
+      CREATE,
       'role',
       'must be a non-empty database role name',
       'Pass the Vault database role, e.g. `app-rw`.',
@@ -443,24 +740,13 @@ function resolveLease(source: {
   }
   const kind = source.credentials ?? 'dynamic';
   if (kind !== 'dynamic' && kind !== 'static') {
-    throw configError(
-      'credentials',
-      `must be "dynamic" or "static", got ${JSON.stringify(kind)}`,
-      'Fix the value.',
-    );
+    throw optionError(CREATE, 'credentials', 'must be "dynamic" or "static"', 'Fix the value.');
   }
   const opts: DatabaseCredentialsOptions = { ...source.leaseOptions };
   if (source.mount !== undefined) opts.mount = source.mount;
   return kind === 'static'
     ? source.vault.database.staticCredentials(source.role, opts)
     : source.vault.database.credentials(source.role, opts);
-}
-
-function configError(option: string, problem: string, fix: string): VaultError {
-  return new VaultError(
-    VaultErrorCode.CONFIG,
-    `Invalid option "${option}" of createRotatingPool: ${problem}. ${fix}`,
-  );
 }
 
 function assertPoolInternals(pool: pg.Pool): void {
@@ -479,6 +765,20 @@ function assertPoolInternals(pool: pg.Pool): void {
   }
 }
 
+function roleDroppedError(cause: unknown, generation: number, inTransaction: boolean): RotatingPoolError {
+  const what = inTransaction
+    ? 'The transaction is aborted: roll it back, release this client and run the whole transaction again ' +
+      '(a new client uses the new credentials).'
+    : 'It can be run again on a new connection (pool.query() does so by itself).';
+  return new RotatingPoolError(
+    RotatingPoolErrorCode.ROLE_DROPPED,
+    `The statement was refused (42501) because the database role of this connection (credential generation ` +
+      `${generation}) was dropped: its lease, or the Vault token that owns it, was revoked out of band. The ` +
+      `statement did not run. ${what}`,
+    { generation, sqlState: PERMISSION_DENIED_CODE, inTransaction, cause },
+  );
+}
+
 /** A subclass of the application's Client class that connects with the lease's current credentials. */
 function rotatingClientClass(
   Base: typeof pg.Client,
@@ -486,17 +786,20 @@ function rotatingClientClass(
   hooks: Hooks,
 ): typeof pg.Client {
   class RotatingClient extends Base {
-    #generation = 0;
+    #snap: LeaseSnapshot<DatabaseCredentials> | undefined;
+    /** Transaction status of the last ReadyForQuery: `I` idle, `T` in a transaction block, `E` in a failed one. */
+    #txStatus = 'I';
 
     override connect(): Promise<pg.Client>;
     override connect(callback: (err: Error) => void): void;
     override connect(callback?: (err: Error) => void): Promise<pg.Client> | undefined {
       const done = new Promise<pg.Client>((resolve, reject) => {
         const start = (snap: LeaseSnapshot<DatabaseCredentials>): void => {
-          this.#use(snap);
+          const forget = this.#use(snap);
           super.connect((err?: Error | null) => {
+            forget();
             if (err) {
-              if (AUTH_FAILURE_CODES.has(sqlState(err) ?? '')) authFailures.set(err, this.#generation);
+              if (AUTH_FAILURE_CODES.has(sqlState(err) ?? '')) authFailures.set(err, snap.generation);
               hooks.pool?._closed(this);
               reject(err);
             } else {
@@ -506,36 +809,69 @@ function rotatingClientClass(
         };
         const snap = lease.peek();
         if (snap) start(snap);
-        else lease.ready().then(start, reject);
+        else
+          lease
+            .ready({ timeoutMs: hooks.pool?._waitMs ?? DEFAULT_CREDENTIALS_WAIT_MS })
+            .then(start, (err: Error) => {
+              leaseFailures.add(err);
+              reject(err);
+            });
       });
       if (!callback) return done;
       done.then(() => callback(undefined as unknown as Error), callback);
       return undefined;
     }
 
-    #use(snap: LeaseSnapshot<DatabaseCredentials>): void {
-      this.#generation = snap.generation;
-      const internals = this as unknown as ClientInternals;
-      const user = snap.value.username;
-      const password = snap.value.password.reveal();
-      this.user = user;
-      internals.connectionParameters.user = user;
-      Object.defineProperty(this, 'password', {
-        configurable: true,
-        enumerable: false,
-        writable: true,
-        value: password,
-      });
-      Object.defineProperty(internals.connectionParameters, 'password', {
-        configurable: true,
-        enumerable: false,
-        writable: true,
-        value: password,
-      });
+    /**
+     * pg's query(); a statement refused with 42501 because this connection's role was dropped fails with a
+     * `POOL_ROLE_DROPPED` {@link RotatingPoolError} instead (checked with fresh logins first).
+     */
+    override query(...args: unknown[]): never {
+      const superQuery = super.query as AnyQuery;
+      const [first] = args;
+      const pool = hooks.pool;
+      if (
+        !pool ||
+        typeof first === 'function' ||
+        isSubmittable(first) ||
+        typeof (first as { callback?: unknown } | null)?.callback === 'function'
+      ) {
+        return superQuery.apply(this, args) as never;
+      }
+      const last = args[args.length - 1];
+      const callback = typeof last === 'function' ? (last as QueryCallback) : undefined;
+      const result = (superQuery.apply(this, callback ? args.slice(0, -1) : args) as Promise<unknown>).catch(
+        (error: unknown) => this.#explain(pool, error),
+      );
+      if (!callback) return result as never;
+      result.then(
+        (res) => callback(undefined, res),
+        (error: Error) => callback(error),
+      );
+      return undefined as never;
+    }
+
+    async #explain(pool: RotatingPool, error: unknown): Promise<never> {
+      const snap = this.#snap;
+      if (sqlState(error) !== PERMISSION_DENIED_CODE || !snap) throw error;
+      const inTransaction = this.#txStatus !== 'I';
+      if (!(await pool._roleDropped(snap))) throw error;
+      throw roleDroppedError(error, snap.generation, inTransaction);
+    }
+
+    #use(snap: LeaseSnapshot<DatabaseCredentials>): () => void {
+      this.#snap = snap;
+      const forget = applyCredentials(this, snap);
       hooks.pool?._opened(this, snap.generation);
-      internals.connection.on('errorMessage', (msg) => {
-        if (msg.code === PERMISSION_DENIED_CODE) hooks.pool?._permissionDenied(this.#generation);
+      const internals = this as unknown as ClientInternals;
+      internals.connection.on('readyForQuery', (msg) => {
+        if (typeof msg.status === 'string') this.#txStatus = msg.status;
       });
+      internals.connection.on('errorMessage', (msg) => {
+        // Starts the check (and the re-issue) for every 42501, also those of cursors and streams.
+        if (msg.code === PERMISSION_DENIED_CODE) hooks.pool?._roleDropped(snap).catch(noop);
+      });
+      return forget;
     }
   }
   return RotatingClient;

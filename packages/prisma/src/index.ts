@@ -10,8 +10,13 @@
  * const prisma = new PrismaClient({ adapter });
  * ```
  */
-import { VaultError, VaultErrorCode } from '@leasehold/core';
-import { createRotatingPool, type RotatingPool, type RotatingPoolOptions } from '@leasehold/pg';
+import { checkOption, checkOptionsObject, VaultError, VaultErrorCode } from '@leasehold/core';
+import {
+  createRotatingPool,
+  type RotatingPool,
+  type RotatingPoolOptions,
+  validateRotatingPoolOptions,
+} from '@leasehold/pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 
 /** Options of `@prisma/adapter-pg` (`schema`, `onPoolError`, …). */
@@ -29,6 +34,8 @@ export type RotatingPrismaAdapterOptions = RotatingPoolOptions & {
 /** The `PrismaPg` adapter factory, with the rotating pool it uses (`pool.stats()`, `pool.lease`). */
 export type RotatingPrismaAdapter = PrismaPg & { readonly pool: RotatingPool };
 
+const CREATE = 'createRotatingPrismaAdapter';
+
 /**
  * Creates a `PrismaPg` driver adapter (Prisma 7) over a rotating `pg.Pool` from `@leasehold/pg`: Prisma's
  * connections use the Vault lease's current credentials and follow it through every rotation without failing a
@@ -37,7 +44,12 @@ export type RotatingPrismaAdapter = PrismaPg & { readonly pool: RotatingPool };
  * `@prisma/adapter-pg` accepts the pool only if it comes from the same `pg` copy: keep `pg` deduplicated.
  */
 export function createRotatingPrismaAdapter(options: RotatingPrismaAdapterOptions): RotatingPrismaAdapter {
+  checkOptionsObject(CREATE, options);
   const { adapter: adapterOptions, ...poolOptions } = options;
+  checkOption(CREATE, 'adapter', adapterOptions, 'object', {
+    fix: 'Pass the options of PrismaPg (schema, onPoolError, …), or leave it out.',
+  });
+  validateRotatingPoolOptions(poolOptions, CREATE);
   const pool = createRotatingPool(poolOptions as RotatingPoolOptions);
   const adapter = new PrismaPg(pool, { disposeExternalPool: true, ...adapterOptions });
   if ((adapter as unknown as { externalPool?: unknown }).externalPool !== pool) {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { auth, createVault, type DatabaseCredentials, type LeaseSnapshot, type Vault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { createRotatingPrismaAdapter } from '@leasehold/prisma';
@@ -6,8 +7,10 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  sleep,
   startLoad,
   type TestDatabase,
+  vaultRequest,
   waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
@@ -25,6 +28,7 @@ beforeAll(async () => {
   server = await startDevServer();
   await mountDatabaseEngine(server, db);
   await createDatabaseRole(server, 'fast', { defaultTtl: '8s', maxTtl: '8s' });
+  await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
   vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
 });
 
@@ -35,16 +39,13 @@ afterAll(async () => {
   await db?.drop();
 });
 
+function adapterFor(role: string, max: number) {
+  return createRotatingPrismaAdapter({ vault, role, host: db.host, port: db.port, database: db.name, max });
+}
+
 describe('createRotatingPrismaAdapter', () => {
   it('runs a generated Prisma client through 5 rotations under load: 0 failed queries', async () => {
-    const adapter = createRotatingPrismaAdapter({
-      vault,
-      role: 'fast',
-      host: db.host,
-      port: db.port,
-      database: db.name,
-      max: 6,
-    });
+    const adapter = adapterFor('fast', 6);
     const pool = adapter.pool;
     // Generous transaction waits: the test machine may be busy; a rotation itself never makes a checkout wait long.
     const prisma = new PrismaClient({ adapter, transactionOptions: { maxWait: 10_000, timeout: 20_000 } });
@@ -99,4 +100,50 @@ describe('createRotatingPrismaAdapter', () => {
     await waitFor('lease revoked', () => pool.lease.state === 'revoked');
     expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
   }, 90_000);
+
+  it('out-of-band lease revoke under 8 workers of Prisma queries: 0 failed queries, a new generation serves', async () => {
+    const adapter = adapterFor('oob', 10);
+    const pool = adapter.pool;
+    const prisma = new PrismaClient({ adapter });
+    clients.push(prisma);
+    await prisma.item.count();
+    const first = pool.lease.current();
+    const load = startLoad(8, async (i) => {
+      if (i % 2 === 0) await prisma.item.count();
+      else await prisma.item.create({ data: { n: i } });
+    });
+    await sleep(500);
+    await vaultRequest(server, 'PUT', 'sys/leases/revoke', { lease_id: first.leaseId });
+    await waitFor('a new generation', () => pool.stats().generation > first.generation, 15_000);
+    await sleep(1000);
+    const { ok, failures } = await load.stop();
+    expect(failures.map((f) => String(f.error))).toEqual([]);
+    expect(ok).toBeGreaterThan(50);
+    const rows = await prisma.$queryRaw<Array<{ u: string }>>`SELECT current_user AS u`;
+    expect(rows[0]?.u).toBe(pool.lease.current().value.username);
+    expect(rows[0]?.u).not.toBe(first.value.username);
+
+    // No password through inspection of the adapter, its pool, or the Prisma client.
+    const secret = pool.lease.current().value.password.reveal();
+    for (const target of [adapter, pool]) {
+      expect(inspect(target, { showHidden: true, depth: Number.POSITIVE_INFINITY })).not.toContain(secret);
+    }
+  }, 40_000);
+
+  it('validates its options with typed errors naming the option', () => {
+    const config = (fn: () => unknown, pattern: RegExp) =>
+      expect(fn).toThrow(
+        expect.objectContaining({ code: 'VAULT_CONFIG', message: expect.stringMatching(pattern) }),
+      );
+    config(
+      () => (createRotatingPrismaAdapter as (o?: unknown) => unknown)(),
+      /^createRotatingPrismaAdapter needs an options object/,
+    );
+    config(
+      () => createRotatingPrismaAdapter({ vault, role: 'oob', detectDroppedRole: 'no' as never }),
+      /"detectDroppedRole" of createRotatingPrismaAdapter: must be true or false/,
+    );
+    config(() => createRotatingPrismaAdapter({ vault, role: 'oob', adapter: 'x' as never }), /"adapter"/);
+    config(() => createRotatingPrismaAdapter({ role: 'oob' } as never), /"vault"/);
+  });
 });
