@@ -97,7 +97,7 @@ interface Outcome {
 }
 
 /**
- * Runs 8 workers on a rotating pool of `vault`; when the first lease has 10 s left, `down()`; when it has 3 s left,
+ * Runs 4 workers on a rotating pool of `vault`; when the first lease has 10 s left, `down()`; when it has 3 s left,
  * `up()`. Reports the load's failures and when the pool rotated relative to the old lease's end.
  */
 async function drill(vault: Vault, down: () => Promise<void> | void, up: () => Promise<void> | void) {
@@ -121,7 +121,7 @@ async function drill(vault: Vault, down: () => Promise<void> | void, up: () => P
   pool.lease.on('expired', () => {
     expired = true;
   });
-  const load = startLoad(8, async (i) => {
+  const load = startLoad(4, async (i) => {
     await pool.query('INSERT INTO items (n) VALUES ($1)', [i]);
     await pool.query('SELECT count(*) FROM items');
   });
