@@ -13,6 +13,9 @@
  *   back). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
  *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token.
+ * - **State and events**: every transition goes through the handle's {@link LeaseEventPublisher}, which checks it
+ *   against the allowed-transitions table and sends the handle event, its client-wide `lease:*` mirror and the log
+ *   line; this file never sets the state or emits an event itself.
  *
  * All waiting goes through the client's clock ({@link TimerSet}), so unit tests drive it with a manual clock.
  */
@@ -24,13 +27,13 @@ import type { Logger } from '../logger.js';
 import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
 import { leaseReadyOptionsSchema } from './options.js';
+import { describe, LeaseEventPublisher } from './publisher.js';
 import type {
   Lease,
   LeaseEventMap,
   LeaseListener,
   LeaseOptions,
   LeaseReadyOptions,
-  LeaseRotateEvent,
   LeaseSnapshot,
   LeaseState,
   RotateReason,
@@ -96,8 +99,6 @@ interface Retirement<T> {
 
 const LOST_LEASE = /lease not found|invalid lease|lease expired|past the max TTL|lease is not renewable/i;
 
-type AnyListener = (payload: never) => unknown;
-
 /** @internal The implementation behind {@link Lease}. Created by the LeaseManager. */
 export class LeaseHandle<T> implements Lease<T> {
   readonly key: string;
@@ -108,10 +109,10 @@ export class LeaseHandle<T> implements Lease<T> {
   readonly #log: Logger;
   readonly #timers: TimerSet;
   readonly #abort = new AbortController();
-  readonly #listeners = new Map<keyof LeaseEventMap<T>, Set<AnyListener>>();
+  /** The state and every event: each transition goes through it. */
+  readonly #publish: LeaseEventPublisher<T>;
   readonly #retirements = new Set<Retirement<T>>();
   readonly #onEnd: (handle: LeaseHandle<T>) => void;
-  #state: LeaseState = 'issuing';
   #held: Held<T> | undefined;
   #flight: Promise<LeaseSnapshot<T>> | undefined;
   #timer: ReturnType<TimerSet['set']> | undefined;
@@ -138,12 +139,13 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#onEnd = onEnd;
     this.#log = vault.logger('lease');
     this.#timers = new TimerSet(vault.clock);
+    this.#publish = new LeaseEventPublisher<T>(key, source.path, vault, this.#log);
   }
 
   // ── public API ────────────────────────────────────────────────────────────────────────────────────────────
 
   get state(): LeaseState {
-    return this.#state;
+    return this.#publish.state;
   }
 
   /** @internal The last error of a re-issue still under way (the current value stays in use meanwhile). */
@@ -224,17 +226,11 @@ export class LeaseHandle<T> implements Lease<T> {
   }
 
   on<K extends keyof LeaseEventMap<T>>(event: K, listener: LeaseListener<T, K>): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(event, set);
-    }
-    set.add(listener as AnyListener);
-    return () => this.off(event, listener);
+    return this.#publish.on(event, listener);
   }
 
   off<K extends keyof LeaseEventMap<T>>(event: K, listener: LeaseListener<T, K>): void {
-    this.#listeners.get(event)?.delete(listener as AnyListener);
+    this.#publish.off(event, listener);
   }
 
   reissue(options: { reason?: string; ifGeneration?: number } = {}): Promise<LeaseSnapshot<T>> {
@@ -293,9 +289,8 @@ export class LeaseHandle<T> implements Lease<T> {
   close(revoke: boolean, timeoutMs: number): Promise<void> {
     if (this.#revoking) return this.#revoking;
     this.#revoking = (async () => {
-      const wasFailed = this.#state === 'failed';
       this.#ended = true;
-      this.#state = wasFailed ? 'failed' : 'revoked';
+      this.#publish.closed();
       this.#timers.clearAll();
       this.#abort.abort(new VaultError(VaultErrorCode.CLOSED, `The lease for ${this.path} was revoked`));
       this.wake();
@@ -367,17 +362,7 @@ export class LeaseHandle<T> implements Lease<T> {
           throw err;
         }
         const wait = this.#untilNextAttempt(backoff.next(clock.now()) ?? LEASE_DEFAULTS.retryMaxMs);
-        this.#log.warn(
-          { path: this.path, code: err.code, retryInMs: wait, err: err.message },
-          'issuing the lease failed; retrying',
-        );
-        this.#emit('error', { error: err, operation: 'issue', retryInMs: wait });
-        this.#vault.emit('lease:issue-failed', {
-          key: this.key,
-          path: this.path,
-          code: err.code,
-          retryInMs: wait,
-        });
+        this.#publish.issueFailed(err, wait);
         await this.#pause(wait);
       }
     }
@@ -397,7 +382,7 @@ export class LeaseHandle<T> implements Lease<T> {
     // Static credentials: the same secret re-read is not a rotation.
     if (prev && this.#source.kind === 'static' && this.#source.same?.(prev.snap.value, issued.value)) {
       prev.snap = { ...prev.snap, expiresAt };
-      this.#state = 'renewed';
+      this.#publish.unchanged(prev.snap);
       this.#scheduleAfterIssue(prev, issued);
       return prev.snap;
     }
@@ -412,36 +397,18 @@ export class LeaseHandle<T> implements Lease<T> {
     });
     const held: Held<T> = { snap, accessor, watcher: undefined, lost: false, initialMs: expiresAt - now };
     this.#held = held;
-    this.#state = 'issued';
     const ttl = endless ? 0 : Math.round((expiresAt - now) / 1000);
-    this.#log.info(
-      { path: this.path, leaseId: snap.leaseId, generation: snap.generation, ttl, renewable: snap.renewable },
-      prev ? 'lease re-issued' : 'lease issued',
-    );
-    this.#vault.emit('lease:issued', {
-      key: this.key,
-      path: this.path,
-      leaseId: snap.leaseId,
-      generation: snap.generation,
-      ttl,
-      renewable: snap.renewable,
-    });
-    this.#scheduleAfterIssue(held, issued);
     if (prev) {
       const rotateReason =
         reason === 'requested' || reason === 'token-changed' ? reason : prevReason(prev, now, reason);
-      this.#vault.emit('lease:rotated', {
-        key: this.key,
-        path: this.path,
-        previousLeaseId: prev.snap.leaseId,
-        leaseId: snap.leaseId,
-        generation: snap.generation,
-        reason: rotateReason,
-      });
-      this.#retire(prev, snap, rotateReason);
+      prev.watcher?.stop();
+      this.#retire(prev, this.#publish.rotated(prev.snap, snap, rotateReason, ttl));
     } else {
-      this.#emit('issue', { current: snap });
+      this.#publish.issued(snap, ttl);
     }
+    // A listener may have revoked the handle: then nothing more is scheduled.
+    if (this.#ended) return snap;
+    this.#scheduleAfterIssue(held, issued);
     for (const w of [...this.#readyWaiters]) w.resolve(snap);
     // Issued while a re-login happened: the token that issued it is already being replaced.
     const nowAccessor = this.#tokenAccessor();
@@ -452,18 +419,7 @@ export class LeaseHandle<T> implements Lease<T> {
   }
 
   #fail(err: VaultError): void {
-    this.#state = 'failed';
-    this.#log.error(
-      { path: this.path, code: err.code, err: err.message },
-      'issuing the lease failed permanently',
-    );
-    this.#emit('error', { error: err, operation: 'issue', retryInMs: undefined });
-    this.#vault.emit('lease:issue-failed', {
-      key: this.key,
-      path: this.path,
-      code: err.code,
-      retryInMs: undefined,
-    });
+    this.#publish.failed(err);
     for (const w of [...this.#readyWaiters]) w.reject(err);
     this.close(false, 0).catch(() => undefined);
   }
@@ -529,48 +485,27 @@ export class LeaseHandle<T> implements Lease<T> {
       },
       renewed: ({ ttlMs, capped, renewable }, now) => {
         held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlMs, renewable });
-        this.#state = 'renewed';
-        const ttl = ttlMs / 1000;
-        this.#log.debug({ path: this.path, leaseId: held.snap.leaseId, ttl, capped }, 'lease renewed');
-        this.#emit('renew', { current: held.snap, ttlMs, capped });
-        this.#vault.emit('lease:renewed', {
-          key: this.key,
-          path: this.path,
-          leaseId: held.snap.leaseId,
-          ttl,
-          capped,
-        });
+        this.#publish.renewed(held.snap, ttlMs, capped);
       },
       failed: (error) => {
         const err = asVaultError(error, 'sys/leases/renew');
         if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
           const maxTtl = err.errors.some((e) => /past the max TTL|not renewable/i.test(e));
-          this.#log.warn(
-            { path: this.path, leaseId: held.snap.leaseId, err: err.message },
-            maxTtl
-              ? 'lease cannot be renewed any more: re-issuing'
-              : 'Vault no longer knows the lease: re-issuing',
-          );
-          if (!maxTtl) this.#lost(held);
+          if (maxTtl) {
+            this.#log.warn(
+              { path: this.path, leaseId: held.snap.leaseId, err: err.message },
+              'lease cannot be renewed any more: re-issuing',
+            );
+          } else {
+            this.#lost(held);
+          }
           this.#startIssue(maxTtl ? 'max-ttl' : 'lease-lost').catch(() => undefined);
           return 'handled';
         }
         return err.code === VaultErrorCode.PERMISSION_DENIED ? 'cannot-renew' : 'retry';
       },
       renewFailed: (error, _failure, retryInMs) => {
-        const err = asVaultError(error, 'sys/leases/renew');
-        this.#log.warn(
-          { path: this.path, leaseId: held.snap.leaseId, code: err.code, retryInMs },
-          'renewing the lease failed; the current value stays in use while valid',
-        );
-        this.#emit('error', { error: err, operation: 'renew', retryInMs });
-        this.#vault.emit('lease:renew-failed', {
-          key: this.key,
-          path: this.path,
-          leaseId: held.snap.leaseId,
-          code: err.code,
-          retryInMs,
-        });
+        this.#publish.renewFailed(held.snap, asVaultError(error, 'sys/leases/renew'), retryInMs);
       },
       ending: (reason) => this.#expiring(held, reason),
     };
@@ -579,32 +514,14 @@ export class LeaseHandle<T> implements Lease<T> {
   #expiring(held: Held<T>, reason: RotateReason): void {
     if (this.#ended || this.#held !== held) return;
     const remainingMs = Math.max(0, held.snap.expiresAt - this.#vault.clock.now());
-    this.#state = 'expiring';
-    this.#log.info(
-      { path: this.path, leaseId: held.snap.leaseId, remainingMs, reason },
-      'lease expiring: re-issuing',
-    );
-    this.#emit('expiring', { current: held.snap, remainingMs, reason });
-    this.#vault.emit('lease:expiring', {
-      key: this.key,
-      path: this.path,
-      leaseId: held.snap.leaseId,
-      remainingMs,
-      reason,
-    });
+    this.#publish.expiring(held.snap, remainingMs, reason);
     this.#startIssue(reason).catch(() => undefined);
   }
 
   #lost(held: Held<T>): void {
     if (held.lost) return;
     held.lost = true;
-    this.#emit('revoked', { leaseId: held.snap.leaseId, generation: held.snap.generation, reason: 'lost' });
-    this.#vault.emit('lease:revoked', {
-      key: this.key,
-      path: this.path,
-      leaseId: held.snap.leaseId,
-      reason: 'lost',
-    });
+    this.#publish.lost(held.snap);
   }
 
   /** While re-issuing: the held value is marked `expired` when its end passes. */
@@ -614,13 +531,7 @@ export class LeaseHandle<T> implements Lease<T> {
     const fire = (): void => {
       this.#expiryTimer = undefined;
       if (this.#ended || this.#held !== held || !this.#flight) return;
-      this.#state = 'expired';
-      this.#log.error(
-        { path: this.path, leaseId: held.snap.leaseId },
-        'lease expired before it could be replaced',
-      );
-      this.#emit('expired', { previous: held.snap });
-      this.#vault.emit('lease:expired', { key: this.key, path: this.path, leaseId: held.snap.leaseId });
+      this.#publish.expired(held.snap);
     };
     this.#expiryTimer = this.#timers.set(fire, Math.max(0, ms));
   }
@@ -650,49 +561,21 @@ export class LeaseHandle<T> implements Lease<T> {
       if (this.#ended || this.#held !== held) return;
       const err = asVaultError(error, 'sys/leases/lookup');
       if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
-        this.#log.warn(
-          { path: this.path, leaseId: held.snap.leaseId },
-          'Vault no longer knows the lease: re-issuing',
-        );
         this.#lost(held);
         this.#startIssue('lease-lost').catch(() => undefined);
         return;
       }
-      this.#emit('error', { error: err, operation: 'lookup', retryInMs: this.#options.lookupIntervalMs });
+      this.#publish.lookupFailed(err, this.#options.lookupIntervalMs);
     }
   }
 
   // ── rotation: drain, then revoke the previous lease ──────────────────────────────────────────────────────
 
-  #retire(prev: Held<T>, current: LeaseSnapshot<T>, reason: RotateReason): void {
-    prev.watcher?.stop();
-    const waits: Array<Promise<unknown>> = [];
-    for (const listener of [...(this.#listeners.get('rotate') ?? [])]) {
-      let deferred = false;
-      let markDrained: () => void = () => {};
-      const drainedPromise = new Promise<void>((resolve) => {
-        markDrained = resolve;
-      });
-      const event: LeaseRotateEvent<T> = Object.freeze({
-        previous: prev.snap,
-        current,
-        reason,
-        get drained() {
-          deferred = true;
-          return markDrained;
-        },
-      });
-      try {
-        const result = (listener as (e: LeaseRotateEvent<T>) => unknown)(event);
-        if (isThenable(result)) {
-          waits.push(Promise.race([Promise.resolve(result).then(noop, noop), drainedPromise]));
-        } else if (deferred) {
-          waits.push(drainedPromise);
-        }
-      } catch (error) {
-        this.#log.error({ path: this.path, err: describe(error) }, 'a rotate listener threw');
-      }
-    }
+  /**
+   * The previous value is revoked once `waits` (the `rotate` listeners that have not drained) settle, after
+   * `drainTimeoutMs`, or just before it expires — whichever comes first.
+   */
+  #retire(prev: Held<T>, waits: Array<Promise<unknown>>): void {
     let finish: () => void = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
@@ -728,16 +611,9 @@ export class LeaseHandle<T> implements Lease<T> {
         template: 'sys/leases/revoke',
       });
       held.lost = true;
-      this.#log.info({ path: this.path, leaseId, reason }, 'lease revoked');
-      this.#emit('revoked', { leaseId, generation: held.snap.generation, reason });
-      this.#vault.emit('lease:revoked', { key: this.key, path: this.path, leaseId, reason });
+      this.#publish.revoked(leaseId, held.snap.generation, reason);
     } catch (error) {
-      const err = asVaultError(error, 'sys/leases/revoke');
-      this.#log.warn(
-        { path: this.path, leaseId, code: err.code },
-        'revoking the lease failed (it will expire)',
-      );
-      this.#emit('error', { error: err, operation: 'revoke', retryInMs: undefined });
+      this.#publish.revokeFailed(leaseId, asVaultError(error, 'sys/leases/revoke'));
     }
   }
 
@@ -799,22 +675,12 @@ export class LeaseHandle<T> implements Lease<T> {
     });
   }
 
-  #emit<K extends keyof LeaseEventMap<T>>(event: K, payload: LeaseEventMap<T>[K]): void {
-    for (const listener of [...(this.#listeners.get(event) ?? [])]) {
-      try {
-        (listener as (p: LeaseEventMap<T>[K]) => unknown)(payload);
-      } catch (error) {
-        this.#log.error({ path: this.path, event, err: describe(error) }, 'a lease listener threw');
-      }
-    }
-  }
-
   #assertLive(): void {
     if (this.#ended) throw this.#endedError();
   }
 
   #endedError(): VaultError {
-    if (this.#state === 'failed' && this.#failure) return this.#failure;
+    if (this.#publish.state === 'failed' && this.#failure) return this.#failure;
     return new VaultError(VaultErrorCode.LEASE_EXPIRED, `The lease for ${this.path} was revoked`, {
       path: this.path,
     });
@@ -823,20 +689,6 @@ export class LeaseHandle<T> implements Lease<T> {
 
 function prevReason(prev: Held<unknown>, now: number, reason: RotateReason): RotateReason {
   return prev.snap.expiresAt <= now && reason !== 'lease-lost' ? 'expired' : reason;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
-function noop(): void {}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
 }
 
 /** Normalises anything thrown into a {@link VaultError} (non-Vault errors become `VAULT_UNAVAILABLE`, retryable). */

@@ -1,13 +1,9 @@
 /**
  * The public lease API: every leased secret (dynamic database credentials, PKI certificates, static database
  * credentials that Vault rotates) is a {@link Lease} handle. The handle outlives the individual Vault leases it
- * holds: it renews them, re-issues them before they end, and tells its consumers through events.
- *
- * ```
- *  issuing ──► issued ──► renewed* ──► expiring ──► (re-issue) ──► issued (generation + 1)   `rotate`
- *                 │                        │                    └► expired (value ended before a new one)
- *                 └────────────────────────┴──► revoked (lease.revoke() / vault.close())
- * ```
+ * holds: it renews them, re-issues them before they end, and tells its consumers through events. Its states and
+ * the moves between them are one table, `LEASE_TRANSITIONS` (`publisher.ts`), shown in the "Lease states" section
+ * of this package's README.
  *
  * Values are safe to log: secret parts of `T` (passwords, private keys) are {@link Redacted}; events carry lease
  * ids, never credentials.
@@ -86,7 +82,12 @@ export interface LeaseRotateEvent<T> {
   readonly drained: () => void;
 }
 
-/** Events of one handle, by name. */
+/**
+ * Events of one handle, by name. Each is mirrored by a client-wide `lease:*` event (`issue` → `lease:issued`,
+ * `renew` → `lease:renewed`, `rotate` → `lease:rotated`, `expiring`, `expired` and `revoked` → the same name,
+ * `error` → `lease:issue-failed` / `lease:renew-failed`). Names state facts — `issue`, `renew` and `rotate` the
+ * same facts as their past-tense client mirrors — except `expiring`, the announcement that a re-issue starts.
+ */
 export interface LeaseEventMap<T> {
   /** The first value was issued (also resolves {@link Lease.ready}). */
   issue: { readonly current: LeaseSnapshot<T> };

@@ -5,6 +5,7 @@ import {
   type DatabaseCredentials,
   type Lease,
   type LeaseRotateEvent,
+  type LeaseState,
   type Vault,
   VaultError,
   VaultErrorCode,
@@ -20,6 +21,18 @@ interface Harness {
   logs: string[];
   events: Array<{ event: keyof VaultEvents; payload: unknown }>;
 }
+
+/** Every client-wide event of a lease. */
+const LEASE_EVENTS = [
+  'lease:issued',
+  'lease:renewed',
+  'lease:renew-failed',
+  'lease:expiring',
+  'lease:rotated',
+  'lease:expired',
+  'lease:revoked',
+  'lease:issue-failed',
+] as const satisfies ReadonlyArray<keyof VaultEvents>;
 
 let open: Vault[] = [];
 afterEach(async () => {
@@ -44,17 +57,7 @@ function harness(extra: Parameters<typeof createVault>[0] = {}): Harness {
   });
   open.push(vault);
   const events: Harness['events'] = [];
-  const names: Array<keyof VaultEvents> = [
-    'lease:issued',
-    'lease:renewed',
-    'lease:renew-failed',
-    'lease:expiring',
-    'lease:rotated',
-    'lease:expired',
-    'lease:revoked',
-    'lease:issue-failed',
-    'login',
-  ];
+  const names: Array<keyof VaultEvents> = [...LEASE_EVENTS, 'login'];
   for (const event of names) vault.on(event, (payload) => events.push({ event, payload }));
   return { vault, clock, fake, logs, events };
 }
@@ -552,5 +555,70 @@ describe('the last attempts before a lease ends are made in time', () => {
     expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
     // Without the cap the backoff alone would have tried next at 63 s — after the end.
     expect(rotatedAt).toBe(58_815);
+  });
+});
+
+describe('a lease walked through its life', () => {
+  it('issue → renew → expiring → rotate → revoke: states, handle events and client events in order', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    const lease = h.vault.database.credentials('app'); // ttl 3 s, max 9 s, renewable
+
+    // Every event with the state the handle is in when it goes out.
+    const handle: string[] = [];
+    const client: string[] = [];
+    const states: LeaseState[] = [lease.state];
+    const note = (list: string[], name: string): void => {
+      list.push(`${name}@${lease.state}`);
+      if (states.at(-1) !== lease.state) states.push(lease.state);
+    };
+    lease.on('issue', () => note(handle, 'issue'));
+    lease.on('renew', () => note(handle, 'renew'));
+    lease.on('expiring', () => note(handle, 'expiring'));
+    lease.on('rotate', () => note(handle, 'rotate'));
+    lease.on('expired', () => note(handle, 'expired'));
+    lease.on('revoked', (e) => note(handle, `revoked:${e.reason}:${e.generation}`));
+    lease.on('error', (e) => note(handle, `error:${e.operation}`));
+    for (const name of LEASE_EVENTS) h.vault.on(name, () => note(client, name));
+
+    const first = await readyLease(h, lease);
+    expect(lease.state).toBe('issued');
+    // Renewals until Vault caps the lease at its max TTL (9 s), then the re-issue inside the margin.
+    for (let t = 0; t < 120 && lease.current().generation === 1; t++) await h.clock.advance(100);
+    expect(lease.current().generation).toBe(2);
+    await h.clock.advance(10); // the previous generation is revoked (no rotate listener waits)
+    await lease.revoke();
+    expect(lease.state).toBe('revoked');
+
+    const collapse = (list: string[]): string[] => list.filter((x, i) => x !== list[i - 1]);
+    expect(collapse(handle)).toEqual([
+      'issue@issued',
+      'renew@renewed',
+      'expiring@expiring',
+      'rotate@issued',
+      'revoked:rotated:1@issued',
+      'revoked:closed:2@revoked',
+    ]);
+    expect(collapse(client)).toEqual([
+      'lease:issued@issued',
+      'lease:renewed@renewed',
+      'lease:expiring@expiring',
+      'lease:issued@issued',
+      'lease:rotated@issued',
+      'lease:revoked@issued',
+      'lease:revoked@revoked',
+    ]);
+    expect(states).toEqual(['issuing', 'issued', 'renewed', 'expiring', 'issued', 'revoked']);
+    expect(h.fake.alive(first.leaseId)).toBe(false);
+    expect(h.logs.some((l) => l.includes('not allowed'))).toBe(false);
+    expect(h.logs.map((l) => l.split(' {')[0])).toEqual(
+      expect.arrayContaining([
+        'info lease issued',
+        'debug lease renewed',
+        'info lease expiring: re-issuing',
+        'info lease re-issued',
+        'info lease revoked',
+      ]),
+    );
+    assertNoSecrets(h, [handle, client]);
   });
 });
