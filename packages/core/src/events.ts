@@ -11,7 +11,7 @@ import type { VaultErrorCode } from './errors.js';
 /** Why the client logged in. */
 export type LoginReason = 'initial' | 'expiring' | 'invalid-token' | 'renew-failed' | 'expired';
 
-/** Every event the client emits, by name. Issue-5 modules add their `lease:*` / `cache:*` events here. */
+/** Every event the client emits, by name (the lease and cache modules' `lease:*` / `cache:*` events included). */
 export interface VaultEvents {
   /** A login succeeded and the client now uses a new token. `previousAccessor` is the token it replaces. */
   login: {

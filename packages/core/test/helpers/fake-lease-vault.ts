@@ -25,9 +25,12 @@ export interface FakeLease {
 
 /**
  * Vault's lease store on top of the token fake: `database/creds/:role` issues leases (default_ttl / max_ttl
- * per role), `sys/leases/renew|revoke|lookup` follow the reference (§6: CalculateTTL from the original issue time,
- * capped warning, `lease not found`, revoke of unknown → 204, lookup of unknown → 400 `invalid lease`). A lease
- * dies with the token that created it. Also `database/static-creds/:role` and `pki/issue/:role`.
+ * per role), `sys/leases/renew|revoke|lookup` follow Vault (CalculateTTL from the original issue time and the
+ * capped-TTL warning: https://github.com/hashicorp/vault/blob/main/sdk/framework/lease.go; `lease not found`,
+ * revoke of unknown → 204, lookup of unknown → 400 `invalid lease`:
+ * https://github.com/hashicorp/vault/blob/main/vault/expiration.go and
+ * https://github.com/hashicorp/vault/blob/main/vault/logical_system.go). A lease dies with the token that created
+ * it. Also `database/static-creds/:role` and `pki/issue/:role`.
  */
 export class FakeLeaseVault implements Transport {
   readonly inner: FakeVaultTransport;
