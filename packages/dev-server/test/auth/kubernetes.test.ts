@@ -22,14 +22,20 @@ const legacyToken = (key: KeyPair, namespace: string, name: string): Promise<str
     'kubernetes.io/serviceaccount/service-account.uid': '11111111-2222-3333-4444-555555555555',
   });
 
-/** A projected (bound) service-account token: exp, aud, and the kubernetes.io claim object. */
+/** The backend's clock (the test clock once a test set it up): tokens are issued on the same clock they are checked on. */
+let clockNow: () => number = () => Date.now();
+
+/**
+ * A projected (bound) service-account token: exp, aud, and the kubernetes.io claim object. Its `iat`/`nbf` come from
+ * the backend's clock: with the wall clock, a busy machine made `nbf` later than the test clock's now.
+ */
 const projectedToken = (
   key: KeyPair,
   namespace: string,
   name: string,
   extra: JWTPayload = {},
 ): Promise<string> => {
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(clockNow() / 1000);
   return sign(key, {
     iss: 'https://kubernetes.default.svc.cluster.local',
     sub: `system:serviceaccount:${namespace}:${name}`,
@@ -58,6 +64,7 @@ describe('kubernetes backend (handle level)', () => {
   beforeEach(async () => {
     const made = makeContext('auth/kubernetes/');
     clock = made.clock;
+    clockNow = () => made.clock.now;
     backend = createKubernetesBackend(made.context);
   });
 
