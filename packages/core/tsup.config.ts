@@ -1,12 +1,17 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'metrics/index': 'src/metrics/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'host/index': 'src/host/index.ts',
+    'metrics/index': 'src/metrics/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
-  splitting: false,
+  // Shared chunks: the main entry and `/host` use one copy of the client, its errors and its state.
+  splitting: true,
   external: ['prom-client'],
 });

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { auth, createVault, type Vault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import type {} from '@leasehold/fastify'; // app.vault / app.db types
+import type {} from '@leasehold/fastify'; // app.vault on the dashboard's FastifyInstance
 import { buildNotesApp } from '@leasehold/fastify-notes';
 import { createNotesSchema, setupNotesVault } from '@leasehold/notes-common';
 import {
@@ -97,7 +97,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     cleanup.push(async () => collector.stop());
 
     log('Starting the Fastify notes example with the AppRole credentials…');
-    const app: FastifyInstance = await buildNotesApp({
+    const app = await buildNotesApp({
       vault,
       database: { ...setup.database, max: 8 },
       leaseOptions: {

@@ -1,23 +1,31 @@
 /**
- * The notes service on Express 5: one rotating pool (`@leasehold/pg`) and the `@leasehold/express` pieces — a
- * readiness gate (503 until logged in and while Vault is down), `req.vault`, and a graceful shutdown that stops
- * accepting, lets requests finish, drains the pool and revokes the leases and the token. The domain
- * (`NotesService`) is shared by the three examples.
+ * The notes service on Express 5: `createVaultExpress()` (`@leasehold/express`) holds the client and the rotating
+ * pool (`databases.notes`, driver `createRotatingPool`), plus a readiness gate (503 until started and while Vault
+ * is down), `req.vault`, and a graceful shutdown that stops accepting, lets requests finish, drains the pool and
+ * revokes the leases and the token. The domain (`NotesService`) is shared by the three examples.
  *
  * Routes: `GET /notes`, `POST /notes` `{ title, body }`, `GET /notes/:id`, `DELETE /notes/:id`, `GET /settings`,
  * `GET /health` (liveness), `GET /ready` (Vault and the database answer).
  */
 import type { Server } from 'node:http';
 import { createVault, type LeaseOptions, type Vault, type VaultOptions } from '@leasehold/core';
-import { type GracefulShutdown, gracefulShutdown, vaultMiddleware, vaultReadiness } from '@leasehold/express';
 import {
-  NOTES,
+  createVaultExpress,
+  type GracefulShutdown,
+  gracefulShutdown,
+  type VaultExpress,
+  vaultMiddleware,
+  vaultReadiness,
+} from '@leasehold/express';
+import {
   type NotesDatabase,
+  type NotesDatabaseOptions,
   NotesService,
+  notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from '@leasehold/notes-common';
-import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
+import type { RotatingPool } from '@leasehold/pg';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 
 export { databaseFromUrl } from '@leasehold/notes-common';
@@ -32,32 +40,31 @@ export interface NotesAppOptions {
   database: NotesDatabase & { max?: number };
   /** Lease options of the database credentials. */
   leaseOptions?: LeaseOptions;
+  /** How long startup waits for Vault and the first credentials, ms (default 30 000). */
+  readyTimeoutMs?: number;
 }
 
 /** The app and what it owns. */
 export interface NotesApp {
   app: Express;
   vault: Vault;
-  pool: RotatingPool;
+  /** The client and the rotating pool (`db.notes`, opened by `start()`). */
+  vx: VaultExpress<{ notes: NotesDatabaseOptions }>;
+  /** The rotating pool (after `vx.start()`). */
+  readonly pool: RotatingPool;
 }
 
-/** Builds the Express app, its Vault client and its rotating pool (nothing listens yet). */
+/** Builds the Express app, its Vault client and its rotating pool (nothing runs until `vx.start()`). */
 export function createNotesApp(options: NotesAppOptions): NotesApp {
   const vault = options.vault ?? createVault(options.vaultOptions);
-  const pool = createRotatingPool({
+  const vx = createVaultExpress({
     vault,
-    role: NOTES.databaseRole,
-    host: options.database.host,
-    port: options.database.port,
-    database: options.database.database,
-    max: options.database.max ?? 10,
-    leaseOptions: options.leaseOptions,
+    closeClient: true,
+    readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+    databases: { notes: notesDatabaseOptions(options.database, options.leaseOptions) },
   });
-  // An idle connection that fails (database restart) must not crash the process.
-  pool.on('error', (error: Error & { code?: string }) =>
-    console.warn('idle database connection failed', error.code),
-  );
-  const notes = new NotesService(vault, pool);
+  // The host listens for the pool's idle-connection errors, so a database restart does not crash the process.
+  const notes = new NotesService(vault, () => vx.db.notes);
 
   const app = express();
   app.disable('x-powered-by');
@@ -69,7 +76,7 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
     const { status, body } = await notes.readiness();
     res.status(status).json(body);
   });
-  app.use(vaultReadiness(vault), vaultMiddleware(vault), express.json());
+  app.use(vaultReadiness(vx), vaultMiddleware(vx), express.json());
 
   app.get('/settings', async (_req, res) => {
     const { greeting, maxBodyLength } = await notes.settings();
@@ -103,7 +110,14 @@ export function createNotesApp(options: NotesAppOptions): NotesApp {
     res.status(status).json(body);
   });
 
-  return { app, vault, pool };
+  return {
+    app,
+    vault,
+    vx,
+    get pool() {
+      return vx.db.notes;
+    },
+  };
 }
 
 /** A listening notes server. */
@@ -123,21 +137,13 @@ export async function startNotesServer(
   options: NotesAppOptions & {
     port?: number;
     host?: string;
-    readyTimeoutMs?: number;
     signals?: NodeJS.Signals[];
   },
 ): Promise<NotesServer> {
   const notesApp = createNotesApp(options);
-  const { app, vault, pool } = notesApp;
-  const timeoutMs = options.readyTimeoutMs ?? 30_000;
-  try {
-    await vault.ready({ timeoutMs });
-    await pool.lease.ready({ timeoutMs });
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    await vault.close();
-    throw error;
-  }
+  const { app, vx } = notesApp;
+  await vx.start(); // on failure the pool's lease is revoked and the client closed
+
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(options.port ?? 3000, options.host ?? '127.0.0.1', (error?: Error) =>
       error ? reject(error) : resolve(s),
@@ -145,12 +151,12 @@ export async function startNotesServer(
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  const graceful: GracefulShutdown = gracefulShutdown(server, vault, {
-    pools: [pool],
-    signals: options.signals ?? [],
-  });
+  const graceful: GracefulShutdown = gracefulShutdown(server, vx, { signals: options.signals ?? [] });
   return {
     ...notesApp,
+    get pool() {
+      return vx.db.notes;
+    },
     server,
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     shutdown: graceful.shutdown,

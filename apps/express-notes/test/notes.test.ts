@@ -57,8 +57,8 @@ describe('express-notes', () => {
     } finally {
       fixture.server.unseal();
       await new Promise((resolve) => server.close(resolve));
-      await gated.pool.end().catch(() => undefined);
-      await gated.vault.close();
+      await gated.vx.close();
+      expect(gated.vault.closed).toBe(true);
     }
   });
 

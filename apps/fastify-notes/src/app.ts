@@ -7,24 +7,21 @@
  * `GET /health` (liveness), `GET /ready` (Vault and the database answer).
  */
 import { createVault, type LeaseOptions, type Vault, type VaultOptions } from '@leasehold/core';
-import { vaultPlugin } from '@leasehold/fastify';
+import { registerVault, type VaultFastifyInstance } from '@leasehold/fastify';
 import {
   type NotesDatabase,
+  type NotesDatabaseOptions,
   NotesService,
   notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from '@leasehold/notes-common';
-import type { RotatingPool } from '@leasehold/pg';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyServerOptions } from 'fastify';
 
 export { databaseFromUrl } from '@leasehold/notes-common';
 
-declare module '@leasehold/fastify' {
-  interface VaultDatabases {
-    notes: RotatingPool;
-  }
-}
+/** The notes app: `app.db.notes` is the `RotatingPool` its `createRotatingPool` driver opened. */
+export type NotesFastifyInstance = VaultFastifyInstance<{ notes: NotesDatabaseOptions }>;
 
 /** Options of {@link buildNotesApp}. */
 export interface NotesAppOptions {
@@ -43,15 +40,17 @@ export interface NotesAppOptions {
 }
 
 /** Builds the app (not listening yet). `await app.listen()` logs in and opens the pool; `app.close()` revokes. */
-export async function buildNotesApp(options: NotesAppOptions): Promise<FastifyInstance> {
+export async function buildNotesApp(options: NotesAppOptions): Promise<NotesFastifyInstance> {
   const vault = options.vault ?? createVault(options.vaultOptions);
-  const app = Fastify({ logger: options.logger ?? false, forceCloseConnections: 'idle' });
-  await app.register(vaultPlugin, {
-    vault,
-    closeClient: true,
-    readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
-    databases: { notes: notesDatabaseOptions(options.database, options.leaseOptions) },
-  });
+  const app = await registerVault(
+    Fastify({ logger: options.logger ?? false, forceCloseConnections: 'idle' }),
+    {
+      vault,
+      closeClient: true,
+      readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+      databases: { notes: notesDatabaseOptions(options.database, options.leaseOptions) },
+    },
+  );
   const notes = new NotesService(app.vault, () => app.db.notes);
 
   app.setErrorHandler((error, _request, reply) => {

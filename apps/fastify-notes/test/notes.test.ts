@@ -9,12 +9,11 @@ import {
   TEST_LEASE_OPTIONS,
 } from '@leasehold/notes-common/testing';
 import type {} from '@leasehold/test-env/global-setup';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { buildNotesApp } from '../src/app.js';
+import { buildNotesApp, type NotesFastifyInstance } from '../src/app.js';
 
 let fixture: NotesFixture;
-let app: FastifyInstance;
+let app: NotesFastifyInstance;
 let base: string;
 
 beforeAll(async () => {

@@ -12,15 +12,15 @@
  */
 import 'reflect-metadata';
 import type { LeaseOptions, VaultOptions } from '@leasehold/core';
-import { getPoolToken, VaultModule, VaultService } from '@leasehold/nestjs';
+import { getPoolToken, type VaultDatabase, VaultModule, VaultService } from '@leasehold/nestjs';
 import {
   type NotesDatabase,
+  type NotesDatabaseOptions,
   NotesService,
   notesDatabaseOptions,
   notesErrorResponse,
   parseNoteId,
 } from '@leasehold/notes-common';
-import type { RotatingPool } from '@leasehold/pg';
 import {
   type ArgumentsHost,
   Body,
@@ -140,7 +140,8 @@ export class NotesAppModule {
         {
           provide: NotesService,
           inject: [VaultService, getPoolToken('notes')],
-          useFactory: (vault: VaultService, pool: RotatingPool) => new NotesService(vault, pool),
+          useFactory: (vault: VaultService, pool: VaultDatabase<{ notes: NotesDatabaseOptions }, 'notes'>) =>
+            new NotesService(vault, pool),
         },
         { provide: APP_FILTER, useClass: NotesExceptionFilter },
       ],

@@ -12,6 +12,7 @@ export {
   type Note,
   type NoteSummary,
   type NotesDatabase,
+  type NotesDatabaseOptions,
   NotesInputError,
   NotesService,
   type NotesServiceOptions,

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { type HostedDatabaseOptions, type LeaseOptions, type Vault, VaultError } from '@leasehold/core';
-import type { RotatingPool } from '@leasehold/pg';
+import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import { DEFAULT_NOTES_SETTINGS, NOTES, type NotesSettings } from './setup.js';
 
 /** A note without its body (lists). */
@@ -36,16 +36,20 @@ export interface NotesDatabase {
   database: string;
 }
 
+/** The adapters' `databases.notes` entry: its driver is `createRotatingPool`, so the client is a `RotatingPool`. */
+export type NotesDatabaseOptions = HostedDatabaseOptions<typeof createRotatingPool>;
+
 /**
- * The adapters' `databases.notes` entry (`@leasehold/fastify`, `@leasehold/nestjs`): a `pg` rotating pool on the
- * notes role, at `database` (pool size `max`, default 10), with these lease options.
+ * The adapters' `databases.notes` entry (`@leasehold/fastify`, `@leasehold/nestjs`, `@leasehold/express`): a
+ * rotating pool (`createRotatingPool` from `@leasehold/pg`) on the notes role, at `database` (pool size `max`,
+ * default 10), with these lease options.
  */
 export function notesDatabaseOptions(
   database: NotesDatabase & { max?: number },
   leaseOptions?: LeaseOptions,
-): HostedDatabaseOptions {
+): NotesDatabaseOptions {
   return {
-    driver: 'pg',
+    driver: createRotatingPool,
     role: NOTES.databaseRole,
     host: database.host,
     port: database.port,

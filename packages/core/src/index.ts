@@ -60,17 +60,14 @@ export type {
 export { TRANSIT_BATCH_SIZE, TransitEngine } from './engines/transit.js';
 export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js';
 export type { Listener, LoginReason, VaultEvents } from './events.js';
-export {
-  closeDatabaseClient,
-  type DatabaseDriver,
-  DEFAULT_READY_TIMEOUT_MS,
-  type HostedDatabaseOptions,
-  isVault,
-  type ModuleLoader,
-  VaultHost,
-  type VaultHostCommonOptions,
-  type VaultHostOptions,
-} from './host.js';
+export type { DatabaseLeaseOptions, DatabaseLeaseSource } from './host/database-lease.js';
+export type {
+  CheckedDatabases,
+  DatabaseClients,
+  DatabaseFactory,
+  DatabasesOptions,
+  HostedDatabaseOptions,
+} from './host/host.js';
 export { LEASE_DEFAULTS } from './lease/lease.js';
 export type { LeaseSummary } from './lease/manager.js';
 export type {
@@ -100,14 +97,6 @@ export {
   type RenewedInfo,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
-export {
-  checkOption,
-  checkOptionsObject,
-  describeValue,
-  MAX_TIMER_MS,
-  type OptionKind,
-  optionError,
-} from './option-checks.js';
 export { Redacted } from './redacted.js';
 export type { CircuitBreakerOptions } from './transport/circuit.js';
 export type { RetryOptions } from './transport/http.js';
@@ -123,8 +112,10 @@ export type {
 export {
   type CloseOptions,
   createVault,
+  isServing,
   pathTemplate,
   type ReadyOptions,
+  type ServingOptions,
   Vault,
   type VaultHealth,
   type VaultRequestOptions,

@@ -4,7 +4,7 @@
  * never the value itself (an option may hold a secret).
  */
 import { VaultError, VaultErrorCode } from './errors.js';
-import { isVault } from './host.js';
+import type { Vault } from './vault.js';
 
 /** The longest delay Node's timers honour (larger delays fire at once). */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -105,5 +105,17 @@ export function checkOptionsObject(fn: string, options: unknown, optional = fals
   throw new VaultError(
     VaultErrorCode.CONFIG,
     `${fn} needs an options object, got ${describeValue(options)}. Pass one, e.g. ${fn}({ … }); see the package README for its options.`,
+  );
+}
+
+/** True for a `Vault` instance from any copy of the core (ESM or CommonJS build). */
+export function isVault(value: unknown): value is Vault {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.ready === 'function' &&
+    typeof v.close === 'function' &&
+    typeof v.health === 'function' &&
+    typeof v.request === 'function'
   );
 }

@@ -77,6 +77,20 @@ export interface VaultHealth {
   circuit: { open: boolean; reason: 'unavailable' | 'sealed' | undefined };
 }
 
+/** Options of {@link isServing}. */
+export interface ServingOptions {
+  /** Count `degraded` (Vault unreachable, the token still valid) as not serving too. Default `false`. */
+  degradedIsDown?: boolean;
+}
+
+/**
+ * The one rule for "is the app serving": `ready` is up, `down` is down, and `degraded` (working on borrowed time)
+ * is up unless `degradedIsDown`. Health routes, readiness gates and health indicators of every adapter answer by it.
+ */
+export function isServing(health: Pick<VaultHealth, 'status'>, options: ServingOptions = {}): boolean {
+  return health.status === 'ready' || (health.status === 'degraded' && options.degradedIsDown !== true);
+}
+
 /** The Vault client. Create it with {@link createVault}. */
 export class Vault {
   readonly #config: ResolvedConfig;

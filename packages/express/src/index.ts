@@ -1,39 +1,42 @@
 /**
  * @packageDocumentation
- * Express 5 middleware for Leasehold: `req.vault`, a readiness gate that answers 503 until the client is ready
- * (and while it is down), a health handler, and a graceful shutdown that stops accepting, lets in-flight requests
- * finish, closes the pools and revokes the leases.
+ * Express 5 middleware for Leasehold, on the core's `VaultHost` like the NestJS and Fastify adapters:
+ * `createVaultExpress()` (the client plus rotating databases typed from their factories), `req.vault`, a readiness
+ * gate that answers 503 until the host is started (and while Vault is down), a health handler, and a graceful
+ * shutdown that stops accepting, lets in-flight requests finish, closes the pools and revokes the leases.
  *
  * ```ts
  * import express from 'express';
- * import { createVault } from '@leasehold/core';
- * import { gracefulShutdown, vaultHealthHandler, vaultMiddleware, vaultReadiness } from '@leasehold/express';
+ * import { createRotatingPool } from '@leasehold/pg';
+ * import { createVaultExpress, gracefulShutdown, vaultHealthHandler, vaultMiddleware, vaultReadiness } from '@leasehold/express';
  *
- * const vault = createVault();
+ * const vx = createVaultExpress({ databases: { main: { driver: createRotatingPool, role: 'app', host: 'db' } } });
  * const app = express();
- * app.get('/health/vault', vaultHealthHandler(vault));
- * app.use(vaultReadiness(vault), vaultMiddleware(vault));
- * app.get('/config', async (req, res) => res.json({ flag: (await req.vault.kv.get('app')).data.reveal().flag }));
+ * app.get('/health/vault', vaultHealthHandler(vx));
+ * app.use(vaultReadiness(vx), vaultMiddleware(vx));
+ * app.get('/users', async (_req, res) => res.json((await vx.db.main.query('select * from users')).rows));
+ * await vx.start(); // logs in and opens the pool (or rejects with a clear VaultError within readyTimeoutMs)
  * const server = app.listen(3000);
- * gracefulShutdown(server, vault, { signals: ['SIGTERM', 'SIGINT'] });
+ * gracefulShutdown(server, vx, { signals: ['SIGTERM', 'SIGINT'] });
  * ```
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { CloseOptions, DatabaseClients, DatabasesOptions, Vault } from '@leasehold/core';
 import {
   checkOption,
   checkOptionsObject,
-  closeDatabaseClient,
-  DEFAULT_READY_TIMEOUT_MS,
   describeValue,
+  isServing,
+  isVault,
   optionError,
-  type Vault,
-  type VaultHealth,
-} from '@leasehold/core';
+  VaultHost,
+  type VaultHostOptions,
+} from '@leasehold/core/host';
 
 declare global {
   namespace Express {
     interface Request {
-      /** The Vault client attached by `vaultMiddleware(vault)` (`@leasehold/express`). */
+      /** The Vault client attached by `vaultMiddleware()` (`@leasehold/express`). */
       vault: Vault;
     }
   }
@@ -48,6 +51,65 @@ export type Middleware = (
 
 /** A terminal handler (structurally an Express `RequestHandler`). */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The Vault side of an Express app: the client, and its rotating databases as `db` (typed from each driver's
+ * factory: `db.main` is a `RotatingPool` for `driver: createRotatingPool`). Pass it to the middleware below.
+ */
+export interface VaultExpress<D extends DatabasesOptions = DatabasesOptions> {
+  /** The Vault client (created from the options, or the one passed). */
+  readonly vault: Vault;
+  /** The opened database clients by name. Reading one before `start()` finished throws `VAULT_CONFIG`. */
+  readonly db: DatabaseClients<D>;
+  /**
+   * Logs in and opens every database within `readyTimeoutMs` (single flight); rejects with a clear `VaultError`.
+   * The readiness gate calls it too, so awaiting it before `listen()` is optional.
+   */
+  start(): Promise<void>;
+  /** Closes the databases (they drain), revokes their leases and closes the client when it is owned. */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/** Options of {@link createVaultExpress}: the core's `createVault()` options (or `vault`), `databases`, `readyTimeoutMs`, `closeClient`. */
+export type VaultExpressOptions<D extends DatabasesOptions = DatabasesOptions> = VaultHostOptions<D>;
+
+const hosts = new WeakMap<object, VaultHost>();
+
+/**
+ * Creates the {@link VaultExpress} of an app: a `VaultHost` over the client (created from the options, from
+ * `VAULT_*` variables by default, or the one passed as `vault`) and the rotating `databases`, each opened by its
+ * driver factory. Throws `VAULT_CONFIG` for invalid options.
+ */
+export function createVaultExpress<const D extends DatabasesOptions = Record<never, never>>(
+  options?: VaultExpressOptions<D> | Vault,
+): VaultExpress<D> {
+  const host = new VaultHost<D>(options);
+  const vx: VaultExpress<D> = {
+    vault: host.vault,
+    db: host.db,
+    start: () => host.start(),
+    close: (closeOptions) => host.close(closeOptions),
+  };
+  hosts.set(vx, host);
+  return vx;
+}
+
+/** The host behind a `VaultExpress`, or one over a plain client (shared by every middleware given that client). */
+function hostOf(fn: string, target: VaultExpress | Vault): VaultHost {
+  const known = typeof target === 'object' && target !== null ? hosts.get(target) : undefined;
+  if (known) return known;
+  if (!isVault(target)) {
+    throw optionError(
+      fn,
+      'vault',
+      `must be a Vault client from createVault() or what createVaultExpress() returned, got ${describeValue(target)}`,
+      'Pass createVaultExpress(options) (or a Vault client).',
+    );
+  }
+  const host = new VaultHost({ vault: target });
+  hosts.set(target, host);
+  return host;
+}
 
 function sendJson(
   res: ServerResponse,
@@ -64,8 +126,8 @@ function sendJson(
 }
 
 /** Attaches the client as `req.vault` (typed through Express's `Request` interface). */
-export function vaultMiddleware(vault: Vault): Middleware {
-  checkOption('vaultMiddleware', 'vault', vault, 'vault', { required: true });
+export function vaultMiddleware(target: VaultExpress | Vault): Middleware {
+  const { vault } = hostOf('vaultMiddleware', target);
   return (req, _res, next) => {
     req.vault = vault;
     next();
@@ -74,50 +136,47 @@ export function vaultMiddleware(vault: Vault): Middleware {
 
 /** Options of {@link vaultReadiness}. */
 export interface VaultReadinessOptions {
-  /** How long one background `vault.ready()` attempt may keep retrying the login, ms (default 30 000). */
+  /**
+   * How long one background start attempt of the gate may keep retrying the login (and opening the databases), ms
+   * (default: the host's `readyTimeoutMs`, 30 000).
+   */
   readyTimeoutMs?: number;
-  /** Let requests through while the client is `degraded` (Vault unreachable but the token still valid). Default true. */
-  allowDegraded?: boolean;
+  /** Answer 503 while the client is `degraded` too (Vault unreachable but the token still valid). Default false. */
+  degradedIsDown?: boolean;
   /** `Retry-After` seconds on the 503 (default 1). */
   retryAfterSeconds?: number;
 }
 
 /**
- * A readiness gate: requests pass once the client is logged in; until then, and while it is `down` (sealed,
- * closed, no valid token), they get `503 {"error":"vault_unavailable","status":…,"reasons":[…]}` with
- * `Retry-After`. Creating the gate starts `vault.ready()` in the background (the core's login backoff, bounded by
- * `readyTimeoutMs`); a request that finds the client not ready while no attempt runs starts another one.
+ * A readiness gate: requests pass once the host is started (logged in, databases open) and while the client is
+ * serving (`degraded` counts as up unless `degradedIsDown`); otherwise they get
+ * `503 {"error":"vault_unavailable","status":…,"reasons":[…]}` with `Retry-After`. Creating the gate starts the
+ * host in the background; a request that finds it not serving nudges it again (the core's login backoff, bounded
+ * by `readyTimeoutMs`).
  */
-export function vaultReadiness(vault: Vault, options: VaultReadinessOptions = {}): Middleware {
+export function vaultReadiness(
+  target: VaultExpress | Vault,
+  options: VaultReadinessOptions = {},
+): Middleware {
   const fn = 'vaultReadiness';
-  checkOption(fn, 'vault', vault, 'vault', { required: true });
   checkOptionsObject(fn, options);
   checkOption(fn, 'readyTimeoutMs', options.readyTimeoutMs, 'positiveMs');
-  checkOption(fn, 'allowDegraded', options.allowDegraded, 'boolean');
+  checkOption(fn, 'degradedIsDown', options.degradedIsDown, 'boolean');
   checkOption(fn, 'retryAfterSeconds', options.retryAfterSeconds, 'nonNegativeInteger', {
     fix: 'Pass the Retry-After seconds of the 503 (default 1).',
   });
-  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const allowDegraded = options.allowDegraded ?? true;
+  const host = hostOf(fn, target);
+  const ready = { timeoutMs: options.readyTimeoutMs };
+  const serving = { degradedIsDown: options.degradedIsDown };
   const retryAfter = String(options.retryAfterSeconds ?? 1);
-  let attempt: Promise<void> | undefined;
-  const kick = (): void => {
-    if (attempt || vault.closed) return;
-    attempt = vault
-      .ready({ timeoutMs: readyTimeoutMs })
-      .catch(() => undefined)
-      .finally(() => {
-        attempt = undefined;
-      });
-  };
-  kick();
+  host.retryReady(ready);
   return (_req, res, next) => {
-    const health = vault.health();
-    if (health.status === 'ready' || (health.status === 'degraded' && allowDegraded)) {
+    if (host.isServing(serving)) {
       next();
       return;
     }
-    kick();
+    host.retryReady(ready);
+    const health = host.vault.health();
     sendJson(
       res,
       503,
@@ -127,19 +186,26 @@ export function vaultReadiness(vault: Vault, options: VaultReadinessOptions = {}
   };
 }
 
+/** Options of {@link vaultHealthHandler}. */
+export interface VaultHealthHandlerOptions {
+  /** Answer 503 when the client is `degraded` too (default false: only `down` is 503). */
+  degradedIsDown?: boolean;
+}
+
 /**
- * Answers `vault.health()` as JSON (no request to Vault): 200 while `ready` or `degraded`, 503 when `down` (or
- * `degraded` with `degradedIsDown`).
+ * Answers `vault.health()` as JSON (no request to Vault): 200 while the client is serving (`ready`, or `degraded`
+ * unless `degradedIsDown`), 503 otherwise.
  */
-export function vaultHealthHandler(vault: Vault, options: { degradedIsDown?: boolean } = {}): Handler {
-  checkOption('vaultHealthHandler', 'vault', vault, 'vault', { required: true });
+export function vaultHealthHandler(
+  target: VaultExpress | Vault,
+  options: VaultHealthHandlerOptions = {},
+): Handler {
+  const { vault } = hostOf('vaultHealthHandler', target);
   checkOptionsObject('vaultHealthHandler', options);
   checkOption('vaultHealthHandler', 'degradedIsDown', options.degradedIsDown, 'boolean');
   return (_req, res) => {
-    const health: VaultHealth = vault.health();
-    const down =
-      health.status === 'down' || (health.status === 'degraded' && options.degradedIsDown === true);
-    sendJson(res, down ? 503 : 200, health);
+    const health = vault.health();
+    sendJson(res, isServing(health, options) ? 200 : 503, health);
   };
 }
 
@@ -147,12 +213,6 @@ export function vaultHealthHandler(vault: Vault, options: { degradedIsDown?: boo
 export interface GracefulShutdownOptions {
   /** Signals that start the shutdown (default `['SIGTERM', 'SIGINT']`; `[]` = call `shutdown()` yourself). */
   signals?: NodeJS.Signals[];
-  /**
-   * Database clients to close after the server stopped, before the client: rotating pools (`end()`), Knex
-   * (`destroy()`), or anything with `close()`/`dispose()`. Their leases are revoked by `vault.close()` (and by a
-   * rotating pool's own `end()`).
-   */
-  pools?: unknown[];
   /** Bound of the lease and token revocations in `vault.close()`, ms (default 2000). */
   revokeTimeoutMs?: number;
   /** Called once everything is closed (or with the error of a step that failed; the others still run). */
@@ -174,15 +234,16 @@ export interface GracefulShutdown {
 
 /**
  * Graceful shutdown: on a signal (or `shutdown()`), the server stops accepting connections and idle keep-alive
- * connections are closed; in-flight requests finish; then the pools close (draining) and `vault.close()` revokes
- * the leases and the login token and stops every timer.
+ * connections are closed; in-flight requests finish; then the host closes: the databases drain and their leases
+ * are revoked, and the client (always, even one passed as `vault`) revokes its leases and login token and stops
+ * every timer.
  */
 export function gracefulShutdown(
   server: Server,
-  vault: Vault,
+  target: VaultExpress | Vault,
   options: GracefulShutdownOptions = {},
 ): GracefulShutdown {
-  validateShutdownOptions(server, vault, options);
+  const host = validateShutdownOptions(server, target, options);
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const handlers = new Map<NodeJS.Signals, () => void>();
   let running: Promise<void> | undefined;
@@ -223,10 +284,7 @@ export function gracefulShutdown(
           }),
       );
       server.off('request', onRequest);
-      await step(async () => {
-        await Promise.all((options.pools ?? []).map((pool) => closeDatabaseClient(pool)));
-      });
-      await step(() => vault.close({ timeoutMs: options.revokeTimeoutMs }));
+      await step(() => host.close({ timeoutMs: options.revokeTimeoutMs, closeClient: true }));
       options.onShutdown?.(failure);
     })();
     return running;
@@ -244,7 +302,11 @@ export function gracefulShutdown(
   return { shutdown, dispose };
 }
 
-function validateShutdownOptions(server: unknown, vault: unknown, options: GracefulShutdownOptions): void {
+function validateShutdownOptions(
+  server: unknown,
+  target: VaultExpress | Vault,
+  options: GracefulShutdownOptions,
+): VaultHost {
   const fn = 'gracefulShutdown';
   if (typeof (server as { close?: unknown } | null)?.close !== 'function') {
     throw optionError(
@@ -254,7 +316,7 @@ function validateShutdownOptions(server: unknown, vault: unknown, options: Grace
       'Pass the server that app.listen() returned.',
     );
   }
-  checkOption(fn, 'vault', vault, 'vault', { required: true });
+  const host = hostOf(fn, target);
   checkOptionsObject(fn, options);
   checkOption(fn, 'signals', options.signals, 'array', {
     fix: "Pass e.g. ['SIGTERM', 'SIGINT'], or [] to call shutdown() yourself.",
@@ -262,8 +324,8 @@ function validateShutdownOptions(server: unknown, vault: unknown, options: Grace
   for (const [i, signal] of (options.signals ?? []).entries()) {
     checkOption(fn, `signals[${i}]`, signal, 'string', { fix: "Pass signal names such as 'SIGTERM'." });
   }
-  checkOption(fn, 'pools', options.pools, 'array');
   checkOption(fn, 'revokeTimeoutMs', options.revokeTimeoutMs, 'positiveMs');
   checkOption(fn, 'onShutdown', options.onShutdown, 'function');
   checkOption(fn, 'exitOnSignal', options.exitOnSignal, 'boolean');
+  return host;
 }

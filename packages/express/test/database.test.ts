@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { auth, createVault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { createRotatingPool } from '@leasehold/pg';
+import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import {
   createTestDatabase,
   httpLoadUntil,
@@ -14,8 +14,8 @@ import {
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { gracefulShutdown, vaultMiddleware, vaultReadiness } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
+import { createVaultExpress, gracefulShutdown, vaultMiddleware, vaultReadiness } from '../src/index.js';
 
 let db: TestDatabase;
 let server: DevServer;
@@ -34,17 +34,39 @@ afterAll(async () => {
 });
 
 describe('@leasehold/express with a rotating pool', () => {
-  it('answers 200 under concurrent requests through 3 rotations; gracefulShutdown revokes the leases', async () => {
+  it('types vx.db from the driver factories; a driver name or a factory without { lease } does not compile', () => {
+    const make = () =>
+      createVaultExpress({ databases: { main: { driver: createRotatingPool, role: 'app', max: 2 } } });
+    expectTypeOf<ReturnType<typeof make>['db']['main']>().toEqualTypeOf<RotatingPool>();
+    const wrong = () => [
+      // @ts-expect-error a driver name is no longer accepted: pass the factory
+      createVaultExpress({ databases: { main: { driver: 'pg', role: 'app' } } }),
+      createVaultExpress({
+        // @ts-expect-error the factory must accept { lease }
+        databases: { main: { driver: (o: { host: string }) => o, role: 'app', host: 'db' } },
+      }),
+    ];
+    expectTypeOf(wrong).toBeFunction();
+    expect(() => createVaultExpress({ databases: { main: { driver: 'pg', role: 'app' } } } as never)).toThrow(
+      /"databases\.main\.driver" of VaultHost: must be a database factory function/,
+    );
+  });
+
+  it('answers 200 under concurrent requests through 3 rotations on a hosted pool; gracefulShutdown revokes the leases', async () => {
     const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
-    const pool = createRotatingPool({
+    const vx = createVaultExpress({
       vault,
-      role: 'fast',
-      host: db.host,
-      port: db.port,
-      database: db.name,
-      max: 8,
+      databases: {
+        main: {
+          driver: createRotatingPool,
+          role: 'fast',
+          host: db.host,
+          port: db.port,
+          database: db.name,
+          max: 8,
+        },
+      },
     });
-    pool.on('error', () => undefined);
     const leaseIds = new Set<string>();
     vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
     let rotations = 0;
@@ -52,23 +74,24 @@ describe('@leasehold/express with a rotating pool', () => {
       rotations++;
     });
     const app = express();
-    app.use(vaultReadiness(vault), vaultMiddleware(vault));
+    app.use(vaultReadiness(vx), vaultMiddleware(vx));
     app.get('/secret', async (req, res) => {
       const { data } = await req.vault.kv.get<{ greeting: string }>('app');
       res.json({ greeting: data.reveal().greeting });
     });
     app.get('/items', async (_req, res) => {
-      const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
+      const { rows } = await vx.db.main.query<{ n: string }>('SELECT count(*) AS n FROM items');
       res.json({ count: Number(rows[0]?.n) });
     });
     const http = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
     const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-    const { shutdown } = gracefulShutdown(http, vault, { signals: [], pools: [pool] });
+    const { shutdown } = gracefulShutdown(http, vx, { signals: [] });
     let done = false;
     try {
-      await vault.ready({ timeoutMs: 5000 });
+      await vx.start();
+      const pool = vx.db.main;
       leaseIds.add((await pool.lease.ready()).leaseId);
       const { ok, failures, finished } = await httpLoadUntil(
         url,

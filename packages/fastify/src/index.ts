@@ -6,48 +6,44 @@
  *
  * ```ts
  * import Fastify from 'fastify';
- * import { vaultPlugin } from '@leasehold/fastify';
- * const app = Fastify();
- * await app.register(vaultPlugin, { databases: { main: { driver: 'pg', role: 'app-rw', host: 'db', database: 'app' } } });
+ * import { createRotatingPool } from '@leasehold/pg';
+ * import { registerVault } from '@leasehold/fastify';
+ * const app = await registerVault(Fastify(), {
+ *   databases: { main: { driver: createRotatingPool, role: 'app-rw', host: 'db', database: 'app' } },
+ * });
  * app.get('/users', async () => (await app.db.main.query('select * from users')).rows);
  * await app.listen({ port: 3000 }); // fails with a clear VaultError if Vault is not ready within readyTimeoutMs
  * ```
  */
+import type { DatabaseClients, DatabasesOptions, Vault } from '@leasehold/core';
 import {
   checkOption,
   checkOptionsObject,
   describeValue,
-  type ModuleLoader,
+  isServing,
   optionError,
-  type Vault,
   VaultHost,
   type VaultHostOptions,
-} from '@leasehold/core';
+} from '@leasehold/core/host';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
-
-/**
- * The rotating databases on `app.db`, by name. Augment it to type your pools:
- *
- * ```ts
- * import type { Pool } from 'pg';
- * declare module '@leasehold/fastify' { interface VaultDatabases { main: Pool } }
- * ```
- */
-// biome-ignore lint/suspicious/noEmptyInterface: augmented by applications
-export interface VaultDatabases {}
-
-/** `app.db`: the configured databases (typed through {@link VaultDatabases}; unknown names are `unknown`). */
-export type VaultDatabaseMap = VaultDatabases & Record<string, unknown>;
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The Vault client (`@leasehold/core`), logged in once the app is ready. */
     vault: Vault;
-    /** The rotating databases of `vaultPlugin({ databases })`, by name; ready once the app is ready. */
-    db: VaultDatabaseMap;
+    /**
+     * The rotating databases of `vaultPlugin({ databases })`, by name; ready once the app is ready. Typed from
+     * the driver factories on the instance {@link registerVault} returns (or with {@link VaultFastifyInstance}).
+     */
+    db: Readonly<Record<string, unknown>>;
   }
 }
+
+/** A Fastify instance whose `db` is typed from `databases` (`db.main` is a `RotatingPool` for `createRotatingPool`). */
+export type VaultFastifyInstance<D extends DatabasesOptions = DatabasesOptions> = FastifyInstance & {
+  readonly db: DatabaseClients<D>;
+};
 
 /** Options of the optional health route. */
 export interface VaultHealthRouteOptions {
@@ -61,13 +57,10 @@ export interface VaultHealthRouteOptions {
  * Options of {@link vaultPlugin}: the core's `createVault()` options, or an existing client as `vault`, plus
  * `readyTimeoutMs` (startup bound), `databases` (named rotating pools), `closeClient` and `healthRoute`.
  */
-export type VaultPluginOptions = VaultHostOptions & {
+export type VaultPluginOptions<D extends DatabasesOptions = DatabasesOptions> = VaultHostOptions<D> & {
   /** Register `GET <path>` answering `vault.health()` (200, or 503 when down). `true` = `/health/vault`. */
   healthRoute?: boolean | string | VaultHealthRouteOptions;
 };
-
-/** Driver modules resolve from this package (they are its optional peers). */
-const load: ModuleLoader = (id) => import(id);
 
 const PLUGIN = 'vaultPlugin';
 
@@ -101,13 +94,9 @@ const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstan
   checkOptionsObject(PLUGIN, options);
   const { healthRoute, ...hostOptions } = options;
   const route = healthRouteOptions(healthRoute);
-  const host = new VaultHost(hostOptions as VaultHostOptions, load);
+  const host = new VaultHost(hostOptions as VaultHostOptions);
   app.decorate('vault', host.vault);
-  const db: Record<string, unknown> = {};
-  for (const name of host.databaseNames) {
-    Object.defineProperty(db, name, { enumerable: true, get: () => host.database(name) });
-  }
-  app.decorate('db', db as VaultDatabaseMap);
+  app.decorate('db', host.db);
   app.addHook('onReady', async () => {
     await host.start();
   });
@@ -117,8 +106,7 @@ const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstan
   if (route) {
     app.get(route.path ?? '/health/vault', async (_request, reply) => {
       const health = host.vault.health();
-      const down =
-        health.status === 'down' || (health.status === 'degraded' && route.degradedIsDown === true);
+      const down = !isServing(health, route);
       return reply.code(down ? 503 : 200).send(health);
     });
   }
@@ -132,3 +120,24 @@ const plugin: FastifyPluginAsync<VaultPluginOptions> = async (app: FastifyInstan
  */
 export const vaultPlugin = fp(plugin, { name: '@leasehold/fastify', fastify: '5.x' });
 export default vaultPlugin;
+
+/**
+ * `await app.register(vaultPlugin, options)`, returning the same instance typed with the databases: `db.main` is
+ * what `databases.main.driver` returns (a `RotatingPool` for `createRotatingPool`), with no module augmentation,
+ * and a driver that does not take `{ lease }` is a compile error.
+ *
+ * @example
+ * ```ts
+ * const app = await registerVault(Fastify(), {
+ *   databases: { main: { driver: createRotatingPool, role: 'app-rw', host: 'db', database: 'app' } },
+ * });
+ * app.get('/users', async () => (await app.db.main.query('select * from users')).rows);
+ * ```
+ */
+export async function registerVault<const D extends DatabasesOptions = Record<never, never>>(
+  app: FastifyInstance,
+  options: VaultPluginOptions<D>,
+): Promise<VaultFastifyInstance<D>> {
+  await app.register(vaultPlugin, options as VaultPluginOptions);
+  return app as VaultFastifyInstance<D>;
+}

@@ -1,6 +1,7 @@
 import { auth } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import type { RotatingPool } from '@leasehold/pg';
+import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
+import { createRotatingPrismaAdapter, type RotatingPrismaAdapter } from '@leasehold/prisma';
 import {
   createTestDatabase,
   httpLoadUntil,
@@ -11,16 +12,9 @@ import {
   type TestDatabase,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
-import type { PrismaPg } from '@prisma/adapter-pg';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { vaultPlugin } from '../src/index.js';
-
-declare module '../src/index.js' {
-  interface VaultDatabases {
-    main: RotatingPool;
-  }
-}
+import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
+import { registerVault, vaultPlugin } from '../src/index.js';
 
 let db: TestDatabase;
 let server: DevServer;
@@ -40,15 +34,22 @@ afterAll(async () => {
 
 describe('vaultPlugin databases', () => {
   it('app.db.main answers 200 under concurrent requests through 3 rotations; close revokes the leases', async () => {
-    const app = Fastify();
-    await app.register(vaultPlugin, {
+    const app = await registerVault(Fastify(), {
       address: server.url,
       auth: auth.token({ token: server.rootToken }),
       readyTimeoutMs: 10_000,
       databases: {
-        main: { driver: 'pg', role: 'fast', host: db.host, port: db.port, database: db.name, max: 8 },
+        main: {
+          driver: createRotatingPool,
+          role: 'fast',
+          host: db.host,
+          port: db.port,
+          database: db.name,
+          max: 8,
+        },
       },
     });
+    expectTypeOf<typeof app.db.main>().toEqualTypeOf<RotatingPool>(); // type only: not open before listen()
     app.get('/secret', async () => {
       const { data } = await app.vault.kv.get<{ greeting: string }>('app');
       return { greeting: data.reveal().greeting };
@@ -88,18 +89,24 @@ describe('vaultPlugin databases', () => {
     }
   }, 90_000);
 
-  it("driver 'prisma': app.db.reports is a Prisma driver adapter over a rotating pool, closed with the app", async () => {
-    const app = Fastify();
-    await app.register(vaultPlugin, {
+  it('driver createRotatingPrismaAdapter: app.db.reports is a Prisma driver adapter over a rotating pool, closed with the app', async () => {
+    const app = await registerVault(Fastify(), {
       address: server.url,
       auth: auth.token({ token: server.rootToken }),
       databases: {
-        reports: { driver: 'prisma', role: 'steady', host: db.host, port: db.port, database: db.name },
+        reports: {
+          driver: createRotatingPrismaAdapter,
+          role: 'steady',
+          host: db.host,
+          port: db.port,
+          database: db.name,
+        },
       },
     });
     await app.ready();
-    const adapter = app.db.reports as PrismaPg & { pool: RotatingPool };
-    const leaseId = adapter.pool.lease.current().leaseId;
+    const adapter = app.db.reports;
+    expectTypeOf(adapter).toEqualTypeOf<RotatingPrismaAdapter>();
+    const leaseId = adapter.rotatingPool.lease.current().leaseId;
     try {
       const connection = await adapter.connect();
       const result = await connection.queryRaw({
@@ -111,7 +118,7 @@ describe('vaultPlugin databases', () => {
     } finally {
       await app.close();
     }
-    expect(adapter.pool.ended).toBe(true);
+    expect(adapter.rotatingPool.ended).toBe(true);
     expect(await leasesStillKnown(server, [leaseId])).toEqual([]);
   });
 
@@ -121,7 +128,9 @@ describe('vaultPlugin databases', () => {
       address: server.url,
       auth: auth.token({ token: server.rootToken }),
       readyTimeoutMs: 5000,
-      databases: { main: { driver: 'pg', role: 'no-such-role', host: db.host, database: db.name } },
+      databases: {
+        main: { driver: createRotatingPool, role: 'no-such-role', host: db.host, database: db.name },
+      },
     });
     const error = await app.ready().then(
       () => undefined,
@@ -131,5 +140,17 @@ describe('vaultPlugin databases', () => {
     expect(app.vault.closed).toBe(true);
     expect(() => app.db.main).toThrow(/not open/);
     await app.close();
+  });
+
+  it('a driver name or a factory without { lease } does not compile', () => {
+    const wrong = (app: ReturnType<typeof Fastify>) => [
+      // @ts-expect-error a driver name is no longer accepted: pass the factory
+      registerVault(app, { databases: { main: { driver: 'pg', role: 'app' } } }),
+      registerVault(app, {
+        // @ts-expect-error the factory must accept { lease }
+        databases: { main: { driver: (o: { host: string }) => o, role: 'app', host: 'db' } },
+      }),
+    ];
+    expectTypeOf(wrong).toBeFunction();
   });
 });

@@ -128,7 +128,7 @@ describe('vaultPlugin', () => {
     app.register(vaultPlugin, {
       address: server.url,
       auth: auth.token({ token }),
-      databases: { main: { driver: 'mysql' as 'pg', role: 'x' } },
+      databases: { main: { driver: 'mysql' as never, role: 'x' } },
     });
     const error = await app.ready().then(
       () => undefined,

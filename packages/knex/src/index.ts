@@ -9,7 +9,7 @@
  * await db.destroy(); // ends the pool and revokes the lease
  * ```
  */
-import { checkOption, checkOptionsObject, type LeaseOptions, optionError } from '@leasehold/core';
+import { checkOption, checkOptionsObject, optionError } from '@leasehold/core/host';
 import {
   createRotatingPool,
   type RotatingPool,
@@ -127,6 +127,8 @@ function retryDroppedStatements(db: Knex, pool: RotatingPool): void {
  */
 export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
   validateKnexOptions(options);
+  // The source fields (vault, role, credentials, mount, leaseOptions, lease) go to the rotating pool as they are:
+  // the core's resolveDatabaseLease() turns them into the lease.
   const {
     vault,
     role,
@@ -139,17 +141,8 @@ export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
     connection,
     pool: poolConfig,
     ...knexConfig
-  } = options as RotatingKnexOptions & {
-    vault?: RotatingPoolSource['vault'];
-    role?: string;
-    credentials?: 'dynamic' | 'static';
-    mount?: string;
-    leaseOptions?: LeaseOptions;
-    lease?: RotatingPoolSource['lease'];
-  };
-  const source = (
-    lease ? { lease } : { vault, role, credentials, mount, leaseOptions }
-  ) as RotatingPoolSource;
+  } = options;
+  const source = { vault, role, credentials, mount, leaseOptions, lease } as RotatingPoolSource;
   const poolOptions = {
     ...connection,
     ...source,

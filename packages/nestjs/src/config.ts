@@ -1,14 +1,11 @@
+import { type KvMountOptions, type Vault, VaultError, VaultErrorCode } from '@leasehold/core';
 import {
   checkOption,
   checkOptionsObject,
   isVault,
-  type KvMountOptions,
-  type Vault,
-  VaultError,
-  VaultErrorCode,
   VaultHost,
   type VaultHostOptions,
-} from '@leasehold/core';
+} from '@leasehold/core/host';
 
 /** Options of {@link vaultConfig}. */
 export interface VaultConfigOptions {
@@ -48,7 +45,6 @@ export function vaultConfig(
       isVault(options.vault)
         ? { vault: options.vault, readyTimeoutMs: options.readyTimeoutMs }
         : { ...options.vault, readyTimeoutMs: options.readyTimeoutMs ?? options.vault?.readyTimeoutMs },
-      () => Promise.reject(new Error('no databases here')),
     );
     try {
       await host.start();

@@ -1,4 +1,4 @@
-import type { Vault, VaultHealth } from '@leasehold/core';
+import { isServing, type ServingOptions, type Vault, type VaultHealth } from '@leasehold/core';
 import { Inject, Injectable } from '@nestjs/common';
 import { VaultService } from './vault.service.js';
 
@@ -31,10 +31,10 @@ export class VaultHealthIndicator {
   /** The indicator result under `key` (default `vault`). */
   isHealthy<const Key extends string = 'vault'>(
     key: Key = 'vault' as Key,
-    options: { degradedIsDown?: boolean } = {},
+    options: ServingOptions = {},
   ): VaultHealthIndicatorResult<Key> {
     const health = this.vault.health();
-    const up = health.status === 'ready' || (health.status === 'degraded' && !options.degradedIsDown);
+    const up = isServing(health, options);
     return {
       [key]: { status: up ? 'up' : 'down', vault: health.status, reasons: health.reasons },
     } as VaultHealthIndicatorResult<Key>;

@@ -7,7 +7,7 @@
 export { type VaultConfigOptions, vaultConfig } from './config.js';
 export { VaultHealthIndicator, type VaultHealthIndicatorResult } from './health.js';
 export { kvChanges, vaultEvents } from './observables.js';
-export { getPoolToken, InjectPool } from './tokens.js';
+export { getPoolToken, InjectPool, type VaultDatabase } from './tokens.js';
 export {
   VAULT_MODULE_OPTIONS,
   VaultLifecycle,

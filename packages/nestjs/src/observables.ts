@@ -1,10 +1,5 @@
-import {
-  checkOption,
-  type KvChange,
-  type KvWatchOptions,
-  type Vault,
-  type VaultEvents,
-} from '@leasehold/core';
+import type { KvChange, KvWatchOptions, Vault, VaultEvents } from '@leasehold/core';
+import { checkOption } from '@leasehold/core/host';
 import { Observable } from 'rxjs';
 
 /**

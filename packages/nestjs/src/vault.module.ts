@@ -1,11 +1,11 @@
+import type { DatabasesOptions } from '@leasehold/core';
 import {
   checkOption,
   checkOptionsObject,
-  type ModuleLoader,
   optionError,
   VaultHost,
   type VaultHostOptions,
-} from '@leasehold/core';
+} from '@leasehold/core/host';
 import {
   ConfigurableModuleBuilder,
   type DynamicModule,
@@ -21,9 +21,10 @@ import { VaultService } from './vault.service.js';
 
 /**
  * Options of `VaultModule.forRoot()` (and the value an async factory resolves to): the core's `createVault()`
- * options, or an existing client as `vault`, plus `readyTimeoutMs`, `databases` and `closeClient`.
+ * options, or an existing client as `vault`, plus `readyTimeoutMs`, `databases` (each with its driver factory,
+ * e.g. `{ main: { driver: createRotatingPool, role: 'app' } }`) and `closeClient`.
  */
-export type VaultModuleOptions = VaultHostOptions;
+export type VaultModuleOptions<D extends DatabasesOptions = DatabasesOptions> = VaultHostOptions<D>;
 
 /** What a `useClass` / `useExisting` options factory implements. */
 export interface VaultOptionsFactory {
@@ -59,9 +60,6 @@ export type VaultModuleForRootOptions = typeof OPTIONS_TYPE;
 /** Options of `VaultModule.forRootAsync()`: `imports`, `inject`, and one of `useFactory`/`useClass`/`useExisting`. */
 export type VaultModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
 
-/** Driver modules resolve from this package (they are its optional peers). */
-const load: ModuleLoader = (id) => import(id);
-
 /** Closes pools, revokes leases and stops the client's timers on application shutdown. */
 @Injectable()
 export class VaultLifecycle implements OnApplicationShutdown {
@@ -79,12 +77,15 @@ function hostProviders(databaseNames: readonly string[]): Provider[] {
       provide: VAULT_HOST,
       inject: [MODULE_OPTIONS_TOKEN],
       useFactory: async (options: VaultModuleOptions): Promise<VaultHost> => {
-        const host = new VaultHost(options, load);
+        const host = new VaultHost(options);
         for (const name of databaseNames) {
           if (!host.databaseNames.includes(name)) {
             await host.close();
-            throw new Error(
-              `VaultModule: databaseNames lists "${name}" but the options factory configured no databases.${name}.`,
+            throw optionError(
+              'VaultModule.forRootAsync',
+              'databaseNames',
+              `lists "${name}" but the options factory configured no "databases.${name}"`,
+              `Add databases.${name} to the options the factory returns, or remove "${name}" from databaseNames.`,
             );
           }
         }
@@ -97,7 +98,7 @@ function hostProviders(databaseNames: readonly string[]): Provider[] {
       (name): Provider => ({
         provide: getPoolToken(name),
         inject: [VAULT_HOST],
-        useFactory: (host: VaultHost) => host.database(name),
+        useFactory: (host: VaultHost) => host.db[name],
       }),
     ),
     VaultLifecycle,
@@ -146,7 +147,7 @@ function withHost(module: DynamicModule, databaseNames: readonly string[]): Dyna
  *     VaultModule.forRoot({
  *       isGlobal: true,
  *       auth: auth.appRole({ roleId, secretIdFile: '/run/secrets/secret-id' }),
- *       databases: { main: { driver: 'pg', role: 'app-rw', host: 'db', database: 'app' } },
+ *       databases: { main: { driver: createRotatingPool, role: 'app-rw', host: 'db', database: 'app' } },
  *     }),
  *   ],
  * })
@@ -155,10 +156,19 @@ function withHost(module: DynamicModule, databaseNames: readonly string[]): Dyna
  */
 @Module({})
 export class VaultModule extends ConfigurableModuleClass {
-  /** Static options: core options (or `vault`), `databases`, `readyTimeoutMs`, `isGlobal`. */
-  static override forRoot(options: VaultModuleForRootOptions): DynamicModule {
+  /**
+   * Static options: core options (or `vault`), `databases`, `readyTimeoutMs`, `isGlobal`. Each database's options
+   * are checked against its driver factory at compile time; inject a client with `@InjectPool(name)`, typed as
+   * `DatabaseClients<typeof databases>[name]` (see {@link VaultDatabase}).
+   */
+  static override forRoot<const D extends DatabasesOptions = DatabasesOptions>(
+    options: VaultModuleOptions<D> & VaultModuleExtras,
+  ): DynamicModule {
     checkExtras('VaultModule.forRoot', options);
-    return withHost(ConfigurableModuleClass.forRoot(options), Object.keys(options.databases ?? {}));
+    return withHost(
+      ConfigurableModuleClass.forRoot(options as VaultModuleForRootOptions),
+      Object.keys(options.databases ?? {}),
+    );
   }
 
   /** Options from `useFactory` (with `inject`/`imports`), `useClass` or `useExisting`. */

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
-import { auth } from '@leasehold/core';
+import { auth, VaultError } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import { createRotatingKnex, type RotatingKnex } from '@leasehold/knex';
+import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import {
   createTestDatabase,
   httpLoadUntil,
@@ -21,10 +23,15 @@ import {
   Module,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Knex } from 'knex';
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { getPoolToken, InjectPool, InjectVault, VaultModule, VaultService } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
+import {
+  getPoolToken,
+  InjectPool,
+  InjectVault,
+  type VaultDatabase,
+  VaultModule,
+  VaultService,
+} from '../src/index.js';
 import { listen } from './helpers.js';
 
 let db: TestDatabase;
@@ -43,11 +50,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** The databases of the first test, as a type: what `@InjectPool('main')` injects follows from the factory. */
+type Databases = { main: { driver: typeof createRotatingPool; role: string } };
+
 @Controller()
 class AppController {
   constructor(
     @InjectVault() private readonly vault: VaultService,
-    @InjectPool('main') private readonly pool: pg.Pool,
+    @InjectPool('main') private readonly pool: VaultDatabase<Databases, 'main'>,
   ) {}
 
   @Get('secret')
@@ -63,6 +73,14 @@ class AppController {
   }
 }
 
+/** The error an application context of `module` fails to start with (undefined when it starts). */
+async function startupError(module: new () => unknown): Promise<unknown> {
+  return NestFactory.createApplicationContext(module, { logger: false, abortOnError: false }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
 describe('VaultModule databases', () => {
   it('routes answer 200 under concurrent requests through 3 rotations; shutdown revokes the leases', async () => {
     @Module({
@@ -72,7 +90,14 @@ describe('VaultModule databases', () => {
           auth: auth.token({ token: server.rootToken }),
           readyTimeoutMs: 10_000,
           databases: {
-            main: { driver: 'pg', role: 'fast', host: db.host, port: db.port, database: db.name, max: 8 },
+            main: {
+              driver: createRotatingPool,
+              role: 'fast',
+              host: db.host,
+              port: db.port,
+              database: db.name,
+              max: 8,
+            },
           },
         }),
       ],
@@ -84,9 +109,8 @@ describe('VaultModule databases', () => {
     const vault = app.get(VaultService);
     const leaseIds = new Set<string>();
     vault.on('lease:issued', (e) => leaseIds.add(e.leaseId));
-    const pool = app.get<
-      pg.Pool & { lease: { current(): { leaseId: string; value: { username: string } } } }
-    >(getPoolToken('main'));
+    const pool = app.get<VaultDatabase<Databases, 'main'>>(getPoolToken('main'));
+    expectTypeOf(pool).toEqualTypeOf<RotatingPool>();
     leaseIds.add(pool.lease.current().leaseId);
     let closed = false;
     try {
@@ -139,9 +163,16 @@ describe('VaultModule databases', () => {
             address: server.url,
             auth: auth.token({ token: server.rootToken }),
             databases: {
-              main: { driver: 'pg', role: 'steady', host: db.host, port: db.port, database: db.name, max: 2 },
+              main: {
+                driver: createRotatingPool,
+                role: 'steady',
+                host: db.host,
+                port: db.port,
+                database: db.name,
+                max: 2,
+              },
               reports: {
-                driver: 'knex',
+                driver: createRotatingKnex,
                 role: 'steady',
                 leaseOptions: { drainTimeoutMs: 5000 }, // its own handle, not the pg pool's
                 client: 'pg',
@@ -152,7 +183,7 @@ describe('VaultModule databases', () => {
         }),
         ReportsModule.forRootAsync({
           inject: [getPoolToken('main')],
-          useFactory: async (pool: pg.Pool) => {
+          useFactory: async (pool: RotatingPool) => {
             const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
             return { itemCount: Number(rows[0]?.n) };
           },
@@ -163,7 +194,7 @@ describe('VaultModule databases', () => {
     const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
     try {
       expect(app.get(Reports).options.itemCount).toBeGreaterThanOrEqual(3);
-      const knex = app.get<Knex>(getPoolToken('reports'));
+      const knex = app.get<RotatingKnex>(getPoolToken('reports'));
       const rows = await knex('items').count<{ count: string }[]>('* as count');
       expect(Number(rows[0]?.count)).toBeGreaterThanOrEqual(3);
     } finally {
@@ -180,18 +211,43 @@ describe('VaultModule databases', () => {
           address: server.url,
           auth: auth.token({ token: server.rootToken }),
           readyTimeoutMs: 5000,
-          databases: { main: { driver: 'pg', role: 'no-such-role', host: db.host, database: db.name } },
+          databases: {
+            main: { driver: createRotatingPool, role: 'no-such-role', host: db.host, database: db.name },
+          },
         }),
       ],
     })
     class AppModule {}
-    const error = await NestFactory.createApplicationContext(AppModule, {
-      logger: false,
-      abortOnError: false,
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await startupError(AppModule);
     expect((error as Error).message).toMatch(/database "main" \(role "no-such-role"\) got no credentials/);
+  });
+
+  it('forRootAsync: databaseNames naming a database the factory did not configure is VAULT_CONFIG', async () => {
+    @Module({
+      imports: [
+        VaultModule.forRootAsync({
+          databaseNames: ['main'],
+          useFactory: () => ({ address: server.url, auth: auth.token({ token: server.rootToken }) }),
+        }),
+      ],
+    })
+    class AppModule {}
+    const error = await startupError(AppModule);
+    expect(VaultError.is(error, 'VAULT_CONFIG')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /"databaseNames" of VaultModule\.forRootAsync: lists "main" but the options factory configured no "databases\.main"/,
+    );
+  });
+
+  it('a driver name or a factory without { lease } does not compile', () => {
+    const wrong = () => [
+      // @ts-expect-error a driver name is no longer accepted: pass the factory
+      VaultModule.forRoot({ databases: { main: { driver: 'pg', role: 'app' } } }),
+      VaultModule.forRoot({
+        // @ts-expect-error the factory must accept { lease }
+        databases: { main: { driver: (o: { host: string }) => o, role: 'app', host: 'db' } },
+      }),
+    ];
+    expectTypeOf(wrong).toBeFunction();
   });
 });

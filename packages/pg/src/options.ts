@@ -3,7 +3,13 @@
  * own function name so the message names what the application called). Every mistake is a `VAULT_CONFIG`
  * `VaultError` naming the option and the fix; a value is never echoed (only its type, or a number).
  */
-import { checkOption, checkOptionsObject, describeValue, MAX_TIMER_MS, optionError } from '@leasehold/core';
+import {
+  checkOption,
+  checkOptionsObject,
+  describeValue,
+  MAX_TIMER_MS,
+  optionError,
+} from '@leasehold/core/host';
 
 /** Checks the options of `createRotatingPool` (and of the packages built on it) before anything is created. */
 export function validateRotatingPoolOptions(options: unknown, fn = 'createRotatingPool'): void {

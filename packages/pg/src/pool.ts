@@ -21,17 +21,17 @@
  */
 import {
   type DatabaseCredentials,
-  type DatabaseCredentialsOptions,
+  type DatabaseLeaseSource,
   type Lease,
   type LeaseOptions,
   type LeaseRotateEvent,
   type LeaseSnapshot,
-  optionError,
   type RotateReason,
   type Vault,
   VaultError,
   VaultErrorCode,
 } from '@leasehold/core';
+import { resolveDatabaseLease } from '@leasehold/core/host';
 import pg from 'pg';
 import { RotatingPoolError, RotatingPoolErrorCode } from './errors.js';
 import { validateRotatingPoolOptions } from './options.js';
@@ -41,30 +41,11 @@ export const AUTH_FAILURE_CODES: ReadonlySet<string> = new Set(['28P01', '28000'
 /** SQLSTATE `insufficient_privilege`: what every statement of a session whose role was dropped fails with. */
 export const PERMISSION_DENIED_CODE = '42501';
 
-/** Where the pool gets its credentials: a Vault client and a role, or a lease handle you already hold. */
-export type RotatingPoolSource =
-  | {
-      /** The Vault client (`createVault()` from `@leasehold/core`). */
-      vault: Vault;
-      /** Database role: `database/creds/<role>` (dynamic) or `database/static-creds/<role>` (static). */
-      role: string;
-      /** `dynamic` (default): a lease per pool, rotated before its max TTL. `static`: Vault-rotated password. */
-      credentials?: 'dynamic' | 'static';
-      /** Mount of the database engine (default `database`). */
-      mount?: string;
-      /** Lease lifecycle options (rotation margin, drain timeout, …) for the handle. */
-      leaseOptions?: LeaseOptions;
-      lease?: never;
-    }
-  | {
-      /** A credentials lease you obtained yourself (`vault.database.credentials(role)`). */
-      lease: Lease<DatabaseCredentials>;
-      vault?: never;
-      role?: never;
-      credentials?: never;
-      mount?: never;
-      leaseOptions?: never;
-    };
+/**
+ * Where the pool gets its credentials: a Vault client and a role (`vault`, `role`, `credentials`, `mount`,
+ * `leaseOptions`), or a lease handle you already hold (`lease`). The core's `DatabaseLeaseSource`.
+ */
+export type RotatingPoolSource = DatabaseLeaseSource;
 
 /** Options of {@link createRotatingPool}: every `pg.PoolConfig` option except the credentials, plus the source. */
 export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
@@ -282,7 +263,12 @@ export class RotatingPool extends pg.Pool {
       leaseOptions?: LeaseOptions;
       lease?: Lease<DatabaseCredentials>;
     };
-    const lease = resolveLease({ vault, role, credentials, mount, leaseOptions, lease: givenLease });
+    const lease = resolveDatabaseLease(
+      (givenLease
+        ? { lease: givenLease, vault, role }
+        : { vault, role, credentials, mount, leaseOptions }) as DatabaseLeaseSource,
+      { fn: CREATE },
+    );
     const hooks: Hooks = { pool: undefined };
     const BaseClient = (poolConfig.Client ?? pg.Client) as typeof pg.Client;
     super({ ...poolConfig, Client: rotatingClientClass(BaseClient, lease, hooks) });
@@ -699,55 +685,6 @@ export class RotatingPool extends pg.Pool {
 }
 
 const CREATE = 'createRotatingPool';
-
-function resolveLease(source: {
-  vault: Vault | undefined;
-  role: string | undefined;
-  credentials: 'dynamic' | 'static' | undefined;
-  mount: string | undefined;
-  leaseOptions: LeaseOptions | undefined;
-  lease: Lease<DatabaseCredentials> | undefined;
-}): Lease<DatabaseCredentials> {
-  if (source.lease) {
-    if (source.vault || source.role) {
-      throw optionError(
-        CREATE,
-        'lease',
-        'pass either `lease` or `vault` + `role`, not both',
-        'Remove one of them.',
-      );
-    }
-    if (typeof source.lease.on !== 'function' || typeof source.lease.peek !== 'function') {
-      throw optionError(CREATE, 'lease', 'is not a lease handle', 'Pass `vault.database.credentials(role)`.');
-    }
-    return source.lease;
-  }
-  if (!source.vault || typeof (source.vault as { database?: unknown }).database !== 'object') {
-    throw optionError(
-      CREATE,
-      'vault',
-      'is required (a Vault client from createVault())',
-      'Pass `vault` and `role`, or a `lease`.',
-    );
-  }
-  if (typeof source.role !== 'string' || source.role.length === 0) {
-    throw optionError(
-      CREATE,
-      'role',
-      'must be a non-empty database role name',
-      'Pass the Vault database role, e.g. `app-rw`.',
-    );
-  }
-  const kind = source.credentials ?? 'dynamic';
-  if (kind !== 'dynamic' && kind !== 'static') {
-    throw optionError(CREATE, 'credentials', 'must be "dynamic" or "static"', 'Fix the value.');
-  }
-  const opts: DatabaseCredentialsOptions = { ...source.leaseOptions };
-  if (source.mount !== undefined) opts.mount = source.mount;
-  return kind === 'static'
-    ? source.vault.database.staticCredentials(source.role, opts)
-    : source.vault.database.credentials(source.role, opts);
-}
 
 function assertPoolInternals(pool: pg.Pool): void {
   const p = pool as unknown as Partial<PoolInternals>;

@@ -10,7 +10,8 @@
  * const prisma = new PrismaClient({ adapter });
  * ```
  */
-import { checkOption, checkOptionsObject, VaultError, VaultErrorCode } from '@leasehold/core';
+import { VaultError, VaultErrorCode } from '@leasehold/core';
+import { checkOption, checkOptionsObject } from '@leasehold/core/host';
 import {
   createRotatingPool,
   type RotatingPool,
@@ -31,8 +32,11 @@ export type RotatingPrismaAdapterOptions = RotatingPoolOptions & {
   adapter?: PrismaPgOptions;
 };
 
-/** The `PrismaPg` adapter factory, with the rotating pool it uses (`pool.stats()`, `pool.lease`). */
-export type RotatingPrismaAdapter = PrismaPg & { readonly pool: RotatingPool };
+/**
+ * The `PrismaPg` adapter factory, with the rotating pool it uses as `rotatingPool` (`rotatingPool.stats()`,
+ * `rotatingPool.lease`), the same name a rotating Knex instance uses.
+ */
+export type RotatingPrismaAdapter = PrismaPg & { readonly rotatingPool: RotatingPool };
 
 const CREATE = 'createRotatingPrismaAdapter';
 
@@ -60,7 +64,7 @@ export function createRotatingPrismaAdapter(options: RotatingPrismaAdapterOption
         'Make pg resolve to one copy (check `pnpm why pg` / `npm ls pg`; dedupe it or add an override).',
     );
   }
-  Object.defineProperty(adapter, 'pool', { value: pool, enumerable: false });
+  Object.defineProperty(adapter, 'rotatingPool', { value: pool, enumerable: false });
   return adapter as RotatingPrismaAdapter;
 }
 

@@ -46,7 +46,7 @@ function adapterFor(role: string, max: number) {
 describe('createRotatingPrismaAdapter', () => {
   it('runs a generated Prisma client through 5 rotations under load: 0 failed queries', async () => {
     const adapter = adapterFor('fast', 6);
-    const pool = adapter.pool;
+    const pool = adapter.rotatingPool;
     // Generous transaction waits: the test machine may be busy; a rotation itself never makes a checkout wait long.
     const prisma = new PrismaClient({ adapter, transactionOptions: { maxWait: 10_000, timeout: 20_000 } });
     clients.push(prisma);
@@ -103,7 +103,7 @@ describe('createRotatingPrismaAdapter', () => {
 
   it('out-of-band lease revoke under 8 workers of Prisma queries: 0 failed queries, a new generation serves', async () => {
     const adapter = adapterFor('oob', 10);
-    const pool = adapter.pool;
+    const pool = adapter.rotatingPool;
     const prisma = new PrismaClient({ adapter });
     clients.push(prisma);
     await prisma.item.count();

@@ -1,12 +1,19 @@
-/** `VaultHost` (the lifecycle the framework adapters map): options, startup bound, driver loading, ownership. */
+/** `VaultHost` (the lifecycle the framework adapters map): options, startup bound, driver factories, ownership. */
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, closeDatabaseClient, createVault, VaultError, VaultHost } from '../../src/index.js';
+import { closeDatabaseClient, isServing, VaultHost } from '../../src/host/index.js';
+import { auth, createVault, VaultError } from '../../src/index.js';
 
 let server: DevServer;
-const noDrivers = (id: string) =>
-  Promise.reject(Object.assign(new Error(`Cannot find package '${id}'`), { code: 'ERR_MODULE_NOT_FOUND' }));
+/** A driver that records what the host passed it. */
+function fakeDriver(calls: Array<Record<string, unknown>>) {
+  return (options: { lease: unknown; host?: string }) => {
+    calls.push(options);
+    return { end: async () => void calls.push({ ended: true }) };
+  };
+}
+const driver = fakeDriver([]);
 
 beforeAll(async () => {
   server = await startDevServer({ port: 0 });
@@ -26,20 +33,23 @@ describe('VaultHost', () => {
       [{ readyTimeoutMs: '5s' }, /"readyTimeoutMs" must be a positive integer \(got "5s"\)/],
       [{ closeClient: 'no' }, /"closeClient" must be true or false \(got "no"\)/],
       [
-        { databases: { main: { driver: 'pg', role: 'r', credentials: 'statik' } } },
+        { databases: { main: { driver, role: 'r', credentials: 'statik' } } },
         /"databases\.main\.credentials"/,
       ],
       [{ databases: [] }, /"databases"/],
-      [{ databases: { main: { driver: 'mysql', role: 'r' } } }, /"databases\.main\.driver"/],
-      [{ databases: { main: { driver: 'pg' } } }, /"databases\.main\.role"/],
-      [{ databases: { main: { driver: 'pg', role: 'r', password: 'x' } } }, /credentials come from Vault/],
+      [
+        { databases: { main: { driver: 'pg', role: 'r' } } },
+        /"databases\.main\.driver" of VaultHost: must be a database factory function, got a string\. Import .*createRotatingPool/,
+      ],
+      [{ databases: { main: { driver } } }, /"databases\.main\.role"/],
+      [{ databases: { main: { driver, role: 'r', password: 'x' } } }, /credentials come from Vault/],
       [{ vault: {} }, /"vault"/],
       [{ adress: 'http://x' }, /adress/],
     ];
     for (const [opts, message] of bad) {
       let error: unknown;
       try {
-        new VaultHost({ ...options(), ...(opts as object) } as never, noDrivers);
+        new VaultHost({ ...options(), ...(opts as object) } as never);
       } catch (e) {
         error = e;
       }
@@ -49,7 +59,7 @@ describe('VaultHost', () => {
   });
 
   it('starts (single flight), owns the client it created, and closes it', async () => {
-    const host = new VaultHost(options(), noDrivers);
+    const host = new VaultHost(options());
     expect(host.closesClient).toBe(true);
     await Promise.all([host.start(), host.start()]);
     expect(host.vault.health().status).toBe('ready');
@@ -59,22 +69,45 @@ describe('VaultHost', () => {
 
   it('leaves a client it was given open unless closeClient', async () => {
     const vault = createVault(options());
-    const host = new VaultHost(vault, noDrivers);
+    const host = new VaultHost(vault);
     expect(host.vault).toBe(vault);
     await host.start();
     await host.close();
     expect(vault.closed).toBe(false);
-    const owning = new VaultHost({ vault, closeClient: true }, noDrivers);
+    const owning = new VaultHost({ vault, closeClient: true });
     await owning.close();
     expect(vault.closed).toBe(true);
   });
 
+  it('a client it was given stays open after a failed start; a later start (or retryReady) succeeds', async () => {
+    const port = await freePort(); // Vault is not there yet
+    const vault = createVault({
+      address: `http://127.0.0.1:${port}`,
+      auth: auth.token({ token: 'late-root' }),
+    });
+    const host = new VaultHost({ vault, readyTimeoutMs: 500 });
+    await expect(host.start()).rejects.toThrow(/was not ready/);
+    expect(vault.closed).toBe(false);
+    expect(host.isServing()).toBe(false);
+    const late = await startDevServer({ port, rootToken: 'late-root' });
+    try {
+      await host.retryReady({ timeoutMs: 10_000 });
+      expect(host.started).toBe(true);
+      expect(host.isServing()).toBe(true);
+      await host.close({ closeClient: true });
+      expect(vault.closed).toBe(true);
+    } finally {
+      await late.close();
+    }
+  });
+
   it('fails within readyTimeoutMs with the address, the last error and the option to tune', async () => {
     const port = await freePort();
-    const host = new VaultHost(
-      { address: `http://127.0.0.1:${port}`, auth: auth.token({ token: 't' }), readyTimeoutMs: 1000 },
-      noDrivers,
-    );
+    const host = new VaultHost({
+      address: `http://127.0.0.1:${port}`,
+      auth: auth.token({ token: 't' }),
+      readyTimeoutMs: 1000,
+    });
     const error = await host.start().then(
       () => undefined,
       (e: unknown) => e,
@@ -86,44 +119,52 @@ describe('VaultHost', () => {
     expect(host.vault.closed).toBe(true);
   });
 
-  it('names the package to install when a driver is missing, and one without its factory', async () => {
-    const missing = new VaultHost(
-      { ...options(), databases: { main: { driver: 'knex', role: 'app' } } },
-      noDrivers,
-    );
-    const error = await missing.start().then(
+  it('a database whose role gets no credentials fails start() naming it, before its factory runs', async () => {
+    const calls: Array<Record<string, unknown>> = [];
+    const host = new VaultHost({
+      ...options(),
+      databases: { main: { driver: fakeDriver(calls), role: 'app', credentials: 'static', host: 'db' } },
+    });
+    const error = await host.start().then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(VaultError.is(error, 'VAULT_CONFIG')).toBe(true);
-    expect((error as Error).message).toBe(
-      'Database "main" uses @leasehold/knex, which could not be loaded: install it (pnpm add @leasehold/knex knex pg).',
-    );
-    expect(missing.vault.closed).toBe(true);
+    // The dev server has no static role "app": the start fails naming the database, and no factory ran.
+    expect(VaultError.is(error)).toBe(true);
+    expect((error as Error).message).toMatch(/database "main" \(role "app"\) got no credentials/);
+    expect(calls).toEqual([]);
+    expect(host.isServing()).toBe(false);
+  });
 
-    const old = new VaultHost(
-      { ...options(), databases: { main: { driver: 'pg', role: 'app' } } },
-      async () => ({}),
-    );
-    await expect(old.start()).rejects.toThrow(/@leasehold\/pg does not export createRotatingPool\(\)/);
+  it('isServing: degraded counts as up unless degradedIsDown', () => {
+    expect(isServing({ status: 'ready' })).toBe(true);
+    expect(isServing({ status: 'degraded' })).toBe(true);
+    expect(isServing({ status: 'degraded' }, { degradedIsDown: true })).toBe(false);
+    expect(isServing({ status: 'down' })).toBe(false);
   });
 
   it('database(name) explains unknown and not-yet-open names', () => {
-    const host = new VaultHost(
-      { ...options(), databases: { main: { driver: 'pg', role: 'app' } } },
-      noDrivers,
-    );
+    const host = new VaultHost({ ...options(), databases: { main: { driver, role: 'app' } } });
     expect(() => host.database('main')).toThrow(/not open yet/);
-    expect(() => host.database('other')).toThrow(/Unknown database "other": configured databases are "main"/);
+    expect(() => host.database('other' as never)).toThrow(
+      /Unknown database "other": configured databases are "main"/,
+    );
   });
 
   it('closeDatabaseClient ends pools, destroys Knex, ends an adapter’s pool', async () => {
     const calls: string[] = [];
     await closeDatabaseClient({ end: async () => void calls.push('end') });
     await closeDatabaseClient({ destroy: async () => void calls.push('destroy') });
-    await closeDatabaseClient({ connect() {}, pool: { end: async () => void calls.push('pool.end') } });
+    // A Knex instance is a function with methods.
+    await closeDatabaseClient(
+      Object.assign(() => undefined, { destroy: async () => void calls.push('knex') }),
+    );
+    await closeDatabaseClient({
+      connect() {},
+      rotatingPool: { end: async () => void calls.push('pool.end') },
+    });
     await closeDatabaseClient({ dispose: async () => void calls.push('dispose') });
     await closeDatabaseClient(undefined);
-    expect(calls).toEqual(['end', 'destroy', 'pool.end', 'dispose']);
+    expect(calls).toEqual(['end', 'destroy', 'knex', 'pool.end', 'dispose']);
   });
 });
