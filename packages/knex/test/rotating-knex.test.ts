@@ -79,7 +79,7 @@ describe('createRotatingKnex', () => {
     const pool = knex.rotatingPool;
     const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
     const revoked = new Set<number>();
-    pool.lease.on('rotate', (e) => {
+    pool.lease.on('rotated', (e) => {
       previous.push(e.previous);
     });
     pool.lease.on('revoked', (e) => {

@@ -281,7 +281,7 @@ export class RotatingPool extends pg.Pool {
     const timeout = poolConfig.connectionTimeoutMillis ?? 0;
     this.#waitMs = timeout > 0 ? timeout : DEFAULT_CREDENTIALS_WAIT_MS;
     this.#unsubscribe = [
-      lease.on('rotate', (e) => this.#onRotate(e)),
+      lease.on('rotated', (e) => this.#onRotate(e)),
       lease.on('error', (e) => {
         if (e.operation === 'issue') this.#lastIssueError = e.error;
       }),

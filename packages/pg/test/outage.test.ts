@@ -115,7 +115,7 @@ async function drill(vault: Vault, down: () => Promise<void> | void, up: () => P
   const first = pool.lease.current();
   let rotatedBeforeEndMs: number | undefined;
   let expired = false;
-  pool.lease.on('rotate', (e) => {
+  pool.lease.on('rotated', (e) => {
     if (e.previous.generation === first.generation) rotatedBeforeEndMs = first.expiresAt - Date.now();
   });
   pool.lease.on('expired', () => {

@@ -103,7 +103,7 @@ describe('createRotatingPool', () => {
     const revoked = new Set<number>();
     const rotations: PoolRotateEvent[] = [];
     const drained: number[] = [];
-    pool.lease.on('rotate', (e) => {
+    pool.lease.on('rotated', (e) => {
       previous.push(e.previous);
     });
     pool.lease.on('revoked', (e) => {

@@ -52,7 +52,7 @@ describe('createRotatingPrismaAdapter', () => {
     clients.push(prisma);
     const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
     const revoked = new Set<number>();
-    pool.lease.on('rotate', (e) => {
+    pool.lease.on('rotated', (e) => {
       previous.push(e.previous);
     });
     pool.lease.on('revoked', (e) => {
@@ -63,7 +63,7 @@ describe('createRotatingPrismaAdapter', () => {
     const expired: number[] = [];
     pool.lease.on('expired', (e) => expired.push(e.previous.generation));
     const late: string[] = [];
-    pool.lease.on('rotate', (e) => {
+    pool.lease.on('rotated', (e) => {
       if (e.previous.expiresAt < Date.now())
         late.push(`generation ${e.previous.generation} replaced after it expired`);
     });

@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       poolRole = 'bench-long';
       let churned = 0;
       const churn = vault.database.credentials('bench');
-      churn.on('rotate', () => {
+      churn.on('rotated', () => {
         churned++;
       });
       process.on('beforeExit', () => console.log(`churn-only: ${churned} rotations of the bare lease`));
@@ -213,13 +213,13 @@ async function main(): Promise<void> {
       // Lease schedule trace: when renewals and rotations happen, relative to the start.
       const t0 = Date.now();
       const at = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
-      rotating.lease.on('renew', (e) =>
+      rotating.lease.on('renewed', (e) =>
         console.log(`  [${at()}] renew ttl ${e.ttlMs} ms capped ${e.capped}`),
       );
       rotating.lease.on('expiring', (e) =>
         console.log(`  [${at()}] expiring (${e.reason}) ${e.remainingMs} ms left`),
       );
-      rotating.lease.on('rotate', (e) =>
+      rotating.lease.on('rotated', (e) =>
         console.log(`  [${at()}] rotate -> gen ${e.current.generation} (${e.reason})`),
       );
       rotating.on('drained', (e) => console.log(`  [${at()}] drained gen ${e.generation}`));

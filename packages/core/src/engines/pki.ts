@@ -76,7 +76,7 @@ export class PkiEngine {
    * ```ts
    * const cert = vault.pki.certificate('web', { commonName: 'api.internal', ttl: '24h' });
    * const server = https.createServer(tlsOptions((await cert.ready()).value), app);
-   * cert.on('rotate', ({ current }) => server.setSecureContext(tlsOptions(current.value)));
+   * cert.on('rotated', ({ current }) => server.setSecureContext(tlsOptions(current.value)));
    * ```
    */
   certificate(

@@ -6,7 +6,7 @@
  *   call (`sys/leases/renew`), its events, and the rotation-margin rule: re-issue `rotationMarginMs` before the value
  *   ends — when Vault caps a renewal (max TTL), the lease is not renewable, or renewals keep failing — so that the
  *   new value exists while the old one is valid.
- * - **Rotate**: `rotate { previous, current, drained }` goes to every listener; the previous lease is revoked when
+ * - **Rotate**: `rotated { previous, current, drained }` goes to every listener; the previous lease is revoked when
  *   all listeners drained, after `drainTimeoutMs`, or just before it expires — whichever comes first.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
  *   left) and keep the current value; they probe an open circuit first and wake up at once when it closes (Vault is
@@ -572,7 +572,7 @@ export class LeaseHandle<T> implements Lease<T> {
   // ── rotation: drain, then revoke the previous lease ──────────────────────────────────────────────────────
 
   /**
-   * The previous value is revoked once `waits` (the `rotate` listeners that have not drained) settle, after
+   * The previous value is revoked once `waits` (the `rotated` listeners that have not drained) settle, after
    * `drainTimeoutMs`, or just before it expires — whichever comes first.
    */
   #retire(prev: Held<T>, waits: Array<Promise<unknown>>): void {

@@ -14,8 +14,8 @@
  *
  * **Event names.** Events state facts, in the past tense (`lease:issued`, `lease:renewed`, `lease:rotated`,
  * `lease:expired`, `lease:revoked`, `lease:issue-failed`, `lease:renew-failed`); the one announcement is
- * `expiring` (the value cannot be extended and its replacement starts now). The handle's own `issue`, `renew` and
- * `rotate` are the same facts as `lease:issued`, `lease:renewed` and `lease:rotated`; `error` carries every
+ * `expiring` (the value cannot be extended and its replacement starts now). The handle's own `issued`, `renewed` and
+ * `rotated` are the same facts as `lease:issued`, `lease:renewed` and `lease:rotated`; `error` carries every
  * failed operation.
  *
  * Payloads carry lease ids, generations, codes and durations — never a secret value.
@@ -108,13 +108,13 @@ export class LeaseEventPublisher<T> {
   /** `issuing → issued`: the first value arrived (generation 1). `ttl`: seconds granted (0: it does not end). */
   issued(current: LeaseSnapshot<T>, ttl: number): void {
     this.#move('issued');
-    this.#emit('issue', { current });
+    this.#emit('issued', { current });
     this.#issuedMirror(current, ttl);
     this.#log.info(this.#issuedFields(current, ttl), 'lease issued');
   }
 
   /**
-   * `→ issued` (generation + 1): a re-issued value replaced `previous`. Sends `rotate` to each listener with its
+   * `→ issued` (generation + 1): a re-issued value replaced `previous`. Sends `rotated` to each listener with its
    * own event object and returns what the previous value waits for before it is revoked: one promise per listener
    * that has not drained yet (see {@link LeaseRotateEvent}).
    */
@@ -142,7 +142,7 @@ export class LeaseEventPublisher<T> {
   /** `→ renewed`: Vault extended the lease (`ttlMs` granted; `capped`: cut at the lease's max TTL). */
   renewed(current: LeaseSnapshot<T>, ttlMs: number, capped: boolean): void {
     this.#move('renewed');
-    this.#emit('renew', { current, ttlMs, capped });
+    this.#emit('renewed', { current, ttlMs, capped });
     const ttl = ttlMs / 1000;
     this.#client.emit('lease:renewed', {
       key: this.#key,
@@ -156,7 +156,7 @@ export class LeaseEventPublisher<T> {
 
   /**
    * `→ renewed` without an event: static credentials were read again and the secret is the same (only its end
-   * moved). Not a Vault renewal, so neither `renew` nor `lease:renewed` is sent.
+   * moved). Not a Vault renewal, so neither `renewed` nor `lease:renewed` is sent.
    */
   unchanged(current: LeaseSnapshot<T>): void {
     this.#move('renewed');
@@ -326,14 +326,14 @@ export class LeaseEventPublisher<T> {
     }
   }
 
-  /** Sends `rotate` to each listener with its own event; returns the drains still awaited. */
+  /** Sends `rotated` to each listener with its own event; returns the drains still awaited. */
   #emitRotate(
     previous: LeaseSnapshot<T>,
     current: LeaseSnapshot<T>,
     reason: RotateReason,
   ): Array<Promise<unknown>> {
     const waits: Array<Promise<unknown>> = [];
-    for (const listener of [...(this.#listeners.get('rotate') ?? [])]) {
+    for (const listener of [...(this.#listeners.get('rotated') ?? [])]) {
       let deferred = false;
       let markDrained: () => void = () => {};
       const drainedPromise = new Promise<void>((resolve) => {
@@ -356,7 +356,7 @@ export class LeaseEventPublisher<T> {
           waits.push(drainedPromise);
         }
       } catch (error) {
-        this.#log.error({ path: this.#path, err: describe(error) }, 'a rotate listener threw');
+        this.#log.error({ path: this.#path, err: describe(error) }, 'a rotated listener threw');
       }
     }
     return waits;

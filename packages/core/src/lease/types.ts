@@ -64,7 +64,7 @@ export type RotateReason =
   | 'expired';
 
 /**
- * Payload of the `rotate` event. Each listener gets its own object.
+ * Payload of the `rotated` event. Each listener gets its own object.
  *
  * A listener says it has stopped using `previous` ("drained") in one of three ways:
  * - return a promise: drained when it settles;
@@ -83,18 +83,18 @@ export interface LeaseRotateEvent<T> {
 }
 
 /**
- * Events of one handle, by name. Each is mirrored by a client-wide `lease:*` event (`issue` → `lease:issued`,
- * `renew` → `lease:renewed`, `rotate` → `lease:rotated`, `expiring`, `expired` and `revoked` → the same name,
- * `error` → `lease:issue-failed` / `lease:renew-failed`). Names state facts — `issue`, `renew` and `rotate` the
- * same facts as their past-tense client mirrors — except `expiring`, the announcement that a re-issue starts.
+ * Events of one handle, by name. Each is mirrored by a client-wide `lease:*` event of the same name (`issued` →
+ * `lease:issued`, `renewed`, `rotated`, `expiring`, `expired`, `revoked`; `error` → `lease:issue-failed` /
+ * `lease:renew-failed`). Names are in the past tense: they state facts that happened — except `expiring`, the
+ * announcement that a re-issue starts.
  */
 export interface LeaseEventMap<T> {
   /** The first value was issued (also resolves {@link Lease.ready}). */
-  issue: { readonly current: LeaseSnapshot<T> };
+  issued: { readonly current: LeaseSnapshot<T> };
   /** Vault extended the lease. `capped`: Vault cut the TTL at the lease's max TTL. */
-  renew: { readonly current: LeaseSnapshot<T>; readonly ttlMs: number; readonly capped: boolean };
+  renewed: { readonly current: LeaseSnapshot<T>; readonly ttlMs: number; readonly capped: boolean };
   /** A new value replaced the previous one. See {@link LeaseRotateEvent}. */
-  rotate: LeaseRotateEvent<T>;
+  rotated: LeaseRotateEvent<T>;
   /** The current value cannot be extended; a re-issue starts now (`remainingMs` of validity left). */
   expiring: {
     readonly current: LeaseSnapshot<T>;
@@ -120,10 +120,10 @@ export interface LeaseEventMap<T> {
   };
 }
 
-/** A listener of {@link LeaseEventMap} event `K`. `rotate` listeners may return a promise (see {@link LeaseRotateEvent}). */
+/** A listener of {@link LeaseEventMap} event `K`. `rotated` listeners may return a promise (see {@link LeaseRotateEvent}). */
 export type LeaseListener<T, K extends keyof LeaseEventMap<T>> = (
   payload: LeaseEventMap<T>[K],
-) => K extends 'rotate' ? unknown : void;
+) => K extends 'rotated' ? unknown : void;
 
 /** Lifecycle options of a lease handle (per call, defaults from `createVault({ leases })`). */
 export interface LeaseOptions {
@@ -133,7 +133,7 @@ export interface LeaseOptions {
    */
   rotationMarginMs?: number;
   /**
-   * Longest wait for `rotate` listeners to drain before the previous lease is revoked. Default: until the previous
+   * Longest wait for `rotated` listeners to drain before the previous lease is revoked. Default: until the previous
    * lease is about to expire (it is never revoked under a listener that has not drained before that).
    */
   drainTimeoutMs?: number;
@@ -165,7 +165,7 @@ export interface LeaseReadyOptions {
  * ```ts
  * const creds = vault.database.credentials('app-rw');
  * const { value, generation } = await creds.ready();
- * creds.on('rotate', async ({ previous, current }) => {
+ * creds.on('rotated', async ({ previous, current }) => {
  *   await pool.switchTo(current.value);   // the previous lease is revoked when this settles
  * });
  * ```
@@ -194,7 +194,7 @@ export interface Lease<T> {
    * Forces a re-issue now, e.g. when the database rejects the credentials (SQLSTATE 28P01). Single flight: calls
    * while a re-issue is under way share it. `ifGeneration`: only re-issue if the current generation is still this
    * one (so N connections failing at once with generation 3 cause one re-issue, not N). Resolves with the value in
-   * use afterwards; the previous lease goes through the normal `rotate` → drain → revoke path.
+   * use afterwards; the previous lease goes through the normal `rotated` → drain → revoke path.
    */
   reissue(options?: { reason?: string; ifGeneration?: number }): Promise<LeaseSnapshot<T>>;
   /** Stops renewing, revokes the held lease(s) (bounded), and ends the handle (`revoked`). Idempotent. */

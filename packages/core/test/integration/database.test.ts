@@ -165,12 +165,12 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
     const lease = vault.database.credentials('short');
     await lease.ready();
     let renewals = 0;
-    lease.on('renew', () => {
+    lease.on('renewed', () => {
       renewals += 1;
     });
     const rotations: Array<{ previous: LeaseSnapshot<DatabaseCredentials>; at: number; drainedAt: number }> =
       [];
-    lease.on('rotate', async ({ previous }) => {
+    lease.on('rotated', async ({ previous }) => {
       const entry = { previous, at: Date.now(), drainedAt: 0 };
       rotations.push(entry);
       // The previous credentials still work while we drain.
@@ -234,7 +234,7 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
       first.issuedAt + 23_500 - Date.now(),
     );
     const renewedAt: number[] = [];
-    lease.on('renew', () => renewedAt.push(Date.now()));
+    lease.on('renewed', () => renewedAt.push(Date.now()));
     const errors: string[] = [];
     lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
     const { failures } = await checkContinuously(lease, first.issuedAt + 27_000 - Date.now());
@@ -305,7 +305,7 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
     const lease = vault.database.credentials('medium');
     await lease.ready();
     const reasons: string[] = [];
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       reasons.push(e.reason);
     });
     const { failures } = await checkContinuously(lease, 20_000);
@@ -321,7 +321,7 @@ describe.concurrent('database leases against the dev server and PostgreSQL', () 
     expect(first.value.username).toBe('static_user');
     expect(await tryLogin(first.value)).toBeNull();
     const rotated = await new Promise<LeaseSnapshot<DatabaseCredentials>>((resolve) =>
-      lease.on('rotate', (e) => resolve(e.current)),
+      lease.on('rotated', (e) => resolve(e.current)),
     );
     expect(rotated.value.password.reveal()).not.toBe(first.value.password.reveal());
     expect(await tryLogin(rotated.value)).toBeNull();

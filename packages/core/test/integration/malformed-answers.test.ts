@@ -387,7 +387,7 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
         run.lease.on('error', (e) => {
           if (e.operation === 'renew') errors.push(e.error);
         });
-        const rotated = new Promise<void>((resolve) => run.lease.on('rotate', () => resolve()));
+        const rotated = new Promise<void>((resolve) => run.lease.on('rotated', () => resolve()));
         await run.lease.ready({ timeoutMs: GUARD_MS });
         await guarded(rotated);
         const renewals = stub.seen.filter(

@@ -198,7 +198,7 @@ describe('pki', () => {
     expect(() => createSecureContext(tlsOptions(first.value))).not.toThrow();
     recorder.secret(first.value.privateKey.reveal());
     const rotated = await new Promise<{ at: number; serial: string }>((resolve) => {
-      cert.on('rotate', (e) => {
+      cert.on('rotated', (e) => {
         recorder.secret(e.current.value.privateKey.reveal());
         resolve({ at: Date.now(), serial: e.current.value.serialNumber });
       });

@@ -122,10 +122,10 @@ describe('LeaseEventPublisher', () => {
   it('isolates a throwing handle listener (logged) from the others and from the client mirror', () => {
     const { pub, lines, client } = publisher();
     const seen: number[] = [];
-    pub.on('issue', () => {
+    pub.on('issued', () => {
       throw new Error('listener bug');
     });
-    pub.on('issue', ({ current }) => seen.push(current.generation));
+    pub.on('issued', ({ current }) => seen.push(current.generation));
     expect(() => pub.issued(snap(1), 60)).not.toThrow();
     expect(seen).toEqual([1]);
     expect(client).toEqual(['lease:issued']);

@@ -88,7 +88,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(lease.current()).toBe(snap);
 
     const renewals: number[] = [];
-    lease.on('renew', ({ ttlMs }) => renewals.push(ttlMs));
+    lease.on('renewed', ({ ttlMs }) => renewals.push(ttlMs));
     // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s
     await h.clock.advance(21_000);
     expect(h.fake.count('sys/leases/renew')).toBe(0);
@@ -111,7 +111,7 @@ describe('lease state machine (injected clock and transport)', () => {
     const first = await readyLease(h, lease);
     let release: () => void = () => {};
     const rotations: Array<LeaseRotateEvent<DatabaseCredentials>> = [];
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       rotations.push(e);
       return new Promise<void>((resolve) => {
         release = resolve;
@@ -150,7 +150,7 @@ describe('lease state machine (injected clock and transport)', () => {
     const lease = h.vault.database.credentials('app');
     const first = await readyLease(h, lease);
     let drained: (() => void) | undefined;
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       drained = e.drained;
     });
     await lease.reissue({ reason: 'test' });
@@ -166,7 +166,7 @@ describe('lease state machine (injected clock and transport)', () => {
     h2.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
     const l2 = h2.vault.database.credentials('app');
     const f2 = await readyLease(h2, l2);
-    l2.on('rotate', () => new Promise<void>(() => {}));
+    l2.on('rotated', () => new Promise<void>(() => {}));
     await l2.reissue();
     await h2.clock.advance(399);
     expect(h2.fake.leases.get(f2.leaseId)?.revoked).toBe(false);
@@ -178,7 +178,7 @@ describe('lease state machine (injected clock and transport)', () => {
     h3.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
     const l3 = h3.vault.database.credentials('app');
     const f3 = await readyLease(h3, l3);
-    l3.on('rotate', () => new Promise<void>(() => {}));
+    l3.on('rotated', () => new Promise<void>(() => {}));
     await l3.reissue();
     const remaining = f3.expiresAt - h3.clock.now();
     await h3.clock.advance(remaining - 600);
@@ -230,7 +230,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.vault.leases.list()[0]?.ttl).toBe(0);
     // a re-issue waits for its listener's drain (no expiry to bound it), and nothing is marked expired
     let release: () => void = () => {};
-    lease.on('rotate', () => new Promise<void>((r) => (release = r)));
+    lease.on('rotated', () => new Promise<void>((r) => (release = r)));
     await lease.reissue();
     await h.clock.advance(10_000);
     expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
@@ -366,7 +366,7 @@ describe('lease state machine (injected clock and transport)', () => {
     const lease = h.vault.database.credentials('app');
     const first = await readyLease(h, lease);
     const rotated: string[] = [];
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       rotated.push(e.reason);
     });
     h.fake.revokeOutOfBand(first.leaseId);
@@ -396,7 +396,7 @@ describe('lease state machine (injected clock and transport)', () => {
     await readyLease(h, lease);
     await readyLease(h, other);
     const reasons: string[] = [];
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       reasons.push(e.reason);
     });
     // Check continuously that both handles hold a living lease for 60 s (two token max TTLs).
@@ -497,7 +497,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(first.leaseId).toBe('');
     expect(first.value.password.reveal()).toBe('static-password-1');
     const rotations: string[] = [];
-    lease.on('rotate', (e) => {
+    lease.on('rotated', (e) => {
       rotations.push(`${e.previous.value.password.reveal()}->${e.current.value.password.reveal()}`);
     });
     await h.clock.advance(10_600);
@@ -518,7 +518,7 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(String(first.value.privateKey)).toBe('[redacted]');
     expect(first.expiresAt).toBe(first.value.notAfter);
     const seen: number[] = [];
-    cert.on('rotate', (e) => {
+    cert.on('rotated', (e) => {
       seen.push(e.current.generation);
     });
     await h.clock.advance(first.expiresAt - h.clock.now() - 1);
@@ -571,10 +571,10 @@ describe('a lease walked through its life', () => {
       list.push(`${name}@${lease.state}`);
       if (states.at(-1) !== lease.state) states.push(lease.state);
     };
-    lease.on('issue', () => note(handle, 'issue'));
-    lease.on('renew', () => note(handle, 'renew'));
+    lease.on('issued', () => note(handle, 'issue'));
+    lease.on('renewed', () => note(handle, 'renew'));
     lease.on('expiring', () => note(handle, 'expiring'));
-    lease.on('rotate', () => note(handle, 'rotate'));
+    lease.on('rotated', () => note(handle, 'rotate'));
     lease.on('expired', () => note(handle, 'expired'));
     lease.on('revoked', (e) => note(handle, `revoked:${e.reason}:${e.generation}`));
     lease.on('error', (e) => note(handle, `error:${e.operation}`));
