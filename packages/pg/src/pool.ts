@@ -27,11 +27,12 @@ import {
   type LeaseRotateEvent,
   type LeaseSnapshot,
   type RotateReason,
+  systemClock,
   type Vault,
   VaultError,
   VaultErrorCode,
 } from '@leasehold/core';
-import { resolveDatabaseLease } from '@leasehold/core/host';
+import { resolveDatabaseLease, sleep, within } from '@leasehold/core/host';
 import pg from 'pg';
 import { RotatingPoolError, RotatingPoolErrorCode } from './errors.js';
 import { validateRotatingPoolOptions } from './options.js';
@@ -164,28 +165,6 @@ function sqlState(err: unknown): string | undefined {
 
 function isSubmittable(value: unknown): boolean {
   return typeof (value as { submit?: unknown } | null)?.submit === 'function';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** `promise`, or `onTimeout()` after `ms` (an unref'd timer, cleared when `promise` settles first). */
-function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), Math.max(0, ms));
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
@@ -369,6 +348,7 @@ export class RotatingPool extends pg.Pool {
     if ((this.lease.peek()?.generation ?? 0) > dropped) return;
     const started = Date.now();
     await within(
+      systemClock,
       this.#reissue(dropped, 'the role of the current credentials was dropped'),
       this.#waitMs,
       () => this.#credentialsUnavailable(Date.now() - started, error),
@@ -624,7 +604,7 @@ export class RotatingPool extends pg.Pool {
   /** Fresh logins with `snap`'s credentials: true as soon as one is rejected (28P01/28000). */
   async #probeRole(snap: LeaseSnapshot<DatabaseCredentials>): Promise<boolean> {
     for (const pauseMs of ROLE_PROBE_PAUSES_MS) {
-      if (pauseMs > 0) await sleep(pauseMs);
+      if (pauseMs > 0) await sleep(systemClock, pauseMs);
       if (this.ending) return false;
       const probe = new this.#BaseClient({ ...this.options, connectionTimeoutMillis: this.#waitMs });
       const forget = applyCredentials(probe, snap);

@@ -6,6 +6,7 @@
  * - {@link resolveDatabaseLease}: the one place a database credentials lease is resolved from options.
  * - {@link isServing}: the one rule for "is the app serving" (`degraded` is up unless `degradedIsDown`).
  * - Option checks that raise `VAULT_CONFIG` errors naming the option and the fix.
+ * - `sleep()` / `within()` on a `Clock` (long delays chained, timers unref'ed), for drivers' own waits.
  *
  * ```ts
  * import { VaultHost } from '@leasehold/core/host';
@@ -16,6 +17,8 @@
  * ```
  */
 
+/** Waits on a {@link Clock} (any delay, unref'ed): `sleep(clock, ms, signal?)`, `within(clock, promise, ms, onTimeout)`. */
+export { sleep, within } from '../clock.js';
 export {
   checkOption,
   checkOptionsObject,
