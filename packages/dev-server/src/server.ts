@@ -11,6 +11,7 @@ import { VaultMethodStream } from './listener.js';
 import { authMethods as registryAuth, secretEngines as registrySecret } from './registry.js';
 import { parseDurationSeconds } from './util/duration.js';
 import { randomBase62 } from './util/random.js';
+import { sleep } from './util/timer.js';
 
 /** Maximum request body (Vault's default listener limit): larger bodies get 413. */
 export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
@@ -107,10 +108,6 @@ export interface DevServer {
   writePolicy(name: string, policy: string): void;
   /** The server core (advanced: token/lease registries). Not a stable API. */
   readonly core: Core;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {

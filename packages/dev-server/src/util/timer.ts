@@ -31,3 +31,10 @@ export function scheduleAt(at: number, fn: () => void): LongTimer {
     },
   };
 }
+
+/** Resolves after `ms` (any length; the timer is `unref()`ed). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    scheduleAt(Date.now() + Math.max(0, ms), resolve);
+  });
+}
