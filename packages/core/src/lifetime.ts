@@ -259,3 +259,17 @@ export class LifetimeSchedule {
 export function hasCappedWarning(warnings: readonly string[] | null | undefined): boolean {
   return (warnings ?? []).some((w) => /exceeded the effective max_ttl/i.test(w));
 }
+
+/** Retries before a credential ends are never closer together than this (ms). */
+export const LAST_ATTEMPTS_FLOOR_MS = 500;
+
+/**
+ * The wait before the next attempt to replace a credential (re-issue, re-login): `backoffMs`, but while the
+ * credential still has `leftMs` of validity never more than a third of it (at least {@link LAST_ATTEMPTS_FLOOR_MS}),
+ * so that a backoff grown to 30 s does not sleep through the end and the last attempts are made in time. Once the
+ * credential has ended (or has no end, `undefined`) the backoff alone.
+ */
+export function untilNextAttempt(backoffMs: number, leftMs: number | undefined): number {
+  if (leftMs === undefined || !(leftMs > 0)) return backoffMs;
+  return Math.min(backoffMs, Math.max(LAST_ATTEMPTS_FLOOR_MS, Math.round(leftMs / 3)));
+}

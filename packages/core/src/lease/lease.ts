@@ -21,7 +21,7 @@
  */
 import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
-import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule } from '../lifetime.js';
+import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule, untilNextAttempt } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
@@ -72,8 +72,6 @@ export const LEASE_DEFAULTS = Object.freeze({
   expiryGuardMs: 500,
   /** Static credentials are re-read this long after Vault's announced rotation time. */
   staticRefreshDelayMs: 500,
-  /** Issue attempts before a held value ends are never closer together than this (ms). */
-  lastAttemptsFloorMs: 500,
   /** Bound of one revocation on close / revoke(). */
   revokeTimeoutMs: 2000,
 });
@@ -361,7 +359,11 @@ export class LeaseHandle<T> implements Lease<T> {
           this.#fail(err);
           throw err;
         }
-        const wait = this.#untilNextAttempt(backoff.next(clock.now()) ?? LEASE_DEFAULTS.retryMaxMs);
+        const end = this.end();
+        const wait = untilNextAttempt(
+          backoff.next(clock.now()) ?? LEASE_DEFAULTS.retryMaxMs,
+          end === undefined ? undefined : end - clock.now(),
+        );
         this.#publish.issueFailed(err, wait);
         await this.#pause(wait);
       }
@@ -625,19 +627,6 @@ export class LeaseHandle<T> implements Lease<T> {
       this.#options.rotationMarginMs ??
       Math.max(LEASE_DEFAULTS.rotationMarginRatio * initial, LEASE_DEFAULTS.minRotationMarginMs);
     return Math.min(wanted, initial / 2);
-  }
-
-  /**
-   * The wait before the next issue attempt: the backoff, but while a held value is still valid never more than a
-   * third of the time it has left (at least {@link LEASE_DEFAULTS.lastAttemptsFloorMs}), so the last attempts
-   * before it ends are made in time — a backoff that has grown to 30 s must not sleep through the end of a lease.
-   */
-  #untilNextAttempt(backoffMs: number): number {
-    const end = this.end();
-    if (end === undefined) return backoffMs;
-    const left = end - this.#vault.clock.now();
-    if (left <= 0) return backoffMs;
-    return Math.min(backoffMs, Math.max(LEASE_DEFAULTS.lastAttemptsFloorMs, Math.round(left / 3)));
   }
 
   #incrementSeconds(issued: { leaseDurationMs: number }): number {

@@ -10,7 +10,13 @@ import type { AuthMethod, LoginContext, LoginResult } from '../auth/types.js';
 import { type Clock, type RandomSource, TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import type { LoginReason, TypedEmitter, VaultEvents } from '../events.js';
-import { type BackoffOptions, ExponentialBackoff, hasCappedWarning, LifetimeSchedule } from '../lifetime.js';
+import {
+  type BackoffOptions,
+  ExponentialBackoff,
+  hasCappedWarning,
+  LifetimeSchedule,
+  untilNextAttempt,
+} from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { Redacted } from '../redacted.js';
@@ -82,9 +88,6 @@ export interface TokenManagerDeps {
   /** While Vault is seen as down (circuit open), probes it now; resolves when done, never rejects. */
   probe?: () => Promise<void>;
 }
-
-/** Background re-login attempts before the token ends are never closer together than this (ms). */
-const LAST_ATTEMPTS_FLOOR_MS = 500;
 
 export class TokenManager {
   readonly #d: TokenManagerDeps;
@@ -455,18 +458,6 @@ export class TokenManager {
     };
   }
 
-  /**
-   * The wait before the next background re-login: the login backoff, but while `state` is still usable never more
-   * than a third of the time it has left (at least {@link LAST_ATTEMPTS_FLOOR_MS}), so that the last attempts
-   * before the token ends are made in time.
-   */
-  #untilNextAttempt(state: TokenState, backoffMs: number): number {
-    if (state.expiresAt === undefined) return backoffMs;
-    const left = state.expiresAt - state.marginMs - this.#d.clock.now();
-    if (left <= 0) return backoffMs;
-    return Math.min(backoffMs, Math.max(LAST_ATTEMPTS_FLOOR_MS, Math.round(left / 3)));
-  }
-
   /** Logs in again in the background, backing off on failure, while the current token stays in use. */
   #backgroundRelogin(state: TokenState, reason: LoginReason): void {
     if (this.#closed || this.#reloginTimer !== undefined) return;
@@ -481,7 +472,10 @@ export class TokenManager {
         await this.#login(reason, false);
       } catch {
         if (this.#closed) return;
-        const delay = this.#untilNextAttempt(state, this.loginRetryInMs() || LOGIN_BACKOFF.initialMs);
+        const delay = untilNextAttempt(
+          this.loginRetryInMs() || LOGIN_BACKOFF.initialMs,
+          state.expiresAt === undefined ? undefined : state.expiresAt - state.marginMs - this.#d.clock.now(),
+        );
         if (this.#current === state && !this.#isValid(state)) this.#expired(state);
         this.#d.logger.warn(
           { accessor: state.accessor, retryInMs: delay },
