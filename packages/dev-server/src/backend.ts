@@ -21,6 +21,8 @@
  * Errors: throw `new LogicalError(400, 'message')` (or the helpers below). Never put a secret value in a message.
  */
 
+import type { Clock } from './util/clock.js';
+
 /** The logical operation of a request (Vault's `logical.Operation`). */
 export type Operation = 'read' | 'list' | 'create' | 'update' | 'delete' | 'patch';
 
@@ -178,6 +180,13 @@ export interface BackendContext {
   maxLeaseTtl(): number;
   /** Current time in ms (the server's clock; tests of the server may inject one). */
   now(): number;
+  /**
+   * The server's clock, for the backend's own timers (e.g. static-role rotation): start them with
+   * `clock.setTimeout` so that a `ManualClock` given to `startDevServer({ clock })` drives them (any delay works; the
+   * timers are `unref()`ed; clear them in {@link Backend.close}). Return the timer's async work from the callback so
+   * that the manual clock waits for it.
+   */
+  readonly clock: Clock;
   /** Revoke every lease under a prefix of this mount (e.g. when a role is deleted). */
   revokeLeasesWithPrefix(prefix: string): Promise<void>;
   /** Diagnostic log that never receives secret values (callers must not pass any). */

@@ -5,6 +5,14 @@
 import { CliUsageError, runCli } from './cli-main.js';
 
 async function main(): Promise<void> {
+  // Listen for signals before the banner is printed: a script that stops the server as soon as it reads the banner
+  // must get a clean shutdown, not Node's default termination.
+  let received: string | undefined;
+  let onSignal = (signal: string): void => {
+    received ??= signal;
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   let server: Awaited<ReturnType<typeof runCli>>;
   try {
     server = await runCli(process.argv.slice(2), {
@@ -45,8 +53,8 @@ async function main(): Promise<void> {
         process.exitCode = 1;
       });
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  onSignal = stop;
+  if (received) stop(received);
 }
 
 void main();

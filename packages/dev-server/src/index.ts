@@ -19,4 +19,6 @@ export type { DevServerLogger } from './core/types.js';
 export { authMethods, secretEngines } from './registry.js';
 export type { DevServer, DevServerOptions, DevServerTlsMaterial } from './server.js';
 export { MAX_REQUEST_BYTES, startDevServer } from './server.js';
+export type { Clock, TimerHandle } from './util/clock.js';
+export { ManualClock, systemClock } from './util/clock.js';
 export { formatGoDuration, parseDurationSeconds } from './util/duration.js';

@@ -9,6 +9,7 @@ import { type LeaseRevocationOptions, VAULT_LEASE_REVOCATION } from './core/leas
 import type { DevServerLogger } from './core/types.js';
 import { VaultMethodStream } from './listener.js';
 import { authMethods as registryAuth, secretEngines as registrySecret } from './registry.js';
+import { type Clock, isClock, systemClock } from './util/clock.js';
 import { parseDurationSeconds } from './util/duration.js';
 import { randomBase62 } from './util/random.js';
 import { sleep } from './util/timer.js';
@@ -54,6 +55,15 @@ export interface DevServerOptions {
    * marked irrevocable after 6 failed attempts. Tests may shorten `retryBaseMs` (ms) or change `maxAttempts`.
    */
   leaseRevocation?: Partial<LeaseRevocationOptions>;
+  /**
+   * The source of time for everything the server times or stamps: token, lease, response-wrapping and AppRole
+   * secret-ID expiry, TTL arithmetic, static-role rotation, the lease revocation retry backoff, and every reported
+   * instant (`creation_time`, `expire_time`, `issue_time`, PKI `not_before`/`not_after`, the request log's `time`).
+   * Pass a {@link ManualClock} to move time in tests instead of sleeping. Default: the real clock.
+   *
+   * Not driven by it: injected latency ({@link DevServer.addLatency}) and network or database I/O, which stay real.
+   */
+  clock?: Clock;
 }
 
 /** A running dev server and its test-control surface. */
@@ -106,6 +116,8 @@ export interface DevServer {
   enableAuth(path: string, type: string): Promise<void>;
   /** Writes an ACL policy (HCL or JSON). */
   writePolicy(name: string, policy: string): void;
+  /** The clock the server runs on ({@link DevServerOptions.clock}; the real clock by default). */
+  readonly clock: Clock;
   /** The server core (advanced: token/lease registries). Not a stable API. */
   readonly core: Core;
 }
@@ -165,6 +177,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const unsealKey = randomBytes(32).toString('base64');
   const logger = options.logger;
   const leaseRevocation = leaseRevocationOption(options.leaseRevocation);
+  const clock = options.clock ?? systemClock;
+  if (!isClock(clock))
+    throw new TypeError(
+      'startDevServer: `clock` must have now(), setTimeout(fn, ms) and clearTimeout(handle) (e.g. a ManualClock)',
+    );
   const core = new Core({
     rootToken,
     unsealKey,
@@ -172,6 +189,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     secretEngines: { ...registrySecret, ...(options.secretEngines ?? {}) },
     authMethods: { ...registryAuth, ...(options.authMethods ?? {}) },
     leaseRevocation,
+    clock,
   });
   if (options.devMounts !== false) {
     await core.enableMount({
@@ -206,6 +224,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const started = Date.now();
+    const startedAt = clock.now();
     const rawMethod = (req.method ?? 'GET').toUpperCase();
     // LIST arrives rewritten to LOCK (see VaultMethodStream).
     const method = rawMethod === 'LOCK' ? 'LIST' : rawMethod;
@@ -234,7 +253,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     }
     const record = (status: number): void => {
       const entry = {
-        time: new Date(started).toISOString(),
+        time: new Date(startedAt).toISOString(),
         method,
         path,
         status,
@@ -445,6 +464,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     caCert,
     caCertPath,
     issueClientCertificate,
+    clock,
     core,
     get sealed() {
       return core.sealed;

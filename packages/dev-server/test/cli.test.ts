@@ -32,6 +32,8 @@ function run(args: string[]): {
   child: ChildProcess;
   output: () => { stdout: string; stderr: string };
   exit: Promise<number | null>;
+  /** Resolves once stdout contains `text` (event-driven); rejects if the process exits first. */
+  printed: (text: string) => Promise<void>;
 } {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
@@ -44,7 +46,20 @@ function run(args: string[]): {
     stderr += c;
   });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => ({ stdout, stderr }), exit };
+  const printed = (text: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!stdout.includes(text)) return;
+        child.stdout?.off('data', check);
+        resolve();
+      };
+      child.stdout?.on('data', check);
+      void exit.then((code) =>
+        reject(new Error(`the CLI exited (${code}) before printing ${JSON.stringify(text)}`)),
+      );
+      check();
+    });
+  return { child, output: () => ({ stdout, stderr }), exit, printed };
 }
 
 describe('argument parsing', () => {
@@ -110,9 +125,7 @@ describe('leasehold-dev-server as a child process', () => {
 
   it('starts, serves the Vault API, prints the exports and stops cleanly on SIGTERM', async () => {
     const p = run(['--', '--port', '0', '--root-token', 'cli-root', '--log-level', 'debug']);
-    const deadline = Date.now() + 15_000;
-    while (!p.output().stdout.includes('Root Token:') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await p.printed('Root Token:');
     const { stdout } = p.output();
     expect(stdout).toContain("export VAULT_TOKEN='cli-root'");
     const addr = /export VAULT_ADDR='([^']+)'/.exec(stdout)?.[1];
@@ -137,9 +150,7 @@ describe('leasehold-dev-server as a child process', () => {
 
   it('--tls prints an https address and the CA file path', async () => {
     const p = run(['--port', '0', '--tls', '--log-level', 'silent']);
-    const deadline = Date.now() + 15_000;
-    while (!p.output().stdout.includes('Root Token:') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await p.printed('Root Token:');
     const { stdout } = p.output();
     expect(stdout).toMatch(/export VAULT_ADDR='https:\/\/127\.0\.0\.1:\d+'/);
     expect(stdout).toMatch(/export VAULT_CACERT='[^']+ca\.pem'/);

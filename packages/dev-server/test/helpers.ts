@@ -41,5 +41,3 @@ export async function call(
   }
   return { status: response.status, body: parsed, headers: response.headers, text };
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevServer, startDevServer } from '../src/index.js';
-import { call, sleep } from './helpers.js';
+import { type DevServer, ManualClock, startDevServer } from '../src/index.js';
+import { call } from './helpers.js';
 
 let server: DevServer;
+const clock = new ManualClock();
 const PATCH = { 'content-type': 'application/merge-patch+json' };
 
 beforeAll(async () => {
-  server = await startDevServer();
+  server = await startDevServer({ clock });
   await server.mount('kv1', 'kv');
 });
 afterAll(async () => {
@@ -172,8 +173,10 @@ describe('KV v2 (dev mode secret/)', () => {
     await call(server, 'POST', 'secret/metadata/dva', { body: { delete_version_after: '1s' } });
     const w = await call(server, 'POST', 'secret/data/dva', { body: { data: { a: 1 } } });
     expect(w.body.data.deletion_time).not.toBe('');
+    expect(w.body.data.deletion_time).toBe(new Date(clock.now() + 1000).toISOString());
+    await clock.advance(999);
     expect((await call(server, 'GET', 'secret/data/dva')).status).toBe(200);
-    await sleep(1100);
+    await clock.advance(1);
     expect((await call(server, 'GET', 'secret/data/dva')).status).toBe(404);
     await call(server, 'POST', 'secret/config', { body: { max_versions: 0 } });
   });

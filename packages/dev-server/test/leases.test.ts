@@ -1,14 +1,14 @@
-import { waitFor } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevServer, startDevServer } from '../src/index.js';
+import { type DevServer, ManualClock, startDevServer } from '../src/index.js';
 import { newState, testEngine } from './fixtures.js';
-import { call, sleep } from './helpers.js';
+import { call } from './helpers.js';
 
 const state = newState();
 let server: DevServer;
+const clock = new ManualClock();
 
 beforeAll(async () => {
-  server = await startDevServer({ secretEngines: { test: testEngine(state) } });
+  server = await startDevServer({ clock, secretEngines: { test: testEngine(state) } });
   await server.mount('db', 'test', { config: { default_lease_ttl: '1h', max_lease_ttl: '2h' } });
 });
 afterAll(async () => {
@@ -96,12 +96,13 @@ describe('lease registry', () => {
     });
     expect(revokeUnknown.status).toBe(204);
     const past = await issue('?ttl=5&max_ttl=1');
-    await sleep(1100);
+    expect(past.lease_duration).toBe(1);
+    // At its max TTL the lease expires and is revoked: renewing it finds nothing.
+    await clock.advance(1000);
+    expect(state.revoked.map((l) => l.leaseId)).toContain(past.lease_id);
     const pastRenew = await call(server, 'PUT', 'sys/leases/renew', { body: { lease_id: past.lease_id } });
     expect(pastRenew.status).toBe(400);
-    expect(['past the max TTL, cannot renew', 'lease expired', 'lease not found']).toContain(
-      pastRenew.body.errors[0],
-    );
+    expect(pastRenew.body.errors).toEqual(['lease not found']);
   });
 
   it('looks up leases', async () => {
@@ -109,8 +110,12 @@ describe('lease registry', () => {
     const res = await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: secret.lease_id } });
     expect(res.status).toBe(200);
     expect(res.body.data).toMatchObject({ id: secret.lease_id, renewable: true, last_renewal: null });
-    expect(res.body.data.ttl).toBeGreaterThan(110);
-    expect(res.body.data.issue_time).toMatch(/^\d{4}-/);
+    expect(res.body.data.ttl).toBe(120);
+    expect(Date.parse(res.body.data.issue_time)).toBe(clock.now());
+    expect(Date.parse(res.body.data.expire_time)).toBe(clock.now() + 120_000);
+    await clock.advance(20_000);
+    const later = await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: secret.lease_id } });
+    expect(later.body.data.ttl).toBe(100);
     const list = await call(server, 'LIST', 'sys/leases/lookup/db/creds/app/');
     expect(list.status).toBe(200);
     expect(list.body.data.keys).toContain(secret.lease_id.split('/').at(-1));
@@ -126,7 +131,7 @@ describe('lease registry', () => {
       body: { lease_id: b.lease_id, sync: false },
     });
     expect(async.status).toBe(202);
-    await sleep(20);
+    await clock.advance(0);
     expect(state.revoked.map((l) => l.leaseId)).toContain(b.lease_id);
     const c = await issue();
     expect((await call(server, 'PUT', `sys/leases/revoke/${c.lease_id}`)).status).toBe(204);
@@ -162,7 +167,9 @@ describe('lease registry', () => {
 
   it('expires leases on time and calls revokeSecret', async () => {
     const secret = await issue('?ttl=1');
-    await sleep(1300);
+    await clock.advance(999);
+    expect(state.revoked.map((l) => l.leaseId)).not.toContain(secret.lease_id);
+    await clock.advance(1);
     expect(state.revoked.map((l) => l.leaseId)).toContain(secret.lease_id);
     expect(
       (await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: secret.lease_id } })).status,
@@ -177,13 +184,13 @@ describe('lease registry', () => {
     const tokenAccessor = token.body.auth.accessor as string;
     server.seal();
     try {
-      await sleep(1400);
+      await clock.advance(1400);
       // Nothing is revoked during the seal.
       expect(state.revoked.map((l) => l.leaseId)).not.toContain(expiring.lease_id);
     } finally {
       server.unseal();
     }
-    await sleep(50);
+    await clock.advance(0);
     expect(state.revoked.map((l) => l.leaseId)).toContain(expiring.lease_id);
     const lookup = await call(server, 'POST', 'auth/token/lookup-accessor', {
       body: { accessor: tokenAccessor },
@@ -209,7 +216,9 @@ describe('lease registry', () => {
 
     const short = await call(server, 'POST', 'auth/token/create', { body: { policies: ['db'], ttl: 1 } });
     const b = await issue('?ttl=600', short.body.auth.client_token);
-    await sleep(1300);
+    await clock.advance(999);
+    expect(state.revoked.map((l) => l.leaseId)).not.toContain(b.lease_id);
+    await clock.advance(1);
     expect(state.revoked.map((l) => l.leaseId)).toContain(b.lease_id);
   });
 
@@ -281,9 +290,11 @@ describe('lease registry', () => {
 
   it('a lazy revoke (sync=false) that fails keeps the lease and retries it; an irrevocable lease can still be revoked', async () => {
     const own = newState();
+    const ownClock = new ManualClock();
     const fast = await startDevServer({
+      clock: ownClock,
       secretEngines: { test: testEngine(own) },
-      leaseRevocation: { retryBaseMs: 100, maxAttempts: 2 },
+      leaseRevocation: { maxAttempts: 2 },
     });
     try {
       await fast.mount('db', 'test');
@@ -296,11 +307,16 @@ describe('lease registry', () => {
       expect(
         (await call(fast, 'PUT', 'sys/leases/revoke', { body: { lease_id: secret, sync: false } })).status,
       ).toBe(202);
-      await waitFor(
-        'the lease to be marked irrevocable',
-        async () => (await irrevocable()).length === 1,
-        10_000,
-      );
+      // The first attempt failed at once; Vault's backoff retries after 10 s × 2¹, ±50 %.
+      await ownClock.advance(0);
+      const failedAt = ownClock.now();
+      const retryAt = ownClock.nextTimerAt() ?? 0;
+      expect(retryAt - failedAt).toBeGreaterThanOrEqual(10_000);
+      expect(retryAt - failedAt).toBeLessThanOrEqual(30_000);
+      await ownClock.advanceTo(retryAt - 1);
+      expect(await irrevocable()).toEqual([]);
+      await ownClock.advance(1);
+      expect((await irrevocable()).map((l) => l.lease_id)).toEqual([secret]);
       expect(await known()).toBe(true);
       expect(own.revoked).toEqual([]);
       own.failRevoke = false;

@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevServer, startDevServer } from '../src/index.js';
+import { type DevServer, ManualClock, startDevServer } from '../src/index.js';
 import { newState, testEngine } from './fixtures.js';
-import { call, sleep } from './helpers.js';
+import { call } from './helpers.js';
 
 const state = newState();
 let server: DevServer;
+const clock = new ManualClock();
 
 beforeAll(async () => {
   server = await startDevServer({
+    clock,
     authMethods: { test: testEngine(state) },
     secretEngines: { test: testEngine(state) },
   });
@@ -182,7 +184,12 @@ describe('token store', () => {
     const root = await call(server, 'POST', 'auth/token/renew-self', { body: {} });
     expect(root.body.errors).toEqual(['lease is not renewable']);
     const short = await create({ ttl: 5, explicit_max_ttl: 1 });
-    await sleep(1100);
+    await clock.advance(999);
+    const alive = await call(server, 'POST', 'auth/token/lookup-accessor', {
+      body: { accessor: short.accessor },
+    });
+    expect(alive.status).toBe(200);
+    await clock.advance(1);
     const past = await call(server, 'POST', 'auth/token/renew-accessor', {
       body: { accessor: short.accessor },
     });
@@ -201,8 +208,12 @@ describe('token store', () => {
 
   it('expires tokens on time', async () => {
     const t = await create({ ttl: 1 });
+    const issued = clock.now();
+    const before = await call(server, 'GET', 'auth/token/lookup-self', { token: t.client_token });
+    expect(before.body.data.expire_time).toBe(new Date(issued + 1000).toISOString());
+    await clock.advance(999);
     expect((await call(server, 'GET', 'auth/token/lookup-self', { token: t.client_token })).status).toBe(200);
-    await sleep(1300);
+    await clock.advance(1);
     const res = await call(server, 'GET', 'auth/token/lookup-self', { token: t.client_token });
     expect(res.status).toBe(403);
     expect(res.body.errors.join()).toContain('invalid token');

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevServer, startDevServer } from '../src/index.js';
-import { call, sleep } from './helpers.js';
+import { type DevServer, ManualClock, startDevServer } from '../src/index.js';
+import { call } from './helpers.js';
 
 let server: DevServer;
+const clock = new ManualClock();
 beforeAll(async () => {
-  server = await startDevServer();
+  server = await startDevServer({ clock });
   await call(server, 'POST', 'secret/data/wrapped', { body: { data: { password: 'hunter2' } } });
 });
 afterAll(async () => {
@@ -105,7 +106,14 @@ describe('response wrapping', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0]).toMatch(/^error parsing X-Vault-Wrap-TTL header: /);
     const short = await call(server, 'GET', 'secret/data/wrapped', { headers: { 'x-vault-wrap-ttl': '1' } });
-    await sleep(1100);
+    expect(short.body.wrap_info.creation_time).toBe(new Date(clock.now()).toISOString());
+    await clock.advance(999);
+    const live = await call(server, 'POST', 'sys/wrapping/lookup', {
+      token: null,
+      body: { token: short.body.wrap_info.token },
+    });
+    expect(live.status).toBe(200);
+    await clock.advance(1);
     const expired = await call(server, 'POST', 'sys/wrapping/unwrap', {
       body: { token: short.body.wrap_info.token },
     });

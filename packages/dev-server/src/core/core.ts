@@ -10,6 +10,7 @@ import {
   type RequestToken,
 } from '../backend.js';
 import { CubbyholeBackend } from '../backends/cubbyhole.js';
+import type { Clock } from '../util/clock.js';
 import { parseDurationSeconds } from '../util/duration.js';
 import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
@@ -56,6 +57,8 @@ export interface CoreOptions {
   authMethods: Record<string, BackendFactory>;
   /** Retry rule for failed revocations of expired leases (default: Vault's). */
   leaseRevocation?: LeaseRevocationOptions;
+  /** The source of time for every expiry, schedule and timestamp. */
+  clock: Clock;
 }
 
 interface WrappedEntry {
@@ -156,12 +159,14 @@ export class Core {
   constructor(readonly options: CoreOptions) {
     this.leases = new LeaseRegistry({
       now: () => this.now(),
+      clock: options.clock,
       log: (l, m, f) => this.log(l, m, f),
       isSealed: () => this.sealed,
       revocation: options.leaseRevocation,
     });
     this.tokens = new TokenStore({
       now: () => this.now(),
+      clock: options.clock,
       isSealed: () => this.sealed,
       log: (l, m, f) => this.log(l, m, f),
       leases: this.leases,
@@ -199,8 +204,9 @@ export class Core {
     });
   }
 
+  /** The server clock's current time (ms since the epoch). */
   now(): number {
-    return Date.now();
+    return this.options.clock.now();
   }
 
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
@@ -308,6 +314,7 @@ export class Core {
       defaultLeaseTtl: () => mountDefaultTtl(mount),
       maxLeaseTtl: () => mountMaxTtl(mount),
       now: () => this.now(),
+      clock: this.options.clock,
       revokeLeasesWithPrefix: (prefix) => this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true }),
       log: (level, message, fields) => this.log(level, message, { mount: fullPath, ...fields }),
     };
@@ -387,7 +394,7 @@ export class Core {
       creationTime: now,
       ttl,
       creationPath,
-      timer: scheduleAt(now + ttl * 1000, () => this.wrapped.delete(token)),
+      timer: scheduleAt(now + ttl * 1000, () => this.wrapped.delete(token), this.options.clock),
     };
     this.wrapped.set(token, entry);
     const auth = envelope.auth as Record<string, unknown> | null;

@@ -1,4 +1,5 @@
 import { type LeaseView, LogicalError, type SecretSpec } from '../backend.js';
+import type { Clock } from '../util/clock.js';
 import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { KeyedSerialQueue } from '../util/serial.js';
@@ -62,6 +63,8 @@ export interface IrrevocableLease {
 /** Callbacks the registry needs from the server core. */
 export interface LeaseHost {
   now(): number;
+  /** The clock that runs expiry and revocation-retry timers (the server's; default the real clock). */
+  clock?: Clock;
   /**
    * True while the server is sealed. Like Vault's expiration manager, expiry is paused while sealed: a lease that
    * runs out meanwhile is revoked right after unseal ({@link LeaseRegistry.resumeExpiry}), not during the seal.
@@ -169,22 +172,23 @@ export class LeaseRegistry {
   private arm(lease: LeaseEntry): void {
     lease.timer?.clear();
     if (this.closed) return;
-    lease.timer = scheduleAt(lease.expireTime, () => this.expire(lease));
+    lease.timer = scheduleAt(lease.expireTime, () => this.expire(lease), this.host.clock);
   }
 
   /**
    * Revokes an expired lease (or one a token revocation or a lazy revoke expired). While sealed the attempt waits
    * for the unseal ({@link resumeExpiry}); a failure keeps the lease and schedules the next attempt.
    */
-  private expire(lease: LeaseEntry): void {
+  private expire(lease: LeaseEntry): Promise<void> | undefined {
     lease.timer = undefined;
-    if (this.closed || this.leases.get(lease.leaseId) !== lease) return;
+    if (this.closed || this.leases.get(lease.leaseId) !== lease) return undefined;
     if (this.host.isSealed?.()) {
       this.pausedExpiries.add(lease.leaseId);
-      return;
+      return undefined;
     }
     this.host.log('debug', 'lease expired', { lease_id: lease.leaseId, attempt: lease.revokeAttempts + 1 });
-    void this.revokeOrRetry(lease);
+    // Returned so that a manual clock waits for the revocation (it never rejects).
+    return this.revokeOrRetry(lease);
   }
 
   /** Tries to revoke `lease` now; on failure the lease is kept and retried with Vault's backoff. Never rejects. */
@@ -225,7 +229,7 @@ export class LeaseRegistry {
       retry_in_ms: delay,
       error: message,
     });
-    lease.timer = scheduleAt(this.host.now() + delay, () => this.expire(lease));
+    lease.timer = scheduleAt(this.host.now() + delay, () => this.expire(lease), this.host.clock);
   }
 
   /** After unseal: revokes the leases whose expiry (or revocation retry) fell during the seal, unless renewed. */
@@ -234,7 +238,7 @@ export class LeaseRegistry {
     for (const leaseId of this.pausedExpiries) {
       const lease = this.leases.get(leaseId);
       if (!lease) continue;
-      if (lease.expireTime <= now) this.expire(lease);
+      if (lease.expireTime <= now) void this.expire(lease);
       else this.arm(lease);
     }
     this.pausedExpiries.clear();

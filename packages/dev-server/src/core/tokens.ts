@@ -6,6 +6,7 @@ import {
   type LogicalRequest,
   type TokenView,
 } from '../backend.js';
+import type { Clock } from '../util/clock.js';
 import { formatGoDuration, parseDurationSeconds } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
@@ -58,6 +59,8 @@ export interface TokenEntry {
 /** What the token store needs from the server core. */
 export interface TokenHost {
   now(): number;
+  /** The clock that runs expiry timers (the server's; default the real clock). */
+  clock?: Clock;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
   /** True while sealed: token expiry is paused, as Vault's expiration manager is. */
   isSealed?(): boolean;
@@ -242,15 +245,20 @@ export class TokenStore implements Backend {
     te.timer?.clear();
     te.timer = undefined;
     if (this.closed || te.expireTime === 0) return;
-    te.timer = scheduleAt(te.expireTime, () => {
-      // Expiry is paused while sealed (as in Vault); resumeExpiry() catches up after unseal.
-      if (this.host.isSealed?.()) {
-        this.pausedExpiries.add(te);
-        return;
-      }
-      this.host.log('debug', 'token expired', { accessor: te.accessor });
-      void this.revoke(te);
-    });
+    te.timer = scheduleAt(
+      te.expireTime,
+      () => {
+        // Expiry is paused while sealed (as in Vault); resumeExpiry() catches up after unseal.
+        if (this.host.isSealed?.()) {
+          this.pausedExpiries.add(te);
+          return undefined;
+        }
+        this.host.log('debug', 'token expired', { accessor: te.accessor });
+        // Returned so that a manual clock waits for the revocation.
+        return this.revoke(te);
+      },
+      this.host.clock,
+    );
   }
 
   /** After unseal: revokes the tokens whose expiry fell during the seal. */

@@ -11,6 +11,7 @@ import type {
   TokenView,
 } from '../../src/backend.js';
 import { LogicalError } from '../../src/backend.js';
+import { systemClock } from '../../src/util/clock.js';
 
 export interface TestClock {
   now: number;
@@ -35,6 +36,8 @@ export function makeContext(mountPath: string): {
     defaultLeaseTtl: () => 768 * 3600,
     maxLeaseTtl: () => 768 * 3600,
     now: () => clock.now,
+    // Auth backends set no timers of their own; their notion of "now" is the test clock above.
+    clock: systemClock,
     revokeLeasesWithPrefix: async () => {},
     log: (level, message, fields) => {
       logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);

@@ -7,8 +7,8 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DevServer, startDevServer } from '../../src/index.js';
-import { type CallResult, call, sleep } from '../helpers.js';
+import { type DevServer, ManualClock, startDevServer } from '../../src/index.js';
+import { type CallResult, call } from '../helpers.js';
 import { type Issued, makeCa, makeLeaf } from './pki.js';
 
 const READER_POLICY = 'path "secret/data/app" { capabilities = ["read"] }';
@@ -48,9 +48,10 @@ function expectHttpError(result: CallResult, status: number, message: string, se
 
 describe('auth methods over HTTP', () => {
   let server: DevServer;
+  const clock = new ManualClock();
 
   beforeAll(async () => {
-    server = await startDevServer();
+    server = await startDevServer({ clock });
     await prepare(server, () => call(server, 'POST', 'secret/data/app', { body: SECRET_BODY }));
   });
   afterAll(async () => {
@@ -138,7 +139,11 @@ describe('auth methods over HTTP', () => {
     const roleId = (await call(server, 'GET', 'auth/ar2/role/short/role-id')).body.data.role_id as string;
     const secretId = (await call(server, 'POST', 'auth/ar2/role/short/secret-id')).body.data
       .secret_id as string;
-    await sleep(1100);
+    const lookedUp = await call(server, 'POST', 'auth/ar2/role/short/secret-id/lookup', {
+      body: { secret_id: secretId },
+    });
+    expect(Date.parse(lookedUp.body.data.expiration_time)).toBe(clock.now() + 1000);
+    await clock.advance(1000);
     expectHttpError(
       await call(server, 'POST', 'auth/ar2/login', {
         token: null,
@@ -260,7 +265,7 @@ describe('auth methods over HTTP', () => {
           token_ttl: 300,
         },
       });
-      const now = Math.floor(Date.now() / 1000);
+      const now = Math.floor(clock.now() / 1000);
       const claims = {
         iss: 'https://ci.test',
         aud: 'vault',
@@ -327,7 +332,7 @@ describe('auth methods over HTTP', () => {
           },
         }),
       );
-      const now = Math.floor(Date.now() / 1000);
+      const now = Math.floor(clock.now() / 1000);
       const projected = await sign({
         iss: 'https://kubernetes.default.svc',
         aud: ['https://kubernetes.default.svc'],

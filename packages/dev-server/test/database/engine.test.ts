@@ -13,15 +13,19 @@ import {
   type Operation,
 } from '../../src/backend.js';
 import { DatabaseBackend } from '../../src/backends/database/index.js';
-import { dropRoles, roleExists, sleep, tryLogin, uniqueName, validUntil } from './helpers.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { dropRoles, roleExists, tryLogin, uniqueName, validUntil } from './helpers.js';
 
 const logs: string[] = [];
+/** Drives static-role rotation; starts at the real time (PostgreSQL's VALID UNTIL is judged by the real clock). */
+const clock = new ManualClock();
 const context: BackendContext = {
   mountPath: 'database/',
   options: {},
   defaultLeaseTtl: () => 3600,
   maxLeaseTtl: () => 86400,
-  now: () => Date.now(),
+  now: () => clock.now(),
+  clock,
   revokeLeasesWithPrefix: async () => {},
   log: (level, message, fields) => {
     logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
@@ -225,7 +229,7 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
   });
 
   it('issues credentials that log in, with the default username template and password rules', async () => {
-    const before = Date.now();
+    const issuedAt = clock.now();
     const response = await creds('reader');
     const { username, password } = response.data as { username: string; password: string };
     expect(username).toMatch(/^v-token-reader-[A-Za-z0-9]{20}-\d{10}$/);
@@ -241,8 +245,7 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
     expect(await tryLogin(db, username, password)).toBe('ok');
     // expiration = now + ttl + 5 s, at second precision
     const until = (await validUntil(db, username)) as number;
-    expect(until).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 3605_000 - 1000);
-    expect(until).toBeLessThanOrEqual(Date.now() + 3605_000);
+    expect(until).toBe(Math.floor((issuedAt + 3605_000) / 1000) * 1000);
   });
 
   it('answers unknown and not-allowed roles with Vault’s errors', async () => {
@@ -442,7 +445,7 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
     expect(first).toMatchObject({ username: staticUser, rotation_period: 5 });
     expect(first.ttl).toBeGreaterThan(0);
     expect(first.ttl).toBeLessThanOrEqual(5);
-    expect(Date.parse(first.last_vault_rotation as string)).toBeGreaterThan(Date.now() - 10_000);
+    expect(Date.parse(first.last_vault_rotation as string)).toBe(clock.now());
     expect(await tryLogin(db, staticUser, first.password as string)).toBe('ok');
     const role = (await backend.handle(request('read', 'static-roles/static-app')))?.data;
     expect(role).toMatchObject({
@@ -462,15 +465,14 @@ describe('database engine (Backend interface, real PostgreSQL)', () => {
     expect(await tryLogin(db, staticUser, first.password as string)).toBe('28P01');
     expect(await tryLogin(db, staticUser, second.password as string)).toBe('ok');
 
-    // The scheduled rotation is due 5 s after rotate-role; poll (a loaded machine may run it a little late).
-    let third = await read();
-    for (let waited = 0; third.password === second.password && waited < 15_000; waited += 250) {
-      await sleep(250);
-      third = await read();
-    }
-    expect(
-      Date.parse(third.last_vault_rotation as string) - Date.parse(second.last_vault_rotation as string),
-    ).toBeGreaterThanOrEqual(4500);
+    // The scheduled rotation is due exactly 5 s after rotate-role: nothing happens a millisecond before it.
+    const rotatedAt = Date.parse(second.last_vault_rotation as string);
+    await clock.advanceTo(rotatedAt + 4999);
+    expect((await read()).password).toBe(second.password);
+    await clock.advance(1);
+    const third = await read();
+    expect(Date.parse(third.last_vault_rotation as string)).toBe(rotatedAt + 5000);
+    expect(third.ttl).toBe(5);
     secrets.push(third.password as string);
     expect(third.password).not.toBe(second.password);
     expect(await tryLogin(db, staticUser, second.password as string)).toBe('28P01');

@@ -54,6 +54,3 @@ export async function dropRoles(superuserUrl: string, roles: Iterable<string>): 
     await admin.end();
   }
 }
-
-/** Waits `ms` milliseconds. */
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

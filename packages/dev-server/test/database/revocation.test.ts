@@ -6,7 +6,7 @@
 import { createTestDatabase, mountDatabaseEngine, type TestDatabase, waitFor } from '@leasehold/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type DevServer, startDevServer } from '../../src/index.js';
+import { type DevServer, ManualClock, startDevServer } from '../../src/index.js';
 import { call } from '../helpers.js';
 import { dropRoles, roleExists, uniqueName } from './helpers.js';
 
@@ -19,6 +19,8 @@ describe('database leases: concurrent issues and failing revocations (real Postg
   const createdRoles = new Set<string>([group]);
   const logLines: string[] = [];
   const passwords: string[] = [];
+  /** Expiry and the revocation backoff run on it; PostgreSQL's VALID UNTIL is far enough in the real future. */
+  const clock = new ManualClock();
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('pgSuperuserUrl'));
@@ -26,10 +28,11 @@ describe('database leases: concurrent issues and failing revocations (real Postg
     await db.query(`CREATE ROLE "${group}" NOLOGIN`);
     await db.query(`GRANT SELECT, INSERT ON items TO "${group}"`);
     server = await startDevServer({
+      clock,
       logger: (level, message, fields) =>
         logLines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
-      // Vault retries after 10 s × 2^attempt; the same rule, scaled down so the test runs in seconds.
-      leaseRevocation: { retryBaseMs: 500, maxAttempts: 4 },
+      // Vault's backoff (10 s × 2^attempt, ±50 %) on the manual clock; 4 attempts instead of 6 to keep it short.
+      leaseRevocation: { maxAttempts: 4 },
     });
     await mountDatabaseEngine(server, db);
   });
@@ -96,13 +99,11 @@ describe('database leases: concurrent issues and failing revocations (real Postg
       const { statuses, usernames, leaseIds } = await issueConcurrently(shape.role, CONCURRENT_ISSUES);
       const issuedRoles = (await rolesLeft(usernames)).length;
 
-      // The 2 s leases all expire at once, so their revocations run together. A generous guard: the state is
-      // asserted afterwards.
-      await waitFor(
-        'the expired roles to be dropped',
-        async () => (await rolesLeft(usernames)).length === 0,
-        60_000,
-      ).catch(() => undefined);
+      // The 2 s leases all expire at the same instant, so their revocations run together.
+      await clock.advance(1999);
+      expect(await rolesLeft(usernames)).toHaveLength(CONCURRENT_ISSUES);
+      await clock.advance(1);
+      expect(logLines.filter((line) => line.includes('failed to revoke lease'))).toEqual([]);
       expect({
         failedIssues: statuses.filter((status) => status !== 200),
         distinctUsers: new Set(usernames).size,
@@ -203,12 +204,11 @@ describe('database leases: concurrent issues and failing revocations (real Postg
     const owned = await issue('audited', token);
     // Revoking the token revokes its leases; the failing one is kept and retried (Vault's RevokeByToken).
     expect((await call(server, 'POST', 'auth/token/revoke', { body: { token } })).status).toBe(204);
-
-    await waitFor(
-      'a failed revocation attempt of both leases',
-      () => failedAttempts(expiring.leaseId).length > 0 && failedAttempts(owned.leaseId).length > 0,
-      30_000,
-    );
+    const revokedAt = clock.now();
+    expect(failedAttempts(owned.leaseId)).toHaveLength(1);
+    expect(failedAttempts(expiring.leaseId)).toHaveLength(0);
+    await clock.advance(1000);
+    expect(failedAttempts(expiring.leaseId)).toHaveLength(1);
     for (const lease of [expiring, owned]) {
       expect(failedAttempts(lease.leaseId)[0]).toContain(JSON.stringify(revokeEntryError).slice(1, -1));
       const kept = await lookup(lease.leaseId);
@@ -222,11 +222,10 @@ describe('database leases: concurrent issues and failing revocations (real Postg
 
     // The operator fixes the role's revocation statements; the next retry (backoff) uses them, as in Vault.
     await writeRole('audited', { revocation_statements: ['DROP ROLE "{{name}}";'] });
-    await waitFor(
-      'the retried revocations to drop both roles',
-      async () => (await rolesLeft([expiring.username, owned.username])).length === 0,
-      30_000,
-    ).catch(() => undefined);
+    // The first retry is due 10 s × 2¹ × (0.5…1.5) after each failure: not before 10 s, at the latest after 30 s.
+    await clock.advanceTo(revokedAt + 9_999);
+    expect(await rolesLeft([expiring.username, owned.username])).toHaveLength(2);
+    await clock.advanceTo(revokedAt + 1000 + 30_000);
     expect(await rolesLeft([expiring.username, owned.username])).toEqual([]);
     expect((await lookup(expiring.leaseId)).status).toBe(400);
     expect((await lookup(owned.leaseId)).status).toBe(400);
@@ -281,11 +280,19 @@ describe('database leases: concurrent issues and failing revocations (real Postg
     const listIrrevocable = () => call(server, 'GET', 'sys/leases?type=irrevocable');
     const ours = (body: { data: { leases: { lease_id: string }[] } }) =>
       body.data.leases.filter((entry) => entry.lease_id.startsWith('database/creds/doomed/'));
-    await waitFor(
-      'the lease to be marked irrevocable',
-      async () => ours((await listIrrevocable()).body).length === 1,
-      60_000,
-    );
+    // Attempt 1 at expiry; after failure n the next attempt is due 10 s × 2^n × (0.5…1.5) later (the earliest timer:
+    // every other lease of this server lives for an hour), and runs exactly then.
+    await clock.advance(1000);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      expect(failedAttempts(lease.leaseId)).toHaveLength(attempt);
+      const failedAt = clock.now();
+      const retryAt = clock.nextTimerAt() ?? Number.NaN;
+      expect(retryAt - failedAt).toBeGreaterThanOrEqual(10_000 * 2 ** attempt * 0.5);
+      expect(retryAt - failedAt).toBeLessThanOrEqual(10_000 * 2 ** attempt * 1.5);
+      await clock.advanceTo(retryAt - 1);
+      expect(failedAttempts(lease.leaseId)).toHaveLength(attempt);
+      await clock.advanceTo(retryAt);
+    }
     const listed = await listIrrevocable();
     expect(listed.status).toBe(200);
     expect(ours(listed.body)).toEqual([

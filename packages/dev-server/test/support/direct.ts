@@ -5,6 +5,7 @@ import {
   type LogicalResponse,
   type Operation,
 } from '../../src/backend.js';
+import { systemClock } from '../../src/util/clock.js';
 
 /** What a call returned, shaped like Vault's HTTP answer. */
 export interface CallResult {
@@ -23,6 +24,7 @@ export function testContext(mountPath: string, now: () => number = () => Date.no
     defaultLeaseTtl: () => 768 * 3600,
     maxLeaseTtl: () => 768 * 3600,
     now,
+    clock: systemClock,
     revokeLeasesWithPrefix: async () => {},
     log: () => {},
   };

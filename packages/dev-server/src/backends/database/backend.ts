@@ -779,19 +779,23 @@ export class DatabaseBackend implements Backend {
     const role = this.staticRoles.get(name);
     if (!role || this.closed) return;
     const at = delayOverride === undefined ? role.nextRotation : this.context.now() + delayOverride;
-    const timer = scheduleAt(at, () => {
-      this.timers.delete(name);
-      this.rotateStatic(name).then(
-        () => this.schedule(name),
-        (error: unknown) => {
-          this.context.log('warn', 'database: scheduled static role rotation failed; retrying in 10s', {
-            role: name,
-            error: messageOf(error),
-          });
-          this.schedule(name, ROTATION_RETRY_MS);
-        },
-      );
-    });
+    const timer = scheduleAt(
+      at,
+      () => {
+        this.timers.delete(name);
+        return this.rotateStatic(name).then(
+          () => this.schedule(name),
+          (error: unknown) => {
+            this.context.log('warn', 'database: scheduled static role rotation failed; retrying in 10s', {
+              role: name,
+              error: messageOf(error),
+            });
+            this.schedule(name, ROTATION_RETRY_MS);
+          },
+        );
+      },
+      this.context.clock,
+    );
     this.timers.set(name, timer);
   }
 
