@@ -14,8 +14,8 @@ afterAll(async () => {
   await server.close();
 });
 
-function client(token = server.rootToken) {
-  return nodeVault({ endpoint: server.url, token, apiVersion: 'v1' });
+function client(token = server.rootToken, namespace?: string) {
+  return nodeVault({ endpoint: server.url, token, apiVersion: 'v1', namespace });
 }
 
 async function status(promise: Promise<unknown>): Promise<number> {
@@ -67,5 +67,24 @@ describe('node-vault against the dev server', () => {
     const wrapped = await vault.write('sys/wrapping/wrap', { hello: 'world' });
     const unwrapped = await vault.unwrap({ token: wrapped.wrap_info.token });
     expect(unwrapped.data).toEqual({ hello: 'world' });
+  });
+
+  it('namespaces through its `namespace` option (X-Vault-Namespace)', async () => {
+    const root = client();
+    const created = await root.write('sys/namespaces/tp', {});
+    expect(created.data.path).toBe('tp/');
+    const ns = client(server.rootToken, 'tp');
+    await ns.mount({ mount_point: 'kv', type: 'kv-v2' });
+    await ns.write('kv/data/app', { data: { owner: 'tp' } });
+    expect((await ns.read('kv/data/app')).data.data).toEqual({ owner: 'tp' });
+    expect(await status(root.read('kv/data/app'))).toBe(404);
+    await ns.addPolicy({ name: 'reader', rules: 'path "kv/data/*" { capabilities = ["read"] }' });
+    const token = (await ns.tokenCreate({ policies: ['reader'] })).auth.client_token as string;
+    const app = client(token, 'tp');
+    expect((await app.tokenLookupSelf()).data.namespace_path).toBe('tp/');
+    expect((await app.read('kv/data/app')).data.data.owner).toBe('tp');
+    // The namespace's token is refused in the root namespace.
+    expect(await status(client(token).tokenLookupSelf())).toBe(403);
+    expect((await root.list('sys/namespaces')).data.keys).toEqual(['tp/']);
   });
 });

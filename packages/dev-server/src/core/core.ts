@@ -16,6 +16,14 @@ import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import { Control } from './control.js';
 import { LeaseRegistry, type LeaseRevocationOptions } from './leases.js';
+import {
+  isWithin,
+  type NamespaceEntry,
+  type NamespaceRef,
+  NamespaceRegistry,
+  normalizeNamespacePath,
+  ROOT_NAMESPACE,
+} from './namespaces.js';
 import { Acl, DEFAULT_POLICY, type Policy, parsePolicy } from './policy.js';
 import { SystemBackend } from './system.js';
 import { parseBool, type TokenEntry, TokenStore } from './tokens.js';
@@ -155,6 +163,10 @@ export class Core {
   readonly clusterName = `vault-cluster-${randomHex(4)}`;
   sealed = false;
   private closed = false;
+  /** The namespace this core (or namespace view of it) serves; see {@link namespaces}. */
+  readonly namespace: NamespaceRef = ROOT_NAMESPACE;
+  /** Every namespace; each has a view of this core with its own mounts and policies. */
+  readonly namespaces: NamespaceRegistry<Core>;
 
   constructor(readonly options: CoreOptions) {
     this.leases = new LeaseRegistry({
@@ -171,8 +183,12 @@ export class Core {
       log: (l, m, f) => this.log(l, m, f),
       leases: this.leases,
       aclFor: (te) => this.aclFor(te),
-      policyExists: (name) => this.policies.has(name),
+      policyExists: (name, mount) => this.namespaces.of(mount.namespace).view.policies.has(name),
       onRevoke: (id) => this.cubbyhole.forget(id),
+    });
+    this.namespaces = new NamespaceRegistry<Core>(this, {
+      makeView: (ref) => this.namespaceView(ref),
+      destroy: (ns) => this.destroyNamespace(ns),
     });
     this.policies.set('default', parsePolicy('default', DEFAULT_POLICY));
     const sys = this.addMount(
@@ -202,6 +218,45 @@ export class Core {
       renewable: false,
       mount: tokenMount,
     });
+  }
+
+  /**
+   * The core as seen from inside namespace `ref`: its own mounts (`sys/`, `auth/token/`, `cubbyhole/` as a new Vault
+   * namespace has; no `secret/`) and policies (`default`); tokens, leases, wrapping and the clock are shared.
+   */
+  private namespaceView(ref: NamespaceRef): Core {
+    const view = Object.create(this) as Core;
+    const own = view as unknown as {
+      mounts: Map<string, Mount>;
+      policies: Map<string, Policy>;
+      namespace: NamespaceRef;
+    };
+    own.mounts = new Map();
+    own.policies = new Map([['default', parsePolicy('default', DEFAULT_POLICY)]]);
+    own.namespace = ref;
+    view.addMount(
+      'sys/',
+      'system',
+      'system',
+      new SystemBackend(view),
+      'system endpoints used for control, policy and debugging',
+    );
+    const tokens = Object.create(this.tokens) as TokenStore;
+    tokens.mount = view.addMount('auth/token/', 'token', 'auth', tokens, 'token based credentials');
+    view.addMount('cubbyhole/', 'cubbyhole', 'secret', this.cubbyhole, 'per-token private secret storage');
+    return view;
+  }
+
+  /** Namespace deletion: revokes its tokens and leases, closes its engines. */
+  private async destroyNamespace(ns: NamespaceEntry<Core>): Promise<void> {
+    await this.tokens.revokeByNamespace(ns.id);
+    for (const mount of ns.view.mounts.values()) {
+      await this.leases.revokePrefix(mount.path, { force: true, namespaceId: ns.id });
+      if (mount.kind === 'system' || mount.path === 'auth/token/' || mount.path === 'cubbyhole/') continue;
+      await mount.backend.close?.();
+    }
+    ns.view.mounts.clear();
+    this.log('info', 'namespace deleted', { namespace: ns.path });
   }
 
   /** The server clock's current time (ms since the epoch). */
@@ -237,6 +292,7 @@ export class Core {
       local: false,
       sealWrap: false,
       backend,
+      namespace: this.namespace,
     };
     this.mounts.set(path, mount);
     return mount;
@@ -299,6 +355,7 @@ export class Core {
       local: false,
       sealWrap: false,
       backend: undefined as unknown as Backend,
+      namespace: this.namespace,
     };
     mount.backend = await factory(this.contextFor(mount));
     this.mounts.set(fullPath, mount);
@@ -315,7 +372,8 @@ export class Core {
       maxLeaseTtl: () => mountMaxTtl(mount),
       now: () => this.now(),
       clock: this.options.clock,
-      revokeLeasesWithPrefix: (prefix) => this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true }),
+      revokeLeasesWithPrefix: (prefix) =>
+        this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true, namespaceId: this.namespace.id }),
       log: (level, message, fields) => this.log(level, message, { mount: fullPath, ...fields }),
     };
   }
@@ -350,8 +408,8 @@ export class Core {
     if (mount.kind === 'system' || fullPath === 'auth/token/' || fullPath === 'cubbyhole/')
       throw badRequest(`cannot unmount "${fullPath}"`);
     // As Vault's unmount: a lease whose revocation fails stops the unmount (400), so that no credential is forgotten.
-    await this.leases.revokePrefix(fullPath);
-    if (mount.kind === 'auth') await this.tokens.revokeByMount(fullPath);
+    await this.leases.revokePrefix(fullPath, { namespaceId: this.namespace.id });
+    if (mount.kind === 'auth') await this.tokens.revokeByMount(mount);
     this.mounts.delete(fullPath);
     await mount.backend.close?.();
     this.log('info', 'unmounted', { path: fullPath });
@@ -368,11 +426,13 @@ export class Core {
     this.policies.set(lname, parsePolicy(lname, text));
   }
 
+  /** The ACL of a token: its policies as defined in the token's own namespace. */
   aclFor(te: TokenEntry): Acl {
     if (te.policies.includes('root')) return new Acl([], true);
+    const policies = this.namespaces.of(te.mount.namespace).view.policies;
     const list: Policy[] = [];
     for (const name of te.policies) {
-      const p = this.policies.get(name);
+      const p = policies.get(name);
       if (p) list.push(p);
     }
     return new Acl(list);
@@ -473,6 +533,21 @@ export class Core {
       return jsonReply(200, system.sealStatus());
     }
     if (this.sealed && path !== 'sys/unseal') return errorReply(503, ['Vault is sealed']);
+
+    // The namespace: the X-Vault-Namespace header, then leading path segments naming (nested) namespaces.
+    let base = this.namespaces.root;
+    const namespaceHeader = headerValue(raw.headers, 'x-vault-namespace');
+    if (namespaceHeader !== undefined && normalizeNamespacePath(namespaceHeader) !== '') {
+      const found = this.namespaces.get(namespaceHeader);
+      if (!found)
+        return errorReply(404, [
+          `no handler for route "${normalizeNamespacePath(namespaceHeader)}${path}". route entry not found.`,
+        ]);
+      base = found;
+    }
+    const resolved = this.namespaces.resolve(base, path);
+    const target = resolved.ns.view;
+    path = resolved.rest;
 
     let operation: Operation;
     let logicalPath = path;
@@ -578,7 +653,7 @@ export class Core {
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
 
-    return this.dispatch({
+    return target.dispatch({
       method,
       operation,
       path: logicalPath,
@@ -635,10 +710,14 @@ export class Core {
     if (!unauthenticated) {
       te = this.tokens.lookup(req.tokenId);
       if (!te) return errorReply(403, [INVALID_TOKEN_MESSAGE]);
+      // A token works in its own namespace and the namespaces below it, never above or beside it.
+      if (!isWithin(this.namespace, te.mount.namespace ?? ROOT_NAMESPACE))
+        return errorReply(403, ['permission denied']);
       if (te.boundCidrs?.length && !addressInCidrs(req.remoteAddress, te.boundCidrs))
         return errorReply(403, ['permission denied']);
     } else if (req.tokenId) {
       te = this.tokens.lookup(req.tokenId);
+      if (te && !isWithin(this.namespace, te.mount.namespace ?? ROOT_NAMESPACE)) te = undefined;
     }
     let operation = req.operation;
     const token: RequestToken | undefined = te
@@ -668,7 +747,10 @@ export class Core {
       }
       if (!unauthenticated && te) {
         const acl = this.aclFor(te);
-        if (!acl.allows(req.path, operation, isSudoPath(req.path)))
+        // Policies are written relative to the token's namespace: a parent's token sees `child/secret/...`.
+        const tokenNamespace = te.mount.namespace ?? ROOT_NAMESPACE;
+        const aclPath = `${this.namespace.path.slice(tokenNamespace.path.length)}${req.path}`;
+        if (!acl.allows(aclPath, operation, isSudoPath(req.path)))
           return errorReply(403, ['permission denied']);
         this.tokens.use(te);
       }
@@ -780,7 +862,8 @@ export class Core {
     this.leases.close();
     this.tokens.shutdown();
     for (const entry of this.wrapped.values()) entry.timer.clear();
-    for (const mount of this.mounts.values()) {
+    const namespaceMounts = this.namespaces.nonRoot().flatMap((ns) => [...ns.view.mounts.values()]);
+    for (const mount of [...this.mounts.values(), ...namespaceMounts]) {
       if (mount.kind === 'system' || mount.path === 'auth/token/' || mount.path === 'cubbyhole/') continue;
       try {
         await mount.backend.close?.();

@@ -4,6 +4,7 @@ import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { KeyedSerialQueue } from '../util/serial.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
+import { leaseNamespaceId, namespaceSuffix, ROOT_NAMESPACE } from './namespaces.js';
 import { calculateTtl, rfc3339 } from './ttl.js';
 import { type Mount, mountDefaultTtl, mountMaxTtl } from './types.js';
 
@@ -133,7 +134,8 @@ export class LeaseRegistry {
       ttl = max;
     }
     const cleanPath = path.replace(/\/+$/, '');
-    const leaseId = `${mount.path}${cleanPath}/${randomBase62(24)}`;
+    // Leases created in a namespace end with `.<namespace id>`, as Vault's do.
+    const leaseId = `${mount.path}${cleanPath}/${randomBase62(24)}${namespaceSuffix(mount.namespace)}`;
     const lease: LeaseEntry = {
       leaseId,
       mount,
@@ -343,8 +345,12 @@ export class LeaseRegistry {
    * (`revoke-force`) continues past failures and forgets every lease.
    * https://github.com/hashicorp/vault/blob/main/vault/expiration.go
    */
-  async revokePrefix(prefix: string, options: { force?: boolean; sync?: boolean } = {}): Promise<void> {
-    if (!prefix.endsWith('/') && this.leases.has(prefix)) {
+  async revokePrefix(
+    prefix: string,
+    options: { force?: boolean; sync?: boolean; namespaceId?: string } = {},
+  ): Promise<void> {
+    const namespaceId = options.namespaceId ?? ROOT_NAMESPACE.id;
+    if (!prefix.endsWith('/') && this.leases.has(prefix) && leaseNamespaceId(prefix) === namespaceId) {
       if (options.sync === false) return this.revokeLazily(prefix);
       try {
         return await this.revoke(prefix, options);
@@ -353,7 +359,9 @@ export class LeaseRegistry {
       }
     }
     const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
-    const ids = [...this.leases.keys()].filter((id) => id.startsWith(base));
+    const ids = [...this.leases.keys()].filter(
+      (id) => id.startsWith(base) && leaseNamespaceId(id) === namespaceId,
+    );
     for (const [index, id] of ids.entries()) {
       if (options.sync === false) {
         await this.revokeLazily(id);

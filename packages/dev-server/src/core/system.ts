@@ -2,6 +2,7 @@ import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../
 import { parseDurationSeconds } from '../util/duration.js';
 import type { Core, RawReply } from './core.js';
 import { errorReply, jsonReply } from './core.js';
+import { leaseNamespaceId } from './namespaces.js';
 import { parsePolicy } from './policy.js';
 import { parseBool, parseStringList } from './tokens.js';
 import { rfc3339 } from './ttl.js';
@@ -251,7 +252,9 @@ export class SystemBackend implements Backend {
   }
 
   private policyNames(): string[] {
-    return [...new Set([...this.core.policies.keys(), 'root'])].sort();
+    // The `root` policy exists in the root namespace only.
+    const builtIn = this.core.namespace.path === '' ? ['root'] : [];
+    return [...new Set([...this.core.policies.keys(), ...builtIn])].sort();
   }
 
   // ------------------------------------------------------------------ leases
@@ -277,7 +280,7 @@ export class SystemBackend implements Backend {
     force: boolean,
   ): Promise<InternalResponse> {
     const sync = parseBool(request.data.sync, 'sync') ?? true;
-    const run = this.core.leases.revokePrefix(prefix, { force, sync });
+    const run = this.core.leases.revokePrefix(prefix, { force, sync, namespaceId: this.core.namespace.id });
     if (!sync) {
       run.catch(() => undefined);
       return noContent(202);
@@ -324,6 +327,10 @@ export class SystemBackend implements Backend {
     const write = op === 'update' || op === 'create';
     const core = this.core;
 
+    if (path === 'namespaces' || path.startsWith('namespaces/')) {
+      const rel = path.slice('namespaces'.length).replace(/^\//, '');
+      return core.namespaces.handle(core.namespaces.of(core.namespace), request, rel);
+    }
     if (path === 'seal') {
       if (!write) throw new LogicalError(405, 'unsupported operation');
       core.seal();
@@ -418,7 +425,7 @@ export class SystemBackend implements Backend {
       const prefix = path.slice('leases/lookup/'.length);
       const keys = new Set<string>();
       for (const id of core.leases.ids()) {
-        if (!id.startsWith(prefix)) continue;
+        if (!id.startsWith(prefix) || leaseNamespaceId(id) !== core.namespace.id) continue;
         const rest = id.slice(prefix.length);
         const slash = rest.indexOf('/');
         keys.add(slash < 0 ? rest : rest.slice(0, slash + 1));

@@ -11,6 +11,7 @@ import { formatGoDuration, parseDurationSeconds } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import type { LeaseRegistry } from './leases.js';
+import { namespaceSuffix, ROOT_NAMESPACE } from './namespaces.js';
 import type { Acl } from './policy.js';
 import { calculateTtl, rfc3339 } from './ttl.js';
 import { type InternalResponse, type Mount, mountDefaultTtl, mountMaxTtl } from './types.js';
@@ -67,7 +68,8 @@ export interface TokenHost {
   readonly leases: LeaseRegistry;
   /** ACL of a token (for the sudo checks the token store makes itself). */
   aclFor(token: TokenEntry): Acl;
-  policyExists(name: string): boolean;
+  /** Whether a policy exists in the namespace of `mount` (the token store mount serving the request). */
+  policyExists(name: string, mount: Mount): boolean;
   /** Called after a token is revoked (e.g. to drop its cubbyhole). */
   onRevoke?(tokenId: string): void;
 }
@@ -203,11 +205,15 @@ export class TokenStore implements Backend {
     boundCidrs?: string[];
   }): TokenEntry {
     const now = this.host.now();
-    const id = params.id ?? (params.type === 'batch' ? `hvb.${randomBase62(90)}` : `hvs.${randomBase62(24)}`);
+    // Tokens and accessors created in a namespace end with `.<namespace id>`, as Vault's do.
+    const nsSuffix = namespaceSuffix(params.mount.namespace);
+    const id =
+      params.id ??
+      (params.type === 'batch' ? `hvb.${randomBase62(90)}${nsSuffix}` : `hvs.${randomBase62(24)}${nsSuffix}`);
     if (this.byId.has(id)) throw badRequest('cannot create a token with a duplicate ID');
     const te: TokenEntry = {
       id,
-      accessor: params.type === 'batch' ? '' : randomBase62(24),
+      accessor: params.type === 'batch' ? '' : `${randomBase62(24)}${nsSuffix}`,
       type: params.type,
       policies: params.policies,
       parentId: params.parent?.id,
@@ -299,8 +305,14 @@ export class TokenStore implements Backend {
   }
 
   /** Revokes every token created through an auth mount (mount disable). */
-  async revokeByMount(mountPath: string): Promise<void> {
-    for (const te of [...this.byId.values()]) if (te.mount.path === mountPath) await this.revoke(te);
+  async revokeByMount(mount: Mount): Promise<void> {
+    for (const te of [...this.byId.values()]) if (te.mount === mount) await this.revoke(te);
+  }
+
+  /** Revokes every token of a namespace (namespace deletion). */
+  async revokeByNamespace(namespaceId: string): Promise<void> {
+    for (const te of [...this.byId.values()])
+      if (te.mount.namespace?.id === namespaceId) await this.revoke(te);
   }
 
   /** Consumes one use of a limited-use token. */
@@ -411,6 +423,8 @@ export class TokenStore implements Backend {
     };
     if (te.period > 0) data.period = te.period;
     if (te.role) data.role = te.role;
+    if (te.mount.namespace && te.mount.namespace.id !== ROOT_NAMESPACE.id)
+      data.namespace_path = te.mount.namespace.path;
     if (te.boundCidrs?.length) data.bound_cidrs = te.boundCidrs;
     if (te.lastRenewal) {
       data.last_renewal_time = Math.floor(te.lastRenewal / 1000);
@@ -683,7 +697,7 @@ export class TokenStore implements Backend {
     }
     const policies = sanitizePolicies(requested, !noDefault);
     for (const p of policies)
-      if (p !== 'root' && p !== 'default' && !this.host.policyExists(p))
+      if (p !== 'root' && p !== 'default' && !this.host.policyExists(p, this.mount))
         warnings.push(`Policy "${p}" does not exist`);
 
     const explicitMax =

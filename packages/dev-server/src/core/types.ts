@@ -1,4 +1,5 @@
 import type { Backend, LogicalResponse } from '../backend.js';
+import type { NamespaceRef } from './namespaces.js';
 
 /** Vault's system-wide default and max lease TTL (768h). */
 export const SYSTEM_DEFAULT_TTL = 2_764_800;
@@ -23,6 +24,8 @@ export interface Mount {
   readonly local: boolean;
   readonly sealWrap: boolean;
   backend: Backend;
+  /** The namespace the mount lives in (undefined = root). */
+  readonly namespace?: NamespaceRef;
 }
 
 /** Extra fields the built-in (system/token) backends may set on a response. */
