@@ -208,6 +208,16 @@ describe('requests inside namespaces', () => {
     expect(nsList.body.data.keys).toEqual([nsLease.split('/').at(-1)]);
     const lookup = await inNs('ns1', 'PUT', 'sys/leases/lookup', { body: { lease_id: nsLease } });
     expect(lookup.body.data.id).toBe(nsLease);
+    // Another namespace's lease does not exist here (lookup, renew) and revoking it there does nothing.
+    const foreign = await call(server, 'PUT', 'sys/leases/lookup', { body: { lease_id: nsLease } });
+    expect(foreign.status).toBe(400);
+    expect(foreign.body.errors).toEqual(['invalid lease']);
+    const foreignRenew = await inNs('ns2', 'PUT', 'sys/leases/renew', { body: { lease_id: nsLease } });
+    expect(foreignRenew.body.errors).toEqual(['lease not found']);
+    expect((await inNs('ns1', 'PUT', 'sys/leases/revoke', { body: { lease_id: rootLease } })).status).toBe(
+      204,
+    );
+    expect(state.revoked.map((l) => l.leaseId)).not.toContain(rootLease);
     expect((await inNs('ns1', 'PUT', 'sys/leases/revoke-prefix/db/creds/app')).status).toBe(204);
     const revoked = state.revoked.map((l) => l.leaseId);
     expect(revoked).toContain(nsLease);

@@ -144,6 +144,18 @@ describe.skipIf(!available)('hvac (a real third-party client) works against the 
     expect(rows).toHaveLength(0);
   });
 
+  it('works inside a namespace through its `namespace` option, and the namespace token is refused outside', async () => {
+    const out = await flow('namespace', { VAULT_TOKEN: server.rootToken });
+    expect(out).toEqual({
+      created_path: 'hvac-team/',
+      listed: ['hvac-team/'],
+      policies: ['default', 'reader'],
+      kv: 'hvac',
+      namespace_path: 'hvac-team/',
+      outside: 'Forbidden',
+    });
+  });
+
   it('surfaces a policy refusal as hvac.exceptions.Forbidden with permission denied', async () => {
     const out = await flow('denied');
     expect(out.error).toBe('Forbidden');

@@ -263,8 +263,14 @@ export class SystemBackend implements Backend {
     return str(request.data.lease_id) || str(request.data.lease) || suffix;
   }
 
+  /** Whether a lease ID belongs to this namespace: another namespace's leases do not exist here. */
+  private ownLease(leaseId: string): boolean {
+    return leaseNamespaceId(leaseId) === this.core.namespace.id;
+  }
+
   private async revokeLease(request: LogicalRequest, leaseId: string): Promise<InternalResponse> {
     if (!leaseId) throw badRequest('lease_id must be specified');
+    if (!this.ownLease(leaseId)) return noContent();
     const sync = parseBool(request.data.sync, 'sync') ?? true;
     if (!sync) {
       void this.core.leases.revokeLazily(leaseId);
@@ -400,6 +406,7 @@ export class SystemBackend implements Backend {
       if (!write) throw new LogicalError(405, 'unsupported operation');
       const leaseId = this.leaseIdFrom(request, leasePath.slice('renew/'.length));
       if (leaseId.startsWith('auth/')) throw badRequest('tokens cannot be renewed through this endpoint');
+      if (leaseId && !this.ownLease(leaseId)) throw badRequest('lease not found');
       const increment = parseDurationSeconds(data.increment, 'increment');
       const { lease, ttl, warnings } = await core.leases.renew(leaseId, increment);
       return {
@@ -420,7 +427,11 @@ export class SystemBackend implements Backend {
     }
     if ((path === 'leases' || path === 'leases/count') && op === 'read')
       return this.irrevocableLeases(request, path === 'leases/count');
-    if (path === 'leases/lookup' && write) return { data: core.leases.lookup(str(data.lease_id)) };
+    if (path === 'leases/lookup' && write) {
+      const leaseId = str(data.lease_id);
+      if (leaseId && !this.ownLease(leaseId)) throw badRequest('invalid lease');
+      return { data: core.leases.lookup(leaseId) };
+    }
     if (path.startsWith('leases/lookup/') && op === 'list') {
       const prefix = path.slice('leases/lookup/'.length);
       const keys = new Set<string>();
