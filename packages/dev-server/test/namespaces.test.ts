@@ -42,6 +42,16 @@ describe('sys/namespaces', () => {
     expect(child.body.data.path).toBe('team/app/');
     expect((await call(server, 'PUT', 'sys/namespaces/team/web')).body.data.path).toBe('team/web/');
     expect((await call(server, 'GET', 'sys/namespaces/team')).body.data).toMatchObject({ id, path: 'team/' });
+    // PATCH merges custom_metadata (null removes a key); writing it again replaces it and keeps the ID.
+    const patched = await call(server, 'PATCH', 'sys/namespaces/team', {
+      body: { custom_metadata: { owner: null, tier: 'gold' } },
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
+    expect(patched.body.data.custom_metadata).toEqual({ tier: 'gold' });
+    const rewritten = await call(server, 'POST', 'sys/namespaces/team', {
+      body: { custom_metadata: { a: '1' } },
+    });
+    expect(rewritten.body.data).toEqual({ id, path: 'team/', custom_metadata: { a: '1' } });
 
     const list = await call(server, 'LIST', 'sys/namespaces');
     expect(list.body.data.keys).toContain('team/');
@@ -66,6 +76,9 @@ describe('sys/namespaces', () => {
     expect(reserved.status).toBe(400);
     expect(reserved.body.errors).toEqual(['"sys" is not a valid namespace name']);
     expect((await call(server, 'POST', 'sys/namespaces/bad%20name')).status).toBe(400);
+    const conflict = await call(server, 'POST', 'sys/namespaces/secret');
+    expect(conflict.status).toBe(400);
+    expect(conflict.body.errors).toEqual(['new namespace conflicts with existing mount: secret/']);
     const orphan = await call(server, 'POST', 'sys/namespaces/nowhere/child');
     expect(orphan.status).toBe(400);
     expect(orphan.body.errors).toEqual(['parent namespace does not exist: nowhere/']);

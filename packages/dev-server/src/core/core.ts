@@ -189,6 +189,8 @@ export class Core {
     this.namespaces = new NamespaceRegistry<Core>(this, {
       makeView: (ref) => this.namespaceView(ref),
       destroy: (ns) => this.destroyNamespace(ns),
+      conflictingMount: (parent, name) =>
+        [...parent.view.mounts.keys()].find((path) => path.startsWith(name) || name.startsWith(path)),
     });
     this.policies.set('default', parsePolicy('default', DEFAULT_POLICY));
     const sys = this.addMount(

@@ -24,7 +24,7 @@ export interface NamespaceRef {
 /** One namespace and the state it owns. `T` is the per-namespace view of the server core. */
 export interface NamespaceEntry<T> extends NamespaceRef {
   readonly parent: NamespaceEntry<T> | undefined;
-  readonly customMetadata: Record<string, string>;
+  customMetadata: Record<string, string>;
   /** The core as seen from inside this namespace (its own mounts and policies). */
   readonly view: T;
 }
@@ -66,6 +66,8 @@ export class NamespaceRegistry<T> {
     private readonly hooks: {
       makeView(ns: NamespaceRef): T;
       destroy(ns: NamespaceEntry<T>): Promise<void>;
+      /** The mount of `parent` that a new child namespace `name/` would shadow, if any. */
+      conflictingMount(parent: NamespaceEntry<T>, name: string): string | undefined;
     },
   ) {
     this.root = { ...ROOT_NAMESPACE, parent: undefined, customMetadata: {}, view: rootView };
@@ -145,7 +147,12 @@ export class NamespaceRegistry<T> {
         return existing ? { data: this.describe(existing) } : null;
       case 'create':
       case 'update': {
-        if (existing) return { data: this.describe(existing) };
+        if (existing) {
+          // Writing an existing namespace updates its custom metadata (OpenBao's ModifyNamespaceByPath).
+          if (request.data.custom_metadata !== undefined)
+            existing.customMetadata = this.metadata(request.data.custom_metadata);
+          return { data: this.describe(existing) };
+        }
         const segments = name.slice(0, -1).split('/');
         const leaf = segments.pop() as string;
         const parent = this.byPath.get(`${current.path}${segments.length ? `${segments.join('/')}/` : ''}`);
@@ -153,6 +160,8 @@ export class NamespaceRegistry<T> {
           throw badRequest(`parent namespace does not exist: ${current.path}${segments.join('/')}/`);
         if (RESERVED.has(leaf) || !/^[A-Za-z0-9._-]+$/.test(leaf) || leaf === '.' || leaf === '..')
           throw badRequest(`${JSON.stringify(leaf)} is not a valid namespace name`);
+        const conflict = this.hooks.conflictingMount(parent, `${leaf}/`);
+        if (conflict) throw badRequest(`new namespace conflicts with existing mount: ${conflict}`);
         const customMetadata = this.metadata(request.data.custom_metadata);
         const ref = { id: this.newId(), path: fullPath };
         const entry: NamespaceEntry<T> = { ...ref, parent, customMetadata, view: this.hooks.makeView(ref) };
