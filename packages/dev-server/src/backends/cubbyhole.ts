@@ -5,7 +5,7 @@ import {
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
-} from '../backend.js';
+} from '../sdk/index.js';
 
 export class CubbyholeBackend implements Backend {
   readonly type = 'cubbyhole';

@@ -1,4 +1,4 @@
-import { type LeaseView, LogicalError, type SecretSpec } from '../backend.js';
+import { type LeaseView, LogicalError, type SecretSpec } from '../sdk/index.js';
 import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { KeyedSerialQueue } from '../util/serial.js';

@@ -1,9 +1,8 @@
-import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../backend.js';
-import { parseDurationSeconds } from '../util/duration.js';
-import type { Core, RawReply } from './core.js';
-import { errorReply, jsonReply } from './core.js';
+import { parseBool, parseDurationSeconds, parseStringList } from '../sdk/fields.js';
+import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../sdk/index.js';
+import { errorReply, jsonReply, type RawReply } from '../sdk/reply.js';
+import type { Core } from './core.js';
 import { parsePolicy } from './policy.js';
-import { parseBool, parseStringList } from './tokens.js';
 import { rfc3339 } from './ttl.js';
 import { type InternalResponse, type Mount, mountDefaultTtl, mountMaxTtl, VAULT_VERSION } from './types.js';
 

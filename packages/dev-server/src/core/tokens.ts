@@ -1,3 +1,4 @@
+import { parseBool, parseDurationSeconds, parseField, parseStringList } from '../sdk/fields.js';
 import {
   type AuthSpec,
   type Backend,
@@ -5,8 +6,8 @@ import {
   LogicalError,
   type LogicalRequest,
   type TokenView,
-} from '../backend.js';
-import { formatGoDuration, parseDurationSeconds } from '../util/duration.js';
+} from '../sdk/index.js';
+import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import type { LeaseRegistry } from './leases.js';
@@ -84,45 +85,8 @@ interface TokenRole {
   tokenNoDefaultPolicy: boolean;
 }
 
-const TRUE_STRINGS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_STRINGS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** Go's `strconv.ParseBool` plus JSON booleans; `undefined` when absent. Throws 400 naming the field. */
-export function parseBool(value: unknown, field: string): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  if (typeof value === 'string') {
-    if (TRUE_STRINGS.has(value)) return true;
-    if (FALSE_STRINGS.has(value)) return false;
-  }
-  throw badRequest(`error converting input for field "${field}": cannot parse '${String(value)}' as bool`);
-}
-
-/** A list of strings from a JSON array or a comma-separated string. */
-export function parseStringList(value: unknown, field: string): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string')
-    return value
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-  if (Array.isArray(value)) {
-    return value.map((v) => {
-      if (typeof v !== 'string' && typeof v !== 'number')
-        throw badRequest(`error converting input for field "${field}": expected a list of strings`);
-      return String(v).trim();
-    });
-  }
-  throw badRequest(`error converting input for field "${field}": expected a list of strings`);
-}
-
 function parseInt0(value: unknown, field: string): number {
-  if (value === undefined || value === null || value === '') return 0;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n))
-    throw badRequest(`error converting input for field "${field}": expected an integer`);
-  return n;
+  return parseField('int', value, field) ?? 0;
 }
 
 function parseMeta(value: unknown): Record<string, string> | null {

@@ -1,4 +1,4 @@
-import type { Backend, LogicalResponse } from '../backend.js';
+import type { Backend, LogicalResponse } from '../sdk/index.js';
 
 /** Vault's system-wide default and max lease TTL (768h). */
 export const SYSTEM_DEFAULT_TTL = 2_764_800;

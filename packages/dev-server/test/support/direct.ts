@@ -4,7 +4,7 @@ import {
   LogicalError,
   type LogicalResponse,
   type Operation,
-} from '../../src/backend.js';
+} from '../../src/sdk/index.js';
 
 /** What a call returned, shaped like Vault's HTTP answer. */
 export interface CallResult {

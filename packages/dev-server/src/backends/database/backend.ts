@@ -9,16 +9,6 @@ import {
   type BackendContext,
   type BackendFactory,
   badRequest,
-  type LeaseView,
-  LogicalError,
-  type LogicalRequest,
-  type LogicalResponse,
-  unsupportedOperation,
-} from '../../backend.js';
-import { KeyedSerialQueue } from '../../util/serial.js';
-import { type LongTimer, scheduleAt } from '../../util/timer.js';
-import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
-import {
   getBool,
   getCommaStringSlice,
   getDuration,
@@ -26,7 +16,15 @@ import {
   getString,
   getStringSlice,
   has,
-} from './fields.js';
+  type LeaseView,
+  LogicalError,
+  type LogicalRequest,
+  type LogicalResponse,
+  unsupportedOperation,
+} from '../../sdk/index.js';
+import { KeyedSerialQueue } from '../../util/serial.js';
+import { type LongTimer, scheduleAt } from '../../util/timer.js';
+import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
 import { generateDatabasePassword } from './password.js';
 import {
   DEFAULT_RENEW_STATEMENT,

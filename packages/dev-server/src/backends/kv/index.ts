@@ -9,10 +9,11 @@ import {
   badRequest,
   LogicalError,
   type LogicalRequest,
-} from '../../backend.js';
-import { parseBool } from '../../core/tokens.js';
-import type { InternalResponse } from '../../core/types.js';
-import { formatGoDuration, parseDurationSeconds } from '../../util/duration.js';
+  type LogicalResponse,
+  parseBool,
+  parseDurationSeconds,
+} from '../../sdk/index.js';
+import { formatGoDuration } from '../../util/duration.js';
 
 const INVALID_PATH_WARNING =
   "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.";
@@ -75,7 +76,7 @@ class KvV1 implements Backend {
     return [...this.store].map(([k, v]) => [k, clone(v)]);
   }
 
-  async handle(request: LogicalRequest): Promise<InternalResponse | null> {
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
     const { path, operation } = request;
     switch (operation) {
       case 'list':
@@ -216,7 +217,7 @@ class KvV2 implements Backend {
     return versions;
   }
 
-  async handle(request: LogicalRequest): Promise<InternalResponse | null> {
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
     const { path, operation } = request;
     if (path === 'config') return this.handleConfig(request);
     const match = /^(data|metadata|delete|undelete|destroy|subkeys)(\/(.*))?$/s.exec(path);
@@ -244,7 +245,7 @@ class KvV2 implements Backend {
     }
   }
 
-  private handleConfig(request: LogicalRequest): InternalResponse | null {
+  private handleConfig(request: LogicalRequest): LogicalResponse | null {
     const { operation, data } = request;
     if (operation === 'read') {
       return {
@@ -285,7 +286,7 @@ class KvV2 implements Backend {
       throw badRequest('check-and-set parameter did not match the current version');
   }
 
-  private addVersion(key: string, meta: KeyMeta, value: Json): InternalResponse {
+  private addVersion(key: string, meta: KeyMeta, value: Json): LogicalResponse {
     const now = this.now();
     const n = meta.current + 1;
     const dva = this.effectiveDva(meta);
@@ -309,7 +310,7 @@ class KvV2 implements Backend {
     return { data: this.versionMeta(meta, n, version) };
   }
 
-  private handleData(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleData(request: LogicalRequest, key: string): LogicalResponse | null {
     const { operation, data } = request;
     const meta = this.keys.get(key);
     switch (operation) {
@@ -353,7 +354,7 @@ class KvV2 implements Backend {
     }
   }
 
-  private handleVersionOp(request: LogicalRequest, kind: string, key: string): InternalResponse | null {
+  private handleVersionOp(request: LogicalRequest, kind: string, key: string): LogicalResponse | null {
     if (request.operation !== 'create' && request.operation !== 'update')
       throw new LogicalError(405, 'unsupported operation');
     const versions = this.parseVersions(request.data);
@@ -376,7 +377,7 @@ class KvV2 implements Backend {
     return null;
   }
 
-  private handleMetadata(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleMetadata(request: LogicalRequest, key: string): LogicalResponse | null {
     const { operation, data } = request;
     const meta = this.keys.get(key);
     switch (operation) {
@@ -451,7 +452,7 @@ class KvV2 implements Backend {
     }
   }
 
-  private handleSubkeys(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleSubkeys(request: LogicalRequest, key: string): LogicalResponse | null {
     if (request.operation !== 'read') throw new LogicalError(405, 'unsupported operation');
     const meta = this.keys.get(key);
     if (!meta || meta.current === 0) return null;

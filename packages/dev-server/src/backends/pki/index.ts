@@ -11,12 +11,18 @@ import {
   type Backend,
   type BackendContext,
   type BackendFactory,
+  getBool,
+  getCommaStringSlice,
+  getDuration,
+  getInt,
+  getString,
+  has,
   type LeaseView,
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
   unsupportedOperation,
-} from '../../backend.js';
+} from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
 import { uuid } from '../../util/random.js';
 import {
@@ -32,7 +38,6 @@ import {
   signCertificateRequest,
   X509HelperError,
 } from '../../util/x509.js';
-import { getBool, getDuration, getInt, getString, getStringList, has } from '../transit/fields.js';
 import {
   applyRoleWrite,
   commonNameDisallowed,
@@ -249,7 +254,7 @@ export class PkiBackend implements Backend {
         return this.issue(m[2] as string, m[1], data, undefined);
       case 'sign': {
         writeOnly();
-        const csr = getString(data, 'csr');
+        const csr = getString(data, 'csr') ?? '';
         if (csr.trim() === '') throw badRequest('"csr" is empty');
         return this.issue(m[2] as string, m[1], data, csr);
       }
@@ -303,7 +308,7 @@ export class PkiBackend implements Backend {
       }
       case 'configIssuers': {
         if (write) {
-          const ref = getString(data, 'default');
+          const ref = getString(data, 'default') ?? '';
           if (ref === '' || ref === 'default')
             throw badRequest("Invalid issuer specification; must be non-empty and can't be 'default'.");
           this.defaultIssuerId = this.requireIssuer(ref).id;
@@ -388,7 +393,7 @@ export class PkiBackend implements Backend {
 
   private updateIssuer(issuer: Issuer, data: Data): void {
     if (has(data, 'leaf_not_after_behavior')) {
-      const behavior = getString(data, 'leaf_not_after_behavior');
+      const behavior = getString(data, 'leaf_not_after_behavior') ?? '';
       if (behavior !== 'err' && behavior !== 'truncate' && behavior !== 'permit')
         throw badRequest(
           `Unknown value for field "leaf_not_after_behavior": ${behavior}; use err, truncate or permit`,
@@ -396,7 +401,7 @@ export class PkiBackend implements Backend {
       issuer.leafNotAfterBehavior = behavior;
     }
     if (has(data, 'issuer_name')) {
-      const name = getString(data, 'issuer_name');
+      const name = getString(data, 'issuer_name') ?? '';
       if (name === 'default') throw badRequest('reserved issuer name: default');
       if (name !== '' && this.issuers.some((i) => i !== issuer && i.name === name))
         throw badRequest(`issuer name already in use: ${name}`);
@@ -409,14 +414,14 @@ export class PkiBackend implements Backend {
       throw badRequest(
         `unsupported root type ${kind}: the Leasehold dev server supports internal and exported`,
       );
-    const commonName = getString(data, 'common_name');
+    const commonName = getString(data, 'common_name') ?? '';
     if (commonName === '')
       throw badRequest('the common_name field is required to generate a root certificate');
-    const keyType = getString(data, 'key_type', 'rsa') || 'rsa';
-    const keyBits = validateKeyTypeBits(keyType, getInt(data, 'key_bits'), false);
+    const keyType = (getString(data, 'key_type') ?? 'rsa') || 'rsa';
+    const keyBits = validateKeyTypeBits(keyType, getInt(data, 'key_bits') ?? 0, false);
     const format = this.format(data);
     const warnings: string[] = [];
-    const ttl = this.effectiveTtl(getDuration(data, 'ttl'), 0, 0, warnings);
+    const ttl = this.effectiveTtl(getDuration(data, 'ttl') ?? 0, 0, 0, warnings);
     const ca = await generateCertificateAuthority({
       commonName,
       keyType: keyType as 'rsa' | 'ec',
@@ -424,10 +429,10 @@ export class PkiBackend implements Backend {
       ttlSeconds: ttl,
       now: this.context.now(),
     });
-    const added = this.addIssuer(ca, getString(data, 'issuer_name'));
+    const added = this.addIssuer(ca, getString(data, 'issuer_name') ?? '');
     warnings.push(...added.warnings);
     const exported = kind === 'exported';
-    const privateKey = this.privateKeyText(ca, format, getString(data, 'private_key_format'));
+    const privateKey = this.privateKeyText(ca, format, getString(data, 'private_key_format') ?? '');
     const certificate = format === 'der' ? pemToDerBase64(ca.certificatePem) : trimPem(ca.certificatePem);
     const result: Data = {
       certificate: format === 'pem_bundle' && exported ? `${privateKey}\n${certificate}` : certificate,
@@ -449,7 +454,7 @@ export class PkiBackend implements Backend {
   }
 
   private async importCa(data: Data): Promise<LogicalResponse> {
-    const bundle = getString(data, 'pem_bundle');
+    const bundle = getString(data, 'pem_bundle') ?? '';
     if (bundle.trim() === '') throw badRequest('"pem_bundle" must be provided');
     const ca = await loadCertificateAuthority(bundle);
     const existing = this.issuers.find((i) => i.ca.serialNumber === ca.serialNumber);
@@ -477,7 +482,7 @@ export class PkiBackend implements Backend {
   }
 
   private format(data: Data): 'pem' | 'der' | 'pem_bundle' {
-    const format = getString(data, 'format', 'pem') || 'pem';
+    const format = (getString(data, 'format') ?? 'pem') || 'pem';
     if (format !== 'pem' && format !== 'der' && format !== 'pem_bundle')
       throw badRequest('the "format" path parameter must be "pem", "der", or "pem_bundle"');
     return format;
@@ -511,7 +516,7 @@ export class PkiBackend implements Backend {
 
     // Names (Vault's generateCreationBundle).
     let commonName = csr && role.use_csr_common_name ? csr.commonName : '';
-    if (commonName === '') commonName = getString(data, 'common_name');
+    if (commonName === '') commonName = getString(data, 'common_name') ?? '';
     else if (has(data, 'common_name'))
       warnings.push(
         'the common_name field was provided but the role is set with "use_csr_common_name" set to true',
@@ -528,8 +533,8 @@ export class PkiBackend implements Backend {
       if (name.includes('@')) emails.push(name);
       else if (HOSTNAME_RE.test(name)) dnsNames.push(name);
     };
-    if (commonName !== '' && !getBool(data, 'exclude_cn_from_sans')) addName(commonName);
-    for (const alt of fromCsr ? csr.dnsNames : getStringList(data, 'alt_names'))
+    if (commonName !== '' && !(getBool(data, 'exclude_cn_from_sans') ?? false)) addName(commonName);
+    for (const alt of fromCsr ? csr.dnsNames : (getCommaStringSlice(data, 'alt_names') ?? []))
       if (!dnsNames.includes(alt)) addName(alt);
     if (commonName !== '' && commonNameDisallowed(role, commonName))
       throw badRequest(`common name ${commonName} not allowed by this role`);
@@ -542,7 +547,7 @@ export class PkiBackend implements Backend {
         'email subject alternative names are not supported by the Leasehold dev server and were omitted',
       );
 
-    const ipSans = fromCsr ? csr.ipAddresses : getStringList(data, 'ip_sans');
+    const ipSans = fromCsr ? csr.ipAddresses : (getCommaStringSlice(data, 'ip_sans') ?? []);
     const source = fromCsr ? 'CSR' : 'the API';
     for (const ip of ipSans)
       if (isIP(ip) === 0) throw badRequest(`the value "${ip}" is not a valid IP address`);
@@ -551,7 +556,7 @@ export class PkiBackend implements Backend {
         `IP Subject Alternative Names are not allowed in this role, but was provided via ${source}`,
       );
 
-    const uriSans = fromCsr ? csr.uriSans : getStringList(data, 'uri_sans');
+    const uriSans = fromCsr ? csr.uriSans : (getCommaStringSlice(data, 'uri_sans') ?? []);
     if (uriSans.length > 0) {
       if (role.allowed_uri_sans.length === 0)
         throw badRequest(
@@ -565,8 +570,8 @@ export class PkiBackend implements Backend {
 
     // Validity (Vault's getCertificateNotAfter), truncated at the CA's NotAfter.
     const now = this.context.now();
-    const requestedTtl = getDuration(data, 'ttl');
-    const notAfterText = getString(data, 'not_after');
+    const requestedTtl = getDuration(data, 'ttl') ?? 0;
+    const notAfterText = getString(data, 'not_after') ?? '';
     let ttlSeconds: number;
     if (notAfterText !== '') {
       if (requestedTtl > 0)
@@ -621,12 +626,12 @@ export class PkiBackend implements Backend {
       let keyType: 'rsa' | 'ec';
       let keyBits: number;
       if (role.key_type === 'any') {
-        const requestedType = getString(data, 'key_type');
+        const requestedType = getString(data, 'key_type') ?? '';
         if (requestedType === '' || requestedType === 'any')
           throw badRequest(
             'role key type "any" not allowed for issuing certificates without providing key_type and/or key_bits request parameters',
           );
-        keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits'), false);
+        keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits') ?? 0, false);
         keyType = requestedType as 'rsa' | 'ec';
       } else {
         keyType = role.key_type;
@@ -651,7 +656,7 @@ export class PkiBackend implements Backend {
               traditionalPrivateKeyPem: issued.traditionalPrivateKeyPem,
             },
             format,
-            getString(data, 'private_key_format'),
+            getString(data, 'private_key_format') ?? '',
           )
         : undefined;
     let certificate: string;
@@ -700,8 +705,8 @@ export class PkiBackend implements Backend {
   }
 
   private revoke(data: Data): LogicalResponse {
-    const serialText = getString(data, 'serial_number');
-    if (serialText === '' && getString(data, 'certificate') === '')
+    const serialText = getString(data, 'serial_number') ?? '';
+    if (serialText === '' && (getString(data, 'certificate') ?? '') === '')
       throw badRequest('The serial number or certificate to revoke must be provided.');
     if (serialText === '')
       throw badRequest('revoking by certificate is not supported by the Leasehold dev server');

@@ -108,6 +108,11 @@ export interface LogicalResponse {
    * a deleted version with its metadata, or transit's 400 with `batch_results`.
    */
   statusCode?: number;
+  /**
+   * Top-level lease fields without registering a lease (KV v1 answers a secret written with `ttl` with
+   * `lease_duration` set and an empty `lease_id`).
+   */
+  leaseFields?: { lease_id: string; lease_duration: number; renewable: boolean };
   /** A non-enveloped response (e.g. PKI's `ca/pem`): written as is. */
   raw?: { status: number; contentType: string; body: string | Buffer };
 }
