@@ -1,4 +1,4 @@
-import { parseBool, parseDurationSeconds, parseField, parseStringList } from '../sdk/fields.js';
+import { givenFields, parseBool, parseDurationSeconds, parseField, parseStringList } from '../sdk/fields.js';
 import {
   type AuthSpec,
   type Backend,
@@ -514,7 +514,8 @@ export class TokenStore implements Backend {
   }
 
   private handleRole(request: LogicalRequest, name: string): InternalResponse | null {
-    const { operation: op, data } = request;
+    const { operation: op } = request;
+    const data = givenFields(request.data);
     if (op === 'read') {
       const role = this.roles.get(name);
       if (!role) return null;
@@ -592,7 +593,7 @@ export class TokenStore implements Backend {
     roleName: string | undefined,
   ): InternalResponse {
     const parent = this.caller(request);
-    const data = request.data;
+    const data = givenFields(request.data);
     if (parent.type === 'batch') throw badRequest('batch tokens cannot create more tokens');
     const isRoot = parent.policies.includes('root');
     const acl = this.host.aclFor(parent);
@@ -602,9 +603,10 @@ export class TokenStore implements Backend {
 
     const warnings: string[] = [];
     let id: string | undefined;
-    if (data.id !== undefined && data.id !== '') {
+    const requestedId = parseField('string', data.id, 'id');
+    if (requestedId !== undefined && requestedId !== '') {
       if (!isRoot && !isSudo) throw badRequest('root or sudo privileges required to specify token id');
-      id = String(data.id);
+      id = requestedId;
       if (id.includes('.')) throw badRequest('token IDs can not contain period characters');
     }
     const noParent = parseBool(data.no_parent, 'no_parent') ?? false;

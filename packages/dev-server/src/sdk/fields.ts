@@ -490,6 +490,17 @@ export const getStringSlice = (data: Data, field: string): string[] | undefined 
 export const getMap = (data: Data, field: string): Record<string, unknown> | undefined =>
   parseField('map', data[field], field);
 
+/**
+ * The fields that were given: `data` without its `null`/`undefined` values (JSON `null` means "not given"), for code
+ * that tests `data.x !== undefined` or `data.x ?? fallback`.
+ */
+export function givenFields(data: Data): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data))
+    if (value !== undefined && value !== null) out[key] = value;
+  return out;
+}
+
 /** A `bool` value (for callers holding the value, not the data): `undefined` when not given. */
 export const parseBool = (value: unknown, field: string): boolean | undefined =>
   parseField('bool', value, field);

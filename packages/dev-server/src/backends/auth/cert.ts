@@ -106,7 +106,9 @@ export function createCertBackend(context: BackendContext): Backend {
       certificate,
       allowedCommonNames:
         getCommaStringSlice(data, 'allowed_common_names') ?? existing?.allowedCommonNames ?? [],
-      displayName: getString(data, 'display_name') ?? existing?.displayName ?? name,
+      // Vault defaults an empty display name to the certificate entry's name
+      // (https://github.com/hashicorp/vault/blob/main/builtin/credential/cert/path_certs.go).
+      displayName: (getString(data, 'display_name') ?? existing?.displayName ?? '') || name,
       token: parseTokenFields(data, existing?.token ?? defaultTokenFields(), {
         policies: true,
         ttl: true,

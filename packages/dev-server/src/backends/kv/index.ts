@@ -7,11 +7,15 @@ import {
   type BackendContext,
   type BackendFactory,
   badRequest,
+  getBool,
+  getDuration,
+  getInt,
+  getMap,
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
-  parseBool,
   parseDurationSeconds,
+  parseField,
 } from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
 
@@ -207,13 +211,8 @@ class KvV2 implements Backend {
   }
 
   private parseVersions(data: Json): number[] {
-    const raw = data.versions;
-    const list =
-      typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-    const versions = list.map((v) => Number(v));
-    if (versions.length === 0) throw badRequest('no version number provided');
-    if (versions.some((v) => !Number.isInteger(v)))
-      throw badRequest('error parsing versions: invalid version number');
+    const versions = parseField('comma-int-slice', data.versions, 'versions') ?? [];
+    if (versions.length === 0) throw badRequest('No version number provided');
     return versions;
   }
 
@@ -258,31 +257,32 @@ class KvV2 implements Backend {
     }
     if (operation !== 'create' && operation !== 'update')
       throw new LogicalError(405, 'unsupported operation');
-    if (data.max_versions !== undefined) {
-      const n = Number(data.max_versions);
-      if (!Number.isInteger(n) || n < 0) throw badRequest('max_versions must be a non-negative integer');
-      this.config.maxVersions = n;
-    }
-    const cas = parseBool(data.cas_required, 'cas_required');
+    // Vault stores max_versions as a uint32: a negative value wraps around.
+    const maxVersions = getInt(data, 'max_versions');
+    if (maxVersions !== undefined) this.config.maxVersions = maxVersions >>> 0;
+    const cas = getBool(data, 'cas_required');
     if (cas !== undefined) this.config.casRequired = cas;
-    if (data.delete_version_after !== undefined)
-      this.config.deleteVersionAfter = Math.max(
-        0,
-        parseDurationSeconds(data.delete_version_after, 'delete_version_after'),
-      );
+    // A signed duration here: negative disables the mount-wide delete_version_after.
+    const dva = parseField('signed-duration', data.delete_version_after, 'delete_version_after');
+    if (dva !== undefined) this.config.deleteVersionAfter = Math.max(0, dva);
     return null;
   }
 
   private checkCas(meta: KeyMeta | undefined, data: Json): void {
-    const options = isObject(data.options) ? data.options : {};
+    const options = getMap(data, 'options') ?? {};
     const casRequired = this.config.casRequired || (meta?.casRequired ?? false);
     if (options.cas === undefined || options.cas === null) {
       if (casRequired) throw badRequest('check-and-set parameter required for this call');
       return;
     }
-    const cas = Number(options.cas);
-    if (!Number.isInteger(cas) || cas < 0) throw badRequest('error parsing check-and-set parameter');
-    if (cas !== (meta?.current ?? 0))
+    let cas: number;
+    try {
+      cas = parseField('int', options.cas, 'cas') ?? 0;
+    } catch {
+      throw badRequest('error parsing check-and-set parameter');
+    }
+    // Vault compares uint64(cas) with the current version: a negative cas never matches.
+    if (cas < 0 || cas !== (meta?.current ?? 0))
       throw badRequest('check-and-set parameter did not match the current version');
   }
 
@@ -316,9 +316,8 @@ class KvV2 implements Backend {
     switch (operation) {
       case 'read': {
         if (!meta || meta.current === 0) return null;
-        const requested = data.version === undefined || data.version === '' ? 0 : Number(data.version);
-        if (!Number.isInteger(requested) || requested < 0) throw badRequest('error parsing version');
-        const n = requested || meta.current;
+        const requested = getInt(data, 'version') ?? 0;
+        const n = requested > 0 ? requested : meta.current;
         const v = meta.versions.get(n);
         if (!v) return null;
         if (this.isDeleted(v)) {
@@ -410,18 +409,12 @@ class KvV2 implements Backend {
       case 'patch': {
         if (operation === 'patch' && !meta) return null;
         const target = meta ?? this.newMeta();
-        if (data.max_versions !== undefined) {
-          const n = Number(data.max_versions);
-          if (!Number.isInteger(n) || n < 0) throw badRequest('max_versions must be a non-negative integer');
-          target.maxVersions = n;
-        }
-        const cas = parseBool(data.cas_required, 'cas_required');
+        const maxVersions = getInt(data, 'max_versions');
+        if (maxVersions !== undefined) target.maxVersions = maxVersions >>> 0;
+        const cas = getBool(data, 'cas_required');
         if (cas !== undefined) target.casRequired = cas;
-        if (data.delete_version_after !== undefined)
-          target.deleteVersionAfter = Math.max(
-            0,
-            parseDurationSeconds(data.delete_version_after, 'delete_version_after'),
-          );
+        const dva = getDuration(data, 'delete_version_after');
+        if (dva !== undefined) target.deleteVersionAfter = dva;
         if (data.custom_metadata !== undefined) {
           if (data.custom_metadata !== null && !isObject(data.custom_metadata))
             throw badRequest('custom_metadata must be a map of strings');
@@ -456,11 +449,9 @@ class KvV2 implements Backend {
     if (request.operation !== 'read') throw new LogicalError(405, 'unsupported operation');
     const meta = this.keys.get(key);
     if (!meta || meta.current === 0) return null;
-    const requested = request.data.version ? Number(request.data.version) : 0;
-    const depth = request.data.depth ? Number(request.data.depth) : 0;
-    if (!Number.isInteger(requested) || requested < 0) throw badRequest('error parsing version');
-    if (!Number.isInteger(depth) || depth < 0) throw badRequest('depth must be a non-negative integer');
-    const n = requested || meta.current;
+    const requested = getInt(request.data, 'version') ?? 0;
+    const depth = Math.max(0, getInt(request.data, 'depth') ?? 0);
+    const n = requested > 0 ? requested : meta.current;
     const v = meta.versions.get(n);
     if (!v) return null;
     if (this.isDeleted(v))
