@@ -21,12 +21,15 @@ import {
 /** Path parameters captured by `:name` / `*name` segments or named groups. */
 export type RouteParams = Record<string, string>;
 
-/** One operation's handler: the request, the path's captures, and the request's fields read through the schema. */
+/**
+ * One operation's handler: the request, the path's captures, and the request's fields read through the schema.
+ * It may answer synchronously or with a promise.
+ */
 export type RouteHandler = (
   request: LogicalRequest,
   params: RouteParams,
   fields: FieldData,
-) => Promise<LogicalResponse | null>;
+) => Promise<LogicalResponse | null> | LogicalResponse | null;
 
 /** One path of a backend (Vault's `framework.Path`). */
 export interface PathSpec {
@@ -109,7 +112,7 @@ export class Router {
     if (!handler) throw unsupportedOperation();
     const fields = new FieldData({ ...request.data, ...params }, spec.fields ?? {});
     fields.validate();
-    return handler(request, params, fields);
+    return await handler(request, params, fields);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type BackendContext,
   type BackendFactory,
   badRequest,
+  errorResponse,
   getBool,
   getDuration,
   getInt,
@@ -14,8 +15,15 @@ import {
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
+  listResponse,
+  noContent,
+  type Operation,
   parseDurationSeconds,
   parseField,
+  type RouteHandler,
+  type RouteParams,
+  Router,
+  unsupportedOperation,
 } from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
 
@@ -80,42 +88,48 @@ class KvV1 implements Backend {
     return [...this.store].map(([k, v]) => [k, clone(v)]);
   }
 
-  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation } = request;
-    switch (operation) {
-      case 'list':
-        return { data: { keys: listChildren(this.store.keys(), path) } };
-      case 'read': {
-        const value = this.store.get(path);
-        if (!value) return null;
-        let leaseDuration = this.context.defaultLeaseTtl();
-        const ttlField = value.ttl ?? value.lease;
-        if (ttlField !== undefined) {
-          try {
-            const parsed = parseDurationSeconds(ttlField, 'ttl');
-            if (parsed > 0) leaseDuration = parsed;
-          } catch {
-            // Vault ignores an unparsable advisory TTL.
-          }
-        }
-        return {
-          data: clone(value),
-          leaseFields: { lease_id: '', lease_duration: leaseDuration, renewable: false },
-        };
+  /** One path matching everything, as Vault's KV v1 (`framework.MatchAllRegex("path")`). */
+  private readonly router = new Router([
+    {
+      pattern: /^(?<path>.*)$/s,
+      operations: {
+        list: async (_r, { path = '' }) => listResponse(listChildren(this.store.keys(), path)),
+        read: async (_r, { path = '' }) => this.read(path),
+        update: async (request, { path = '' }) => {
+          if (!path) throw unsupportedOperation();
+          if (Object.keys(request.data).length === 0) throw errorResponse('missing data fields');
+          this.store.set(path, clone(request.data));
+          return noContent();
+        },
+        delete: async (_r, { path = '' }) => {
+          this.store.delete(path);
+          return noContent();
+        },
+      },
+    },
+  ]);
+
+  private read(path: string): LogicalResponse | null {
+    const value = this.store.get(path);
+    if (!value) return null;
+    let leaseDuration = this.context.defaultLeaseTtl();
+    const ttlField = value.ttl ?? value.lease;
+    if (ttlField !== undefined) {
+      try {
+        const parsed = parseDurationSeconds(ttlField, 'ttl');
+        if (parsed > 0) leaseDuration = parsed;
+      } catch {
+        // Vault ignores an unparsable advisory TTL.
       }
-      case 'create':
-      case 'update': {
-        if (!path) throw new LogicalError(405, 'unsupported operation');
-        if (Object.keys(request.data).length === 0) throw badRequest('missing data fields');
-        this.store.set(path, clone(request.data));
-        return null;
-      }
-      case 'delete':
-        this.store.delete(path);
-        return null;
-      default:
-        throw new LogicalError(405, 'unsupported operation');
     }
+    return {
+      data: clone(value),
+      leaseFields: { lease_id: '', lease_duration: leaseDuration, renewable: false },
+    };
+  }
+
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
   }
 }
 
@@ -216,32 +230,74 @@ class KvV2 implements Backend {
     return versions;
   }
 
+  /** Vault's KV v2 paths (https://github.com/hashicorp/vault-plugin-secrets-kv), each with its field schema. */
+  private readonly router = new Router([
+    {
+      pattern: 'config',
+      fields: {
+        max_versions: { type: 'int' },
+        cas_required: { type: 'bool' },
+        delete_version_after: { type: 'signed-duration' },
+      },
+      operations: { read: (r) => this.handleConfig(r), update: (r) => this.handleConfig(r) },
+    },
+    {
+      pattern: /^metadata(?:\/(?<path>.*))?$/s,
+      fields: {
+        max_versions: { type: 'int' },
+        cas_required: { type: 'bool' },
+        delete_version_after: { type: 'duration' },
+        custom_metadata: { type: 'map' },
+      },
+      operations: {
+        list: async (_r, { path = '' }) => listResponse(listChildren([...this.keys.keys()], path)),
+        ...KvV2.keyed(['read', 'update', 'patch', 'delete'], (r, key) => this.handleMetadata(r, key)),
+      },
+    },
+    {
+      pattern: /^data(?:\/(?<path>.*))?$/s,
+      fields: { version: { type: 'int' }, options: { type: 'map' }, data: { type: 'map' } },
+      operations: KvV2.keyed(['read', 'update', 'patch', 'delete'], (r, key) => this.handleData(r, key)),
+    },
+    {
+      pattern: /^(?<kind>delete|undelete|destroy)(?:\/(?<path>.*))?$/s,
+      fields: { versions: { type: 'comma-int-slice' } },
+      operations: KvV2.keyed(['update'], (r, key, params) => this.handleVersionOp(r, params.kind ?? '', key)),
+    },
+    {
+      pattern: /^subkeys(?:\/(?<path>.*))?$/s,
+      fields: { version: { type: 'int' }, depth: { type: 'int' } },
+      operations: KvV2.keyed(['read'], (r, key) => this.handleSubkeys(r, key)),
+    },
+    {
+      pattern: /^.*$/s,
+      operations: Object.fromEntries(
+        (['read', 'list', 'update', 'patch', 'delete'] as const).map((op) => [
+          op,
+          async () => ({ warnings: [INVALID_PATH_WARNING], statusCode: 404 }),
+        ]),
+      ),
+    },
+  ]);
+
+  /**
+   * Handlers for `operations` that need a key: the root of a path (`data/`, `data/dir/`) answers 404 with Vault's
+   * warning instead.
+   */
+  private static keyed(
+    operations: readonly Operation[],
+    handler: (request: LogicalRequest, key: string, params: RouteParams) => LogicalResponse | null,
+  ): Partial<Record<Operation, RouteHandler>> {
+    const wrapped: RouteHandler = async (request, params) => {
+      const key = params.path ?? '';
+      if (!key || key.endsWith('/')) return { warnings: [ROOT_WARNING], statusCode: 404 };
+      return handler(request, key, params);
+    };
+    return Object.fromEntries(operations.map((op) => [op, wrapped]));
+  }
+
   async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation } = request;
-    if (path === 'config') return this.handleConfig(request);
-    const match = /^(data|metadata|delete|undelete|destroy|subkeys)(\/(.*))?$/s.exec(path);
-    if (!match) {
-      return { warnings: [INVALID_PATH_WARNING], statusCode: 404 };
-    }
-    const kind = match[1] as string;
-    const key = match[3] ?? '';
-    if (kind === 'metadata' && operation === 'list') {
-      return { data: { keys: listChildren([...this.keys.keys()], key) } };
-    }
-    if (operation === 'list') throw new LogicalError(405, 'unsupported operation');
-    if (!key || key.endsWith('/')) {
-      return { warnings: [ROOT_WARNING], statusCode: 404 };
-    }
-    switch (kind) {
-      case 'data':
-        return this.handleData(request, key);
-      case 'metadata':
-        return this.handleMetadata(request, key);
-      case 'subkeys':
-        return this.handleSubkeys(request, key);
-      default:
-        return this.handleVersionOp(request, kind, key);
-    }
+    return this.router.dispatch(request);
   }
 
   private handleConfig(request: LogicalRequest): LogicalResponse | null {

@@ -11,6 +11,8 @@ import {
   type Backend,
   type BackendContext,
   type BackendFactory,
+  compilePattern,
+  dataResponse,
   getBool,
   getCommaStringSlice,
   getDuration,
@@ -21,7 +23,9 @@ import {
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
-  unsupportedOperation,
+  listResponse,
+  NAME_PATTERN,
+  Router,
 } from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
 import { uuid } from '../../util/random.js';
@@ -49,30 +53,9 @@ import {
   validateKeyTypeBits,
 } from './roles.js';
 
-const NAME = String.raw`\w(?:[\w.-]*\w)?`;
+const NAME = NAME_PATTERN;
 
-const routes = {
-  rootGenerate: /^root\/generate\/([^/]+)$/,
-  root: /^root$/,
-  configCa: /^config\/ca$/,
-  caPem: /^ca\/pem$/,
-  caDer: /^ca$/,
-  caChain: /^(?:ca_chain|cert\/ca_chain)$/,
-  roles: /^roles\/?$/,
-  role: new RegExp(`^roles/(${NAME})$`),
-  issue: new RegExp(`^(?:issuer/([^/]+)/)?issue/(${NAME})$`),
-  sign: new RegExp(`^(?:issuer/([^/]+)/)?sign/(${NAME})$`),
-  revoke: /^revoke$/,
-  certs: /^certs\/?$/,
-  revokedCerts: /^certs\/revoked\/?$/,
-  crl: /^(?:crl|crl\/pem|cert\/crl)$/,
-  cert: /^cert\/([^/]+)$/,
-  issuers: /^issuers\/?$/,
-  issuerFetch: /^issuer\/([^/]+)\/(pem|der|json)$/,
-  issuer: /^issuer\/([^/]+)$/,
-  configIssuers: /^config\/issuers$/,
-};
-type RouteName = keyof typeof routes;
+const ROLE_PATH = compilePattern('roles/:name');
 
 type Data = Record<string, unknown>;
 
@@ -103,6 +86,10 @@ interface StoredCert {
 
 const badRequest = (message: string) => new LogicalError(400, message);
 const trimPem = (pem: string) => pem.trim();
+/** A non-enveloped PEM answer (`ca/pem`, `ca_chain`, `crl/pem`, `issuer/:ref/pem`). */
+const pemFile = (pem: string): LogicalResponse => ({
+  raw: { status: 200, contentType: 'application/pem-file', body: pem },
+});
 
 /** Accepts `aa:bb:…`, `aa-bb-…` or plain hex and returns Vault's colon form. */
 function normalizeSerial(serial: string): string {
@@ -136,8 +123,8 @@ export class PkiBackend implements Backend {
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {
-    const m = routes.role.exec(request.path);
-    return m ? this.roles.has(m[1] as string) : true;
+    const m = ROLE_PATH.exec(request.path);
+    return m ? this.roles.has(m.groups?.name ?? '') : true;
   }
 
   async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
@@ -162,179 +149,221 @@ export class PkiBackend implements Backend {
     this.certs.clear();
   }
 
-  private async route(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation, data } = request;
-    const write = operation === 'create' || operation === 'update';
-    let route: RouteName | undefined;
-    let m: RegExpExecArray | undefined;
-    for (const [name, re] of Object.entries(routes) as [RouteName, RegExp][]) {
-      const match = re.exec(path);
-      if (match) {
-        route = name;
-        m = match;
-        break;
-      }
-    }
-    if (!route || !m) throw new LogicalError(404, 'unsupported path');
-    const readOnly = () => {
-      if (operation !== 'read') throw unsupportedOperation();
-    };
-    const writeOnly = () => {
-      if (!write) throw unsupportedOperation();
-    };
-    switch (route) {
-      case 'rootGenerate':
-        writeOnly();
-        return this.generateRoot(m[1] as string, data);
-      case 'root':
-        if (operation !== 'delete') throw unsupportedOperation();
-        this.issuers.length = 0;
-        this.defaultIssuerId = undefined;
-        return {
-          warnings: [
-            'DELETE /root deletes all keys and issuers; prefer the new DELETE /key/:key_ref and DELETE /issuer/:issuer_ref for finer granularity, unless removal of all keys and issuers is desired.',
-          ],
-        };
-      case 'configCa':
-        writeOnly();
-        return this.importCa(data);
-      case 'caPem': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        return {
-          raw: { status: 200, contentType: 'application/pem-file', body: trimPem(issuer.ca.certificatePem) },
-        };
-      }
-      case 'caDer': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        const der = Buffer.from(pemToDerBase64(issuer.ca.certificatePem), 'base64');
-        return { raw: { status: 200, contentType: 'application/pkix-cert', body: der } };
-      }
-      case 'caChain': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        if (path === 'cert/ca_chain')
+  /**
+   * Vault's PKI paths (https://github.com/hashicorp/vault/tree/main/builtin/logical/pki), first match wins:
+   * `cert/ca_chain` and `cert/crl` come before `cert/:serial`.
+   */
+  private readonly router = new Router([
+    {
+      pattern: /^root\/generate\/(?<type>[^/]+)$/,
+      operations: { update: (r, { type = '' }) => this.generateRoot(type, r.data) },
+    },
+    {
+      pattern: 'root',
+      operations: {
+        delete: () => {
+          this.issuers.length = 0;
+          this.defaultIssuerId = undefined;
           return {
-            data: {
-              certificate: trimPem(issuer.ca.certificatePem),
-              ca_chain: trimPem(issuer.ca.certificatePem),
-            },
+            warnings: [
+              'DELETE /root deletes all keys and issuers; prefer the new DELETE /key/:key_ref and DELETE /issuer/:issuer_ref for finer granularity, unless removal of all keys and issuers is desired.',
+            ],
           };
-        return {
-          raw: { status: 200, contentType: 'application/pem-file', body: trimPem(issuer.ca.certificatePem) },
-        };
-      }
-      case 'roles': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const names = [...this.roles.keys()].sort();
-        return names.length ? { data: { keys: names } } : null;
-      }
-      case 'role': {
-        const name = m[1] as string;
-        if (operation === 'read') {
+        },
+      },
+    },
+    { pattern: 'config/ca', operations: { update: (r) => this.importCa(r.data) } },
+    {
+      pattern: 'ca/pem',
+      operations: {
+        read: () => {
+          const issuer = this.requireIssuer('default');
+          return pemFile(trimPem(issuer.ca.certificatePem));
+        },
+      },
+    },
+    {
+      pattern: 'ca',
+      operations: {
+        read: () => {
+          const issuer = this.requireIssuer('default');
+          const der = Buffer.from(pemToDerBase64(issuer.ca.certificatePem), 'base64');
+          return { raw: { status: 200, contentType: 'application/pkix-cert', body: der } };
+        },
+      },
+    },
+    {
+      pattern: /^(?<form>ca_chain|cert\/ca_chain)$/,
+      operations: {
+        read: (_r, { form }) => {
+          const pem = trimPem(this.requireIssuer('default').ca.certificatePem);
+          return form === 'cert/ca_chain' ? dataResponse({ certificate: pem, ca_chain: pem }) : pemFile(pem);
+        },
+      },
+    },
+    {
+      pattern: /^roles\/?$/,
+      operations: {
+        list: () => {
+          const names = [...this.roles.keys()].sort();
+          return names.length ? listResponse(names) : null;
+        },
+      },
+    },
+    {
+      pattern: 'roles/:name',
+      operations: {
+        read: (_r, { name = '' }) => {
           const role = this.roles.get(name);
-          return role ? { data: { ...role } } : null;
-        }
-        if (operation === 'delete') {
+          return role ? dataResponse({ ...role }) : null;
+        },
+        update: (r, { name = '' }) => this.writeRole(name, r.data, false),
+        patch: (r, { name = '' }) => this.writeRole(name, r.data, true),
+        delete: (_r, { name = '' }) => {
           this.roles.delete(name);
           return null;
-        }
-        if (write || operation === 'patch') {
-          const existing = this.roles.get(name);
-          if (operation === 'patch' && !existing) return null;
-          const role = applyRoleWrite(existing ?? defaultRole(), data);
-          this.roles.set(name, role);
-          return { data: { ...role } };
-        }
-        throw unsupportedOperation();
-      }
-      case 'issue':
-        writeOnly();
-        return this.issue(m[2] as string, m[1], data, undefined);
-      case 'sign': {
-        writeOnly();
-        const csr = getString(data, 'csr') ?? '';
-        if (csr.trim() === '') throw badRequest('"csr" is empty');
-        return this.issue(m[2] as string, m[1], data, csr);
-      }
-      case 'revoke':
-        writeOnly();
-        return this.revoke(data);
-      case 'certs': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const keys = [...this.certs.keys()];
-        for (const issuer of this.issuers) keys.push(issuer.ca.serialNumber);
-        return keys.length ? { data: { keys: [...new Set(keys)].sort() } } : null;
-      }
-      case 'revokedCerts': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const keys = [...this.certs.values()].filter((c) => c.revokedAt !== undefined).map((c) => c.serial);
-        return keys.length ? { data: { keys: keys.sort() } } : null;
-      }
-      case 'cert':
-        readOnly();
-        return this.readCert(m[1] as string);
-      case 'issuers': {
-        if (operation !== 'list') throw unsupportedOperation();
-        if (this.issuers.length === 0) return null;
-        const keyInfo: Record<string, unknown> = {};
-        for (const issuer of this.issuers)
-          keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
-        return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
-      }
-      case 'issuerFetch': {
-        readOnly();
-        const issuer = this.requireIssuer(m[1] as string);
-        const pem = trimPem(issuer.ca.certificatePem);
-        if (m[2] === 'pem') return { raw: { status: 200, contentType: 'application/pem-file', body: pem } };
-        if (m[2] === 'der')
-          return {
-            raw: {
-              status: 200,
-              contentType: 'application/pkix-cert',
-              body: Buffer.from(pemToDerBase64(pem), 'base64'),
-            },
-          };
-        return {
-          data: { certificate: pem, ca_chain: [pem], issuer_id: issuer.id, issuer_name: issuer.name },
-        };
-      }
-      case 'issuer': {
-        const issuer = this.requireIssuer(m[1] as string);
-        if (write || operation === 'patch') this.updateIssuer(issuer, data);
-        else if (operation !== 'read') throw unsupportedOperation();
-        return { data: this.issuerData(issuer) };
-      }
-      case 'configIssuers': {
-        if (write) {
-          const ref = getString(data, 'default') ?? '';
+        },
+      },
+    },
+    {
+      pattern: new RegExp(`^(?:issuer/(?<issuer>[^/]+)/)?issue/(?<role>${NAME})$`),
+      operations: { update: (r, { issuer, role = '' }) => this.issue(role, issuer, r.data, undefined) },
+    },
+    {
+      pattern: new RegExp(`^(?:issuer/(?<issuer>[^/]+)/)?sign/(?<role>${NAME})$`),
+      operations: {
+        update: (r, { issuer, role = '' }) => {
+          const csr = getString(r.data, 'csr') ?? '';
+          if (csr.trim() === '') throw badRequest('"csr" is empty');
+          return this.issue(role, issuer, r.data, csr);
+        },
+      },
+    },
+    { pattern: 'revoke', operations: { update: (r) => this.revoke(r.data) } },
+    {
+      pattern: /^certs\/?$/,
+      operations: {
+        list: () => {
+          const keys = [...this.certs.keys()];
+          for (const issuer of this.issuers) keys.push(issuer.ca.serialNumber);
+          return keys.length ? listResponse([...new Set(keys)].sort()) : null;
+        },
+      },
+    },
+    {
+      pattern: /^certs\/revoked\/?$/,
+      operations: {
+        list: () => {
+          const keys = [...this.certs.values()].filter((c) => c.revokedAt !== undefined).map((c) => c.serial);
+          return keys.length ? listResponse(keys.sort()) : null;
+        },
+      },
+    },
+    {
+      pattern: /^(?<form>crl|crl\/pem|cert\/crl)$/,
+      operations: { read: (_r, { form = '' }) => this.readCrl(form) },
+    },
+    {
+      pattern: /^cert\/(?<serial>[^/]+)$/,
+      operations: { read: (_r, { serial = '' }) => this.readCert(serial) },
+    },
+    {
+      pattern: /^issuers\/?$/,
+      operations: {
+        list: () => {
+          if (this.issuers.length === 0) return null;
+          const keyInfo: Record<string, unknown> = {};
+          for (const issuer of this.issuers)
+            keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
+          return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
+        },
+      },
+    },
+    {
+      pattern: /^issuer\/(?<ref>[^/]+)\/(?<format>pem|der|json)$/,
+      operations: {
+        read: (_r, { ref = '', format }) => {
+          const issuer = this.requireIssuer(ref);
+          const pem = trimPem(issuer.ca.certificatePem);
+          if (format === 'pem') return pemFile(pem);
+          if (format === 'der')
+            return {
+              raw: {
+                status: 200,
+                contentType: 'application/pkix-cert',
+                body: Buffer.from(pemToDerBase64(pem), 'base64'),
+              },
+            };
+          return dataResponse({
+            certificate: pem,
+            ca_chain: [pem],
+            issuer_id: issuer.id,
+            issuer_name: issuer.name,
+          });
+        },
+      },
+    },
+    {
+      pattern: /^issuer\/(?<ref>[^/]+)$/,
+      operations: {
+        read: (_r, { ref = '' }) => dataResponse(this.issuerData(this.requireIssuer(ref))),
+        update: (r, { ref = '' }) => this.writeIssuer(ref, r.data),
+        patch: (r, { ref = '' }) => this.writeIssuer(ref, r.data),
+      },
+    },
+    {
+      pattern: 'config/issuers',
+      operations: {
+        read: () => this.issuersConfig(),
+        update: (r) => {
+          const ref = getString(r.data, 'default') ?? '';
           if (ref === '' || ref === 'default')
             throw badRequest("Invalid issuer specification; must be non-empty and can't be 'default'.");
           this.defaultIssuerId = this.requireIssuer(ref).id;
-        } else if (operation !== 'read') throw unsupportedOperation();
-        return { data: { default: this.defaultIssuerId ?? '', default_follows_latest_issuer: false } };
-      }
-      default: {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        const revoked = [...this.certs.values()]
-          .filter((c) => c.issuerId === issuer.id && c.revokedAt !== undefined)
-          .map((c) => ({ serialNumber: c.serial, revokedAt: c.revokedAt as number }));
-        const cacheKey = `${issuer.id}:${revoked.length}`;
-        let crl = this.crlCache.get(cacheKey);
-        if (!crl) {
-          // Built once per set of revocations (Vault rebuilds its CRL on revocation, not per fetch).
-          crl = await createCrl({ ca: issuer.ca, revoked, now: this.context.now() });
-          this.crlCache.set(cacheKey, crl);
-        }
-        if (path === 'crl')
-          return { raw: { status: 200, contentType: 'application/pkix-crl', body: crl.der } };
-        if (path === 'crl/pem')
-          return { raw: { status: 200, contentType: 'application/pem-file', body: crl.pem.trim() } };
-        return { data: { certificate: crl.pem.trim(), revocation_time: 0, revocation_time_rfc3339: '' } };
-      }
+          return this.issuersConfig();
+        },
+      },
+    },
+  ]);
+
+  private route(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
+  }
+
+  private writeRole(name: string, data: Data, patch: boolean): LogicalResponse | null {
+    const existing = this.roles.get(name);
+    if (patch && !existing) return null;
+    const role = applyRoleWrite(existing ?? defaultRole(), data);
+    this.roles.set(name, role);
+    return dataResponse({ ...role });
+  }
+
+  private writeIssuer(ref: string, data: Data): LogicalResponse {
+    const issuer = this.requireIssuer(ref);
+    this.updateIssuer(issuer, data);
+    return dataResponse(this.issuerData(issuer));
+  }
+
+  private issuersConfig(): LogicalResponse {
+    return dataResponse({ default: this.defaultIssuerId ?? '', default_follows_latest_issuer: false });
+  }
+
+  /** `crl` (DER), `crl/pem` (PEM) or `cert/crl` (JSON) of the default issuer. */
+  private async readCrl(form: string): Promise<LogicalResponse> {
+    const issuer = this.requireIssuer('default');
+    const revoked = [...this.certs.values()]
+      .filter((c) => c.issuerId === issuer.id && c.revokedAt !== undefined)
+      .map((c) => ({ serialNumber: c.serial, revokedAt: c.revokedAt as number }));
+    const cacheKey = `${issuer.id}:${revoked.length}`;
+    let crl = this.crlCache.get(cacheKey);
+    if (!crl) {
+      // Built once per set of revocations (Vault rebuilds its CRL on revocation, not per fetch).
+      crl = await createCrl({ ca: issuer.ca, revoked, now: this.context.now() });
+      this.crlCache.set(cacheKey, crl);
     }
+    if (form === 'crl') return { raw: { status: 200, contentType: 'application/pkix-crl', body: crl.der } };
+    if (form === 'crl/pem') return pemFile(crl.pem.trim());
+    return dataResponse({ certificate: crl.pem.trim(), revocation_time: 0, revocation_time_rfc3339: '' });
   }
 
   private findIssuer(ref: string): Issuer | undefined {

@@ -13,6 +13,7 @@ import {
   type Backend,
   type BackendContext,
   type BackendFactory,
+  compilePattern,
   getBool,
   getDuration,
   getInt,
@@ -21,7 +22,9 @@ import {
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
-  unsupportedOperation,
+  listResponse,
+  NAME_PATTERN,
+  Router,
 } from '../../sdk/index.js';
 import { Base64Error, decodeBase64Std, encodeBase64Std } from '../../util/base64.js';
 import {
@@ -34,35 +37,11 @@ import {
   UserError,
 } from './keys.js';
 
-const NAME = String.raw`\w(?:[\w.-]*\w)?`;
-
-const routes = {
-  list: /^keys\/?$/,
-  key: new RegExp(`^keys/(${NAME})$`),
-  config: new RegExp(`^keys/(${NAME})/config$`),
-  rotate: new RegExp(`^keys/(${NAME})/rotate$`),
-  encrypt: new RegExp(`^encrypt/(${NAME})$`),
-  decrypt: new RegExp(`^decrypt/(${NAME})$`),
-  rewrap: new RegExp(`^rewrap/(${NAME})$`),
-  datakey: new RegExp(`^datakey/([^/]+)/(${NAME})$`),
-  sign: new RegExp(`^sign/(${NAME})(?:/([^/]+))?$`),
-  verify: new RegExp(`^verify/(${NAME})(?:/([^/]+))?$`),
-  hmac: new RegExp(`^hmac/(${NAME})(?:/([^/]+))?$`),
-  export: new RegExp(`^export/(encryption-key|signing-key|hmac-key|public-key)/(${NAME})(?:/([^/]+))?$`),
-  random: /^random(?:\/(platform|seal|all))?(?:\/(\d+))?$/,
-  hash: /^hash(?:\/([^/]+))?$/,
-};
+const NAME = NAME_PATTERN;
+const KEY_PATH = compilePattern('keys/:name');
+const ENCRYPT_PATH = compilePattern('encrypt/:name');
 
 type Data = Record<string, unknown>;
-type RouteName = keyof typeof routes;
-
-function matchRoute(path: string): [RouteName | undefined, RegExpExecArray | undefined] {
-  for (const [name, re] of Object.entries(routes) as [RouteName, RegExp][]) {
-    const m = re.exec(path);
-    if (m) return [name, m];
-  }
-  return [undefined, undefined];
-}
 
 /** One item of a `batch_input` array (Vault's `BatchRequestItem`, weakly decoded). */
 interface BatchItem {
@@ -236,9 +215,9 @@ export class TransitBackend implements Backend {
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {
-    const match = routes.key.exec(request.path) ?? routes.encrypt.exec(request.path);
+    const match = KEY_PATH.exec(request.path) ?? ENCRYPT_PATH.exec(request.path);
     if (!match) return true;
-    return this.keys.has(match[1] as string);
+    return this.keys.has(match.groups?.name ?? '');
   }
 
   async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
@@ -253,58 +232,77 @@ export class TransitBackend implements Backend {
     }
   }
 
-  private async route(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation, data } = request;
-    const write = operation === 'create' || operation === 'update';
-    const [route, m] = matchRoute(path);
-    if (!route || !m) throw new LogicalError(404, 'unsupported path');
-    const name = m[1] as string;
-    switch (route) {
-      case 'list': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const names = [...this.keys.keys()].sort();
-        return names.length ? { data: { keys: names } } : null;
-      }
-      case 'key':
-        if (operation === 'read') return this.readKey(name, data);
-        if (write) return this.createKey(name, data);
-        if (operation === 'delete') return this.deleteKey(name);
-        throw unsupportedOperation();
-      case 'export':
-        if (operation !== 'read') throw unsupportedOperation();
-        return this.exportKey(name, m[2] as string, m[3]);
-      default:
-        break;
-    }
-    if (!write) throw unsupportedOperation();
-    switch (route) {
-      case 'config':
-        return this.configKey(name, data);
-      case 'rotate': {
-        const key = await this.getKey(name);
-        if (!key) throw badRequest('key not found');
-        await key.rotate(this.context.now());
-        return { data: key.toResponse() };
-      }
-      case 'encrypt':
-        return this.encrypt(name, data);
-      case 'decrypt':
-        return this.decrypt(name, data);
-      case 'rewrap':
-        return this.rewrap(name, data);
-      case 'datakey':
-        return this.datakey(name, m[2] as string, data);
-      case 'sign':
-        return this.sign(name, m[2], data);
-      case 'verify':
-        return this.verify(name, m[2], data);
-      case 'hmac':
-        return this.hmac(name, m[2], data);
-      case 'random':
-        return this.random(m[2], data);
-      default:
-        return this.hash(m[1], data);
-    }
+  /** Vault's transit paths (https://github.com/hashicorp/vault/tree/main/builtin/logical/transit). */
+  private readonly router = new Router([
+    {
+      pattern: /^keys\/?$/,
+      operations: {
+        list: () => {
+          const names = [...this.keys.keys()].sort();
+          return names.length ? listResponse(names) : null;
+        },
+      },
+    },
+    {
+      pattern: 'keys/:name',
+      operations: {
+        read: (r, { name = '' }) => this.readKey(name, r.data),
+        update: (r, { name = '' }) => this.createKey(name, r.data),
+        delete: (_r, { name = '' }) => this.deleteKey(name),
+      },
+    },
+    {
+      pattern: new RegExp(
+        `^export/(?<type>encryption-key|signing-key|hmac-key|public-key)/(?<name>${NAME})(?:/(?<version>[^/]+))?$`,
+      ),
+      operations: { read: (_r, { type = '', name = '', version }) => this.exportKey(type, name, version) },
+    },
+    {
+      pattern: 'keys/:name/config',
+      operations: { update: (r, { name = '' }) => this.configKey(name, r.data) },
+    },
+    {
+      pattern: 'keys/:name/rotate',
+      operations: {
+        update: async (_r, { name = '' }) => {
+          const key = await this.getKey(name);
+          if (!key) throw badRequest('key not found');
+          await key.rotate(this.context.now());
+          return { data: key.toResponse() };
+        },
+      },
+    },
+    { pattern: 'encrypt/:name', operations: { update: (r, { name = '' }) => this.encrypt(name, r.data) } },
+    { pattern: 'decrypt/:name', operations: { update: (r, { name = '' }) => this.decrypt(name, r.data) } },
+    { pattern: 'rewrap/:name', operations: { update: (r, { name = '' }) => this.rewrap(name, r.data) } },
+    {
+      pattern: new RegExp(`^datakey/(?<plaintext>[^/]+)/(?<name>${NAME})$`),
+      operations: { update: (r, { plaintext = '', name = '' }) => this.datakey(plaintext, name, r.data) },
+    },
+    {
+      pattern: new RegExp(`^sign/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.sign(name, algorithm, r.data) },
+    },
+    {
+      pattern: new RegExp(`^verify/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.verify(name, algorithm, r.data) },
+    },
+    {
+      pattern: new RegExp(`^hmac/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.hmac(name, algorithm, r.data) },
+    },
+    {
+      pattern: /^random(?:\/(?<source>platform|seal|all))?(?:\/(?<bytes>\d+))?$/,
+      operations: { update: (r, { bytes }) => this.random(bytes, r.data) },
+    },
+    {
+      pattern: /^hash(?:\/(?<algorithm>[^/]+))?$/,
+      operations: { update: (r, { algorithm }) => this.hash(algorithm, r.data) },
+    },
+  ]);
+
+  private route(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
   }
 
   /** Looks a key up, applying a due auto-rotation first. */
