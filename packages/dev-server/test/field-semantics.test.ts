@@ -14,6 +14,7 @@ beforeAll(async () => {
   server = await startDevServer();
   await server.enableAuth('cert', 'cert');
   await server.enableAuth('approle', 'approle');
+  await server.enableAuth('userpass', 'userpass');
   await server.mount('transit', 'transit');
 });
 afterAll(async () => {
@@ -65,6 +66,36 @@ describe("empty strings get Vault's defaults", () => {
     const read = await call(server, 'GET', 'auth/cert/certs/web-apps');
     expect(read.status).toBe(200);
     expect(read.body.data.display_name).toBe('web-apps');
+  });
+});
+
+describe('empty strings where Vault refuses them', () => {
+  it('a userpass user written with password "" → 400 missing password (create and update)', async () => {
+    const create = await call(server, 'POST', 'auth/userpass/users/ann', { body: { password: '' } });
+    expect(create.status).toBe(400);
+    expect(create.body.errors).toEqual(['missing password']);
+    expect(
+      (await call(server, 'POST', 'auth/userpass/users/ann', { body: { password: 'pw-1' } })).status,
+    ).toBe(204);
+    const update = await call(server, 'POST', 'auth/userpass/users/ann', { body: { password: '' } });
+    expect(update.body.errors).toEqual(['missing password']);
+  });
+});
+
+describe('the system backend parses fields with the same parser', () => {
+  it('sys/leases/revoke refuses sync: "tRuE"; sys/mounts options are key/value strings', async () => {
+    const revoke = await call(server, 'PUT', 'sys/leases/revoke', {
+      body: { lease_id: 'x/y/z', sync: 'tRuE' },
+    });
+    expect(revoke.status).toBe(400);
+    expect(revoke.body.errors).toEqual([boolError('sync', 'tRuE')]);
+    const mount = await call(server, 'POST', 'sys/mounts/kvnum', {
+      body: { type: 'kv', options: { version: 2 } },
+    });
+    expect(mount.status).toBe(204);
+    const write = await call(server, 'POST', 'kvnum/data/app', { body: { data: { a: 1 } } });
+    expect(write.status).toBe(200);
+    expect(write.body.data.version).toBe(1);
   });
 });
 

@@ -90,12 +90,7 @@ function parseInt0(value: unknown, field: string): number {
 }
 
 function parseMeta(value: unknown): Record<string, string> | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw badRequest('error converting input for field "meta": expected a map of strings');
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = String(v);
-  return out;
+  return parseField('kv-pairs', value, 'meta') ?? null;
 }
 
 function sanitizePolicies(policies: readonly string[], addDefault: boolean): string[] {

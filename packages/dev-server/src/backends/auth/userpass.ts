@@ -8,6 +8,7 @@ import {
   type BackendContext,
   badRequest,
   getCommaStringSlice,
+  getString,
   type LogicalRequest,
   type LogicalResponse,
   type RouteParams,
@@ -77,10 +78,10 @@ export function createUserpassBackend(context: BackendContext): Backend {
   };
   const userKey = Entries.key;
 
+  /** The `password` field; `""` counts as missing, as Vault's `updateUserPassword` refuses it. */
   const readPassword = (data: Record<string, unknown>): string | undefined => {
-    const password = data.password;
-    if (password === undefined || password === null || password === '') return undefined;
-    if (typeof password !== 'string') throw badRequest('invalid value for "password": expected a string');
+    const password = getString(data, 'password');
+    if (password === '') throw badRequest('missing password');
     return password;
   };
 

@@ -116,11 +116,7 @@ interface ConnectionState {
 const internalError = (message: string): LogicalError => new LogicalError(500, message);
 
 function detailString(details: Record<string, unknown>, key: string): string {
-  const value = details[key];
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw badRequest(`invalid value for "${key}": expected a string`);
+  return getString(details, key) ?? '';
 }
 
 function detailInt(details: Record<string, unknown>, key: string, fallback: number): number {
