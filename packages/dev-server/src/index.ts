@@ -5,7 +5,6 @@
  * A development tool: in memory, no persistence, no HA — never for production.
  */
 
-export * from './backend.js';
 export type {
   DropRule,
   FailRule,
@@ -17,8 +16,9 @@ export type {
 export type { LeaseRevocationOptions } from './core/leases.js';
 export type { DevServerLogger } from './core/types.js';
 export { authMethods, secretEngines } from './registry.js';
+export * from './sdk/index.js';
 export type { DevServer, DevServerOptions, DevServerTlsMaterial } from './server.js';
 export { MAX_REQUEST_BYTES, startDevServer } from './server.js';
 export type { Clock, TimerHandle } from './util/clock.js';
 export { ManualClock, systemClock } from './util/clock.js';
-export { formatGoDuration, parseDurationSeconds } from './util/duration.js';
+export { formatGoDuration } from './util/duration.js';

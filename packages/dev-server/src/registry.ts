@@ -3,7 +3,7 @@
  * (plus `kv-v2`, an alias of `kv` with `version: "2"`), and `sys/auth` any key of {@link authMethods}
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
-import type { BackendFactory } from './backend.js';
+
 import {
   createAppRoleBackend,
   createCertBackend,
@@ -15,6 +15,7 @@ import { databaseBackend } from './backends/database/index.js';
 import { kvBackend } from './backends/kv/index.js';
 import { pkiBackendFactory } from './backends/pki/index.js';
 import { transitBackendFactory } from './backends/transit/index.js';
+import type { BackendFactory } from './sdk/index.js';
 
 /** Secrets engines by mount type. */
 export const secretEngines: Record<string, BackendFactory> = {

@@ -2,15 +2,20 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
-import type { BackendFactory } from './backend.js';
 import type { DropRule, FailRule, LatencyRule, RequestLogEntry, RequestLogFilter } from './core/control.js';
-import { Core, errorReply, jsonReply, type RawReply, type RawRequest } from './core/core.js';
+import { Core, type RawRequest } from './core/core.js';
 import { type LeaseRevocationOptions, VAULT_LEASE_REVOCATION } from './core/leases.js';
 import type { DevServerLogger } from './core/types.js';
 import { VaultMethodStream } from './listener.js';
 import { authMethods as registryAuth, secretEngines as registrySecret } from './registry.js';
+import {
+  type BackendFactory,
+  errorReply,
+  jsonReply,
+  parseDurationSeconds,
+  type RawReply,
+} from './sdk/index.js';
 import { type Clock, isClock, systemClock } from './util/clock.js';
-import { parseDurationSeconds } from './util/duration.js';
 import { randomBase62 } from './util/random.js';
 import { sleep } from './util/timer.js';
 

@@ -1,4 +1,5 @@
-import { BlockList, isIP } from 'node:net';
+import { CubbyholeBackend } from '../backends/cubbyhole.js';
+import { parseBool, parseDurationSeconds } from '../sdk/fields.js';
 import {
   type Backend,
   type BackendContext,
@@ -8,10 +9,10 @@ import {
   type LogicalRequest,
   type Operation,
   type RequestToken,
-} from '../backend.js';
-import { CubbyholeBackend } from '../backends/cubbyhole.js';
+} from '../sdk/index.js';
+import { errorReply, jsonReply, type RawReply } from '../sdk/reply.js';
+import { addressInCidrs } from '../util/cidr.js';
 import type { Clock } from '../util/clock.js';
-import { parseDurationSeconds } from '../util/duration.js';
 import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import { Control } from './control.js';
@@ -26,7 +27,7 @@ import {
 } from './namespaces.js';
 import { Acl, DEFAULT_POLICY, type Policy, parsePolicy } from './policy.js';
 import { SystemBackend } from './system.js';
-import { parseBool, type TokenEntry, TokenStore } from './tokens.js';
+import { type TokenEntry, TokenStore } from './tokens.js';
 import { rfc3339 } from './ttl.js';
 import {
   type DevServerLogger,
@@ -46,14 +47,6 @@ export interface RawRequest {
   body: Buffer;
   remoteAddress: string;
   clientCertificate: Buffer | undefined;
-}
-
-/** What to send back. `drop` = destroy the socket without answering. */
-export interface RawReply {
-  status: number;
-  headers: Record<string, string>;
-  body: string | Buffer;
-  drop?: boolean;
 }
 
 /** Options of the core. */
@@ -77,17 +70,6 @@ interface WrappedEntry {
   ttl: number;
   creationPath: string;
   timer: LongTimer;
-}
-
-const JSON_HEADERS = { 'content-type': 'application/json' };
-
-/** Turns an error into Vault's error body. */
-export function errorReply(status: number, errors: string[], extra: Record<string, string> = {}): RawReply {
-  return { status, headers: { ...JSON_HEADERS, ...extra }, body: JSON.stringify({ errors }) };
-}
-
-export function jsonReply(status: number, body: unknown): RawReply {
-  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) };
 }
 
 /** Message for a bad/expired/revoked token: both texts, as Vault ≥ 1.16 joins them into one multierror string. */
@@ -123,26 +105,6 @@ function isSudoPath(path: string): boolean {
 function matchesSpecial(patterns: readonly string[] | undefined, rel: string): boolean {
   if (!patterns) return false;
   return patterns.some((p) => (p.endsWith('*') ? rel.startsWith(p.slice(0, -1)) : rel === p));
-}
-
-/** Whether an IP address lies in one of the CIDR blocks (invalid blocks are ignored). */
-export function addressInCidrs(address: string, cidrs: readonly string[]): boolean {
-  const family = isIP(address);
-  if (!family) return false;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net, bits] = cidr.trim().split('/');
-    const netFamily = isIP(net ?? '');
-    if (!net || !netFamily) continue;
-    const prefix = bits === undefined ? (netFamily === 4 ? 32 : 128) : Number(bits);
-    if (!Number.isInteger(prefix)) continue;
-    try {
-      list.addSubnet(net, prefix, netFamily === 4 ? 'ipv4' : 'ipv6');
-    } catch {
-      // ignore malformed blocks
-    }
-  }
-  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 function headerValue(headers: RawRequest['headers'], name: string): string | undefined {

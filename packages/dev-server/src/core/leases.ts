@@ -1,4 +1,4 @@
-import { type LeaseView, LogicalError, type SecretSpec } from '../backend.js';
+import { type LeaseView, LogicalError, type SecretSpec } from '../sdk/index.js';
 import type { Clock } from '../util/clock.js';
 import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';

@@ -10,7 +10,7 @@
  * (nested) namespaces (`/v1/ns1/secret/...`). IDs of tokens, accessors and leases created in a namespace end with
  * `.<namespace id>`, as Vault's do.
  */
-import { badRequest, LogicalError, type LogicalRequest } from '../backend.js';
+import { badRequest, LogicalError, type LogicalRequest } from '../sdk/index.js';
 import { randomBase62 } from '../util/random.js';
 
 /** What a mount, token or lease records about its namespace. */

@@ -1,4 +1,4 @@
-import { LogicalError } from '../backend.js';
+import { LogicalError } from '../sdk/index.js';
 
 /** ACL capabilities (Vault's policy language). */
 export type Capability = 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list' | 'sudo' | 'deny';

@@ -1,10 +1,9 @@
-import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../backend.js';
-import { parseDurationSeconds } from '../util/duration.js';
-import type { Core, RawReply } from './core.js';
-import { errorReply, jsonReply } from './core.js';
+import { parseBool, parseDurationSeconds, parseField, parseStringList } from '../sdk/fields.js';
+import { type Backend, badRequest, LogicalError, type LogicalRequest } from '../sdk/index.js';
+import { errorReply, jsonReply, type RawReply } from '../sdk/reply.js';
+import type { Core } from './core.js';
 import { leaseNamespaceId } from './namespaces.js';
 import { parsePolicy } from './policy.js';
-import { parseBool, parseStringList } from './tokens.js';
 import { rfc3339 } from './ttl.js';
 import { type InternalResponse, type Mount, mountDefaultTtl, mountMaxTtl, VAULT_VERSION } from './types.js';
 
@@ -28,17 +27,12 @@ function noContent(status = 204): InternalResponse {
   return { raw: { status, contentType: '', body: '' } };
 }
 
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+function str(value: unknown, field = 'input'): string {
+  return parseField('string', value, field) ?? '';
 }
 
 function stringMap(value: unknown, field: string): Record<string, string> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw badRequest(`error converting input for field "${field}": expected a map`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = String(v);
-  return out;
+  return parseField('kv-pairs', value, field);
 }
 
 /** Vault's `sys/` backend. */

@@ -1,3 +1,4 @@
+import { givenFields, parseBool, parseDurationSeconds, parseField, parseStringList } from '../sdk/fields.js';
 import {
   type AuthSpec,
   type Backend,
@@ -5,9 +6,9 @@ import {
   LogicalError,
   type LogicalRequest,
   type TokenView,
-} from '../backend.js';
+} from '../sdk/index.js';
 import type { Clock } from '../util/clock.js';
-import { formatGoDuration, parseDurationSeconds } from '../util/duration.js';
+import { formatGoDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import type { LeaseRegistry } from './leases.js';
@@ -89,54 +90,12 @@ interface TokenRole {
   tokenNoDefaultPolicy: boolean;
 }
 
-const TRUE_STRINGS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_STRINGS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** Go's `strconv.ParseBool` plus JSON booleans; `undefined` when absent. Throws 400 naming the field. */
-export function parseBool(value: unknown, field: string): boolean | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  if (typeof value === 'string') {
-    if (TRUE_STRINGS.has(value)) return true;
-    if (FALSE_STRINGS.has(value)) return false;
-  }
-  throw badRequest(`error converting input for field "${field}": cannot parse '${String(value)}' as bool`);
-}
-
-/** A list of strings from a JSON array or a comma-separated string. */
-export function parseStringList(value: unknown, field: string): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string')
-    return value
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-  if (Array.isArray(value)) {
-    return value.map((v) => {
-      if (typeof v !== 'string' && typeof v !== 'number')
-        throw badRequest(`error converting input for field "${field}": expected a list of strings`);
-      return String(v).trim();
-    });
-  }
-  throw badRequest(`error converting input for field "${field}": expected a list of strings`);
-}
-
 function parseInt0(value: unknown, field: string): number {
-  if (value === undefined || value === null || value === '') return 0;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n))
-    throw badRequest(`error converting input for field "${field}": expected an integer`);
-  return n;
+  return parseField('int', value, field) ?? 0;
 }
 
 function parseMeta(value: unknown): Record<string, string> | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value))
-    throw badRequest('error converting input for field "meta": expected a map of strings');
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = String(v);
-  return out;
+  return parseField('kv-pairs', value, 'meta') ?? null;
 }
 
 function sanitizePolicies(policies: readonly string[], addDefault: boolean): string[] {
@@ -572,7 +531,8 @@ export class TokenStore implements Backend {
   }
 
   private handleRole(request: LogicalRequest, name: string): InternalResponse | null {
-    const { operation: op, data } = request;
+    const { operation: op } = request;
+    const data = givenFields(request.data);
     if (op === 'read') {
       const role = this.roles.get(name);
       if (!role) return null;
@@ -650,7 +610,7 @@ export class TokenStore implements Backend {
     roleName: string | undefined,
   ): InternalResponse {
     const parent = this.caller(request);
-    const data = request.data;
+    const data = givenFields(request.data);
     if (parent.type === 'batch') throw badRequest('batch tokens cannot create more tokens');
     const isRoot = parent.policies.includes('root');
     const acl = this.host.aclFor(parent);
@@ -660,9 +620,10 @@ export class TokenStore implements Backend {
 
     const warnings: string[] = [];
     let id: string | undefined;
-    if (data.id !== undefined && data.id !== '') {
+    const requestedId = parseField('string', data.id, 'id');
+    if (requestedId !== undefined && requestedId !== '') {
       if (!isRoot && !isSudo) throw badRequest('root or sudo privileges required to specify token id');
-      id = String(data.id);
+      id = requestedId;
       if (id.includes('.')) throw badRequest('token IDs can not contain period characters');
     }
     const noParent = parseBool(data.no_parent, 'no_parent') ?? false;

@@ -1,4 +1,4 @@
-import { LogicalError } from '../backend.js';
+import { LogicalError } from '../sdk/index.js';
 import { formatGoDuration } from '../util/duration.js';
 
 /** Inputs of Vault's `framework.CalculateTTL` (all durations in seconds, times in ms). */

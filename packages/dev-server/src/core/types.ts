@@ -1,4 +1,4 @@
-import type { Backend, LogicalResponse } from '../backend.js';
+import type { Backend, LogicalResponse } from '../sdk/index.js';
 import type { NamespaceRef } from './namespaces.js';
 
 /** Vault's system-wide default and max lease TTL (768h). */

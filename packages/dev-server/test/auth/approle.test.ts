@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend.js';
 import { createAppRoleBackend, INVALID_CREDENTIALS } from '../../src/backends/auth/approle.js';
+import type { Backend } from '../../src/sdk/index.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
 
 describe('approle backend (handle level)', () => {

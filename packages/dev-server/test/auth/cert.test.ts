@@ -1,6 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend.js';
 import { createCertBackend, INVALID_CERTIFICATE } from '../../src/backends/auth/cert.js';
+import type { Backend } from '../../src/sdk/index.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
 import { type Issued, makeCa, makeLeaf, type TestCa } from './pki.js';
 

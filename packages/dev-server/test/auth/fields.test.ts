@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  addressAllowed,
   buildAuth,
-  cidrsSubset,
   displayName,
   parseTokenFields,
-  readBool,
-  readStringList,
   tokenFieldsData,
-} from '../../src/backends/auth/fields.js';
+} from '../../src/backends/auth/tokenutil.js';
+import { getBool, getCommaStringSlice } from '../../src/sdk/index.js';
+import { addressAllowed, cidrsSubset } from '../../src/util/cidr.js';
 import { expectError } from './harness.js';
 
 describe('auth token fields and helpers', () => {
@@ -72,13 +70,21 @@ describe('auth token fields and helpers', () => {
 
   it('rejects bad token fields with clear messages', async () => {
     const fail = (data: Record<string, unknown>) => Promise.resolve().then(() => parseTokenFields(data));
-    await expectError(fail({ token_ttl: 'forever' }), 400, /invalid duration for token_ttl/);
-    await expectError(fail({ token_ttl: -5 }), 400, '"token_ttl" cannot be negative');
+    await expectError(
+      fail({ token_ttl: 'forever' }),
+      400,
+      'Field validation failed: error converting input forever for field "token_ttl": time: invalid duration "forever"',
+    );
+    await expectError(
+      fail({ token_ttl: -5 }),
+      400,
+      `Field validation failed: error converting input -5 for field "token_ttl": cannot provide negative value '-5'`,
+    );
     await expectError(fail({ token_num_uses: -1 }), 400, '"token_num_uses" cannot be negative');
     await expectError(
       fail({ token_num_uses: 'many' }),
       400,
-      'invalid value for "token_num_uses": expected an integer',
+      `Field validation failed: error converting input many for field "token_num_uses": cannot parse '' as int: strconv.ParseInt: parsing "many": invalid syntax`,
     );
     await expectError(
       fail({ token_bound_cidrs: 'nonsense' }),
@@ -108,9 +114,11 @@ describe('auth token fields and helpers', () => {
   });
 
   it('field readers and display names', () => {
-    expect(readStringList({ a: 'x, y,,z' }, 'a')).toEqual(['x', 'y', 'z']);
-    expect(readBool({ a: 'f' }, 'a')).toBe(false);
-    expect(() => readBool({ a: 'maybe' }, 'a')).toThrow('invalid value for "a": expected a boolean');
+    expect(getCommaStringSlice({ a: 'x, y,,z' }, 'a')).toEqual(['x', 'y', '', 'z']);
+    expect(getBool({ a: 'f' }, 'a')).toBe(false);
+    expect(() => getBool({ a: 'maybe' }, 'a')).toThrow(
+      `Field validation failed: error converting input maybe for field "a": cannot parse '' as bool: strconv.ParseBool: parsing "maybe": invalid syntax`,
+    );
     expect(displayName('auth/userpass/', 'alice')).toBe('userpass-alice');
     expect(displayName('auth/team/jwt/', 'bob@example.com')).toBe('team-jwt-bob-example-com');
   });

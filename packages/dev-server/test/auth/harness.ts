@@ -9,8 +9,8 @@ import type {
   LogicalResponse,
   Operation,
   TokenView,
-} from '../../src/backend.js';
-import { LogicalError } from '../../src/backend.js';
+} from '../../src/sdk/index.js';
+import { LogicalError } from '../../src/sdk/index.js';
 import { systemClock } from '../../src/util/clock.js';
 
 export interface TestClock {

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend.js';
 import { createJwtBackend } from '../../src/backends/auth/jwt.js';
+import type { Backend } from '../../src/sdk/index.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;

@@ -1,7 +1,7 @@
 import { exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend.js';
 import { createKubernetesBackend } from '../../src/backends/auth/kubernetes.js';
+import type { Backend } from '../../src/sdk/index.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
 
 type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;

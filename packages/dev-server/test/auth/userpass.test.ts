@@ -1,11 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend.js';
 import {
   createUserpassBackend,
   hashPassword,
   INVALID_USER_OR_PASSWORD,
   verifyPassword,
 } from '../../src/backends/auth/userpass.js';
+import type { Backend } from '../../src/sdk/index.js';
 import { call, expectError, makeContext, request, type TestClock, tokenFromLogin } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';

@@ -4,6 +4,7 @@
  */
 import { createTestDatabase, type TestDatabase } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DatabaseBackend } from '../../src/backends/database/index.js';
 import {
   type BackendContext,
   type LeaseView,
@@ -11,8 +12,7 @@ import {
   type LogicalRequest,
   type LogicalResponse,
   type Operation,
-} from '../../src/backend.js';
-import { DatabaseBackend } from '../../src/backends/database/index.js';
+} from '../../src/sdk/index.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { dropRoles, roleExists, tryLogin, uniqueName, validUntil } from './helpers.js';
 

@@ -4,7 +4,7 @@ import {
   LogicalError,
   type LogicalResponse,
   type Operation,
-} from '../../src/backend.js';
+} from '../../src/sdk/index.js';
 import { systemClock } from '../../src/util/clock.js';
 
 /** What a call returned, shaped like Vault's HTTP answer. */

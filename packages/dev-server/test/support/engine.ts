@@ -1,5 +1,5 @@
-import type { Operation } from '../../src/backend.js';
 import { type DevServer, startDevServer } from '../../src/index.js';
+import type { Operation } from '../../src/sdk/index.js';
 import { call as httpCall } from '../helpers.js';
 
 /** A Vault-shaped answer from a real HTTP call. */

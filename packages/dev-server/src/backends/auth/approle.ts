@@ -11,31 +11,30 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getBool,
+  getCommaStringSlice,
+  getDuration,
+  getInt,
+  getString,
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
+  type RouteParams,
+  Router,
   type TokenView,
-} from '../../backend.js';
+} from '../../sdk/index.js';
+import { addressAllowed, cidrsSubset, validateCidrs } from '../../util/cidr.js';
 import { uuid } from '../../util/random.js';
 import { Entries } from './entries.js';
 import {
-  addressAllowed,
   buildAuth,
-  cidrsSubset,
   defaultTokenFields,
   mountDisplayPrefix,
   parseTokenFields,
-  readBool,
-  readDuration,
-  readInt,
-  readString,
-  readStringList,
   renewLimits,
   type TokenFields,
   tokenFieldsData,
-  validateCidrs,
-} from './fields.js';
-import { type RouteParams, Router } from './router.js';
+} from './tokenutil.js';
 
 /**
  * The login error for every credential problem, in Vault's wording
@@ -178,7 +177,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
           token: defaultTokenFields(),
         };
 
-    const roleId = readString(data, 'role_id');
+    const roleId = getString(data, 'role_id');
     if (roleId !== undefined) {
       if (roleId === '') throw badRequest('role_id cannot be empty');
       const owner = findRoleById(roleId);
@@ -187,18 +186,19 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     } else if (!existing) {
       role.roleId = uuid();
     }
-    const bind = readBool(data, 'bind_secret_id');
+    const bind = getBool(data, 'bind_secret_id');
     if (bind !== undefined) role.bindSecretId = bind;
-    const cidrs = readStringList(data, 'secret_id_bound_cidrs') ?? readStringList(data, 'bound_cidr_list');
+    const cidrs =
+      getCommaStringSlice(data, 'secret_id_bound_cidrs') ?? getCommaStringSlice(data, 'bound_cidr_list');
     if (cidrs !== undefined) role.secretIdBoundCidrs = validateCidrs(cidrs, 'secret_id_bound_cidrs');
-    const numUses = readInt(data, 'secret_id_num_uses');
+    const numUses = getInt(data, 'secret_id_num_uses');
     if (numUses !== undefined) {
       if (numUses < 0) throw badRequest('secret_id_num_uses cannot be negative');
       role.secretIdNumUses = numUses;
     }
-    const ttl = readDuration(data, 'secret_id_ttl');
+    const ttl = getDuration(data, 'secret_id_ttl');
     if (ttl !== undefined) role.secretIdTtl = ttl;
-    const local = readBool(data, 'local_secret_ids');
+    const local = getBool(data, 'local_secret_ids');
     if (local !== undefined) {
       if (existing && local !== existing.localSecretIds)
         throw badRequest('local_secret_ids can only be modified during role creation');
@@ -222,7 +222,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
 
     let secretId: string;
     if (custom) {
-      const given = readString(data, 'secret_id');
+      const given = getString(data, 'secret_id');
       if (!given) throw badRequest('missing secret_id');
       secretId = given;
     } else {
@@ -251,7 +251,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
       metadata = { ...(parsed as Record<string, string>) };
     }
 
-    const cidrList = validateCidrs(readStringList(data, 'cidr_list') ?? [], 'cidr_list');
+    const cidrList = validateCidrs(getCommaStringSlice(data, 'cidr_list') ?? [], 'cidr_list');
     if (
       cidrList.length > 0 &&
       role.secretIdBoundCidrs.length > 0 &&
@@ -261,7 +261,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
         "failed to verify the CIDR restrictions set on the secret ID: cidr_list is not a subset of the role's secret_id_bound_cidrs",
       );
     const tokenBoundCidrs = validateCidrs(
-      readStringList(data, 'token_bound_cidrs') ?? [],
+      getCommaStringSlice(data, 'token_bound_cidrs') ?? [],
       'token_bound_cidrs',
     );
     if (
@@ -274,7 +274,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
       );
 
     let numUses = role.secretIdNumUses;
-    const requestedUses = readInt(data, 'num_uses');
+    const requestedUses = getInt(data, 'num_uses');
     if (requestedUses !== undefined) {
       if (requestedUses < 0) throw badRequest('num_uses cannot be negative');
       if (role.secretIdNumUses > 0 && (requestedUses === 0 || requestedUses > role.secretIdNumUses))
@@ -282,7 +282,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
       numUses = requestedUses;
     }
     let ttl = role.secretIdTtl;
-    const requestedTtl = readDuration(data, 'ttl');
+    const requestedTtl = getDuration(data, 'ttl');
     if (requestedTtl !== undefined) {
       if (role.secretIdTtl > 0 && (requestedTtl === 0 || requestedTtl > role.secretIdTtl))
         throw badRequest("ttl cannot be longer than the role's secret_id_ttl");
@@ -322,7 +322,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     params: RouteParams,
   ): Promise<LogicalResponse | null> {
     const role = requireRole(params.name ?? '');
-    const secretId = readString(request.data, 'secret_id');
+    const secretId = getString(request.data, 'secret_id');
     if (!secretId) throw badRequest('missing secret_id');
     tidy(role.name);
     const entry = secretIds.get(role.name)?.get(hmac(secretId));
@@ -334,14 +334,14 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     params: RouteParams,
   ): Promise<LogicalResponse | null> {
     const role = requireRole(params.name ?? '');
-    const secretId = readString(request.data, 'secret_id');
+    const secretId = getString(request.data, 'secret_id');
     if (!secretId) throw badRequest('missing secret_id');
     secretIds.get(role.name)?.delete(hmac(secretId));
     return null;
   }
 
   const requireAccessor = (request: LogicalRequest, roleName: string): SecretIdEntry => {
-    const accessor = readString(request.data, 'secret_id_accessor');
+    const accessor = getString(request.data, 'secret_id_accessor');
     if (!accessor) throw badRequest('missing secret_id_accessor');
     const entry = findByAccessor(roleName, accessor);
     if (!entry)
@@ -359,7 +359,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
   // --- login -----------------------------------------------------------------------------------------------
 
   async function login(request: LogicalRequest): Promise<LogicalResponse> {
-    const roleId = readString(request.data, 'role_id');
+    const roleId = getString(request.data, 'role_id');
     if (!roleId) throw badRequest('missing role_id');
     const role = findRoleById(roleId);
     if (!role) throw badRequest(INVALID_CREDENTIALS);
@@ -368,7 +368,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
     let tokenBoundCidrs: string[] | undefined;
     let accessor: string | undefined;
     if (role.bindSecretId) {
-      const secretId = readString(request.data, 'secret_id');
+      const secretId = getString(request.data, 'secret_id');
       if (!secretId) throw badRequest('missing secret_id');
       const secrets = secretIds.get(role.name);
       const key = hmac(secretId);
@@ -449,7 +449,7 @@ export function createAppRoleBackend(context: BackendContext): Backend {
       },
       update: async (request, params) => {
         const role = requireRole(params.name ?? '');
-        const roleId = readString(request.data, 'role_id');
+        const roleId = getString(request.data, 'role_id');
         if (!roleId) throw badRequest('missing role_id');
         const owner = findRoleById(roleId);
         if (owner && owner.name !== role.name) throw badRequest('role_id already in use');

@@ -15,10 +15,14 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getCommaStringSlice,
+  getString,
   type LogicalRequest,
   type LogicalResponse,
+  type RouteParams,
+  Router,
   type TokenView,
-} from '../../backend.js';
+} from '../../sdk/index.js';
 import { Entries } from './entries.js';
 import {
   buildAuth,
@@ -26,13 +30,10 @@ import {
   defaultTokenFields,
   displayName,
   parseTokenFields,
-  readString,
-  readStringList,
   renewLimits,
   type TokenFields,
   tokenFieldsData,
-} from './fields.js';
-import { type RouteParams, Router } from './router.js';
+} from './tokenutil.js';
 
 /** The login error for a missing, invalid or untrusted client certificate. */
 export const INVALID_CERTIFICATE = 'invalid certificate or no client certificate supplied';
@@ -91,7 +92,7 @@ export function createCertBackend(context: BackendContext): Backend {
     const name = certKey(params.name ?? '');
     const existing = certs.get(name);
     const data = request.data;
-    const pem = readString(data, 'certificate') ?? existing?.pem;
+    const pem = getString(data, 'certificate') ?? existing?.pem;
     if (!pem) throw badRequest('missing certificate');
     let certificate: X509Certificate;
     try {
@@ -103,8 +104,11 @@ export function createCertBackend(context: BackendContext): Backend {
       name,
       pem,
       certificate,
-      allowedCommonNames: readStringList(data, 'allowed_common_names') ?? existing?.allowedCommonNames ?? [],
-      displayName: readString(data, 'display_name') ?? existing?.displayName ?? name,
+      allowedCommonNames:
+        getCommaStringSlice(data, 'allowed_common_names') ?? existing?.allowedCommonNames ?? [],
+      // Vault defaults an empty display name to the certificate entry's name
+      // (https://github.com/hashicorp/vault/blob/main/builtin/credential/cert/path_certs.go).
+      displayName: (getString(data, 'display_name') ?? existing?.displayName ?? '') || name,
       token: parseTokenFields(data, existing?.token ?? defaultTokenFields(), {
         policies: true,
         ttl: true,
@@ -141,7 +145,7 @@ export function createCertBackend(context: BackendContext): Backend {
     }
     const now = context.now();
     if (!validAt(client, now)) throw badRequest(INVALID_CERTIFICATE);
-    const wanted = readString(request.data, 'name');
+    const wanted = getString(request.data, 'name');
     const candidates = wanted
       ? [certs.get(certKey(wanted))].filter((entry): entry is CertEntry => entry !== undefined)
       : certs.sorted();

@@ -2,8 +2,7 @@
  * Named entries of an auth method (AppRole/JWT/Kubernetes roles, userpass users, cert entries): case-insensitive
  * names, and the `<prefix>/` LIST plus `<prefix>/:name` read/write/delete routes every method has.
  */
-import type { LogicalRequest, LogicalResponse } from '../../backend.js';
-import type { RouteHandler, Router } from './router.js';
+import type { LogicalRequest, LogicalResponse, RouteHandler, Router } from '../../sdk/index.js';
 
 /** Case-insensitive map of named entries, served under `<prefix>/:name`. */
 export class Entries<T> {

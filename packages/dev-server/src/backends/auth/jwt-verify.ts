@@ -4,7 +4,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
-import { badRequest, type LogicalError } from '../../backend.js';
+import { badRequest, type LogicalError } from '../../sdk/index.js';
 
 /** Where verification keys come from: local PEM keys, or a remote JWKS (`createRemoteJWKSet`). */
 export type KeySource =

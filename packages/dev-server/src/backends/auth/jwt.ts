@@ -17,27 +17,28 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getCommaStringSlice,
+  getDuration,
+  getMap,
+  getString,
   type LogicalRequest,
   type LogicalResponse,
+  type RouteParams,
+  Router,
   type TokenView,
-} from '../../backend.js';
+} from '../../sdk/index.js';
 import { Entries } from './entries.js';
+import { claimToString, getClaim, type KeySource, parsePublicKeyPem, verifyJwt } from './jwt-verify.js';
 import {
   buildAuth,
   checkLoginCidrs,
   defaultTokenFields,
   displayName,
   parseTokenFields,
-  readDuration,
-  readMap,
-  readString,
-  readStringList,
   renewLimits,
   type TokenFields,
   tokenFieldsData,
-} from './fields.js';
-import { claimToString, getClaim, type KeySource, parsePublicKeyPem, verifyJwt } from './jwt-verify.js';
-import { type RouteParams, Router } from './router.js';
+} from './tokenutil.js';
 
 interface JwtConfig {
   pubkeyPems: string[];
@@ -85,13 +86,13 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
 
   async function writeConfig(request: LogicalRequest): Promise<LogicalResponse | null> {
     const data = request.data;
-    if (readString(data, 'oidc_discovery_url'))
+    if (getString(data, 'oidc_discovery_url'))
       throw badRequest(
         'oidc_discovery_url is not supported by the dev server: set jwt_validation_pubkeys or jwks_url instead',
       );
     // A JSON array of PEM strings (PEM blocks contain no commas, so a comma-separated string also works).
-    const pubkeyPems = readStringList(data, 'jwt_validation_pubkeys') ?? [];
-    const jwksUrl = readString(data, 'jwks_url') ?? '';
+    const pubkeyPems = getCommaStringSlice(data, 'jwt_validation_pubkeys') ?? [];
+    const jwksUrl = getString(data, 'jwks_url') ?? '';
     if ((pubkeyPems.length > 0 ? 1 : 0) + (jwksUrl ? 1 : 0) !== 1)
       throw badRequest(
         "exactly one of 'jwt_validation_pubkeys', 'jwks_url' or 'oidc_discovery_url' must be set",
@@ -116,15 +117,15 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
       }
       jwks = remote;
     }
-    const supportedAlgs = readStringList(data, 'jwt_supported_algs') ?? [];
+    const supportedAlgs = getCommaStringSlice(data, 'jwt_supported_algs') ?? [];
     config = {
       pubkeyPems,
       keys,
       jwksUrl,
-      jwksCaPem: readString(data, 'jwks_ca_pem') ?? '',
+      jwksCaPem: getString(data, 'jwks_ca_pem') ?? '',
       jwks,
-      boundIssuer: readString(data, 'bound_issuer') ?? '',
-      defaultRole: readString(data, 'default_role') ?? '',
+      boundIssuer: getString(data, 'bound_issuer') ?? '',
+      defaultRole: getString(data, 'default_role') ?? '',
       supportedAlgs,
     };
     return null;
@@ -134,7 +135,7 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
     const name = roleKey(params.name ?? '');
     const existing = roles.get(name);
     const data = request.data;
-    const roleType = readString(data, 'role_type');
+    const roleType = getString(data, 'role_type');
     if (roleType !== undefined && roleType !== 'jwt')
       throw badRequest(`invalid role_type "${roleType}": the dev server supports only "jwt" roles`);
     const role: JwtRole = existing
@@ -150,19 +151,19 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
           clockSkewLeeway: DEFAULT_CLOCK_SKEW_LEEWAY,
           token: defaultTokenFields(),
         };
-    const userClaim = readString(data, 'user_claim');
+    const userClaim = getString(data, 'user_claim');
     if (userClaim !== undefined) role.userClaim = userClaim;
     if (!role.userClaim) throw badRequest('a user claim must be defined on the role');
-    const audiences = readStringList(data, 'bound_audiences');
+    const audiences = getCommaStringSlice(data, 'bound_audiences');
     if (audiences !== undefined) role.boundAudiences = audiences;
-    const subject = readString(data, 'bound_subject');
+    const subject = getString(data, 'bound_subject');
     if (subject !== undefined) role.boundSubject = subject;
-    const claimsType = readString(data, 'bound_claims_type');
+    const claimsType = getString(data, 'bound_claims_type');
     if (claimsType !== undefined && claimsType !== 'string')
       throw badRequest('invalid bound_claims_type: the dev server supports only "string" (exact match)');
-    const boundClaims = readMap(data, 'bound_claims');
+    const boundClaims = getMap(data, 'bound_claims');
     if (boundClaims !== undefined) role.boundClaims = parseBoundClaims(boundClaims);
-    const mappings = readMap(data, 'claim_mappings');
+    const mappings = getMap(data, 'claim_mappings');
     if (mappings !== undefined) {
       const out: Record<string, string> = {};
       const targets = new Set<string>();
@@ -177,9 +178,9 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
       }
       role.claimMappings = out;
     }
-    const groupsClaim = readString(data, 'groups_claim');
+    const groupsClaim = getString(data, 'groups_claim');
     if (groupsClaim !== undefined) role.groupsClaim = groupsClaim;
-    const leeway = readDuration(data, 'clock_skew_leeway');
+    const leeway = getDuration(data, 'clock_skew_leeway');
     if (leeway !== undefined) role.clockSkewLeeway = leeway;
     role.token = parseTokenFields(data, role.token);
     if (
@@ -208,11 +209,11 @@ export function createJwtBackend(context: BackendContext, type: 'jwt' | 'oidc' =
 
   async function login(request: LogicalRequest): Promise<LogicalResponse> {
     if (!config) throw badRequest('could not load configuration');
-    const roleName = roleKey(readString(request.data, 'role') || config.defaultRole);
+    const roleName = roleKey(getString(request.data, 'role') || config.defaultRole);
     if (!roleName) throw badRequest('missing role');
     const role = roles.get(roleName);
     if (!role) throw badRequest(`role "${roleName}" could not be found`);
-    const token = readString(request.data, 'jwt');
+    const token = getString(request.data, 'jwt');
     if (!token) throw badRequest('missing token');
     checkLoginCidrs(request.remoteAddress, role.token);
 

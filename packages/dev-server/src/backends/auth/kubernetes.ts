@@ -14,27 +14,28 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getBool,
+  getCommaStringSlice,
+  getString,
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
+  type RouteParams,
+  Router,
   type TokenView,
-} from '../../backend.js';
+} from '../../sdk/index.js';
 import { Entries } from './entries.js';
+import { parsePublicKeyPem, verifyJwt } from './jwt-verify.js';
 import {
   buildAuth,
   checkLoginCidrs,
   defaultTokenFields,
   displayName,
   parseTokenFields,
-  readBool,
-  readString,
-  readStringList,
   renewLimits,
   type TokenFields,
   tokenFieldsData,
-} from './fields.js';
-import { parsePublicKeyPem, verifyJwt } from './jwt-verify.js';
-import { type RouteParams, Router } from './router.js';
+} from './tokenutil.js';
 
 interface KubernetesConfig {
   host: string;
@@ -101,19 +102,19 @@ export function createKubernetesBackend(context: BackendContext): Backend {
 
   async function writeConfig(request: LogicalRequest): Promise<LogicalResponse | null> {
     const data = request.data;
-    const host = readString(data, 'kubernetes_host') ?? config?.host ?? '';
+    const host = getString(data, 'kubernetes_host') ?? config?.host ?? '';
     if (!host) throw badRequest('no host provided');
-    const pemKeys = readStringList(data, 'pem_keys') ?? config?.pemKeys ?? [];
+    const pemKeys = getCommaStringSlice(data, 'pem_keys') ?? config?.pemKeys ?? [];
     const keys = pemKeys.map((pem, index) => parsePublicKeyPem(pem, 'pem_keys', index));
     config = {
       host,
-      caCert: readString(data, 'kubernetes_ca_cert') ?? config?.caCert ?? '',
-      tokenReviewerJwt: readString(data, 'token_reviewer_jwt') ?? config?.tokenReviewerJwt ?? '',
+      caCert: getString(data, 'kubernetes_ca_cert') ?? config?.caCert ?? '',
+      tokenReviewerJwt: getString(data, 'token_reviewer_jwt') ?? config?.tokenReviewerJwt ?? '',
       pemKeys,
       keys,
-      issuer: readString(data, 'issuer') ?? config?.issuer ?? '',
-      disableIssValidation: readBool(data, 'disable_iss_validation') ?? config?.disableIssValidation ?? true,
-      disableLocalCaJwt: readBool(data, 'disable_local_ca_jwt') ?? config?.disableLocalCaJwt ?? false,
+      issuer: getString(data, 'issuer') ?? config?.issuer ?? '',
+      disableIssValidation: getBool(data, 'disable_iss_validation') ?? config?.disableIssValidation ?? true,
+      disableLocalCaJwt: getBool(data, 'disable_local_ca_jwt') ?? config?.disableLocalCaJwt ?? false,
     };
     return null;
   }
@@ -132,9 +133,9 @@ export function createKubernetesBackend(context: BackendContext): Backend {
           aliasNameSource: 'serviceaccount_uid',
           token: defaultTokenFields(),
         };
-    const names = readStringList(data, 'bound_service_account_names');
+    const names = getCommaStringSlice(data, 'bound_service_account_names');
     if (names !== undefined) role.serviceAccountNames = names;
-    const namespaces = readStringList(data, 'bound_service_account_namespaces');
+    const namespaces = getCommaStringSlice(data, 'bound_service_account_namespaces');
     if (namespaces !== undefined) role.serviceAccountNamespaces = namespaces;
     if (role.serviceAccountNames.length === 0)
       throw badRequest('"bound_service_account_names" can not be empty');
@@ -147,9 +148,9 @@ export function createKubernetesBackend(context: BackendContext): Backend {
       role.serviceAccountNamespaces[0] === '*'
     )
       throw badRequest('service_account_names and service_account_namespaces can not both be "*"');
-    const audience = readString(data, 'audience');
+    const audience = getString(data, 'audience');
     if (audience !== undefined) role.audience = audience;
-    const aliasNameSource = readString(data, 'alias_name_source');
+    const aliasNameSource = getString(data, 'alias_name_source');
     if (aliasNameSource !== undefined) {
       if (aliasNameSource !== 'serviceaccount_uid' && aliasNameSource !== 'serviceaccount_name')
         throw badRequest(`invalid alias_name_source "${aliasNameSource}"`);
@@ -161,9 +162,9 @@ export function createKubernetesBackend(context: BackendContext): Backend {
   }
 
   async function login(request: LogicalRequest): Promise<LogicalResponse> {
-    const roleName = roleKey(readString(request.data, 'role') ?? '');
+    const roleName = roleKey(getString(request.data, 'role') ?? '');
     if (!roleName) throw badRequest('missing role');
-    const token = readString(request.data, 'jwt');
+    const token = getString(request.data, 'jwt');
     if (!token) throw badRequest('missing jwt');
     const role = roles.get(roleName);
     if (!role) throw badRequest(`invalid role name "${roleName}"`);

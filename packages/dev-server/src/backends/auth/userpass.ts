@@ -7,10 +7,14 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getCommaStringSlice,
+  getString,
   type LogicalRequest,
   type LogicalResponse,
+  type RouteParams,
+  Router,
   type TokenView,
-} from '../../backend.js';
+} from '../../sdk/index.js';
 import { Entries } from './entries.js';
 import {
   buildAuth,
@@ -19,12 +23,10 @@ import {
   displayName,
   normalizePolicies,
   parseTokenFields,
-  readStringList,
   renewLimits,
   type TokenFields,
   tokenFieldsData,
-} from './fields.js';
-import { type RouteParams, Router } from './router.js';
+} from './tokenutil.js';
 
 /** The login error for an unknown user or a wrong password (the same text for both, as Vault). */
 export const INVALID_USER_OR_PASSWORD = 'invalid username or password';
@@ -76,10 +78,10 @@ export function createUserpassBackend(context: BackendContext): Backend {
   };
   const userKey = Entries.key;
 
+  /** The `password` field; `""` counts as missing, as Vault's `updateUserPassword` refuses it. */
   const readPassword = (data: Record<string, unknown>): string | undefined => {
-    const password = data.password;
-    if (password === undefined || password === null || password === '') return undefined;
-    if (typeof password !== 'string') throw badRequest('invalid value for "password": expected a string');
+    const password = getString(data, 'password');
+    if (password === '') throw badRequest('missing password');
     return password;
   };
 
@@ -138,7 +140,8 @@ export function createUserpassBackend(context: BackendContext): Backend {
       update: async (request, params) => {
         const user = requireUser(params.name ?? '');
         const policies =
-          readStringList(request.data, 'token_policies') ?? readStringList(request.data, 'policies');
+          getCommaStringSlice(request.data, 'token_policies') ??
+          getCommaStringSlice(request.data, 'policies');
         user.token = { ...user.token, policies: normalizePolicies(policies ?? []) };
         return null;
       },

@@ -9,16 +9,6 @@ import {
   type BackendContext,
   type BackendFactory,
   badRequest,
-  type LeaseView,
-  LogicalError,
-  type LogicalRequest,
-  type LogicalResponse,
-  unsupportedOperation,
-} from '../../backend.js';
-import { KeyedSerialQueue } from '../../util/serial.js';
-import { type LongTimer, scheduleAt } from '../../util/timer.js';
-import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
-import {
   getBool,
   getCommaStringSlice,
   getDuration,
@@ -26,7 +16,17 @@ import {
   getString,
   getStringSlice,
   has,
-} from './fields.js';
+  type LeaseView,
+  LogicalError,
+  type LogicalRequest,
+  type LogicalResponse,
+  listResponse,
+  NAME_PATTERN,
+  Router,
+} from '../../sdk/index.js';
+import { KeyedSerialQueue } from '../../util/serial.js';
+import { type LongTimer, scheduleAt } from '../../util/timer.js';
+import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
 import { generateDatabasePassword } from './password.js';
 import {
   DEFAULT_RENEW_STATEMENT,
@@ -67,7 +67,13 @@ const CONFIG_FIELDS = new Set([
 /** Connection details never returned by a read. */
 const SECRET_DETAILS = ['password', 'private_key', 'service_account_json'];
 
-const NAME = String.raw`\w(?:[\w.-]*\w)?`;
+const NAME = NAME_PATTERN;
+
+/** A list response of a map's names (sorted), or nothing (404) when it is empty. */
+function listOrNothing(entries: ReadonlyMap<string, unknown>): LogicalResponse | null {
+  const keys = [...entries.keys()].sort();
+  return keys.length ? listResponse(keys) : null;
+}
 
 interface ConfigEntry {
   pluginName: string;
@@ -110,11 +116,7 @@ interface ConnectionState {
 const internalError = (message: string): LogicalError => new LogicalError(500, message);
 
 function detailString(details: Record<string, unknown>, key: string): string {
-  const value = details[key];
-  if (value === undefined || value === null) return '';
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw badRequest(`invalid value for "${key}": expected a string`);
+  return getString(details, key) ?? '';
 }
 
 function detailInt(details: Record<string, unknown>, key: string, fallback: number): number {
@@ -184,60 +186,50 @@ export class DatabaseBackend implements Backend {
 
   constructor(private readonly context: BackendContext) {}
 
-  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { operation, path } = request;
-    const isWrite = operation === 'create' || operation === 'update';
-
-    for (const [prefix, listing] of [
-      ['config/', () => this.configs],
-      ['roles/', () => this.roles],
-      ['static-roles/', () => this.staticRoles],
-    ] as const) {
-      if (path === prefix || path === prefix.slice(0, -1)) {
-        if (operation !== 'list') throw unsupportedOperation();
-        const keys = [...listing().keys()].sort();
-        return keys.length ? { data: { keys } } : null;
-      }
-    }
-
-    const match = new RegExp(`^([a-z-]+)/(${NAME})$`).exec(path);
-    const name = match?.[2] as string;
-    switch (match?.[1]) {
-      case 'config':
-        if (operation === 'read') return this.readConfig(name);
-        if (isWrite) return this.writeConfig(name, request.data);
-        if (operation === 'delete') return this.deleteConfig(name);
-        throw unsupportedOperation();
-      case 'reset':
-        if (!isWrite) throw unsupportedOperation();
-        return this.resetConnection(name);
-      case 'rotate-root':
-        if (!isWrite) throw unsupportedOperation();
-        return this.rotateRoot(name);
-      case 'roles':
-        if (operation === 'read') return this.readRole(name);
-        if (isWrite) return this.writeRole(name, request.data);
-        if (operation === 'delete') {
+  /** Vault's database engine paths (https://github.com/hashicorp/vault/tree/main/builtin/logical/database). */
+  private readonly router = new Router([
+    { pattern: /^config\/?$/, operations: { list: () => listOrNothing(this.configs) } },
+    { pattern: /^roles\/?$/, operations: { list: () => listOrNothing(this.roles) } },
+    { pattern: /^static-roles\/?$/, operations: { list: () => listOrNothing(this.staticRoles) } },
+    {
+      pattern: 'config/:name',
+      operations: {
+        read: (_r, { name = '' }) => this.readConfig(name),
+        update: (r, { name = '' }) => this.writeConfig(name, r.data),
+        delete: (_r, { name = '' }) => this.deleteConfig(name),
+      },
+    },
+    { pattern: 'reset/:name', operations: { update: (_r, { name = '' }) => this.resetConnection(name) } },
+    { pattern: 'rotate-root/:name', operations: { update: (_r, { name = '' }) => this.rotateRoot(name) } },
+    {
+      pattern: 'roles/:name',
+      operations: {
+        read: (_r, { name = '' }) => this.readRole(name),
+        update: (r, { name = '' }) => this.writeRole(name, r.data),
+        delete: (_r, { name = '' }) => {
           this.roles.delete(name);
           return null;
-        }
-        throw unsupportedOperation();
-      case 'static-roles':
-        if (operation === 'read') return this.readStaticRole(name);
-        if (isWrite) return this.writeStaticRole(name, request.data);
-        if (operation === 'delete') return this.deleteStaticRole(name);
-        throw unsupportedOperation();
-      case 'creds':
-        if (operation !== 'read') throw unsupportedOperation();
-        return this.createCredentials(name, request);
-      case 'static-creds':
-        if (operation !== 'read') throw unsupportedOperation();
-        return this.readStaticCredentials(name);
-      case 'rotate-role':
-        if (!isWrite) throw unsupportedOperation();
-        return this.rotateRole(name);
-    }
-    throw new LogicalError(404, 'unsupported path');
+        },
+      },
+    },
+    {
+      pattern: 'static-roles/:name',
+      operations: {
+        read: (_r, { name = '' }) => this.readStaticRole(name),
+        update: (r, { name = '' }) => this.writeStaticRole(name, r.data),
+        delete: (_r, { name = '' }) => this.deleteStaticRole(name),
+      },
+    },
+    { pattern: 'creds/:name', operations: { read: (r, { name = '' }) => this.createCredentials(name, r) } },
+    {
+      pattern: 'static-creds/:name',
+      operations: { read: (_r, { name = '' }) => this.readStaticCredentials(name) },
+    },
+    { pattern: 'rotate-role/:name', operations: { update: (_r, { name = '' }) => this.rotateRole(name) } },
+  ]);
+
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {

@@ -7,12 +7,25 @@ import {
   type BackendContext,
   type BackendFactory,
   badRequest,
+  errorResponse,
+  getBool,
+  getDuration,
+  getInt,
+  getMap,
   LogicalError,
   type LogicalRequest,
-} from '../../backend.js';
-import { parseBool } from '../../core/tokens.js';
-import type { InternalResponse } from '../../core/types.js';
-import { formatGoDuration, parseDurationSeconds } from '../../util/duration.js';
+  type LogicalResponse,
+  listResponse,
+  noContent,
+  type Operation,
+  parseDurationSeconds,
+  parseField,
+  type RouteHandler,
+  type RouteParams,
+  Router,
+  unsupportedOperation,
+} from '../../sdk/index.js';
+import { formatGoDuration } from '../../util/duration.js';
 
 const INVALID_PATH_WARNING =
   "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.";
@@ -75,42 +88,48 @@ class KvV1 implements Backend {
     return [...this.store].map(([k, v]) => [k, clone(v)]);
   }
 
-  async handle(request: LogicalRequest): Promise<InternalResponse | null> {
-    const { path, operation } = request;
-    switch (operation) {
-      case 'list':
-        return { data: { keys: listChildren(this.store.keys(), path) } };
-      case 'read': {
-        const value = this.store.get(path);
-        if (!value) return null;
-        let leaseDuration = this.context.defaultLeaseTtl();
-        const ttlField = value.ttl ?? value.lease;
-        if (ttlField !== undefined) {
-          try {
-            const parsed = parseDurationSeconds(ttlField, 'ttl');
-            if (parsed > 0) leaseDuration = parsed;
-          } catch {
-            // Vault ignores an unparsable advisory TTL.
-          }
-        }
-        return {
-          data: clone(value),
-          leaseFields: { lease_id: '', lease_duration: leaseDuration, renewable: false },
-        };
+  /** One path matching everything, as Vault's KV v1 (`framework.MatchAllRegex("path")`). */
+  private readonly router = new Router([
+    {
+      pattern: /^(?<path>.*)$/s,
+      operations: {
+        list: async (_r, { path = '' }) => listResponse(listChildren(this.store.keys(), path)),
+        read: async (_r, { path = '' }) => this.read(path),
+        update: async (request, { path = '' }) => {
+          if (!path) throw unsupportedOperation();
+          if (Object.keys(request.data).length === 0) throw errorResponse('missing data fields');
+          this.store.set(path, clone(request.data));
+          return noContent();
+        },
+        delete: async (_r, { path = '' }) => {
+          this.store.delete(path);
+          return noContent();
+        },
+      },
+    },
+  ]);
+
+  private read(path: string): LogicalResponse | null {
+    const value = this.store.get(path);
+    if (!value) return null;
+    let leaseDuration = this.context.defaultLeaseTtl();
+    const ttlField = value.ttl ?? value.lease;
+    if (ttlField !== undefined) {
+      try {
+        const parsed = parseDurationSeconds(ttlField, 'ttl');
+        if (parsed > 0) leaseDuration = parsed;
+      } catch {
+        // Vault ignores an unparsable advisory TTL.
       }
-      case 'create':
-      case 'update': {
-        if (!path) throw new LogicalError(405, 'unsupported operation');
-        if (Object.keys(request.data).length === 0) throw badRequest('missing data fields');
-        this.store.set(path, clone(request.data));
-        return null;
-      }
-      case 'delete':
-        this.store.delete(path);
-        return null;
-      default:
-        throw new LogicalError(405, 'unsupported operation');
     }
+    return {
+      data: clone(value),
+      leaseFields: { lease_id: '', lease_duration: leaseDuration, renewable: false },
+    };
+  }
+
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
   }
 }
 
@@ -206,45 +225,82 @@ class KvV2 implements Backend {
   }
 
   private parseVersions(data: Json): number[] {
-    const raw = data.versions;
-    const list =
-      typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-    const versions = list.map((v) => Number(v));
-    if (versions.length === 0) throw badRequest('no version number provided');
-    if (versions.some((v) => !Number.isInteger(v)))
-      throw badRequest('error parsing versions: invalid version number');
+    const versions = parseField('comma-int-slice', data.versions, 'versions') ?? [];
+    if (versions.length === 0) throw badRequest('No version number provided');
     return versions;
   }
 
-  async handle(request: LogicalRequest): Promise<InternalResponse | null> {
-    const { path, operation } = request;
-    if (path === 'config') return this.handleConfig(request);
-    const match = /^(data|metadata|delete|undelete|destroy|subkeys)(\/(.*))?$/s.exec(path);
-    if (!match) {
-      return { warnings: [INVALID_PATH_WARNING], statusCode: 404 };
-    }
-    const kind = match[1] as string;
-    const key = match[3] ?? '';
-    if (kind === 'metadata' && operation === 'list') {
-      return { data: { keys: listChildren([...this.keys.keys()], key) } };
-    }
-    if (operation === 'list') throw new LogicalError(405, 'unsupported operation');
-    if (!key || key.endsWith('/')) {
-      return { warnings: [ROOT_WARNING], statusCode: 404 };
-    }
-    switch (kind) {
-      case 'data':
-        return this.handleData(request, key);
-      case 'metadata':
-        return this.handleMetadata(request, key);
-      case 'subkeys':
-        return this.handleSubkeys(request, key);
-      default:
-        return this.handleVersionOp(request, kind, key);
-    }
+  /** Vault's KV v2 paths (https://github.com/hashicorp/vault-plugin-secrets-kv), each with its field schema. */
+  private readonly router = new Router([
+    {
+      pattern: 'config',
+      fields: {
+        max_versions: { type: 'int' },
+        cas_required: { type: 'bool' },
+        delete_version_after: { type: 'signed-duration' },
+      },
+      operations: { read: (r) => this.handleConfig(r), update: (r) => this.handleConfig(r) },
+    },
+    {
+      pattern: /^metadata(?:\/(?<path>.*))?$/s,
+      fields: {
+        max_versions: { type: 'int' },
+        cas_required: { type: 'bool' },
+        delete_version_after: { type: 'duration' },
+        custom_metadata: { type: 'map' },
+      },
+      operations: {
+        list: async (_r, { path = '' }) => listResponse(listChildren([...this.keys.keys()], path)),
+        ...KvV2.keyed(['read', 'update', 'patch', 'delete'], (r, key) => this.handleMetadata(r, key)),
+      },
+    },
+    {
+      pattern: /^data(?:\/(?<path>.*))?$/s,
+      fields: { version: { type: 'int' }, options: { type: 'map' }, data: { type: 'map' } },
+      operations: KvV2.keyed(['read', 'update', 'patch', 'delete'], (r, key) => this.handleData(r, key)),
+    },
+    {
+      pattern: /^(?<kind>delete|undelete|destroy)(?:\/(?<path>.*))?$/s,
+      fields: { versions: { type: 'comma-int-slice' } },
+      operations: KvV2.keyed(['update'], (r, key, params) => this.handleVersionOp(r, params.kind ?? '', key)),
+    },
+    {
+      pattern: /^subkeys(?:\/(?<path>.*))?$/s,
+      fields: { version: { type: 'int' }, depth: { type: 'int' } },
+      operations: KvV2.keyed(['read'], (r, key) => this.handleSubkeys(r, key)),
+    },
+    {
+      pattern: /^.*$/s,
+      operations: Object.fromEntries(
+        (['read', 'list', 'update', 'patch', 'delete'] as const).map((op) => [
+          op,
+          async () => ({ warnings: [INVALID_PATH_WARNING], statusCode: 404 }),
+        ]),
+      ),
+    },
+  ]);
+
+  /**
+   * Handlers for `operations` that need a key: the root of a path (`data/`, `data/dir/`) answers 404 with Vault's
+   * warning instead.
+   */
+  private static keyed(
+    operations: readonly Operation[],
+    handler: (request: LogicalRequest, key: string, params: RouteParams) => LogicalResponse | null,
+  ): Partial<Record<Operation, RouteHandler>> {
+    const wrapped: RouteHandler = async (request, params) => {
+      const key = params.path ?? '';
+      if (!key || key.endsWith('/')) return { warnings: [ROOT_WARNING], statusCode: 404 };
+      return handler(request, key, params);
+    };
+    return Object.fromEntries(operations.map((op) => [op, wrapped]));
   }
 
-  private handleConfig(request: LogicalRequest): InternalResponse | null {
+  async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
+  }
+
+  private handleConfig(request: LogicalRequest): LogicalResponse | null {
     const { operation, data } = request;
     if (operation === 'read') {
       return {
@@ -257,35 +313,36 @@ class KvV2 implements Backend {
     }
     if (operation !== 'create' && operation !== 'update')
       throw new LogicalError(405, 'unsupported operation');
-    if (data.max_versions !== undefined) {
-      const n = Number(data.max_versions);
-      if (!Number.isInteger(n) || n < 0) throw badRequest('max_versions must be a non-negative integer');
-      this.config.maxVersions = n;
-    }
-    const cas = parseBool(data.cas_required, 'cas_required');
+    // Vault stores max_versions as a uint32: a negative value wraps around.
+    const maxVersions = getInt(data, 'max_versions');
+    if (maxVersions !== undefined) this.config.maxVersions = maxVersions >>> 0;
+    const cas = getBool(data, 'cas_required');
     if (cas !== undefined) this.config.casRequired = cas;
-    if (data.delete_version_after !== undefined)
-      this.config.deleteVersionAfter = Math.max(
-        0,
-        parseDurationSeconds(data.delete_version_after, 'delete_version_after'),
-      );
+    // A signed duration here: negative disables the mount-wide delete_version_after.
+    const dva = parseField('signed-duration', data.delete_version_after, 'delete_version_after');
+    if (dva !== undefined) this.config.deleteVersionAfter = Math.max(0, dva);
     return null;
   }
 
   private checkCas(meta: KeyMeta | undefined, data: Json): void {
-    const options = isObject(data.options) ? data.options : {};
+    const options = getMap(data, 'options') ?? {};
     const casRequired = this.config.casRequired || (meta?.casRequired ?? false);
     if (options.cas === undefined || options.cas === null) {
       if (casRequired) throw badRequest('check-and-set parameter required for this call');
       return;
     }
-    const cas = Number(options.cas);
-    if (!Number.isInteger(cas) || cas < 0) throw badRequest('error parsing check-and-set parameter');
-    if (cas !== (meta?.current ?? 0))
+    let cas: number;
+    try {
+      cas = parseField('int', options.cas, 'cas') ?? 0;
+    } catch {
+      throw badRequest('error parsing check-and-set parameter');
+    }
+    // Vault compares uint64(cas) with the current version: a negative cas never matches.
+    if (cas < 0 || cas !== (meta?.current ?? 0))
       throw badRequest('check-and-set parameter did not match the current version');
   }
 
-  private addVersion(key: string, meta: KeyMeta, value: Json): InternalResponse {
+  private addVersion(key: string, meta: KeyMeta, value: Json): LogicalResponse {
     const now = this.now();
     const n = meta.current + 1;
     const dva = this.effectiveDva(meta);
@@ -309,15 +366,14 @@ class KvV2 implements Backend {
     return { data: this.versionMeta(meta, n, version) };
   }
 
-  private handleData(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleData(request: LogicalRequest, key: string): LogicalResponse | null {
     const { operation, data } = request;
     const meta = this.keys.get(key);
     switch (operation) {
       case 'read': {
         if (!meta || meta.current === 0) return null;
-        const requested = data.version === undefined || data.version === '' ? 0 : Number(data.version);
-        if (!Number.isInteger(requested) || requested < 0) throw badRequest('error parsing version');
-        const n = requested || meta.current;
+        const requested = getInt(data, 'version') ?? 0;
+        const n = requested > 0 ? requested : meta.current;
         const v = meta.versions.get(n);
         if (!v) return null;
         if (this.isDeleted(v)) {
@@ -353,7 +409,7 @@ class KvV2 implements Backend {
     }
   }
 
-  private handleVersionOp(request: LogicalRequest, kind: string, key: string): InternalResponse | null {
+  private handleVersionOp(request: LogicalRequest, kind: string, key: string): LogicalResponse | null {
     if (request.operation !== 'create' && request.operation !== 'update')
       throw new LogicalError(405, 'unsupported operation');
     const versions = this.parseVersions(request.data);
@@ -376,7 +432,7 @@ class KvV2 implements Backend {
     return null;
   }
 
-  private handleMetadata(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleMetadata(request: LogicalRequest, key: string): LogicalResponse | null {
     const { operation, data } = request;
     const meta = this.keys.get(key);
     switch (operation) {
@@ -409,18 +465,12 @@ class KvV2 implements Backend {
       case 'patch': {
         if (operation === 'patch' && !meta) return null;
         const target = meta ?? this.newMeta();
-        if (data.max_versions !== undefined) {
-          const n = Number(data.max_versions);
-          if (!Number.isInteger(n) || n < 0) throw badRequest('max_versions must be a non-negative integer');
-          target.maxVersions = n;
-        }
-        const cas = parseBool(data.cas_required, 'cas_required');
+        const maxVersions = getInt(data, 'max_versions');
+        if (maxVersions !== undefined) target.maxVersions = maxVersions >>> 0;
+        const cas = getBool(data, 'cas_required');
         if (cas !== undefined) target.casRequired = cas;
-        if (data.delete_version_after !== undefined)
-          target.deleteVersionAfter = Math.max(
-            0,
-            parseDurationSeconds(data.delete_version_after, 'delete_version_after'),
-          );
+        const dva = getDuration(data, 'delete_version_after');
+        if (dva !== undefined) target.deleteVersionAfter = dva;
         if (data.custom_metadata !== undefined) {
           if (data.custom_metadata !== null && !isObject(data.custom_metadata))
             throw badRequest('custom_metadata must be a map of strings');
@@ -451,15 +501,13 @@ class KvV2 implements Backend {
     }
   }
 
-  private handleSubkeys(request: LogicalRequest, key: string): InternalResponse | null {
+  private handleSubkeys(request: LogicalRequest, key: string): LogicalResponse | null {
     if (request.operation !== 'read') throw new LogicalError(405, 'unsupported operation');
     const meta = this.keys.get(key);
     if (!meta || meta.current === 0) return null;
-    const requested = request.data.version ? Number(request.data.version) : 0;
-    const depth = request.data.depth ? Number(request.data.depth) : 0;
-    if (!Number.isInteger(requested) || requested < 0) throw badRequest('error parsing version');
-    if (!Number.isInteger(depth) || depth < 0) throw badRequest('depth must be a non-negative integer');
-    const n = requested || meta.current;
+    const requested = getInt(request.data, 'version') ?? 0;
+    const depth = Math.max(0, getInt(request.data, 'depth') ?? 0);
+    const n = requested > 0 ? requested : meta.current;
     const v = meta.versions.get(n);
     if (!v) return null;
     if (this.isDeleted(v))

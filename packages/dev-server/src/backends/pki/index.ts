@@ -11,12 +11,22 @@ import {
   type Backend,
   type BackendContext,
   type BackendFactory,
+  compilePattern,
+  dataResponse,
+  getBool,
+  getCommaStringSlice,
+  getDuration,
+  getInt,
+  getString,
+  has,
   type LeaseView,
   LogicalError,
   type LogicalRequest,
   type LogicalResponse,
-  unsupportedOperation,
-} from '../../backend.js';
+  listResponse,
+  NAME_PATTERN,
+  Router,
+} from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
 import { uuid } from '../../util/random.js';
 import {
@@ -32,7 +42,6 @@ import {
   signCertificateRequest,
   X509HelperError,
 } from '../../util/x509.js';
-import { getBool, getDuration, getInt, getString, getStringList, has } from '../transit/fields.js';
 import {
   applyRoleWrite,
   commonNameDisallowed,
@@ -44,30 +53,9 @@ import {
   validateKeyTypeBits,
 } from './roles.js';
 
-const NAME = String.raw`\w(?:[\w.-]*\w)?`;
+const NAME = NAME_PATTERN;
 
-const routes = {
-  rootGenerate: /^root\/generate\/([^/]+)$/,
-  root: /^root$/,
-  configCa: /^config\/ca$/,
-  caPem: /^ca\/pem$/,
-  caDer: /^ca$/,
-  caChain: /^(?:ca_chain|cert\/ca_chain)$/,
-  roles: /^roles\/?$/,
-  role: new RegExp(`^roles/(${NAME})$`),
-  issue: new RegExp(`^(?:issuer/([^/]+)/)?issue/(${NAME})$`),
-  sign: new RegExp(`^(?:issuer/([^/]+)/)?sign/(${NAME})$`),
-  revoke: /^revoke$/,
-  certs: /^certs\/?$/,
-  revokedCerts: /^certs\/revoked\/?$/,
-  crl: /^(?:crl|crl\/pem|cert\/crl)$/,
-  cert: /^cert\/([^/]+)$/,
-  issuers: /^issuers\/?$/,
-  issuerFetch: /^issuer\/([^/]+)\/(pem|der|json)$/,
-  issuer: /^issuer\/([^/]+)$/,
-  configIssuers: /^config\/issuers$/,
-};
-type RouteName = keyof typeof routes;
+const ROLE_PATH = compilePattern('roles/:name');
 
 type Data = Record<string, unknown>;
 
@@ -98,6 +86,10 @@ interface StoredCert {
 
 const badRequest = (message: string) => new LogicalError(400, message);
 const trimPem = (pem: string) => pem.trim();
+/** A non-enveloped PEM answer (`ca/pem`, `ca_chain`, `crl/pem`, `issuer/:ref/pem`). */
+const pemFile = (pem: string): LogicalResponse => ({
+  raw: { status: 200, contentType: 'application/pem-file', body: pem },
+});
 
 /** Accepts `aa:bb:…`, `aa-bb-…` or plain hex and returns Vault's colon form. */
 function normalizeSerial(serial: string): string {
@@ -131,8 +123,8 @@ export class PkiBackend implements Backend {
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {
-    const m = routes.role.exec(request.path);
-    return m ? this.roles.has(m[1] as string) : true;
+    const m = ROLE_PATH.exec(request.path);
+    return m ? this.roles.has(m.groups?.name ?? '') : true;
   }
 
   async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
@@ -157,179 +149,221 @@ export class PkiBackend implements Backend {
     this.certs.clear();
   }
 
-  private async route(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation, data } = request;
-    const write = operation === 'create' || operation === 'update';
-    let route: RouteName | undefined;
-    let m: RegExpExecArray | undefined;
-    for (const [name, re] of Object.entries(routes) as [RouteName, RegExp][]) {
-      const match = re.exec(path);
-      if (match) {
-        route = name;
-        m = match;
-        break;
-      }
-    }
-    if (!route || !m) throw new LogicalError(404, 'unsupported path');
-    const readOnly = () => {
-      if (operation !== 'read') throw unsupportedOperation();
-    };
-    const writeOnly = () => {
-      if (!write) throw unsupportedOperation();
-    };
-    switch (route) {
-      case 'rootGenerate':
-        writeOnly();
-        return this.generateRoot(m[1] as string, data);
-      case 'root':
-        if (operation !== 'delete') throw unsupportedOperation();
-        this.issuers.length = 0;
-        this.defaultIssuerId = undefined;
-        return {
-          warnings: [
-            'DELETE /root deletes all keys and issuers; prefer the new DELETE /key/:key_ref and DELETE /issuer/:issuer_ref for finer granularity, unless removal of all keys and issuers is desired.',
-          ],
-        };
-      case 'configCa':
-        writeOnly();
-        return this.importCa(data);
-      case 'caPem': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        return {
-          raw: { status: 200, contentType: 'application/pem-file', body: trimPem(issuer.ca.certificatePem) },
-        };
-      }
-      case 'caDer': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        const der = Buffer.from(pemToDerBase64(issuer.ca.certificatePem), 'base64');
-        return { raw: { status: 200, contentType: 'application/pkix-cert', body: der } };
-      }
-      case 'caChain': {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        if (path === 'cert/ca_chain')
+  /**
+   * Vault's PKI paths (https://github.com/hashicorp/vault/tree/main/builtin/logical/pki), first match wins:
+   * `cert/ca_chain` and `cert/crl` come before `cert/:serial`.
+   */
+  private readonly router = new Router([
+    {
+      pattern: /^root\/generate\/(?<type>[^/]+)$/,
+      operations: { update: (r, { type = '' }) => this.generateRoot(type, r.data) },
+    },
+    {
+      pattern: 'root',
+      operations: {
+        delete: () => {
+          this.issuers.length = 0;
+          this.defaultIssuerId = undefined;
           return {
-            data: {
-              certificate: trimPem(issuer.ca.certificatePem),
-              ca_chain: trimPem(issuer.ca.certificatePem),
-            },
+            warnings: [
+              'DELETE /root deletes all keys and issuers; prefer the new DELETE /key/:key_ref and DELETE /issuer/:issuer_ref for finer granularity, unless removal of all keys and issuers is desired.',
+            ],
           };
-        return {
-          raw: { status: 200, contentType: 'application/pem-file', body: trimPem(issuer.ca.certificatePem) },
-        };
-      }
-      case 'roles': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const names = [...this.roles.keys()].sort();
-        return names.length ? { data: { keys: names } } : null;
-      }
-      case 'role': {
-        const name = m[1] as string;
-        if (operation === 'read') {
+        },
+      },
+    },
+    { pattern: 'config/ca', operations: { update: (r) => this.importCa(r.data) } },
+    {
+      pattern: 'ca/pem',
+      operations: {
+        read: () => {
+          const issuer = this.requireIssuer('default');
+          return pemFile(trimPem(issuer.ca.certificatePem));
+        },
+      },
+    },
+    {
+      pattern: 'ca',
+      operations: {
+        read: () => {
+          const issuer = this.requireIssuer('default');
+          const der = Buffer.from(pemToDerBase64(issuer.ca.certificatePem), 'base64');
+          return { raw: { status: 200, contentType: 'application/pkix-cert', body: der } };
+        },
+      },
+    },
+    {
+      pattern: /^(?<form>ca_chain|cert\/ca_chain)$/,
+      operations: {
+        read: (_r, { form }) => {
+          const pem = trimPem(this.requireIssuer('default').ca.certificatePem);
+          return form === 'cert/ca_chain' ? dataResponse({ certificate: pem, ca_chain: pem }) : pemFile(pem);
+        },
+      },
+    },
+    {
+      pattern: /^roles\/?$/,
+      operations: {
+        list: () => {
+          const names = [...this.roles.keys()].sort();
+          return names.length ? listResponse(names) : null;
+        },
+      },
+    },
+    {
+      pattern: 'roles/:name',
+      operations: {
+        read: (_r, { name = '' }) => {
           const role = this.roles.get(name);
-          return role ? { data: { ...role } } : null;
-        }
-        if (operation === 'delete') {
+          return role ? dataResponse({ ...role }) : null;
+        },
+        update: (r, { name = '' }) => this.writeRole(name, r.data, false),
+        patch: (r, { name = '' }) => this.writeRole(name, r.data, true),
+        delete: (_r, { name = '' }) => {
           this.roles.delete(name);
           return null;
-        }
-        if (write || operation === 'patch') {
-          const existing = this.roles.get(name);
-          if (operation === 'patch' && !existing) return null;
-          const role = applyRoleWrite(existing ?? defaultRole(), data);
-          this.roles.set(name, role);
-          return { data: { ...role } };
-        }
-        throw unsupportedOperation();
-      }
-      case 'issue':
-        writeOnly();
-        return this.issue(m[2] as string, m[1], data, undefined);
-      case 'sign': {
-        writeOnly();
-        const csr = getString(data, 'csr');
-        if (csr.trim() === '') throw badRequest('"csr" is empty');
-        return this.issue(m[2] as string, m[1], data, csr);
-      }
-      case 'revoke':
-        writeOnly();
-        return this.revoke(data);
-      case 'certs': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const keys = [...this.certs.keys()];
-        for (const issuer of this.issuers) keys.push(issuer.ca.serialNumber);
-        return keys.length ? { data: { keys: [...new Set(keys)].sort() } } : null;
-      }
-      case 'revokedCerts': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const keys = [...this.certs.values()].filter((c) => c.revokedAt !== undefined).map((c) => c.serial);
-        return keys.length ? { data: { keys: keys.sort() } } : null;
-      }
-      case 'cert':
-        readOnly();
-        return this.readCert(m[1] as string);
-      case 'issuers': {
-        if (operation !== 'list') throw unsupportedOperation();
-        if (this.issuers.length === 0) return null;
-        const keyInfo: Record<string, unknown> = {};
-        for (const issuer of this.issuers)
-          keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
-        return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
-      }
-      case 'issuerFetch': {
-        readOnly();
-        const issuer = this.requireIssuer(m[1] as string);
-        const pem = trimPem(issuer.ca.certificatePem);
-        if (m[2] === 'pem') return { raw: { status: 200, contentType: 'application/pem-file', body: pem } };
-        if (m[2] === 'der')
-          return {
-            raw: {
-              status: 200,
-              contentType: 'application/pkix-cert',
-              body: Buffer.from(pemToDerBase64(pem), 'base64'),
-            },
-          };
-        return {
-          data: { certificate: pem, ca_chain: [pem], issuer_id: issuer.id, issuer_name: issuer.name },
-        };
-      }
-      case 'issuer': {
-        const issuer = this.requireIssuer(m[1] as string);
-        if (write || operation === 'patch') this.updateIssuer(issuer, data);
-        else if (operation !== 'read') throw unsupportedOperation();
-        return { data: this.issuerData(issuer) };
-      }
-      case 'configIssuers': {
-        if (write) {
-          const ref = getString(data, 'default');
+        },
+      },
+    },
+    {
+      pattern: new RegExp(`^(?:issuer/(?<issuer>[^/]+)/)?issue/(?<role>${NAME})$`),
+      operations: { update: (r, { issuer, role = '' }) => this.issue(role, issuer, r.data, undefined) },
+    },
+    {
+      pattern: new RegExp(`^(?:issuer/(?<issuer>[^/]+)/)?sign/(?<role>${NAME})$`),
+      operations: {
+        update: (r, { issuer, role = '' }) => {
+          const csr = getString(r.data, 'csr') ?? '';
+          if (csr.trim() === '') throw badRequest('"csr" is empty');
+          return this.issue(role, issuer, r.data, csr);
+        },
+      },
+    },
+    { pattern: 'revoke', operations: { update: (r) => this.revoke(r.data) } },
+    {
+      pattern: /^certs\/?$/,
+      operations: {
+        list: () => {
+          const keys = [...this.certs.keys()];
+          for (const issuer of this.issuers) keys.push(issuer.ca.serialNumber);
+          return keys.length ? listResponse([...new Set(keys)].sort()) : null;
+        },
+      },
+    },
+    {
+      pattern: /^certs\/revoked\/?$/,
+      operations: {
+        list: () => {
+          const keys = [...this.certs.values()].filter((c) => c.revokedAt !== undefined).map((c) => c.serial);
+          return keys.length ? listResponse(keys.sort()) : null;
+        },
+      },
+    },
+    {
+      pattern: /^(?<form>crl|crl\/pem|cert\/crl)$/,
+      operations: { read: (_r, { form = '' }) => this.readCrl(form) },
+    },
+    {
+      pattern: /^cert\/(?<serial>[^/]+)$/,
+      operations: { read: (_r, { serial = '' }) => this.readCert(serial) },
+    },
+    {
+      pattern: /^issuers\/?$/,
+      operations: {
+        list: () => {
+          if (this.issuers.length === 0) return null;
+          const keyInfo: Record<string, unknown> = {};
+          for (const issuer of this.issuers)
+            keyInfo[issuer.id] = { issuer_name: issuer.name, is_default: issuer.id === this.defaultIssuerId };
+          return { data: { keys: this.issuers.map((i) => i.id), key_info: keyInfo } };
+        },
+      },
+    },
+    {
+      pattern: /^issuer\/(?<ref>[^/]+)\/(?<format>pem|der|json)$/,
+      operations: {
+        read: (_r, { ref = '', format }) => {
+          const issuer = this.requireIssuer(ref);
+          const pem = trimPem(issuer.ca.certificatePem);
+          if (format === 'pem') return pemFile(pem);
+          if (format === 'der')
+            return {
+              raw: {
+                status: 200,
+                contentType: 'application/pkix-cert',
+                body: Buffer.from(pemToDerBase64(pem), 'base64'),
+              },
+            };
+          return dataResponse({
+            certificate: pem,
+            ca_chain: [pem],
+            issuer_id: issuer.id,
+            issuer_name: issuer.name,
+          });
+        },
+      },
+    },
+    {
+      pattern: /^issuer\/(?<ref>[^/]+)$/,
+      operations: {
+        read: (_r, { ref = '' }) => dataResponse(this.issuerData(this.requireIssuer(ref))),
+        update: (r, { ref = '' }) => this.writeIssuer(ref, r.data),
+        patch: (r, { ref = '' }) => this.writeIssuer(ref, r.data),
+      },
+    },
+    {
+      pattern: 'config/issuers',
+      operations: {
+        read: () => this.issuersConfig(),
+        update: (r) => {
+          const ref = getString(r.data, 'default') ?? '';
           if (ref === '' || ref === 'default')
             throw badRequest("Invalid issuer specification; must be non-empty and can't be 'default'.");
           this.defaultIssuerId = this.requireIssuer(ref).id;
-        } else if (operation !== 'read') throw unsupportedOperation();
-        return { data: { default: this.defaultIssuerId ?? '', default_follows_latest_issuer: false } };
-      }
-      default: {
-        readOnly();
-        const issuer = this.requireIssuer('default');
-        const revoked = [...this.certs.values()]
-          .filter((c) => c.issuerId === issuer.id && c.revokedAt !== undefined)
-          .map((c) => ({ serialNumber: c.serial, revokedAt: c.revokedAt as number }));
-        const cacheKey = `${issuer.id}:${revoked.length}`;
-        let crl = this.crlCache.get(cacheKey);
-        if (!crl) {
-          // Built once per set of revocations (Vault rebuilds its CRL on revocation, not per fetch).
-          crl = await createCrl({ ca: issuer.ca, revoked, now: this.context.now() });
-          this.crlCache.set(cacheKey, crl);
-        }
-        if (path === 'crl')
-          return { raw: { status: 200, contentType: 'application/pkix-crl', body: crl.der } };
-        if (path === 'crl/pem')
-          return { raw: { status: 200, contentType: 'application/pem-file', body: crl.pem.trim() } };
-        return { data: { certificate: crl.pem.trim(), revocation_time: 0, revocation_time_rfc3339: '' } };
-      }
+          return this.issuersConfig();
+        },
+      },
+    },
+  ]);
+
+  private route(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
+  }
+
+  private writeRole(name: string, data: Data, patch: boolean): LogicalResponse | null {
+    const existing = this.roles.get(name);
+    if (patch && !existing) return null;
+    const role = applyRoleWrite(existing ?? defaultRole(), data);
+    this.roles.set(name, role);
+    return dataResponse({ ...role });
+  }
+
+  private writeIssuer(ref: string, data: Data): LogicalResponse {
+    const issuer = this.requireIssuer(ref);
+    this.updateIssuer(issuer, data);
+    return dataResponse(this.issuerData(issuer));
+  }
+
+  private issuersConfig(): LogicalResponse {
+    return dataResponse({ default: this.defaultIssuerId ?? '', default_follows_latest_issuer: false });
+  }
+
+  /** `crl` (DER), `crl/pem` (PEM) or `cert/crl` (JSON) of the default issuer. */
+  private async readCrl(form: string): Promise<LogicalResponse> {
+    const issuer = this.requireIssuer('default');
+    const revoked = [...this.certs.values()]
+      .filter((c) => c.issuerId === issuer.id && c.revokedAt !== undefined)
+      .map((c) => ({ serialNumber: c.serial, revokedAt: c.revokedAt as number }));
+    const cacheKey = `${issuer.id}:${revoked.length}`;
+    let crl = this.crlCache.get(cacheKey);
+    if (!crl) {
+      // Built once per set of revocations (Vault rebuilds its CRL on revocation, not per fetch).
+      crl = await createCrl({ ca: issuer.ca, revoked, now: this.context.now() });
+      this.crlCache.set(cacheKey, crl);
     }
+    if (form === 'crl') return { raw: { status: 200, contentType: 'application/pkix-crl', body: crl.der } };
+    if (form === 'crl/pem') return pemFile(crl.pem.trim());
+    return dataResponse({ certificate: crl.pem.trim(), revocation_time: 0, revocation_time_rfc3339: '' });
   }
 
   private findIssuer(ref: string): Issuer | undefined {
@@ -388,7 +422,7 @@ export class PkiBackend implements Backend {
 
   private updateIssuer(issuer: Issuer, data: Data): void {
     if (has(data, 'leaf_not_after_behavior')) {
-      const behavior = getString(data, 'leaf_not_after_behavior');
+      const behavior = getString(data, 'leaf_not_after_behavior') ?? '';
       if (behavior !== 'err' && behavior !== 'truncate' && behavior !== 'permit')
         throw badRequest(
           `Unknown value for field "leaf_not_after_behavior": ${behavior}; use err, truncate or permit`,
@@ -396,7 +430,7 @@ export class PkiBackend implements Backend {
       issuer.leafNotAfterBehavior = behavior;
     }
     if (has(data, 'issuer_name')) {
-      const name = getString(data, 'issuer_name');
+      const name = getString(data, 'issuer_name') ?? '';
       if (name === 'default') throw badRequest('reserved issuer name: default');
       if (name !== '' && this.issuers.some((i) => i !== issuer && i.name === name))
         throw badRequest(`issuer name already in use: ${name}`);
@@ -409,14 +443,14 @@ export class PkiBackend implements Backend {
       throw badRequest(
         `unsupported root type ${kind}: the Leasehold dev server supports internal and exported`,
       );
-    const commonName = getString(data, 'common_name');
+    const commonName = getString(data, 'common_name') ?? '';
     if (commonName === '')
       throw badRequest('the common_name field is required to generate a root certificate');
-    const keyType = getString(data, 'key_type', 'rsa') || 'rsa';
-    const keyBits = validateKeyTypeBits(keyType, getInt(data, 'key_bits'), false);
+    const keyType = (getString(data, 'key_type') ?? 'rsa') || 'rsa';
+    const keyBits = validateKeyTypeBits(keyType, getInt(data, 'key_bits') ?? 0, false);
     const format = this.format(data);
     const warnings: string[] = [];
-    const ttl = this.effectiveTtl(getDuration(data, 'ttl'), 0, 0, warnings);
+    const ttl = this.effectiveTtl(getDuration(data, 'ttl') ?? 0, 0, 0, warnings);
     const ca = await generateCertificateAuthority({
       commonName,
       keyType: keyType as 'rsa' | 'ec',
@@ -424,10 +458,10 @@ export class PkiBackend implements Backend {
       ttlSeconds: ttl,
       now: this.context.now(),
     });
-    const added = this.addIssuer(ca, getString(data, 'issuer_name'));
+    const added = this.addIssuer(ca, getString(data, 'issuer_name') ?? '');
     warnings.push(...added.warnings);
     const exported = kind === 'exported';
-    const privateKey = this.privateKeyText(ca, format, getString(data, 'private_key_format'));
+    const privateKey = this.privateKeyText(ca, format, getString(data, 'private_key_format') ?? '');
     const certificate = format === 'der' ? pemToDerBase64(ca.certificatePem) : trimPem(ca.certificatePem);
     const result: Data = {
       certificate: format === 'pem_bundle' && exported ? `${privateKey}\n${certificate}` : certificate,
@@ -449,7 +483,7 @@ export class PkiBackend implements Backend {
   }
 
   private async importCa(data: Data): Promise<LogicalResponse> {
-    const bundle = getString(data, 'pem_bundle');
+    const bundle = getString(data, 'pem_bundle') ?? '';
     if (bundle.trim() === '') throw badRequest('"pem_bundle" must be provided');
     const ca = await loadCertificateAuthority(bundle);
     const existing = this.issuers.find((i) => i.ca.serialNumber === ca.serialNumber);
@@ -477,7 +511,7 @@ export class PkiBackend implements Backend {
   }
 
   private format(data: Data): 'pem' | 'der' | 'pem_bundle' {
-    const format = getString(data, 'format', 'pem') || 'pem';
+    const format = (getString(data, 'format') ?? 'pem') || 'pem';
     if (format !== 'pem' && format !== 'der' && format !== 'pem_bundle')
       throw badRequest('the "format" path parameter must be "pem", "der", or "pem_bundle"');
     return format;
@@ -511,7 +545,7 @@ export class PkiBackend implements Backend {
 
     // Names (Vault's generateCreationBundle).
     let commonName = csr && role.use_csr_common_name ? csr.commonName : '';
-    if (commonName === '') commonName = getString(data, 'common_name');
+    if (commonName === '') commonName = getString(data, 'common_name') ?? '';
     else if (has(data, 'common_name'))
       warnings.push(
         'the common_name field was provided but the role is set with "use_csr_common_name" set to true',
@@ -528,8 +562,8 @@ export class PkiBackend implements Backend {
       if (name.includes('@')) emails.push(name);
       else if (HOSTNAME_RE.test(name)) dnsNames.push(name);
     };
-    if (commonName !== '' && !getBool(data, 'exclude_cn_from_sans')) addName(commonName);
-    for (const alt of fromCsr ? csr.dnsNames : getStringList(data, 'alt_names'))
+    if (commonName !== '' && !(getBool(data, 'exclude_cn_from_sans') ?? false)) addName(commonName);
+    for (const alt of fromCsr ? csr.dnsNames : (getCommaStringSlice(data, 'alt_names') ?? []))
       if (!dnsNames.includes(alt)) addName(alt);
     if (commonName !== '' && commonNameDisallowed(role, commonName))
       throw badRequest(`common name ${commonName} not allowed by this role`);
@@ -542,7 +576,7 @@ export class PkiBackend implements Backend {
         'email subject alternative names are not supported by the Leasehold dev server and were omitted',
       );
 
-    const ipSans = fromCsr ? csr.ipAddresses : getStringList(data, 'ip_sans');
+    const ipSans = fromCsr ? csr.ipAddresses : (getCommaStringSlice(data, 'ip_sans') ?? []);
     const source = fromCsr ? 'CSR' : 'the API';
     for (const ip of ipSans)
       if (isIP(ip) === 0) throw badRequest(`the value "${ip}" is not a valid IP address`);
@@ -551,7 +585,7 @@ export class PkiBackend implements Backend {
         `IP Subject Alternative Names are not allowed in this role, but was provided via ${source}`,
       );
 
-    const uriSans = fromCsr ? csr.uriSans : getStringList(data, 'uri_sans');
+    const uriSans = fromCsr ? csr.uriSans : (getCommaStringSlice(data, 'uri_sans') ?? []);
     if (uriSans.length > 0) {
       if (role.allowed_uri_sans.length === 0)
         throw badRequest(
@@ -565,8 +599,8 @@ export class PkiBackend implements Backend {
 
     // Validity (Vault's getCertificateNotAfter), truncated at the CA's NotAfter.
     const now = this.context.now();
-    const requestedTtl = getDuration(data, 'ttl');
-    const notAfterText = getString(data, 'not_after');
+    const requestedTtl = getDuration(data, 'ttl') ?? 0;
+    const notAfterText = getString(data, 'not_after') ?? '';
     let ttlSeconds: number;
     if (notAfterText !== '') {
       if (requestedTtl > 0)
@@ -621,12 +655,12 @@ export class PkiBackend implements Backend {
       let keyType: 'rsa' | 'ec';
       let keyBits: number;
       if (role.key_type === 'any') {
-        const requestedType = getString(data, 'key_type');
+        const requestedType = getString(data, 'key_type') ?? '';
         if (requestedType === '' || requestedType === 'any')
           throw badRequest(
             'role key type "any" not allowed for issuing certificates without providing key_type and/or key_bits request parameters',
           );
-        keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits'), false);
+        keyBits = validateKeyTypeBits(requestedType, getInt(data, 'key_bits') ?? 0, false);
         keyType = requestedType as 'rsa' | 'ec';
       } else {
         keyType = role.key_type;
@@ -651,7 +685,7 @@ export class PkiBackend implements Backend {
               traditionalPrivateKeyPem: issued.traditionalPrivateKeyPem,
             },
             format,
-            getString(data, 'private_key_format'),
+            getString(data, 'private_key_format') ?? '',
           )
         : undefined;
     let certificate: string;
@@ -700,8 +734,8 @@ export class PkiBackend implements Backend {
   }
 
   private revoke(data: Data): LogicalResponse {
-    const serialText = getString(data, 'serial_number');
-    if (serialText === '' && getString(data, 'certificate') === '')
+    const serialText = getString(data, 'serial_number') ?? '';
+    if (serialText === '' && (getString(data, 'certificate') ?? '') === '')
       throw badRequest('The serial number or certificate to revoke must be provided.');
     if (serialText === '')
       throw badRequest('revoking by certificate is not supported by the Leasehold dev server');

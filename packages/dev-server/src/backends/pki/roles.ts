@@ -2,8 +2,15 @@
  * PKI roles: the subset of Vault's role fields the dev server honours, their defaults, and Vault's name policy
  * (`validateNames` / `validateCommonName`).
  */
-import { LogicalError } from '../../backend.js';
-import { getBool, getDuration, getInt, getString, getStringList, has } from '../transit/fields.js';
+import {
+  getBool,
+  getCommaStringSlice,
+  getDuration,
+  getInt,
+  getString,
+  has,
+  LogicalError,
+} from '../../sdk/index.js';
 
 /** A PKI role. Field names mirror Vault's role JSON. */
 export interface PkiRole {
@@ -95,13 +102,13 @@ export function validateKeyTypeBits(keyType: string, keyBits: number, allowAny: 
 export function applyRoleWrite(base: PkiRole, data: Readonly<Record<string, unknown>>): PkiRole {
   const role: PkiRole = { ...base };
   const bool = (field: keyof PkiRole) => {
-    if (has(data, field)) (role[field] as boolean) = getBool(data, field);
+    if (has(data, field)) (role[field] as boolean) = getBool(data, field) ?? false;
   };
   const list = (field: 'allowed_domains' | 'allowed_uri_sans' | 'cn_validations') => {
-    if (has(data, field)) role[field] = getStringList(data, field);
+    if (has(data, field)) role[field] = getCommaStringSlice(data, field) ?? [];
   };
-  if (has(data, 'ttl')) role.ttl = getDuration(data, 'ttl');
-  if (has(data, 'max_ttl')) role.max_ttl = getDuration(data, 'max_ttl');
+  if (has(data, 'ttl')) role.ttl = getDuration(data, 'ttl') ?? 0;
+  if (has(data, 'max_ttl')) role.max_ttl = getDuration(data, 'max_ttl') ?? 0;
   for (const field of [
     'allow_localhost',
     'allow_bare_domains',
@@ -123,10 +130,10 @@ export function applyRoleWrite(base: PkiRole, data: Readonly<Record<string, unkn
   list('allowed_domains');
   list('allowed_uri_sans');
   list('cn_validations');
-  if (has(data, 'issuer_ref')) role.issuer_ref = getString(data, 'issuer_ref') || 'default';
-  const keyType = has(data, 'key_type') ? getString(data, 'key_type') : role.key_type;
+  if (has(data, 'issuer_ref')) role.issuer_ref = (getString(data, 'issuer_ref') ?? '') || 'default';
+  const keyType = has(data, 'key_type') ? (getString(data, 'key_type') ?? '') : role.key_type;
   const keyBits = has(data, 'key_bits')
-    ? getInt(data, 'key_bits')
+    ? (getInt(data, 'key_bits') ?? 0)
     : has(data, 'key_type')
       ? 0
       : role.key_bits;

@@ -13,21 +13,20 @@ import {
   type Backend,
   type BackendContext,
   type BackendFactory,
-  LogicalError,
-  type LogicalRequest,
-  type LogicalResponse,
-  unsupportedOperation,
-} from '../../backend.js';
-import {
-  Base64Error,
-  decodeBase64Std,
-  encodeBase64Std,
+  compilePattern,
   getBool,
   getDuration,
   getInt,
   getString,
   has,
-} from './fields.js';
+  LogicalError,
+  type LogicalRequest,
+  type LogicalResponse,
+  listResponse,
+  NAME_PATTERN,
+  Router,
+} from '../../sdk/index.js';
+import { Base64Error, decodeBase64Std, encodeBase64Std } from '../../util/base64.js';
 import {
   capabilities,
   HASH_ALGORITHMS,
@@ -38,35 +37,11 @@ import {
   UserError,
 } from './keys.js';
 
-const NAME = String.raw`\w(?:[\w.-]*\w)?`;
-
-const routes = {
-  list: /^keys\/?$/,
-  key: new RegExp(`^keys/(${NAME})$`),
-  config: new RegExp(`^keys/(${NAME})/config$`),
-  rotate: new RegExp(`^keys/(${NAME})/rotate$`),
-  encrypt: new RegExp(`^encrypt/(${NAME})$`),
-  decrypt: new RegExp(`^decrypt/(${NAME})$`),
-  rewrap: new RegExp(`^rewrap/(${NAME})$`),
-  datakey: new RegExp(`^datakey/([^/]+)/(${NAME})$`),
-  sign: new RegExp(`^sign/(${NAME})(?:/([^/]+))?$`),
-  verify: new RegExp(`^verify/(${NAME})(?:/([^/]+))?$`),
-  hmac: new RegExp(`^hmac/(${NAME})(?:/([^/]+))?$`),
-  export: new RegExp(`^export/(encryption-key|signing-key|hmac-key|public-key)/(${NAME})(?:/([^/]+))?$`),
-  random: /^random(?:\/(platform|seal|all))?(?:\/(\d+))?$/,
-  hash: /^hash(?:\/([^/]+))?$/,
-};
+const NAME = NAME_PATTERN;
+const KEY_PATH = compilePattern('keys/:name');
+const ENCRYPT_PATH = compilePattern('encrypt/:name');
 
 type Data = Record<string, unknown>;
-type RouteName = keyof typeof routes;
-
-function matchRoute(path: string): [RouteName | undefined, RegExpExecArray | undefined] {
-  for (const [name, re] of Object.entries(routes) as [RouteName, RegExp][]) {
-    const m = re.exec(path);
-    if (m) return [name, m];
-  }
-  return [undefined, undefined];
-}
 
 /** One item of a `batch_input` array (Vault's `BatchRequestItem`, weakly decoded). */
 interface BatchItem {
@@ -93,14 +68,14 @@ function parseBatch(raw: unknown): BatchItem[] {
 
 /** One item from a request body or a `batch_input` element (Vault's weak decoding). */
 function singleItem(data: Data): BatchItem {
-  const optional = (field: string) => (has(data, field) ? getString(data, field) : undefined);
+  const optional = (field: string) => (has(data, field) ? (getString(data, field) ?? '') : undefined);
   return {
-    plaintext: getString(data, 'plaintext'),
-    ciphertext: getString(data, 'ciphertext'),
-    context: getString(data, 'context'),
-    keyVersion: getInt(data, 'key_version'),
-    associatedData: getString(data, 'associated_data'),
-    reference: getString(data, 'reference'),
+    plaintext: getString(data, 'plaintext') ?? '',
+    ciphertext: getString(data, 'ciphertext') ?? '',
+    context: getString(data, 'context') ?? '',
+    keyVersion: getInt(data, 'key_version') ?? 0,
+    associatedData: getString(data, 'associated_data') ?? '',
+    reference: getString(data, 'reference') ?? '',
     input: optional('input'),
     signature: optional('signature'),
     hmac: optional('hmac'),
@@ -116,7 +91,7 @@ function batchStatus(
   if (!flags.userError && !flags.internalError) return response;
   let code = flags.userError ? 400 : 500;
   if (has(data, 'partial_failure_response_code') && flags.successes) {
-    const requested = getInt(data, 'partial_failure_response_code');
+    const requested = getInt(data, 'partial_failure_response_code') ?? 0;
     if (requested < 1 || requested > 599) {
       response.warnings = [
         ...(response.warnings ?? []),
@@ -240,9 +215,9 @@ export class TransitBackend implements Backend {
   }
 
   async exists(request: LogicalRequest): Promise<boolean> {
-    const match = routes.key.exec(request.path) ?? routes.encrypt.exec(request.path);
+    const match = KEY_PATH.exec(request.path) ?? ENCRYPT_PATH.exec(request.path);
     if (!match) return true;
-    return this.keys.has(match[1] as string);
+    return this.keys.has(match.groups?.name ?? '');
   }
 
   async handle(request: LogicalRequest): Promise<LogicalResponse | null> {
@@ -257,58 +232,77 @@ export class TransitBackend implements Backend {
     }
   }
 
-  private async route(request: LogicalRequest): Promise<LogicalResponse | null> {
-    const { path, operation, data } = request;
-    const write = operation === 'create' || operation === 'update';
-    const [route, m] = matchRoute(path);
-    if (!route || !m) throw new LogicalError(404, 'unsupported path');
-    const name = m[1] as string;
-    switch (route) {
-      case 'list': {
-        if (operation !== 'list') throw unsupportedOperation();
-        const names = [...this.keys.keys()].sort();
-        return names.length ? { data: { keys: names } } : null;
-      }
-      case 'key':
-        if (operation === 'read') return this.readKey(name, data);
-        if (write) return this.createKey(name, data);
-        if (operation === 'delete') return this.deleteKey(name);
-        throw unsupportedOperation();
-      case 'export':
-        if (operation !== 'read') throw unsupportedOperation();
-        return this.exportKey(name, m[2] as string, m[3]);
-      default:
-        break;
-    }
-    if (!write) throw unsupportedOperation();
-    switch (route) {
-      case 'config':
-        return this.configKey(name, data);
-      case 'rotate': {
-        const key = await this.getKey(name);
-        if (!key) throw badRequest('key not found');
-        await key.rotate(this.context.now());
-        return { data: key.toResponse() };
-      }
-      case 'encrypt':
-        return this.encrypt(name, data);
-      case 'decrypt':
-        return this.decrypt(name, data);
-      case 'rewrap':
-        return this.rewrap(name, data);
-      case 'datakey':
-        return this.datakey(name, m[2] as string, data);
-      case 'sign':
-        return this.sign(name, m[2], data);
-      case 'verify':
-        return this.verify(name, m[2], data);
-      case 'hmac':
-        return this.hmac(name, m[2], data);
-      case 'random':
-        return this.random(m[2], data);
-      default:
-        return this.hash(m[1], data);
-    }
+  /** Vault's transit paths (https://github.com/hashicorp/vault/tree/main/builtin/logical/transit). */
+  private readonly router = new Router([
+    {
+      pattern: /^keys\/?$/,
+      operations: {
+        list: () => {
+          const names = [...this.keys.keys()].sort();
+          return names.length ? listResponse(names) : null;
+        },
+      },
+    },
+    {
+      pattern: 'keys/:name',
+      operations: {
+        read: (r, { name = '' }) => this.readKey(name, r.data),
+        update: (r, { name = '' }) => this.createKey(name, r.data),
+        delete: (_r, { name = '' }) => this.deleteKey(name),
+      },
+    },
+    {
+      pattern: new RegExp(
+        `^export/(?<type>encryption-key|signing-key|hmac-key|public-key)/(?<name>${NAME})(?:/(?<version>[^/]+))?$`,
+      ),
+      operations: { read: (_r, { type = '', name = '', version }) => this.exportKey(type, name, version) },
+    },
+    {
+      pattern: 'keys/:name/config',
+      operations: { update: (r, { name = '' }) => this.configKey(name, r.data) },
+    },
+    {
+      pattern: 'keys/:name/rotate',
+      operations: {
+        update: async (_r, { name = '' }) => {
+          const key = await this.getKey(name);
+          if (!key) throw badRequest('key not found');
+          await key.rotate(this.context.now());
+          return { data: key.toResponse() };
+        },
+      },
+    },
+    { pattern: 'encrypt/:name', operations: { update: (r, { name = '' }) => this.encrypt(name, r.data) } },
+    { pattern: 'decrypt/:name', operations: { update: (r, { name = '' }) => this.decrypt(name, r.data) } },
+    { pattern: 'rewrap/:name', operations: { update: (r, { name = '' }) => this.rewrap(name, r.data) } },
+    {
+      pattern: new RegExp(`^datakey/(?<plaintext>[^/]+)/(?<name>${NAME})$`),
+      operations: { update: (r, { plaintext = '', name = '' }) => this.datakey(plaintext, name, r.data) },
+    },
+    {
+      pattern: new RegExp(`^sign/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.sign(name, algorithm, r.data) },
+    },
+    {
+      pattern: new RegExp(`^verify/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.verify(name, algorithm, r.data) },
+    },
+    {
+      pattern: new RegExp(`^hmac/(?<name>${NAME})(?:/(?<algorithm>[^/]+))?$`),
+      operations: { update: (r, { name = '', algorithm }) => this.hmac(name, algorithm, r.data) },
+    },
+    {
+      pattern: /^random(?:\/(?<source>platform|seal|all))?(?:\/(?<bytes>\d+))?$/,
+      operations: { update: (r, { bytes }) => this.random(bytes, r.data) },
+    },
+    {
+      pattern: /^hash(?:\/(?<algorithm>[^/]+))?$/,
+      operations: { update: (r, { algorithm }) => this.hash(algorithm, r.data) },
+    },
+  ]);
+
+  private route(request: LogicalRequest): Promise<LogicalResponse | null> {
+    return this.router.dispatch(request);
   }
 
   /** Looks a key up, applying a due auto-rotation first. */
@@ -349,7 +343,7 @@ export class TransitBackend implements Backend {
     if (!key) return null;
     let context: Buffer | undefined;
     try {
-      context = decodeContext(getString(data, 'context'));
+      context = decodeContext(getString(data, 'context') ?? '');
     } catch {
       throw badRequest('failed to base64-decode context');
     }
@@ -357,22 +351,23 @@ export class TransitBackend implements Backend {
   }
 
   private async createKey(name: string, data: Data): Promise<LogicalResponse> {
-    const typeName = getString(data, 'type', 'aes256-gcm96') || 'aes256-gcm96';
-    const derived = getBool(data, 'derived');
-    const convergent = getBool(data, 'convergent_encryption');
-    const autoRotatePeriod = getDuration(data, 'auto_rotate_period');
+    const typeName = (getString(data, 'type') ?? 'aes256-gcm96') || 'aes256-gcm96';
+    const derived = getBool(data, 'derived') ?? false;
+    const convergent = getBool(data, 'convergent_encryption') ?? false;
+    const autoRotatePeriod = getDuration(data, 'auto_rotate_period') ?? 0;
     if (autoRotatePeriod !== 0 && autoRotatePeriod < 3600)
       throw badRequest('auto rotate period must be 0 to disable or at least an hour');
     if (!derived && convergent) throw badRequest('convergent encryption requires derivation to be enabled');
     if (!isKeyType(typeName)) throw badRequest(`unknown key type ${typeName}`);
-    if (getInt(data, 'key_size') !== 0) throw badRequest(`key_size is not valid for algorithm ${typeName}`);
+    if ((getInt(data, 'key_size') ?? 0) !== 0)
+      throw badRequest(`key_size is not valid for algorithm ${typeName}`);
     checkDerivation(typeName, derived, convergent);
     const { key, created } = await this.createStored(name, {
       type: typeName,
       derived,
       convergent,
-      exportable: getBool(data, 'exportable'),
-      allowPlaintextBackup: getBool(data, 'allow_plaintext_backup'),
+      exportable: getBool(data, 'exportable') ?? false,
+      allowPlaintextBackup: getBool(data, 'allow_plaintext_backup') ?? false,
       autoRotatePeriod,
     });
     const response: LogicalResponse = { data: key.toResponse() };
@@ -403,7 +398,7 @@ export class TransitBackend implements Backend {
     const warnings: string[] = [];
     try {
       if (has(data, 'min_decryption_version')) {
-        let min = getInt(data, 'min_decryption_version');
+        let min = getInt(data, 'min_decryption_version') ?? 0;
         if (min < 0) throw badRequest('min decryption version cannot be negative');
         if (min === 0) {
           min = 1;
@@ -418,7 +413,7 @@ export class TransitBackend implements Backend {
         }
       }
       if (has(data, 'min_encryption_version')) {
-        const min = getInt(data, 'min_encryption_version');
+        const min = getInt(data, 'min_encryption_version') ?? 0;
         if (min < 0) throw badRequest('min encryption version cannot be negative');
         if (min !== key.minEncryptionVersion) {
           if (min > key.latestVersion)
@@ -432,12 +427,12 @@ export class TransitBackend implements Backend {
         throw badRequest(
           `cannot set min encryption/decryption values; min encryption version of ${key.minEncryptionVersion} must be greater than or equal to min decryption version of ${key.minDecryptionVersion}`,
         );
-      if (has(data, 'deletion_allowed')) key.deletionAllowed = getBool(data, 'deletion_allowed');
-      if (has(data, 'exportable') && getBool(data, 'exportable')) key.exportable = true;
-      if (has(data, 'allow_plaintext_backup') && getBool(data, 'allow_plaintext_backup'))
+      if (has(data, 'deletion_allowed')) key.deletionAllowed = getBool(data, 'deletion_allowed') ?? false;
+      if (has(data, 'exportable') && (getBool(data, 'exportable') ?? false)) key.exportable = true;
+      if (has(data, 'allow_plaintext_backup') && (getBool(data, 'allow_plaintext_backup') ?? false))
         key.allowPlaintextBackup = true;
       if (has(data, 'auto_rotate_period')) {
-        const period = getDuration(data, 'auto_rotate_period');
+        const period = getDuration(data, 'auto_rotate_period') ?? 0;
         if (period !== 0 && period < 3600)
           throw badRequest('auto rotate period must be 0 to disable or at least an hour');
         key.autoRotatePeriod = period;
@@ -473,10 +468,10 @@ export class TransitBackend implements Backend {
     let key = await this.getKey(name);
     let upsertWarning: string | undefined;
     if (!key) {
-      const convergent = getBool(data, 'convergent_encryption');
+      const convergent = getBool(data, 'convergent_encryption') ?? false;
       if (convergent && !contextSet)
         throw badRequest('convergent encryption requires derivation to be enabled, so context is required');
-      const typeName = getString(data, 'type', 'aes256-gcm96') || 'aes256-gcm96';
+      const typeName = (getString(data, 'type') ?? 'aes256-gcm96') || 'aes256-gcm96';
       if (typeName.startsWith('ecdsa-') || typeName === 'ed25519' || typeName.startsWith('rsa-'))
         throw badRequest(`key type ${typeName} not supported for this operation`);
       if (!isKeyType(typeName)) throw badRequest(`unknown key type ${typeName}`);
@@ -539,7 +534,7 @@ export class TransitBackend implements Backend {
     userError: boolean;
   } {
     const { isBatch, items } = collectItems(data, () => {
-      if (getString(data, 'ciphertext') === '') throw badRequest('missing ciphertext to decrypt');
+      if ((getString(data, 'ciphertext') ?? '') === '') throw badRequest('missing ciphertext to decrypt');
       return singleItem(data);
     });
     checkContexts(items);
@@ -606,18 +601,22 @@ export class TransitBackend implements Backend {
       throw badRequest("Invalid path, must be 'plaintext' or 'wrapped'");
     let context: Buffer | undefined;
     try {
-      context = decodeContext(getString(data, 'context'));
+      context = decodeContext(getString(data, 'context') ?? '');
     } catch {
       throw badRequest('failed to base64-decode context');
     }
     const key = await this.getKey(name);
     if (!key) throw badRequest('encryption key not found');
-    const bits = getInt(data, 'bits', 256);
+    const bits = getInt(data, 'bits') ?? 256;
     if (bits !== 128 && bits !== 256 && bits !== 512) throw badRequest('invalid bit length');
     const material = randomBytes(bits / 8);
-    const associatedData = this.associatedData(key, getString(data, 'associated_data'), undefined);
+    const associatedData = this.associatedData(key, getString(data, 'associated_data') ?? '', undefined);
     const plaintext = encodeBase64Std(material);
-    const out = key.encrypt(plaintext, { version: getInt(data, 'key_version'), context, associatedData });
+    const out = key.encrypt(plaintext, {
+      version: getInt(data, 'key_version') ?? 0,
+      context,
+      associatedData,
+    });
     const result: Data = { ciphertext: out.ciphertext, key_version: out.version };
     if (kind === 'plaintext') result.plaintext = plaintext;
     return { data: result };
@@ -625,16 +624,19 @@ export class TransitBackend implements Backend {
 
   private signingOptions(urlAlgorithm: string | undefined, data: Data) {
     const hashName =
-      urlAlgorithm || getString(data, 'hash_algorithm') || getString(data, 'algorithm') || 'sha2-256';
+      urlAlgorithm ||
+      (getString(data, 'hash_algorithm') ?? '') ||
+      (getString(data, 'algorithm') ?? '') ||
+      'sha2-256';
     if (hashName === 'none')
       throw badRequest('hash_algorithm=none is not supported by the Leasehold dev server');
     const hash = resolveHash(hashName);
-    const marshalingName = getString(data, 'marshaling_algorithm', 'asn1') || 'asn1';
+    const marshalingName = (getString(data, 'marshaling_algorithm') ?? 'asn1') || 'asn1';
     if (marshalingName !== 'asn1' && marshalingName !== 'jws')
       throw badRequest(`invalid marshaling type "${marshalingName}"`);
-    if (getBool(data, 'prehashed'))
+    if (getBool(data, 'prehashed') ?? false)
       throw badRequest('prehashed=true is not supported by the Leasehold dev server');
-    const saltRaw = getString(data, 'salt_length', 'auto') || 'auto';
+    const saltRaw = (getString(data, 'salt_length') ?? 'auto') || 'auto';
     let saltLength: number | 'auto' | 'hash';
     if (saltRaw === 'auto' || saltRaw === 'hash') saltLength = saltRaw;
     else if (/^\d+$/.test(saltRaw)) saltLength = Number.parseInt(saltRaw, 10);
@@ -642,7 +644,7 @@ export class TransitBackend implements Backend {
     return {
       hash,
       marshaling: marshalingName as 'asn1' | 'jws',
-      signatureAlgorithm: getString(data, 'signature_algorithm'),
+      signatureAlgorithm: getString(data, 'signature_algorithm') ?? '',
       saltLength,
     };
   }
@@ -654,9 +656,9 @@ export class TransitBackend implements Backend {
     if (!capabilities(key.type).signing) throw badRequest(`key type ${key.type} does not support signing`);
     const { isBatch, items } = collectItems(data, () => ({
       ...singleItem(data),
-      input: getString(data, 'input'),
+      input: getString(data, 'input') ?? '',
     }));
-    const version = getInt(data, 'key_version');
+    const version = getInt(data, 'key_version') ?? 0;
     const results: SignResult[] = items.map((item) => ({ key_version: 0, reference: item.reference }));
     forEachItem(items, results, (item, result) => {
       const { input, context } = decodeSigningInput(item, 'missing input');
@@ -675,7 +677,7 @@ export class TransitBackend implements Backend {
   private async verify(name: string, urlAlgorithm: string | undefined, data: Data): Promise<LogicalResponse> {
     const { isBatch, items } = collectItems(data, () => ({
       ...singleItem(data),
-      input: getString(data, 'input'),
+      input: getString(data, 'input') ?? '',
     }));
     let sigFound = false;
     let hmacFound = false;
@@ -711,7 +713,7 @@ export class TransitBackend implements Backend {
   private async hmac(name: string, urlAlgorithm: string | undefined, data: Data): Promise<LogicalResponse> {
     const key = await this.getKey(name);
     if (!key) throw badRequest('encryption key not found');
-    let version = getInt(data, 'key_version');
+    let version = getInt(data, 'key_version') ?? 0;
     if (version === 0) version = key.latestVersion;
     else if (
       version !== key.latestVersion &&
@@ -725,7 +727,7 @@ export class TransitBackend implements Backend {
     } catch (error) {
       throw badRequest((error as Error).message);
     }
-    const algorithmName = urlAlgorithm || getString(data, 'algorithm') || 'sha2-256';
+    const algorithmName = urlAlgorithm || (getString(data, 'algorithm') ?? '') || 'sha2-256';
     const hash = HASH_ALGORITHMS[algorithmName];
     if (!hash) throw badRequest(`unsupported algorithm "${algorithmName}"`);
     const { isBatch, items } = collectItems(data, () => {
@@ -750,7 +752,10 @@ export class TransitBackend implements Backend {
     const key = await this.getKey(name);
     if (!key) throw badRequest('encryption key not found');
     const algorithmName =
-      urlAlgorithm || getString(data, 'hash_algorithm') || getString(data, 'algorithm') || 'sha2-256';
+      urlAlgorithm ||
+      (getString(data, 'hash_algorithm') ?? '') ||
+      (getString(data, 'algorithm') ?? '') ||
+      'sha2-256';
     const hash = resolveHash(algorithmName);
     const results: ValidResult[] = items.map((item) => ({ valid: false, reference: item.reference }));
     forEachItem(items, results, (item, result) => {
@@ -814,20 +819,20 @@ export class TransitBackend implements Backend {
   }
 
   private random(urlBytes: string | undefined, data: Data): LogicalResponse {
-    const bytes = urlBytes ? Number.parseInt(urlBytes, 10) : getInt(data, 'bytes', 32);
+    const bytes = urlBytes ? Number.parseInt(urlBytes, 10) : (getInt(data, 'bytes') ?? 32);
     if (bytes < 1 || bytes > 128 * 1024) throw badRequest('the number of bytes must be between 1 and 131072');
-    const format = getString(data, 'format', 'base64') || 'base64';
+    const format = (getString(data, 'format') ?? 'base64') || 'base64';
     if (format !== 'base64' && format !== 'hex')
       throw badRequest(`unsupported encoding format ${format}; must be "hex" or "base64"`);
     return { data: { random_bytes: randomBytes(bytes).toString(format) } };
   }
 
   private hash(urlAlgorithm: string | undefined, data: Data): LogicalResponse {
-    const input = getString(data, 'input');
-    const format = getString(data, 'format', 'hex') || 'hex';
+    const input = getString(data, 'input') ?? '';
+    const format = (getString(data, 'format') ?? 'hex') || 'hex';
     if (format !== 'hex' && format !== 'base64')
       throw badRequest(`unsupported encoding format ${format}; must be "hex" or "base64"`);
-    const algorithmName = urlAlgorithm || getString(data, 'algorithm') || 'sha2-256';
+    const algorithmName = urlAlgorithm || (getString(data, 'algorithm') ?? '') || 'sha2-256';
     const hash = HASH_ALGORITHMS[algorithmName];
     if (!hash) throw badRequest(`unsupported algorithm ${algorithmName}`);
     let decoded: Buffer;

@@ -19,8 +19,8 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { promisify } from 'node:util';
-import { LogicalError } from '../../backend.js';
-import { Base64Error, decodeBase64Std, encodeBase64Std } from './fields.js';
+import { LogicalError } from '../../sdk/index.js';
+import { Base64Error, decodeBase64Std, encodeBase64Std } from '../../util/base64.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

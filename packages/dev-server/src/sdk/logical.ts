@@ -21,7 +21,7 @@
  * Errors: throw `new LogicalError(400, 'message')` (or the helpers below). Never put a secret value in a message.
  */
 
-import type { Clock } from './util/clock.js';
+import type { Clock } from '../util/clock.js';
 
 /** The logical operation of a request (Vault's `logical.Operation`). */
 export type Operation = 'read' | 'list' | 'create' | 'update' | 'delete' | 'patch';
@@ -110,6 +110,11 @@ export interface LogicalResponse {
    * a deleted version with its metadata, or transit's 400 with `batch_results`.
    */
   statusCode?: number;
+  /**
+   * Top-level lease fields without registering a lease (KV v1 answers a secret written with `ttl` with
+   * `lease_duration` set and an empty `lease_id`).
+   */
+  leaseFields?: { lease_id: string; lease_duration: number; renewable: boolean };
   /** A non-enveloped response (e.g. PKI's `ca/pem`): written as is. */
   raw?: { status: number; contentType: string; body: string | Buffer };
 }

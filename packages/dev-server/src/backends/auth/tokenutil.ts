@@ -1,90 +1,18 @@
 /**
- * Request-field parsing shared by the auth methods: typed readers for `data` values (JSON or form-encoded, so
- * numbers and booleans may arrive as strings) and Vault's token fields (`tokenutil.TokenParams`,
- * https://github.com/hashicorp/vault/blob/main/sdk/helper/tokenutil/tokenutil.go).
+ * Vault's token fields shared by the auth methods (`tokenutil.TokenParams`,
+ * https://github.com/hashicorp/vault/blob/main/sdk/helper/tokenutil/tokenutil.go), read with the SDK's field parser.
  */
-import { isIP } from 'node:net';
-import { type AuthSpec, badRequest, LogicalError } from '../../backend.js';
-import { addressInCidrs } from '../../core/core.js';
-import { parseDurationSeconds } from '../../util/duration.js';
-
-/** A string field; absent/null → `undefined`. Numbers are stringified; anything else is a 400 naming the field. */
-export function readString(data: Record<string, unknown>, field: string): string | undefined {
-  const value = data[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  throw badRequest(`invalid value for "${field}": expected a string`);
-}
-
-/** A boolean field (Go's `strconv.ParseBool` spellings are accepted as strings). */
-export function readBool(data: Record<string, unknown>, field: string): boolean | undefined {
-  const value = data[field];
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  if (typeof value === 'string') {
-    if (/^(1|t|true)$/i.test(value)) return true;
-    if (/^(0|f|false)$/i.test(value)) return false;
-  }
-  throw badRequest(`invalid value for "${field}": expected a boolean`);
-}
-
-/** An integer field. */
-export function readInt(data: Record<string, unknown>, field: string): number | undefined {
-  const value = data[field];
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return Number.parseInt(value, 10);
-  throw badRequest(`invalid value for "${field}": expected an integer`);
-}
-
-/** A duration field (int seconds or Go duration string) in seconds. */
-export function readDuration(data: Record<string, unknown>, field: string): number | undefined {
-  const value = data[field];
-  if (value === undefined || value === null || value === '') return undefined;
-  const seconds = parseDurationSeconds(value, field);
-  if (seconds < 0) throw badRequest(`"${field}" cannot be negative`);
-  return seconds;
-}
-
-/**
- * A list-of-strings field (Vault's `TypeCommaStringSlice`): a JSON array or a comma-separated string. Entries are
- * trimmed; empty entries dropped.
- */
-export function readStringList(data: Record<string, unknown>, field: string): string[] | undefined {
-  const value = data[field];
-  if (value === undefined || value === null) return undefined;
-  let items: unknown[];
-  if (Array.isArray(value)) items = value;
-  else if (typeof value === 'string') items = value.split(',');
-  else
-    throw badRequest(`invalid value for "${field}": expected a list of strings or a comma-separated string`);
-  const out: string[] = [];
-  for (const item of items) {
-    if (typeof item !== 'string' && typeof item !== 'number')
-      throw badRequest(`invalid value for "${field}": expected a list of strings`);
-    const text = String(item).trim();
-    if (text !== '') out.push(text);
-  }
-  return out;
-}
-
-/** A map field: a JSON object, or a JSON string holding one. */
-export function readMap(data: Record<string, unknown>, field: string): Record<string, unknown> | undefined {
-  let value = data[field];
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      throw badRequest(`invalid value for "${field}": expected a JSON object`);
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw badRequest(`invalid value for "${field}": expected a JSON object`);
-  return value as Record<string, unknown>;
-}
+import {
+  type AuthSpec,
+  badRequest,
+  getBool,
+  getCommaStringSlice,
+  getDuration,
+  getInt,
+  getString,
+  LogicalError,
+} from '../../sdk/index.js';
+import { addressAllowed, validateCidrs } from '../../util/cidr.js';
 
 /** Policy names as Vault normalises them: lower-cased, trimmed, de-duplicated, sorted; `root` is refused. */
 export function normalizePolicies(policies: readonly string[]): string[] {
@@ -97,66 +25,6 @@ export function normalizePolicies(policies: readonly string[]): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// CIDR handling
-
-/** Strips an IPv4-mapped IPv6 prefix (`::ffff:127.0.0.1` → `127.0.0.1`) and any zone id. */
-export function normalizeAddress(address: string): string {
-  const plain = address.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(plain);
-  return mapped?.[1] ?? plain;
-}
-
-function parseCidr(cidr: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
-  const [rawAddress, rawPrefix, extra] = cidr.trim().split('/');
-  if (rawAddress === undefined || extra !== undefined) return undefined;
-  const address = normalizeAddress(rawAddress);
-  const family = isIP(address);
-  if (family !== 4 && family !== 6) return undefined;
-  const max = family === 4 ? 32 : 128;
-  if (rawPrefix === undefined) return { address, prefix: max, family };
-  if (!/^\d+$/.test(rawPrefix)) return undefined;
-  const prefix = Number.parseInt(rawPrefix, 10);
-  if (prefix > max) return undefined;
-  return { address, prefix, family };
-}
-
-/** A CIDR block with an IPv4-mapped IPv6 address rewritten to IPv4 (`::ffff:10.0.0.0/8` → `10.0.0.0/8`). */
-function normalizeCidr(cidr: string): string {
-  const block = parseCidr(cidr);
-  return block ? `${block.address}/${block.prefix}` : cidr;
-}
-
-/** Validates a list of CIDR blocks (bare addresses are single-host blocks); 400 naming the field on a bad entry. */
-export function validateCidrs(cidrs: readonly string[], field: string): string[] {
-  for (const cidr of cidrs) {
-    if (!parseCidr(cidr)) throw badRequest(`invalid CIDR block in "${field}": "${cidr}"`);
-  }
-  return [...cidrs];
-}
-
-/** True when `cidrs` is empty or `address` lies in one of them (Vault's `cidrutil.RemoteAddrIsOk`). */
-export function addressAllowed(address: string, cidrs: readonly string[]): boolean {
-  if (cidrs.length === 0) return true;
-  return addressInCidrs(normalizeAddress(address), cidrs.map(normalizeCidr));
-}
-
-/** True when every block of `inner` lies inside some block of `outer` (Vault's `cidrutil.SubsetBlocks`). */
-export function cidrsSubset(outer: readonly string[], inner: readonly string[]): boolean {
-  return inner.every((cidr) => {
-    const block = parseCidr(cidr);
-    if (!block) return false;
-    return outer.some((candidate) => {
-      const parent = parseCidr(candidate);
-      return (
-        parent !== undefined &&
-        parent.family === block.family &&
-        parent.prefix <= block.prefix &&
-        addressInCidrs(block.address, [normalizeCidr(candidate)])
-      );
-    });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Token fields (`tokenutil.TokenParams`)
 
@@ -226,28 +94,28 @@ export function parseTokenFields(
   };
 
   const ttl = pick(data, 'token_ttl', legacy.ttl ? 'ttl' : undefined);
-  if (ttl.present) out.ttl = readDuration(data, ttl.key) ?? 0;
+  if (ttl.present) out.ttl = getDuration(data, ttl.key) ?? 0;
   const maxTtl = pick(data, 'token_max_ttl', legacy.ttl ? 'max_ttl' : undefined);
-  if (maxTtl.present) out.maxTtl = readDuration(data, maxTtl.key) ?? 0;
+  if (maxTtl.present) out.maxTtl = getDuration(data, maxTtl.key) ?? 0;
   const explicitMaxTtl = pick(data, 'token_explicit_max_ttl', undefined);
-  if (explicitMaxTtl.present) out.explicitMaxTtl = readDuration(data, 'token_explicit_max_ttl') ?? 0;
+  if (explicitMaxTtl.present) out.explicitMaxTtl = getDuration(data, 'token_explicit_max_ttl') ?? 0;
   const period = pick(data, 'token_period', legacy.period ? 'period' : undefined);
-  if (period.present) out.period = readDuration(data, period.key) ?? 0;
+  if (period.present) out.period = getDuration(data, period.key) ?? 0;
 
   const policies = pick(data, 'token_policies', legacy.policies ? 'policies' : undefined);
-  if (policies.present) out.policies = normalizePolicies(readStringList(data, policies.key) ?? []);
+  if (policies.present) out.policies = normalizePolicies(getCommaStringSlice(data, policies.key) ?? []);
   const boundCidrs = pick(data, 'token_bound_cidrs', legacy.boundCidrs ? 'bound_cidrs' : undefined);
   if (boundCidrs.present)
-    out.boundCidrs = validateCidrs(readStringList(data, boundCidrs.key) ?? [], 'token_bound_cidrs');
+    out.boundCidrs = validateCidrs(getCommaStringSlice(data, boundCidrs.key) ?? [], 'token_bound_cidrs');
 
-  const noDefault = readBool(data, 'token_no_default_policy');
+  const noDefault = getBool(data, 'token_no_default_policy');
   if (noDefault !== undefined) out.noDefaultPolicy = noDefault;
-  const numUses = readInt(data, 'token_num_uses');
+  const numUses = getInt(data, 'token_num_uses');
   if (numUses !== undefined) {
     if (numUses < 0) throw badRequest('"token_num_uses" cannot be negative');
     out.numUses = numUses;
   }
-  const type = readString(data, 'token_type');
+  const type = getString(data, 'token_type');
   if (type !== undefined) {
     const normalized = type === '' ? 'default' : type;
     if (normalized !== 'service' && normalized !== 'batch' && normalized !== 'default')
