@@ -9,6 +9,12 @@
  * ```
  */
 export {
+  createRotatingPgModule,
+  type RotatingPgModule,
+  type RotatingPgModuleOptions,
+  type RotatingPgModulePool,
+} from './driver-module.js';
+export {
   RotatingPoolError,
   RotatingPoolErrorCode,
   type RotatingPoolErrorOptions,
