@@ -11,7 +11,13 @@
  * Everything else is the application's own `pg` (types, defaults, errors).
  */
 import { EventEmitter } from 'node:events';
-import { checkOption, checkOptionsObject, optionError } from '@leasehold/core/host';
+import {
+  checkDatabaseLeaseOptions,
+  checkOption,
+  checkOptionsObject,
+  isVault,
+  optionError,
+} from '@leasehold/core/host';
 import pg from 'pg';
 import { RotatingPoolError, RotatingPoolErrorCode } from './errors.js';
 import { validateRotatingPoolOptions } from './options.js';
@@ -26,11 +32,32 @@ export type RotatingPgModuleOptions = RotatingPoolSource &
      * Pool options that override what the ORM passes (e.g. `{ max: 20, idleTimeoutMillis: 5000 }`), for settings
      * the ORM has no option of its own for. Not `user`/`password`.
      */
-    poolDefaults?: Omit<pg.PoolConfig, 'user' | 'password'>;
+    poolOptions?: Omit<pg.PoolConfig, 'user' | 'password'>;
   };
 
 /** The pool class of a {@link RotatingPgModule}: constructed by the ORM with its own `pg.PoolConfig`. */
 export type RotatingPgModulePool = new (config?: pg.PoolConfig) => RotatingPool;
+
+/**
+ * A session of a {@link RotatingPgModule}'s `Client`: the part of `pg.Client` an ORM that pools clients itself uses
+ * (`connect`, `query`, `end`, events `error`/`end`/`notice`/`notification`), plus the flags Sequelize's pool reads.
+ */
+export interface RotatingPgSession extends EventEmitter {
+  /** True once the session must not be used again: its generation was rotated away or its role was dropped. */
+  readonly _invalid: boolean;
+  /** True once `end()` was called. */
+  readonly _ending: boolean;
+  /** Stand-in for pg's wire connection (events an ORM may listen to before `connect()`; none is emitted). */
+  readonly connection: EventEmitter;
+  connect(): Promise<void>;
+  connect(callback: (err?: Error) => void): void;
+  /** pg's `client.query()`, on the session's connection (promise or callback form). */
+  query: pg.Client['query'];
+  end(): Promise<void>;
+  end(callback: (err?: Error) => void): void;
+  escapeIdentifier(value: string): string;
+  escapeLiteral(value: string): string;
+}
 
 /**
  * A `pg`-compatible module (what `import pg from 'pg'` gives) whose `Pool` is a {@link RotatingPool} bound to the
@@ -46,7 +73,7 @@ export type RotatingPgModule = Omit<typeof pg, 'Pool' | 'Client' | 'native'> & {
    */
   readonly Client: new (
     config?: pg.ClientConfig,
-  ) => pg.Client;
+  ) => RotatingPgSession;
   readonly native: null;
   /**
    * Every rotating pool created from this module, in order: the ORM's own (`Pool`), and the one behind `Client`
@@ -83,10 +110,22 @@ export type RotatingPgModule = Omit<typeof pg, 'Pool' | 'Client' | 'native'> & {
  */
 export function createRotatingPgModule(options: RotatingPgModuleOptions): RotatingPgModule {
   checkOptionsObject(CREATE, options);
-  const { poolDefaults, ...source } = options as RotatingPgModuleOptions & Record<string, unknown>;
-  checkOption(CREATE, 'poolDefaults', poolDefaults, 'object');
-  // The source and the pool defaults are checked now, not when the ORM first builds its pool.
-  validateRotatingPoolOptions({ ...poolDefaults, ...source }, CREATE);
+  const { poolOptions, ...source } = options as RotatingPgModuleOptions & Record<string, unknown>;
+  checkOption(CREATE, 'poolOptions', poolOptions, 'object');
+  // The source and the pool options are checked now, not when the ORM first builds its pool (the lease itself is
+  // resolved then, by the pool: a module that never gets a pool never issues credentials).
+  validateRotatingPoolOptions({ ...poolOptions, ...source }, CREATE);
+  if (source.lease === undefined) {
+    if (!isVault(source.vault)) {
+      throw optionError(
+        CREATE,
+        'vault',
+        'is required (or pass `lease`)',
+        'Pass the client from createVault() and a `role`, or a lease handle as `lease`.',
+      );
+    }
+    checkDatabaseLeaseOptions(source as Parameters<typeof checkDatabaseLeaseOptions>[0], { fn: CREATE });
+  }
   const pools: RotatingPool[] = [];
 
   class LeasedPool extends RotatingPool {
@@ -94,7 +133,7 @@ export function createRotatingPgModule(options: RotatingPgModuleOptions): Rotati
       checkOptionsObject(`${CREATE}(…).Pool`, config, true);
       const { user, password, ...rest } = (config ?? {}) as pg.PoolConfig;
       rejectCredentials(`${CREATE}(…).Pool`, user, password);
-      super({ ...rest, ...poolDefaults, ...source } as RotatingPoolOptions);
+      super({ ...rest, ...poolOptions, ...source } as RotatingPoolOptions);
       pools.push(this);
     }
   }

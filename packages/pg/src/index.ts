@@ -13,6 +13,7 @@ export {
   type RotatingPgModule,
   type RotatingPgModuleOptions,
   type RotatingPgModulePool,
+  type RotatingPgSession,
 } from './driver-module.js';
 export {
   RotatingPoolError,

@@ -106,4 +106,28 @@ describe('TypeORM (postgres driver) with createRotatingPgModule', () => {
       message: expect.stringMatching(/"user".*Remove the user name and password/),
     });
   });
+
+  it('createRotatingPgModule checks its options when it is called, with typed errors naming them', () => {
+    const config = (fn: () => unknown, pattern: RegExp) =>
+      expect(fn).toThrow(
+        expect.objectContaining({ code: 'VAULT_CONFIG', message: expect.stringMatching(pattern) }),
+      );
+    config(
+      () => (createRotatingPgModule as (o?: unknown) => unknown)(),
+      /^createRotatingPgModule needs an options object/,
+    );
+    config(() => createRotatingPgModule({ role: 'x' } as never), /"vault"/);
+    config(
+      () => createRotatingPgModule({ vault: f.vault, role: 'x', poolOptions: { max: 0 } }),
+      /"max".*got 0/,
+    );
+    config(
+      () => createRotatingPgModule({ vault: f.vault, role: 'x', poolOptions: { password: 'p' } as never }),
+      /"password"/,
+    );
+    const driver = createRotatingPgModule({ vault: f.vault, role: 'plain' });
+    expect(driver.native).toBeNull();
+    expect(driver.types).toBe(pg.types);
+    expect(driver.pools).toEqual([]);
+  });
 });
