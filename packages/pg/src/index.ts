@@ -9,6 +9,13 @@
  * ```
  */
 export {
+  createRotatingPgModule,
+  type RotatingPgModule,
+  type RotatingPgModuleOptions,
+  type RotatingPgModulePool,
+  type RotatingPgSession,
+} from './driver-module.js';
+export {
   RotatingPoolError,
   RotatingPoolErrorCode,
   type RotatingPoolErrorOptions,

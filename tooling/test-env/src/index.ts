@@ -8,6 +8,17 @@ export {
   type TestPostgresErrorCode,
 } from './postgres.js';
 export {
+  assertClosedAndRevoked,
+  findCause,
+  type RevokeUnderLoadOptions,
+  type RotatedCredentials,
+  type RotateUnderLoadOptions,
+  type RotateUnderLoadResult,
+  type RotatingPoolLike,
+  revokeUnderLoad,
+  rotateUnderLoad,
+} from './rotation.js';
+export {
   canLogin,
   createDatabaseRole,
   type DatabaseRoleOptions,
