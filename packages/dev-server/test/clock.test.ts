@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, startDevServer, systemClock } from '../src/index.js';
 import { scheduleAt, sleep } from '../src/util/timer.js';
@@ -149,5 +150,33 @@ describe('startDevServer({ clock })', () => {
       await server.close();
     }
     expect(clock.pendingCount).toBe(0);
+  });
+
+  it('issues PKI certificates on the injected clock (NotBefore backdated 30 s, NotAfter = now + ttl)', async () => {
+    const clock = new ManualClock(START);
+    const server = await startDevServer({ clock });
+    try {
+      await call(server, 'POST', 'sys/mounts/pki', {
+        body: { type: 'pki', config: { max_lease_ttl: '87600h' } },
+      });
+      await call(server, 'POST', 'pki/root/generate/internal', {
+        body: { common_name: 'Clock Root', ttl: '8760h' },
+      });
+      await call(server, 'POST', 'pki/roles/web', {
+        body: { allowed_domains: 'example.com', allow_subdomains: true },
+      });
+      await clock.advance(3_600_000);
+      const issued = await call(server, 'POST', 'pki/issue/web', {
+        body: { common_name: 'a.example.com', ttl: '2h' },
+      });
+      expect(issued.status).toBe(200);
+      const now = START + 3_600_000;
+      expect(issued.body.data.expiration).toBe((now + 7_200_000) / 1000);
+      const cert = new X509Certificate(issued.body.data.certificate);
+      expect(Date.parse(cert.validFrom)).toBe(now - 30_000);
+      expect(Date.parse(cert.validTo)).toBe(now + 7_200_000);
+    } finally {
+      await server.close();
+    }
   });
 });

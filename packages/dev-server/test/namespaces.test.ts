@@ -250,4 +250,31 @@ describe('requests inside namespaces', () => {
     expect(state.revoked.map((l) => l.leaseId)).toContain(lease);
     expect((await call(server, 'POST', 'auth/token/lookup', { body: { token } })).status).not.toBe(200);
   });
+
+  it('lists irrevocable leases per namespace', async () => {
+    const own = newState();
+    const other = await startDevServer({
+      secretEngines: { test: testEngine(own) },
+      leaseRevocation: { maxAttempts: 1 },
+    });
+    try {
+      const api = (method: string, path: string, ns?: string, body?: unknown) =>
+        call(other, method, path, { body, headers: ns ? { 'x-vault-namespace': ns } : {} });
+      await api('POST', 'sys/namespaces/ops');
+      await api('POST', 'sys/mounts/db', 'ops', { type: 'test' });
+      const lease = (await api('GET', 'db/creds/x', 'ops')).body.lease_id as string;
+      own.failRevoke = true;
+      expect((await api('PUT', 'sys/leases/revoke', 'ops', { lease_id: lease, sync: false })).status).toBe(
+        202,
+      );
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const inOps = await api('GET', 'sys/leases?type=irrevocable', 'ops');
+      expect(inOps.body.data.leases.map((l: { lease_id: string }) => l.lease_id)).toEqual([lease]);
+      const inRoot = await api('GET', 'sys/leases?type=irrevocable');
+      expect(inRoot.body.data.lease_count).toBe(0);
+    } finally {
+      own.failRevoke = false;
+      await other.close();
+    }
+  });
 });

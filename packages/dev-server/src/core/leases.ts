@@ -392,9 +392,12 @@ export class LeaseRegistry {
    * `sys/leases?type=irrevocable` data, sorted by expire time then lease ID as Vault does
    * (`listIrrevocableLeases`); `limit` 0 = all.
    */
-  irrevocable(limit = 0): { leases: IrrevocableLease[]; truncated: boolean } {
+  irrevocable(
+    limit = 0,
+    namespaceId = ROOT_NAMESPACE.id,
+  ): { leases: IrrevocableLease[]; truncated: boolean } {
     const matching = [...this.leases.values()]
-      .filter((lease) => lease.revokeError !== undefined)
+      .filter((lease) => lease.revokeError !== undefined && leaseNamespaceId(lease.leaseId) === namespaceId)
       .sort((a, b) => a.expireTime - b.expireTime || (a.leaseId < b.leaseId ? -1 : 1));
     const kept = limit > 0 ? matching.slice(0, limit) : matching;
     return {

@@ -297,7 +297,7 @@ export class SystemBackend implements Backend {
   private irrevocableLeases(request: LogicalRequest, count: boolean): InternalResponse | null {
     if (str(request.data.type).toLowerCase() !== 'irrevocable') return null;
     if (count) {
-      const { leases } = this.core.leases.irrevocable();
+      const { leases } = this.core.leases.irrevocable(0, this.core.namespace.id);
       const counts: Record<string, number> = {};
       for (const lease of leases) counts[lease.mount_id] = (counts[lease.mount_id] ?? 0) + 1;
       return { data: { lease_count: leases.length, counts } };
@@ -313,7 +313,7 @@ export class SystemBackend implements Backend {
       limit = Number(limitText);
       if (limit < 1) throw badRequest("limit must be 'none' or a positive integer");
     }
-    const { leases, truncated } = this.core.leases.irrevocable(limit);
+    const { leases, truncated } = this.core.leases.irrevocable(limit, this.core.namespace.id);
     return {
       data: { lease_count: leases.length, leases },
       warnings: truncated ? [MAX_IRREVOCABLE_LEASES_WARNING] : [],
