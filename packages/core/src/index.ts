@@ -11,10 +11,13 @@
  * await vault.close();
  * ```
  */
+import { aws } from './auth/aws.js';
 import { agent, appRole, cert, jwt, kubernetes, token, userpass } from './auth/methods.js';
 
 /** Built-in auth methods. */
-export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent } as const;
+export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent, aws } as const;
+
+export type { AwsAuthOptions, AwsCredentialProvider, AwsCredentials } from './auth/aws.js';
 
 export type {
   AppRoleOptions,

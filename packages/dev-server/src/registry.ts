@@ -4,6 +4,7 @@
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
 import type { BackendFactory } from './backend.js';
+import { createAwsBackend } from './backends/auth/aws.js';
 import {
   createAppRoleBackend,
   createCertBackend,
@@ -33,4 +34,5 @@ export const authMethods: Record<string, BackendFactory> = {
   oidc: (context) => createJwtBackend(context, 'oidc'),
   kubernetes: createKubernetesBackend,
   cert: createCertBackend,
+  aws: createAwsBackend,
 };

@@ -7,6 +7,7 @@ export {
   TestPostgresError,
   type TestPostgresErrorCode,
 } from './postgres.js';
+export { type StsIdentity, type StsStandIn, type StsStandInOptions, startStsStandIn } from './sts.js';
 export {
   canLogin,
   createDatabaseRole,
