@@ -5,6 +5,8 @@
  */
 import type { BackendFactory } from './backend.js';
 import { createAwsBackend } from './backends/auth/aws.js';
+import { createAzureBackend } from './backends/auth/azure.js';
+import { createGcpBackend } from './backends/auth/gcp.js';
 import {
   createAppRoleBackend,
   createCertBackend,
@@ -35,4 +37,6 @@ export const authMethods: Record<string, BackendFactory> = {
   kubernetes: createKubernetesBackend,
   cert: createCertBackend,
   aws: createAwsBackend,
+  gcp: createGcpBackend,
+  azure: createAzureBackend,
 };
