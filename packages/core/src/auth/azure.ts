@@ -62,6 +62,12 @@ export function azure(options: AzureAuthOptions): AuthMethod {
     mount: o.mount,
     async login(context) {
       const envHost = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST;
+      if (o.metadataEndpoint === undefined && envHost && !/^https?:\/\/[^/]/.test(envHost))
+        throw new VaultError(
+          VaultErrorCode.CONFIG,
+          'AZURE_POD_IDENTITY_AUTHORITY_HOST must be an http(s) URL of the instance metadata service, or pass auth.azure({ metadataEndpoint })',
+          { retryable: false },
+        );
       const base = (o.metadataEndpoint ?? (envHost || 'http://169.254.169.254')).replace(/\/+$/, '');
       const headers = { Metadata: 'true' };
       const query = new URLSearchParams({

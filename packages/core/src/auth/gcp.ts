@@ -111,7 +111,14 @@ export function gcp(options: GcpAuthOptions): AuthMethod {
     type: 'gcp',
     mount: o.mount,
     async login(context) {
-      const base = `${metadataBase(o.metadataHost ?? (process.env.GCE_METADATA_HOST || 'metadata.google.internal'))}/computeMetadata/v1/instance/service-accounts`;
+      const host = o.metadataHost ?? (process.env.GCE_METADATA_HOST || 'metadata.google.internal');
+      if (!URL.canParse(metadataBase(host)))
+        throw new VaultError(
+          VaultErrorCode.CONFIG,
+          `${o.metadataHost === undefined ? 'GCE_METADATA_HOST' : 'auth.gcp.metadataHost'} must be a host[:port] or an http(s) URL of the metadata server`,
+          { retryable: false },
+        );
+      const base = `${metadataBase(host)}/computeMetadata/v1/instance/service-accounts`;
       const flavor = { 'Metadata-Flavor': 'Google' };
       let jwt: string;
       if (o.type === 'gce') {

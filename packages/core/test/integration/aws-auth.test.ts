@@ -12,11 +12,11 @@ import {
   auth,
   createVault,
   type Vault,
-  VaultError,
+  type VaultError,
   type VaultEvents,
   type VaultOptions,
 } from '../../src/index.js';
-import { eventually, LeakRecorder, rootClient, writePolicy } from './helpers.js';
+import { eventually, firstLoginError, LeakRecorder, rootClient, writePolicy } from './helpers.js';
 
 const ACCOUNT = '123456789012';
 const app: StsIdentity = {
@@ -66,16 +66,7 @@ function client(awsAuth: ReturnType<typeof auth.aws>, extra: VaultOptions = {}):
   return vault;
 }
 
-async function loginError(vault: Vault): Promise<VaultError> {
-  const failed = new Promise<VaultEvents['login:failed']>((resolve) => vault.once('login:failed', resolve));
-  const error = await vault.ready({ timeoutMs: 5000 }).then(
-    () => undefined,
-    (e: unknown) => recorder.error(e),
-  );
-  const event = await failed;
-  if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
-  return new VaultError(event.code, event.message);
-}
+const loginError = (vault: Vault): Promise<VaultError> => firstLoginError(vault, recorder);
 
 beforeAll(async () => {
   for (const i of [app, other]) recorder.secret(i.secretAccessKey, i.sessionToken);

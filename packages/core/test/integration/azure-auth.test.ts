@@ -8,8 +8,16 @@ import type { AddressInfo } from 'node:net';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort } from '@leasehold/test-env';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createVault, type Vault, VaultError, type VaultEvents } from '../../src/index.js';
-import { eventually, LeakRecorder, rootClient, signingKey, signJwt, writePolicy } from './helpers.js';
+import { auth, createVault, type Vault, type VaultError, type VaultEvents } from '../../src/index.js';
+import {
+  eventually,
+  firstLoginError,
+  LeakRecorder,
+  rootClient,
+  signingKey,
+  signJwt,
+  writePolicy,
+} from './helpers.js';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const RESOURCE = 'https://management.azure.com/';
@@ -95,16 +103,7 @@ function client(method: ReturnType<typeof auth.azure>): Vault {
   return vault;
 }
 
-async function loginError(vault: Vault): Promise<VaultError> {
-  const failed = new Promise<VaultEvents['login:failed']>((resolve) => vault.once('login:failed', resolve));
-  const error = await vault.ready({ timeoutMs: 5000 }).then(
-    () => undefined,
-    (e: unknown) => recorder.error(e),
-  );
-  const event = await failed;
-  if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
-  return new VaultError(event.code, event.message);
-}
+const loginError = (vault: Vault): Promise<VaultError> => firstLoginError(vault, recorder);
 
 beforeAll(async () => {
   imds = await startImds();

@@ -8,8 +8,16 @@ import type { AddressInfo } from 'node:net';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort } from '@leasehold/test-env';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createVault, type Vault, VaultError, type VaultEvents } from '../../src/index.js';
-import { eventually, LeakRecorder, rootClient, signingKey, signJwt, writePolicy } from './helpers.js';
+import { auth, createVault, type Vault, type VaultError, type VaultEvents } from '../../src/index.js';
+import {
+  eventually,
+  firstLoginError,
+  LeakRecorder,
+  rootClient,
+  signingKey,
+  signJwt,
+  writePolicy,
+} from './helpers.js';
 
 const EMAIL = 'orders@proj-a.iam.gserviceaccount.com';
 const ACCESS_TOKEN = 'ya29.test-access-token-do-not-leak';
@@ -112,16 +120,7 @@ function client(method: ReturnType<typeof auth.gcp>): Vault {
   return vault;
 }
 
-async function loginError(vault: Vault): Promise<VaultError> {
-  const failed = new Promise<VaultEvents['login:failed']>((resolve) => vault.once('login:failed', resolve));
-  const error = await vault.ready({ timeoutMs: 5000 }).then(
-    () => undefined,
-    (e: unknown) => recorder.error(e),
-  );
-  const event = await failed;
-  if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
-  return new VaultError(event.code, event.message);
-}
+const loginError = (vault: Vault): Promise<VaultError> => firstLoginError(vault, recorder);
 
 beforeAll(async () => {
   recorder.secret(ACCESS_TOKEN);

@@ -4,7 +4,12 @@
  * every span name, attribute, event and metric attribute for the secrets the test used.
  */
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
+import {
+  createDatabaseRole,
+  createTestDatabase,
+  mountDatabaseEngine,
+  type TestDatabase,
+} from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -104,34 +109,9 @@ beforeAll(async () => {
     .catch(() => undefined);
   await root.request('POST', 'secret/data/app', { body: { data: { apiKey: 'otel-kv-secret-value' } } });
   recorder.secret('otel-kv-secret-value');
-  await root.request('POST', 'sys/mounts/database', { body: { type: 'database' } });
-  const su = new URL(db.superuserUrl);
-  recorder.secret(decodeURIComponent(su.password));
-  const templated = new URL(withDatabase(db.superuserUrl, db.name));
-  templated.username = 'USERNAME';
-  templated.password = 'PASSWORD';
-  await root.request('POST', 'database/config/pg', {
-    body: {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: templated
-        .toString()
-        .replace('USERNAME', '{{username}}')
-        .replace('PASSWORD', '{{password}}'),
-      username: decodeURIComponent(su.username),
-      password: decodeURIComponent(su.password),
-      allowed_roles: '*',
-    },
-  });
-  await root.request('POST', 'database/roles/app', {
-    body: {
-      db_name: 'pg',
-      creation_statements: [
-        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-      ],
-      default_ttl: '60s',
-      max_ttl: '300s',
-    },
-  });
+  recorder.secret(decodeURIComponent(new URL(db.superuserUrl).password));
+  await mountDatabaseEngine(server, db);
+  await createDatabaseRole(server, 'app', { defaultTtl: '60s', maxTtl: '300s' });
   await writePolicy(root, 'otel-app', POLICY);
   const { roleId, secretId } = await setupAppRole(root, 'otel', {
     token_policies: 'otel-app',
