@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'host/index': 'src/host/index.ts',
     'metrics/index': 'src/metrics/index.ts',
+    'otel/index': 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -13,5 +14,11 @@ export default defineConfig({
   target: 'node20',
   // Shared chunks: the main entry and `/host` use one copy of the client, its errors and its state.
   splitting: true,
-  external: ['prom-client'],
+  external: [
+    'prom-client',
+    '@opentelemetry/api',
+    '@smithy/signature-v4',
+    '@aws-crypto/sha256-js',
+    '@aws-sdk/credential-providers',
+  ],
 });

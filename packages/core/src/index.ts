@@ -11,10 +11,17 @@
  * await vault.close();
  * ```
  */
+import { aws } from './auth/aws.js';
+import { azure } from './auth/azure.js';
+import { gcp } from './auth/gcp.js';
 import { agent, appRole, cert, jwt, kubernetes, token, userpass } from './auth/methods.js';
 
 /** Built-in auth methods. */
-export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent } as const;
+export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent, aws, gcp, azure } as const;
+
+export type { AwsAuthOptions, AwsCredentialProvider, AwsCredentials } from './auth/aws.js';
+export type { AzureAuthOptions } from './auth/azure.js';
+export type { GcpAuthOptions } from './auth/gcp.js';
 
 export type {
   AppRoleOptions,

@@ -21,6 +21,7 @@ import type { Redacted } from './redacted.js';
 import { LOGIN_BACKOFF, TokenManager } from './token/token-manager.js';
 import { CircuitBreaker } from './transport/circuit.js';
 import { createUndiciSender, HttpTransport } from './transport/http.js';
+import { ObservedTransport, type RequestTelemetry } from './transport/observed.js';
 import type {
   Transport,
   TransportRequestOptions,
@@ -31,7 +32,8 @@ import type {
 import { abortSignal, parseOptions, positiveInt, strictBoolean } from './validation.js';
 
 /** Options of {@link Vault.request}. */
-export interface VaultRequestOptions extends Omit<TransportRequestOptions, 'token' | 'circuitBreaker'> {
+export interface VaultRequestOptions
+  extends Omit<TransportRequestOptions, 'token' | 'circuitBreaker' | 'onRetry' | 'template'> {
   /** `false` sends no token (unauthenticated endpoints such as `sys/health`). Default true. */
   authenticated?: boolean;
   /** Use this token instead of the client's (no re-login on `invalid token`). */
@@ -98,7 +100,7 @@ export class Vault {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #random: RandomSource;
-  readonly #transport: Transport;
+  readonly #transport: ObservedTransport;
   readonly #circuit: CircuitBreaker | undefined;
   readonly #tokens: TokenManager;
   #closed = false;
@@ -130,8 +132,9 @@ export class Vault {
       this.#logger.error({ event: String(event), err: describe(error) }, 'a Vault event listener threw'),
     );
     const cfg = this.#config;
+    let transport: Transport;
     if (options?.transport) {
-      this.#transport = options.transport;
+      transport = options.transport;
     } else {
       this.#circuit = cfg.circuitBreaker
         ? new CircuitBreaker(cfg.circuitBreaker, {
@@ -141,7 +144,7 @@ export class Vault {
             logger: componentLogger(baseLogger, 'circuit'),
           })
         : undefined;
-      this.#transport = new HttpTransport({
+      transport = new HttpTransport({
         sender: createUndiciSender(cfg.address, cfg.tls),
         namespace: cfg.namespace,
         timeoutMs: cfg.timeoutMs,
@@ -153,6 +156,7 @@ export class Vault {
         logger: componentLogger(baseLogger, 'transport'),
       });
     }
+    this.#transport = new ObservedTransport(transport);
     this.#tokens = new TokenManager({
       auth: cfg.auth,
       transport: this.#transport,
@@ -318,13 +322,13 @@ export class Vault {
     options: VaultRequestOptions = {},
   ): Promise<VaultResponse<TBody>> {
     if (!this.#revokingLeases) this.#assertOpen();
-    const { template, ...request } = options;
+    const template = options.template ?? pathTemplate(path);
     const started = this.#clock.now();
     try {
-      const res = await this.#send<TBody>(method, path, request);
+      const res = await this.#send<TBody>(method, path, { ...options, template });
       this.#events.emit('request', {
         method,
-        template: template ?? pathTemplate(path),
+        template,
         status: res.status,
         durationMs: this.#clock.now() - started,
         code: undefined,
@@ -333,7 +337,7 @@ export class Vault {
     } catch (error) {
       this.#events.emit('request', {
         method,
-        template: template ?? pathTemplate(path),
+        template,
         status: VaultError.is(error) ? error.status : undefined,
         durationMs: this.#clock.now() - started,
         code: VaultError.is(error) ? error.code : VaultErrorCode.UNAVAILABLE,
@@ -345,7 +349,7 @@ export class Vault {
   async #send<TBody>(
     method: VaultMethod,
     path: string,
-    options: Omit<VaultRequestOptions, 'template'>,
+    options: VaultRequestOptions,
   ): Promise<VaultResponse<TBody>> {
     const { authenticated = true, token: explicit, ...rest } = options;
     if (!authenticated) return this.#transport.request<TBody>(method, path, rest);
@@ -412,6 +416,20 @@ export class Vault {
   /** @internal Emits an event (for lease/cache modules of this package). */
   emit<K extends keyof VaultEvents>(event: K, payload: VaultEvents[K]): void {
     this.#events.emit(event, payload);
+  }
+
+  /**
+   * @internal Installs request telemetry (`@leasehold/core/otel`); `undefined` removes it. One at a time:
+   * installing a second throws `VAULT_CONFIG`.
+   */
+  setRequestTelemetry(telemetry: RequestTelemetry | undefined): void {
+    if (telemetry !== undefined && this.#transport.telemetry !== undefined) {
+      throw new VaultError(
+        VaultErrorCode.CONFIG,
+        'This client already has request telemetry installed: call uninstall() on the first before installing another',
+      );
+    }
+    this.#transport.telemetry = telemetry;
   }
 
   /** A synchronous health snapshot (no request is sent). */

@@ -3,7 +3,9 @@
  * (plus `kv-v2`, an alias of `kv` with `version: "2"`), and `sys/auth` any key of {@link authMethods}
  * (the `token` method is built in). Engines register themselves here by adding one line each.
  */
-
+import { createAwsBackend } from './backends/auth/aws.js';
+import { createAzureBackend } from './backends/auth/azure.js';
+import { createGcpBackend } from './backends/auth/gcp.js';
 import {
   createAppRoleBackend,
   createCertBackend,
@@ -34,4 +36,7 @@ export const authMethods: Record<string, BackendFactory> = {
   oidc: (context) => createJwtBackend(context, 'oidc'),
   kubernetes: createKubernetesBackend,
   cert: createCertBackend,
+  aws: createAwsBackend,
+  gcp: createGcpBackend,
+  azure: createAzureBackend,
 };

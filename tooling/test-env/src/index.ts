@@ -18,6 +18,7 @@ export {
   revokeUnderLoad,
   rotateUnderLoad,
 } from './rotation.js';
+export { type StsIdentity, type StsStandIn, type StsStandInOptions, startStsStandIn } from './sts.js';
 export {
   canLogin,
   createDatabaseRole,

@@ -15,6 +15,16 @@
  */
 import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
 import type { Vault } from '../vault.js';
+import {
+  COUNTERS,
+  type CounterName,
+  type CounterSpec,
+  DEFAULT_BUCKETS,
+  GAUGES,
+  type MetricLabels,
+  REQUEST_DURATION,
+  subscribeMetrics,
+} from './spec.js';
 
 /** Options of {@link registerVaultMetrics}. */
 export interface VaultMetricsOptions {
@@ -36,8 +46,6 @@ export interface VaultMetrics {
   unregister(): void;
 }
 
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
 /**
  * Registers the client's metrics:
  * - `logins_total{method,reason}`, `login_failures_total{method,code}`, `token_ttl_seconds`,
@@ -56,112 +64,69 @@ export function registerVaultMetrics(vault: Vault, options: VaultMetricsOptions 
   const extraNames = Object.keys(extra);
   const registers = [registry];
   const names: string[] = [];
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) => {
+  const withExtra = (labels: MetricLabels): MetricLabels => ({ ...labels, ...extra });
+
+  const counters = new Map<CounterName, Counter<string>>();
+  for (const [name, spec] of Object.entries(COUNTERS) as [CounterName, CounterSpec][]) {
     names.push(p + name);
-    return new Counter<string>({
-      name: p + name,
-      help,
-      labelNames: [...labelNames, ...extraNames],
-      registers,
-    });
-  };
-  const withExtra = (labels: Record<string, string | number>): Record<string, string | number> => ({
-    ...labels,
-    ...extra,
+    counters.set(
+      name,
+      new Counter<string>({
+        name: p + name,
+        help: spec.help,
+        labelNames: [...spec.labels, ...extraNames],
+        registers,
+      }),
+    );
+  }
+
+  names.push(p + REQUEST_DURATION.name);
+  const duration = new Histogram<string>({
+    name: p + REQUEST_DURATION.name,
+    help: REQUEST_DURATION.help,
+    labelNames: [...REQUEST_DURATION.labels, ...extraNames],
+    buckets: options.buckets ?? [...DEFAULT_BUCKETS],
+    registers,
   });
 
-  const logins = counter('logins_total', 'Successful Vault logins', ['method', 'reason']);
-  const loginFailures = counter('login_failures_total', 'Failed Vault logins', ['method', 'code']);
-  const tokenRenewals = counter('token_renewals_total', 'Token renewals by result', ['result']);
-  const leaseRenewals = counter('lease_renewals_total', 'Lease renewals by result', ['path', 'result']);
-  const rotations = counter('lease_rotations_total', 'Lease re-issues (rotations) by reason', [
-    'path',
-    'reason',
-  ]);
-  const issueFailures = counter('lease_issue_failures_total', 'Failed lease issues', ['path', 'code']);
-  const expired = counter('lease_expired_total', 'Lease values that ended before a replacement', ['path']);
-  const revocations = counter('lease_revocations_total', 'Leases revoked, by reason', ['path', 'reason']);
-  const cache = counter('cache_requests_total', 'Static secret cache lookups by result', ['mount', 'result']);
-  const circuitTransitions = counter('circuit_transitions_total', 'Circuit breaker transitions', ['state']);
-
-  names.push(`${p}request_duration_seconds`);
-  const duration = new Histogram<string>({
-    name: `${p}request_duration_seconds`,
-    help: 'Vault request duration by path template and status',
-    labelNames: ['method', 'template', 'status', ...extraNames],
-    buckets: options.buckets ?? DEFAULT_BUCKETS,
-    registers,
+  const subscription = subscribeMetrics(vault, {
+    count: (name, labels) => counters.get(name)?.inc(withExtra(labels)),
+    duration: (labels, value) => duration.observe(withExtra(labels), value),
   });
 
   names.push(`${p}token_ttl_seconds`);
   new Gauge<string>({
     name: `${p}token_ttl_seconds`,
-    help: 'Remaining TTL of the client token (0 when none or no expiry)',
+    help: GAUGES.token_ttl_seconds.help,
     labelNames: extraNames,
     registers,
     collect() {
-      this.set(extra, vault.closed ? 0 : (vault.health().token?.ttl ?? 0));
+      this.set(extra, subscription.tokenTtl());
     },
   });
 
   names.push(`${p}lease_ttl_seconds`);
   new Gauge<string>({
     name: `${p}lease_ttl_seconds`,
-    help: 'Remaining TTL of the value held by each lease handle',
-    labelNames: ['path', 'key', ...extraNames],
+    help: GAUGES.lease_ttl_seconds.help,
+    labelNames: [...GAUGES.lease_ttl_seconds.labels, ...extraNames],
     registers,
     collect() {
       this.reset();
-      for (const lease of vault.leases.list())
-        this.set(withExtra({ path: lease.path, key: lease.key }), lease.ttl);
+      for (const { labels, ttl } of subscription.leaseTtls()) this.set(withExtra(labels), ttl);
     },
   });
 
   names.push(`${p}circuit_open`);
-  let circuitOpen = 0;
   new Gauge<string>({
     name: `${p}circuit_open`,
-    help: '1 while the circuit breaker is open (Vault unreachable or sealed)',
+    help: GAUGES.circuit_open.help,
     labelNames: extraNames,
     registers,
     collect() {
-      this.set(extra, vault.closed ? circuitOpen : vault.health().circuit.open ? 1 : 0);
+      this.set(extra, subscription.circuitOpen());
     },
   });
-
-  const offs = [
-    vault.on('login', (e) => logins.inc(withExtra({ method: e.method, reason: e.reason }))),
-    vault.on('login:failed', (e) => loginFailures.inc(withExtra({ method: e.method, code: e.code }))),
-    vault.on('token:renewed', (e) =>
-      tokenRenewals.inc(withExtra({ result: e.capped ? 'capped' : 'success' })),
-    ),
-    vault.on('token:renew-failed', () => tokenRenewals.inc(withExtra({ result: 'failure' }))),
-    vault.on('lease:renewed', (e) =>
-      leaseRenewals.inc(withExtra({ path: e.path, result: e.capped ? 'capped' : 'success' })),
-    ),
-    vault.on('lease:renew-failed', (e) => leaseRenewals.inc(withExtra({ path: e.path, result: 'failure' }))),
-    vault.on('lease:rotated', (e) => rotations.inc(withExtra({ path: e.path, reason: e.reason }))),
-    vault.on('lease:issue-failed', (e) => issueFailures.inc(withExtra({ path: e.path, code: e.code }))),
-    vault.on('lease:expired', (e) => expired.inc(withExtra({ path: e.path }))),
-    vault.on('lease:revoked', (e) => revocations.inc(withExtra({ path: e.path, reason: e.reason }))),
-    vault.on('cache:hit', (e) => cache.inc(withExtra({ mount: e.mount, result: 'hit' }))),
-    vault.on('cache:miss', (e) => cache.inc(withExtra({ mount: e.mount, result: 'miss' }))),
-    vault.on('cache:stale', (e) => cache.inc(withExtra({ mount: e.mount, result: 'stale' }))),
-    vault.on('circuit:open', () => {
-      circuitOpen = 1;
-      circuitTransitions.inc(withExtra({ state: 'open' }));
-    }),
-    vault.on('circuit:close', () => {
-      circuitOpen = 0;
-      circuitTransitions.inc(withExtra({ state: 'closed' }));
-    }),
-    vault.on('request', (e) =>
-      duration.observe(
-        withExtra({ method: e.method, template: e.template, status: String(e.status ?? e.code ?? 'error') }),
-        e.durationMs / 1000,
-      ),
-    ),
-  ];
 
   let done = false;
   return {
@@ -169,7 +134,7 @@ export function registerVaultMetrics(vault: Vault, options: VaultMetricsOptions 
     unregister() {
       if (done) return;
       done = true;
-      for (const off of offs) off();
+      subscription.off();
       for (const name of names) registry.removeSingleMetric(name);
     },
   };

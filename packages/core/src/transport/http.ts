@@ -262,6 +262,7 @@ export class HttpTransport implements Transport {
       if (attempt > maxRetries || options.signal?.aborted) throw error;
       const delay = retryAfterMs ?? backoff.next(clock.now());
       if (delay === undefined || clock.now() - started + delay > retry.maxElapsedMs) throw error;
+      options.onRetry?.(attempt);
       this.#o.events.emit('request:retry', {
         method,
         path: logicalPath,

@@ -76,6 +76,10 @@ export interface TransportRequestOptions {
   circuitBreaker?: boolean;
   /** Error statuses to return instead of throwing (e.g. `[404]` for KV v2 deleted versions, `[429, 503]` for health). */
   acceptStatus?: readonly number[];
+  /** Low-cardinality path template (`database/creds/:role`) for telemetry; the transport itself ignores it. */
+  template?: string;
+  /** Called before each retry with the number of the attempt that failed (telemetry counts the resends). */
+  onRetry?: (attempt: number) => void;
 }
 
 /** Sends requests to Vault. The HTTP implementation is {@link HttpTransport}; unit tests inject their own. */

@@ -6,6 +6,7 @@ import {
   createVault,
   type Logger,
   type Vault,
+  VaultError,
   type VaultEvents,
   type VaultOptions,
 } from '../../src/index.js';
@@ -175,4 +176,19 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000, inte
     }
   }
   throw last;
+}
+
+/**
+ * Waits for a client's first login to fail and returns the error: the one `ready()` rejected with, or (when
+ * `ready()` only timed out while the login backoff retries) the first `login:failed` event's code and message.
+ */
+export async function firstLoginError(vault: Vault, recorder: LeakRecorder): Promise<VaultError> {
+  const failed = new Promise<VaultEvents['login:failed']>((resolve) => vault.once('login:failed', resolve));
+  const error = await vault.ready({ timeoutMs: 5000 }).then(
+    () => undefined,
+    (e: unknown) => recorder.error(e),
+  );
+  const event = await failed;
+  if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
+  return new VaultError(event.code, event.message);
 }
