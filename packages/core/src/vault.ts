@@ -429,8 +429,10 @@ export class Vault {
     const circuit = this.#circuit?.state ?? { open: false, reason: undefined, consecutiveFailures: 0 };
     const info = this.#tokens.info();
     if (this.#closed) down('client closed');
+    // Sealed or unreachable, Vault only stops what needs it now: the token and the leases held stay valid until
+    // they end, so the client keeps serving on them (degraded); it is down once the token is gone (below).
     if (circuit.open) {
-      if (circuit.reason === 'sealed') down('Vault is sealed');
+      if (circuit.reason === 'sealed') degrade('Vault is sealed (circuit open)');
       else degrade('Vault is unreachable (circuit open)');
     }
     if (!this.#tokens.agentMode) {
