@@ -94,7 +94,9 @@ export {
   type LifetimeScheduleOptions,
   type LifetimeStep,
   RENEW_BACKOFF,
+  RENEW_SPREAD,
   type RenewedInfo,
+  spreadRenewal,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
 export { Redacted } from './redacted.js';

@@ -484,6 +484,7 @@ export class LeaseHandle<T> implements Lease<T> {
     held.watcher = new LifetimeWatcher(schedule, this.#lifetimeClient(held), {
       timers: this.#timers,
       now: () => this.#vault.clock.now(),
+      random: this.#vault.random,
     });
     held.watcher.start();
   }

@@ -89,10 +89,11 @@ describe('lease state machine (injected clock and transport)', () => {
 
     const renewals: number[] = [];
     lease.on('renewed', ({ ttlMs }) => renewals.push(ttlMs));
-    // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s
-    await h.clock.advance(21_000);
+    // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s, spread to 21.5·(1 − 0.5·0.5)
+    // = 16.125 s (spreadRenewal)
+    await h.clock.advance(16_124);
     expect(h.fake.count('sys/leases/renew')).toBe(0);
-    await h.clock.advance(600);
+    await h.clock.advance(1);
     expect(h.fake.count('sys/leases/renew')).toBe(1);
     expect(renewals).toEqual([30_000]);
     expect(lease.state).toBe('renewed');
@@ -413,7 +414,8 @@ describe('lease state machine (injected clock and transport)', () => {
     h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
     const lease = h.vault.database.credentials('app');
     const first = await readyLease(h, lease);
-    await h.clock.advance(7000);
+    // The renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s: Vault is down from 5 s to 6 s.
+    await h.clock.advance(5000);
     h.fake.down = true;
     await h.clock.advance(1000);
     expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(0);
@@ -430,7 +432,7 @@ describe('lease state machine (injected clock and transport)', () => {
     const lease = h.vault.database.credentials('app');
     await readyLease(h, lease);
     h.fake.down = true;
-    await h.clock.advance(43_000); // renewal at ~43 s fails; retry in ~5 s
+    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in ~5 s
     const before = h.fake.count('sys/leases/renew');
     expect(before).toBe(1);
     h.fake.down = false;
