@@ -97,6 +97,8 @@ export {
   RENEW_SPREAD,
   type RenewedInfo,
   spreadRenewal,
+  spreadWake,
+  WAKE_SPREAD_MS,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
 export { Redacted } from './redacted.js';

@@ -15,10 +15,17 @@
  *   time: stop renewing and end — at the schedule's grace, or at the client's own deadline ({@link
  *   LifetimeClient.endAt}, the lease's rotation margin) when it has one, whichever the client asks for;
  * - a renewal is never scheduled past that deadline (a renewal that comes back capped there would leave no time);
- * - a failed renewal waits for its backoff, cut short by {@link LifetimeWatcher.wake} (Vault answers again).
+ * - a failed renewal waits for its backoff, cut short by {@link LifetimeWatcher.wake} (Vault answers again) — to a
+ *   wait spread by {@link spreadWake} when the owner passes its random source (the credential is still valid).
  */
 import type { RandomSource, TimerHandle, TimerSet } from './clock.js';
-import { type ExpiringReason, type LifetimeSchedule, type LifetimeStep, spreadRenewal } from './lifetime.js';
+import {
+  type ExpiringReason,
+  type LifetimeSchedule,
+  type LifetimeStep,
+  spreadRenewal,
+  spreadWake,
+} from './lifetime.js';
 
 /** What one successful renewal granted, validated by the client. */
 export interface RenewOutcome {
@@ -71,6 +78,8 @@ export class LifetimeWatcher {
   readonly #now: () => number;
   readonly #random: RandomSource | undefined;
   #timer: TimerHandle | undefined;
+  /** When {@link #timer} fires (clock ms). */
+  #dueAt = Number.POSITIVE_INFINITY;
   /** A failed renewal waits for its backoff: {@link wake} renews at once. */
   #retryPending = false;
   #renewing = false;
@@ -103,9 +112,21 @@ export class LifetimeWatcher {
     this.#follow(this.#schedule.start());
   }
 
-  /** Vault answers again: a renewal waiting for its backoff runs now. */
+  /**
+   * Vault answers again: a renewal waiting for its backoff runs now — or, with a random source, after a wait spread
+   * by {@link spreadWake} (bounded by half the time left), when that is sooner than the backoff.
+   */
   wake(): void {
     if (!this.#retryPending || this.#stopped || this.#renewing) return;
+    if (this.#random) {
+      const now = this.#now();
+      const end = Math.min(this.#schedule.expiresAt, this.#client.endAt?.() ?? Number.POSITIVE_INFINITY);
+      const wait = spreadWake(end - now, this.#random);
+      if (wait > 0) {
+        if (now + wait < this.#dueAt) this.#at(wait, () => void this.#renew());
+        return;
+      }
+    }
     this.#retryPending = false;
     this.#clear();
     void this.#renew();
@@ -204,8 +225,10 @@ export class LifetimeWatcher {
 
   #at(ms: number, fn: () => void): void {
     this.#clear();
+    this.#dueAt = this.#now() + ms;
     this.#timer = this.#timers.set(() => {
       this.#timer = undefined;
+      this.#dueAt = Number.POSITIVE_INFINITY;
       fn();
     }, ms);
   }
@@ -213,5 +236,6 @@ export class LifetimeWatcher {
   #clear(): void {
     this.#timers.clear(this.#timer);
     this.#timer = undefined;
+    this.#dueAt = Number.POSITIVE_INFINITY;
   }
 }

@@ -120,6 +120,23 @@ export function spreadRenewal(delayMs: number, random: RandomSource): number {
   return Math.round(delayMs * (1 - RENEW_SPREAD * random()));
 }
 
+/** Renewals woken by Vault's return are spread over at most this long (ms): see {@link spreadWake}. */
+export const WAKE_SPREAD_MS = 10_000;
+
+/**
+ * The wait before a renewal that failed while Vault was unreachable or sealed, once Vault answers again: uniform in
+ * `[0, min(WAKE_SPREAD_MS, leftMs / 2)]` (`random` in `[0, 1)`). Every client of a fleet sees Vault return within a
+ * probe interval of the others; renewing all their still-valid tokens and leases at that instant would be a burst of
+ * several times the steady rate. The credential is still valid (`leftMs` of it left), so the renewal can wait a
+ * little — never more than half of what is left (to the end, or to the lease's rotation deadline), so that it
+ * stays well before the end. A credential that has
+ * already ended is replaced at once (that is not a renewal).
+ */
+export function spreadWake(leftMs: number, random: RandomSource): number {
+  if (!(leftMs > 0)) return 0;
+  return Math.round(random() * Math.min(WAKE_SPREAD_MS, leftMs / 2));
+}
+
 /** What the owner of a schedule must do next. */
 export type LifetimeStep =
   /** Renew after `delayMs`, then report {@link LifetimeSchedule.renewed} or {@link LifetimeSchedule.renewFailed}. */

@@ -193,6 +193,8 @@ export class Vault {
     this.#events.on('circuit:close', () => this.#tokens.vaultRecovered());
     // The circuit's probes never wait past what the token and the leases can afford.
     this.#circuit?.setDeadlineSource(() => {
+      // Without a valid token the client is down: probe at the first interval, not on a grown backoff.
+      if (!this.#tokens.agentMode && !this.#tokens.hasValidToken()) return this.#clock.now();
       const token = this.#tokens.expiresAt;
       const lease = this.#leases.earliestEnd();
       if (token === undefined) return lease;

@@ -13,10 +13,7 @@
  * 1 h role (PostgreSQL role churn without reconnects); BENCH_ROLE_TTL / BENCH_ROLE_MAX_TTL change the role (e.g. `1h` to measure without rotations).
  * `LEASEHOLD_TEST_PG_URL` uses an existing PostgreSQL instead of starting one.
  */
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { auth, createVault } from '@leasehold/core';
-import { startDevServer } from '@leasehold/dev-server';
 import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import {
   createDatabaseRole,
@@ -25,6 +22,7 @@ import {
   startTestPostgres,
 } from '@leasehold/test-env';
 import pg from 'pg';
+import { DEV_SERVER_CHILD, devServerChild, startVault } from './vault-process.js';
 
 interface Phase {
   queries: number;
@@ -113,51 +111,6 @@ function summary(phase: Phase): { qps: number; p50: number; p99: number } {
   return { qps: (phase.queries / phase.ms) * 1000, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
-/** argv flag of the child process that hosts the dev server. */
-const DEV_SERVER_CHILD = '--dev-server-child';
-
-interface VaultProcess {
-  url: string;
-  rootToken: string;
-  close(): Promise<void>;
-}
-
-/** In the child: start the dev server, hand its address to the parent, stop when the parent disconnects. */
-async function devServerChild(): Promise<void> {
-  const server = await startDevServer();
-  process.send?.({ url: server.url, rootToken: server.rootToken });
-  process.once('disconnect', () => {
-    server.close().finally(() => process.exit(0));
-  });
-}
-
-/**
- * The dev server runs in a child process by default: in production Vault is another process, and hosting it on the
- * benchmark's event loop would bill its CPU (issuing, renewing, CREATE/DROP ROLE) to the rotating pool's phases.
- * BENCH_INPROCESS_VAULT=1 hosts it in this process instead.
- */
-async function startVault(): Promise<VaultProcess> {
-  if (process.env.BENCH_INPROCESS_VAULT === '1') {
-    const server = await startDevServer();
-    return { url: server.url, rootToken: server.rootToken, close: () => server.close() };
-  }
-  const child = fork(fileURLToPath(import.meta.url), [DEV_SERVER_CHILD], { stdio: 'inherit' });
-  const ref = await new Promise<{ url: string; rootToken: string }>((resolve, reject) => {
-    child.once('message', (msg) => resolve(msg as { url: string; rootToken: string }));
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the dev server process exited early (code ${code})`)));
-  });
-  return {
-    ...ref,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.disconnect();
-      }),
-  };
-}
-
 async function main(): Promise<void> {
   const durationS = option('duration', 'BENCH_DURATION_S', 30);
   const concurrency = option('concurrency', 'BENCH_CONCURRENCY', 32);
@@ -168,7 +121,7 @@ async function main(): Promise<void> {
 
   const postgres = await startTestPostgres();
   const db = await createTestDatabase(postgres.url);
-  const server = await startVault();
+  const server = await startVault(import.meta.url);
   const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
   let plain: pg.Pool | undefined;
   let rotating: RotatingPool | undefined;

@@ -426,18 +426,24 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(lease.state).toBe('renewed');
   });
 
-  it('circuit:close (Vault is back) cuts a renewal backoff short', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 5000, maxMs: 5000 } } });
+  it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } });
     h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
     const lease = h.vault.database.credentials('app');
-    await readyLease(h, lease);
+    const first = await readyLease(h, lease);
     h.fake.down = true;
-    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in ~5 s
-    const before = h.fake.count('sys/leases/renew');
-    expect(before).toBe(1);
+    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in 10 s (42.25 s)
+    expect(h.fake.count('sys/leases/renew')).toBe(1);
     h.fake.down = false;
+    const t = h.clock.now();
     h.vault.emit('circuit:close', { openForMs: 1000 });
     await flush();
+    // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
+    // 1.5 s rotation margin), not at once and not at 42.25 s.
+    expect(first.expiresAt - t).toBe(27_000);
+    await h.clock.advance(4999);
+    expect(h.fake.count('sys/leases/renew')).toBe(1);
+    await h.clock.advance(1);
     expect(h.fake.count('sys/leases/renew')).toBe(2);
     expect(lease.state).toBe('renewed');
   });

@@ -8,6 +8,7 @@ import {
   LifetimeSchedule,
   type LifetimeStep,
   spreadRenewal,
+  spreadWake,
 } from '../../src/index.js';
 import { LifetimeWatcher } from '../../src/lifetime-watcher.js';
 import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
@@ -313,5 +314,16 @@ describe('spreadRenewal', () => {
     expect(renewedAt).toEqual([21_500, 21_500 + 16_125, 21_500 + 16_125 + 10_750]);
     watcher.stop();
     expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('spreadWake', () => {
+  it('is uniform in [0, min(10 s, half the time left)]; 0 once the credential ended', () => {
+    expect(spreadWake(60_000, () => 0.5)).toBe(5000);
+    expect(spreadWake(60_000, () => 0.999999)).toBe(10_000);
+    expect(spreadWake(9000, () => 0.5)).toBe(2250);
+    expect(spreadWake(9000, () => 0)).toBe(0);
+    expect(spreadWake(0, () => 0.5)).toBe(0);
+    expect(spreadWake(-5, () => 0.5)).toBe(0);
   });
 });
