@@ -5,9 +5,11 @@
  * - Every physical connection is opened with the lease's current credentials and tagged with their generation. The
  *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
- * - On `rotate`: idle connections of older generations close at once, busy ones when they are released (pg-pool's
- *   own "expired" path, the one `maxLifetimeSeconds` uses). When none is left, the pool tells the lease it drained,
- *   so the old Vault lease is revoked.
+ * - On `rotate`, the new generation is warmed before the old one is retired: the pool opens new connections in the
+ *   background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`), and each one that is
+ *   ready retires one old connection — an idle one at once, else a busy one when it is released (pg-pool's own
+ *   "expired" path, the one `maxLifetimeSeconds` uses). Queries never wait for a connect because of a rotation.
+ *   When no old connection is left, the pool tells the lease it drained, so the old Vault lease is revoked.
  * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
  *   with a `POOL_CREDENTIALS_UNAVAILABLE` {@link RotatingPoolError}.
@@ -109,7 +111,22 @@ interface PoolInternals {
   _expired: WeakSet<pg.Client>;
   _remove(client: pg.Client, callback?: () => void): void;
   _pulseQueue(): void;
+  /** Opens a pooled client and hands it to `pendingItem.callback` (pg-pool's connect path, also for warming). */
+  newClient(pendingItem: {
+    callback: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      release: (err?: Error) => void,
+    ) => void;
+    timedOut: boolean;
+  }): void;
 }
+
+/**
+ * Connections a rotation opens at the same time to warm the new generation: the pool holds at most this many
+ * connections above `max` while it rotates (each ready one retires an old one).
+ */
+export const WARM_CONNECTS_IN_FLIGHT = 2;
 
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
 interface ClientInternals {
@@ -219,6 +236,10 @@ export class RotatingPool extends pg.Pool {
   #connects = 0;
   #roleCheckCount = 0;
   #lastIssueError: VaultError | undefined;
+  /** Warm connects under way for the current rotation. */
+  #warming = 0;
+  /** Old connections retired by a warm replacement, or waiting for one (ids of the rotation's generation). */
+  #warmFor = 0;
   #endPromise: Promise<void> | undefined;
   readonly #closedWaiters: Array<() => void> = [];
 
@@ -629,13 +650,67 @@ export class RotatingPool extends pg.Pool {
     this.#lastRotationAt = Date.now();
     this.#lastIssueError = undefined;
     this.#draining.set(previous, drained);
-    this.#retire(current - 1);
+    this.#warmFor = current;
+    this.#warmNext();
     this.emit('rotate', {
       previousGeneration: previous,
       generation: current,
       reason: e.reason,
     } satisfies PoolRotateEvent);
     this.#checkDrained();
+  }
+
+  /** Old-generation connections not yet retired (open, not marked to close on release). */
+  #unretiredOld(current: number): pg.Client[] {
+    const internals = this as unknown as PoolInternals;
+    return internals._clients.filter((client) => {
+      const gen = this.#generationOf.get(client);
+      return gen !== undefined && gen < current && !internals._expired.has(client);
+    });
+  }
+
+  /**
+   * Warms the generation `#warmFor`: while old connections are left unretired beyond the warm connects under way,
+   * opens one more new connection (up to {@link WARM_CONNECTS_IN_FLIGHT} at a time) through pg-pool's own connect
+   * path; once it is ready it goes to a waiting query or the idle list, and one old connection is retired. A warm
+   * connect that fails stops warming and retires every old connection the plain way (new connections are then opened
+   * on demand, with the pool's re-issue of rejected logins).
+   */
+  #warmNext(): void {
+    const internals = this as unknown as PoolInternals;
+    const target = this.#warmFor;
+    while (
+      !this.ending &&
+      this.#warming < WARM_CONNECTS_IN_FLIGHT &&
+      this.#unretiredOld(target).length > this.#warming
+    ) {
+      this.#warming++;
+      internals.newClient({
+        timedOut: false,
+        callback: (err, client, release) => {
+          this.#warming--;
+          if (err || !client) {
+            this.#retire(target - 1);
+            return;
+          }
+          release(); // to a waiting query, or idle
+          // (After a newer rotation, this connection is one of the old ones the newer warming replaces.)
+          if (this.#warmFor === target) this.#retireOne(target);
+          this.#warmNext();
+        },
+      });
+    }
+  }
+
+  /** Retires one connection older than `current`: an idle one at once, else a busy one when it is released. */
+  #retireOne(current: number): void {
+    const internals = this as unknown as PoolInternals;
+    const old = this.#unretiredOld(current);
+    const idle = new Set(internals._idle.map((item) => item.client));
+    const victim = old.find((client) => idle.has(client)) ?? old[0];
+    if (!victim) return;
+    if (idle.has(victim)) internals._remove(victim, () => internals._pulseQueue());
+    else internals._expired.add(victim);
   }
 
   /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
@@ -673,7 +748,8 @@ function assertPoolInternals(pool: pg.Pool): void {
     !Array.isArray(p._idle) ||
     !(p._expired instanceof WeakSet) ||
     typeof p._remove !== 'function' ||
-    typeof p._pulseQueue !== 'function'
+    typeof p._pulseQueue !== 'function' ||
+    typeof p.newClient !== 'function'
   ) {
     throw new VaultError(
       VaultErrorCode.CONFIG,
