@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const warmupS = Math.round(option('warmup', 'BENCH_WARMUP_S', 40));
   const steadyS = Math.round(option('steady', 'BENCH_STEADY_S', 60));
   const outageS = Math.round(option('outage', 'BENCH_OUTAGE_S', 10));
-  const maxOpen = Math.round(option('db-connections', 'BENCH_DB_CONNECTIONS', 4));
+  const maxOpen = Math.round(option('db-connections', 'BENCH_DB_CONNECTIONS', 16));
 
   const postgres = await startTestPostgres();
   const db = await createTestDatabase(postgres.url);
