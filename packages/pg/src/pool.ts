@@ -5,11 +5,11 @@
  * - Every physical connection is opened with the lease's current credentials and tagged with their generation. The
  *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
- * - On `rotate`, the new generation is warmed before the old one is retired: the pool opens new connections in the
- *   background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`), and each one that is
- *   ready retires one old connection — an idle one at once, else a busy one when it is released (pg-pool's own
- *   "expired" path, the one `maxLifetimeSeconds` uses). Queries never wait for a connect because of a rotation.
- *   When no old connection is left, the pool tells the lease it drained, so the old Vault lease is revoked.
+ * - On `rotate`, every old connection is marked to close when next released (pg-pool's own "expired" path, the one
+ *   `maxLifetimeSeconds` uses), and the new generation is warmed meanwhile: one new connection per old one, opened in
+ *   the background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`); each ready one goes
+ *   to a waiting query and closes an idle old one. When none is left, the pool tells the lease it drained, so the
+ *   old Vault lease is revoked.
  * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
  *   with a `POOL_CREDENTIALS_UNAVAILABLE` {@link RotatingPoolError}.
@@ -238,6 +238,8 @@ export class RotatingPool extends pg.Pool {
   #lastIssueError: VaultError | undefined;
   /** Warm connects under way for the current rotation. */
   #warming = 0;
+  /** Warm connects the current rotation still has to start. */
+  #toWarm = 0;
   /** Old connections retired by a warm replacement, or waiting for one (ids of the rotation's generation). */
   #warmFor = 0;
   #endPromise: Promise<void> | undefined;
@@ -651,6 +653,9 @@ export class RotatingPool extends pg.Pool {
     this.#lastIssueError = undefined;
     this.#draining.set(previous, drained);
     this.#warmFor = current;
+    // Every old connection closes when next released (a busy one after its query, an idle one after serving one
+    // more), so the old generation drains as fast as before; warm connections take their places meanwhile.
+    this.#toWarm = this.#markOld(current).length;
     this.#warmNext();
     this.emit('rotate', {
       previousGeneration: previous,
@@ -660,57 +665,51 @@ export class RotatingPool extends pg.Pool {
     this.#checkDrained();
   }
 
-  /** Old-generation connections not yet retired (open, not marked to close on release). */
-  #unretiredOld(current: number): pg.Client[] {
+  /** Marks every connection older than `current` to close when released; returns them. */
+  #markOld(current: number): pg.Client[] {
     const internals = this as unknown as PoolInternals;
-    return internals._clients.filter((client) => {
+    const old = internals._clients.filter((client) => {
       const gen = this.#generationOf.get(client);
-      return gen !== undefined && gen < current && !internals._expired.has(client);
+      return gen !== undefined && gen < current;
     });
+    for (const client of old) internals._expired.add(client);
+    return old;
   }
 
   /**
-   * Warms the generation `#warmFor`: while old connections are left unretired beyond the warm connects under way,
-   * opens one more new connection (up to {@link WARM_CONNECTS_IN_FLIGHT} at a time) through pg-pool's own connect
-   * path; once it is ready it goes to a waiting query or the idle list, and one old connection is retired. A warm
-   * connect that fails stops warming and retires every old connection the plain way (new connections are then opened
-   * on demand, with the pool's re-issue of rejected logins).
+   * Warms the generation `#warmFor`: opens one new connection per old one (up to {@link WARM_CONNECTS_IN_FLIGHT} at
+   * a time) through pg-pool's own connect path; once ready it goes to a waiting query or the idle list, and an idle
+   * old connection, if any is left, closes at once. A warm connect that fails stops warming and retires every old
+   * connection (new connections are then opened on demand, with the pool's re-issue of rejected logins).
    */
   #warmNext(): void {
     const internals = this as unknown as PoolInternals;
     const target = this.#warmFor;
-    while (
-      !this.ending &&
-      this.#warming < WARM_CONNECTS_IN_FLIGHT &&
-      this.#unretiredOld(target).length > this.#warming
-    ) {
+    while (!this.ending && this.#warming < WARM_CONNECTS_IN_FLIGHT && this.#toWarm > 0) {
+      this.#toWarm--;
       this.#warming++;
       internals.newClient({
         timedOut: false,
         callback: (err, client, release) => {
           this.#warming--;
           if (err || !client) {
+            this.#toWarm = 0;
             this.#retire(target - 1);
             return;
           }
           release(); // to a waiting query, or idle
-          // (After a newer rotation, this connection is one of the old ones the newer warming replaces.)
-          if (this.#warmFor === target) this.#retireOne(target);
+          if (this.#warmFor === target) this.#closeIdleOld(target);
           this.#warmNext();
         },
       });
     }
   }
 
-  /** Retires one connection older than `current`: an idle one at once, else a busy one when it is released. */
-  #retireOne(current: number): void {
+  /** Closes one idle connection older than `current`, if any. */
+  #closeIdleOld(current: number): void {
     const internals = this as unknown as PoolInternals;
-    const old = this.#unretiredOld(current);
-    const idle = new Set(internals._idle.map((item) => item.client));
-    const victim = old.find((client) => idle.has(client)) ?? old[0];
-    if (!victim) return;
-    if (idle.has(victim)) internals._remove(victim, () => internals._pulseQueue());
-    else internals._expired.add(victim);
+    const item = internals._idle.find((i) => (this.#generationOf.get(i.client) ?? current) < current);
+    if (item) internals._remove(item.client, () => internals._pulseQueue());
   }
 
   /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
