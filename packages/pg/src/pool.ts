@@ -685,7 +685,13 @@ export class RotatingPool extends pg.Pool {
   #warmNext(): void {
     const internals = this as unknown as PoolInternals;
     const target = this.#warmFor;
-    while (!this.ending && this.#warming < WARM_CONNECTS_IN_FLIGHT && this.#toWarm > 0) {
+    while (
+      !this.ending &&
+      this.#warming < WARM_CONNECTS_IN_FLIGHT &&
+      this.#toWarm > 0 &&
+      // Old connections that closed meanwhile were replaced on demand: warm only for those still open.
+      internals._clients.filter((c) => (this.#generationOf.get(c) ?? target) < target).length > this.#warming
+    ) {
       this.#toWarm--;
       this.#warming++;
       internals.newClient({
