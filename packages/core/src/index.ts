@@ -101,7 +101,11 @@ export {
   type LifetimeScheduleOptions,
   type LifetimeStep,
   RENEW_BACKOFF,
+  RENEW_SPREAD,
   type RenewedInfo,
+  spreadRenewal,
+  spreadWake,
+  WAKE_SPREAD_MS,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
 export { Redacted } from './redacted.js';

@@ -9,15 +9,23 @@
  * TTL, not renewable, renewals failing), it tells the client to end it (`ending`: re-login, re-issue).
  *
  * "When do we renew, and when do we re-issue instead?" is answered here and in {@link LifetimeSchedule}, once:
- * - renew on the schedule (⅔ of the remaining time + ⅓ of a 10–20 % grace);
+ * - renew on the schedule (⅔ of the remaining time + ⅓ of a 10–20 % grace), spread earlier by {@link spreadRenewal}
+ *   when the owner passes its random source, so that clients started together do not renew together;
  * - a capped or non-renewable renewal, a renewal refused as not allowed, or a renewal backoff that runs out of
  *   time: stop renewing and end — at the schedule's grace, or at the client's own deadline ({@link
  *   LifetimeClient.endAt}, the lease's rotation margin) when it has one, whichever the client asks for;
  * - a renewal is never scheduled past that deadline (a renewal that comes back capped there would leave no time);
- * - a failed renewal waits for its backoff, cut short by {@link LifetimeWatcher.wake} (Vault answers again).
+ * - a failed renewal waits for its backoff, cut short by {@link LifetimeWatcher.wake} (Vault answers again) — to a
+ *   wait spread by {@link spreadWake} when the owner passes its random source (the credential is still valid).
  */
-import type { TimerHandle, TimerSet } from './clock.js';
-import type { ExpiringReason, LifetimeSchedule, LifetimeStep } from './lifetime.js';
+import type { RandomSource, TimerHandle, TimerSet } from './clock.js';
+import {
+  type ExpiringReason,
+  type LifetimeSchedule,
+  type LifetimeStep,
+  spreadRenewal,
+  spreadWake,
+} from './lifetime.js';
 
 /** What one successful renewal granted, validated by the client. */
 export interface RenewOutcome {
@@ -68,7 +76,10 @@ export class LifetimeWatcher {
   readonly #client: LifetimeClient;
   readonly #timers: TimerSet;
   readonly #now: () => number;
+  readonly #random: RandomSource | undefined;
   #timer: TimerHandle | undefined;
+  /** When {@link #timer} fires (clock ms). */
+  #dueAt = Number.POSITIVE_INFINITY;
   /** A failed renewal waits for its backoff: {@link wake} renews at once. */
   #retryPending = false;
   #renewing = false;
@@ -77,12 +88,18 @@ export class LifetimeWatcher {
   constructor(
     schedule: LifetimeSchedule,
     client: LifetimeClient,
-    deps: { timers: TimerSet; now: () => number },
+    deps: {
+      timers: TimerSet;
+      now: () => number;
+      /** Spreads each scheduled renewal earlier ({@link spreadRenewal}); without it, renewals follow the schedule. */
+      random?: RandomSource;
+    },
   ) {
     this.#schedule = schedule;
     this.#client = client;
     this.#timers = deps.timers;
     this.#now = deps.now;
+    this.#random = deps.random;
   }
 
   /** The schedule followed (for diagnostics and tests). */
@@ -95,9 +112,21 @@ export class LifetimeWatcher {
     this.#follow(this.#schedule.start());
   }
 
-  /** Vault answers again: a renewal waiting for its backoff runs now. */
+  /**
+   * Vault answers again: a renewal waiting for its backoff runs now — or, with a random source, after a wait spread
+   * by {@link spreadWake} (bounded by half the time left), when that is sooner than the backoff.
+   */
   wake(): void {
     if (!this.#retryPending || this.#stopped || this.#renewing) return;
+    if (this.#random) {
+      const now = this.#now();
+      const end = Math.min(this.#schedule.expiresAt, this.#client.endAt?.() ?? Number.POSITIVE_INFINITY);
+      const wait = spreadWake(end - now, this.#random);
+      if (wait > 0) {
+        if (now + wait < this.#dueAt) this.#at(wait, () => void this.#renew());
+        return;
+      }
+    }
     this.#retryPending = false;
     this.#clear();
     void this.#renew();
@@ -115,7 +144,8 @@ export class LifetimeWatcher {
     if (this.#stopped) return;
     const end = this.#client.endAt?.();
     if (step.type === 'renew') {
-      this.#at(Math.min(step.delayMs, this.#untilEnd(end)), () => void this.#renew());
+      const due = Math.min(step.delayMs, this.#untilEnd(end));
+      this.#at(this.#random ? spreadRenewal(due, this.#random) : due, () => void this.#renew());
     } else if (end !== undefined) {
       // The client ends at its own deadline: no need to watch the schedule's grace.
       this.#endAtDeadline(end, step.type === 'expiring' ? step.reason : this.#schedule.endReason);
@@ -195,8 +225,10 @@ export class LifetimeWatcher {
 
   #at(ms: number, fn: () => void): void {
     this.#clear();
+    this.#dueAt = this.#now() + ms;
     this.#timer = this.#timers.set(() => {
       this.#timer = undefined;
+      this.#dueAt = Number.POSITIVE_INFINITY;
       fn();
     }, ms);
   }
@@ -204,5 +236,6 @@ export class LifetimeWatcher {
   #clear(): void {
     this.#timers.clear(this.#timer);
     this.#timer = undefined;
+    this.#dueAt = Number.POSITIVE_INFINITY;
   }
 }

@@ -99,6 +99,44 @@ export function calculateSleep(remainingMs: number, graceMs: number): number {
   return (2 / 3) * remainingMs + (1 / 3) * graceMs;
 }
 
+/**
+ * How much of the wait before a renewal is spread: a renewal due in `d` ms (Go's ⅔ + ⅓·grace rule, or the lease's
+ * rotation deadline) is sent uniformly in `[(1 − RENEW_SPREAD)·d, d]` instead of at `d` — see {@link spreadRenewal}.
+ */
+export const RENEW_SPREAD = 0.5;
+
+/**
+ * The spread wait before a renewal: uniform in `[(1 − RENEW_SPREAD)·delayMs, delayMs]` (`random` in `[0, 1)`).
+ *
+ * Many clients started together (a fleet, a deployment) would otherwise renew in lockstep forever: every wait is the
+ * same fraction of the same TTL, so Vault sees their renewals (and so their logins) in bursts. Go's watcher only
+ * jitters the grace (10–20 % of the lease), which keeps them within a few per cent of each other. The spread only
+ * ever renews **earlier** than Go's schedule (never later, so renewal stays well before expiry and the schedule's end
+ * rule is unchanged); it costs on average a quarter more renewals. Waits of successive renewals are independent, so
+ * clients in lockstep drift apart within a few renewals and stay apart.
+ */
+export function spreadRenewal(delayMs: number, random: RandomSource): number {
+  if (!(delayMs > 0) || !Number.isFinite(delayMs)) return delayMs;
+  return Math.round(delayMs * (1 - RENEW_SPREAD * random()));
+}
+
+/** Renewals woken by Vault's return are spread over at most this long (ms): see {@link spreadWake}. */
+export const WAKE_SPREAD_MS = 10_000;
+
+/**
+ * The wait before a renewal that failed while Vault was unreachable or sealed, once Vault answers again: uniform in
+ * `[0, min(WAKE_SPREAD_MS, leftMs / 2)]` (`random` in `[0, 1)`). Every client of a fleet sees Vault return within a
+ * probe interval of the others; renewing all their still-valid tokens and leases at that instant would be a burst of
+ * several times the steady rate. The credential is still valid (`leftMs` of it left), so the renewal can wait a
+ * little — never more than half of what is left (to the end, or to the lease's rotation deadline), so that it
+ * stays well before the end. A credential that has
+ * already ended is replaced at once (that is not a renewal).
+ */
+export function spreadWake(leftMs: number, random: RandomSource): number {
+  if (!(leftMs > 0)) return 0;
+  return Math.round(random() * Math.min(WAKE_SPREAD_MS, leftMs / 2));
+}
+
 /** What the owner of a schedule must do next. */
 export type LifetimeStep =
   /** Renew after `delayMs`, then report {@link LifetimeSchedule.renewed} or {@link LifetimeSchedule.renewFailed}. */

@@ -197,6 +197,8 @@ export class Vault {
     this.#events.on('circuit:close', () => this.#tokens.vaultRecovered());
     // The circuit's probes never wait past what the token and the leases can afford.
     this.#circuit?.setDeadlineSource(() => {
+      // Without a valid token the client is down: probe at the first interval, not on a grown backoff.
+      if (!this.#tokens.agentMode && !this.#tokens.hasValidToken()) return this.#clock.now();
       const token = this.#tokens.expiresAt;
       const lease = this.#leases.earliestEnd();
       if (token === undefined) return lease;
@@ -447,8 +449,10 @@ export class Vault {
     const circuit = this.#circuit?.state ?? { open: false, reason: undefined, consecutiveFailures: 0 };
     const info = this.#tokens.info();
     if (this.#closed) down('client closed');
+    // Sealed or unreachable, Vault only stops what needs it now: the token and the leases held stay valid until
+    // they end, so the client keeps serving on them (degraded); it is down once the token is gone (below).
     if (circuit.open) {
-      if (circuit.reason === 'sealed') down('Vault is sealed');
+      if (circuit.reason === 'sealed') degrade('Vault is sealed (circuit open)');
       else degrade('Vault is unreachable (circuit open)');
     }
     if (!this.#tokens.agentMode) {

@@ -100,7 +100,7 @@ describe('@leasehold/express', () => {
     }
   });
 
-  it('answers 503 while Vault is sealed, and 200 again once it is unsealed', async () => {
+  it('stays ready (degraded) while Vault is sealed and its token is valid; fresh reads work again after unseal', async () => {
     const sealed = await startDevServer({ port: 0 });
     await root(sealed, 'POST', 'secret/data/app', { data: { greeting: 'hello' } });
     const vault = createVault({ address: sealed.url, auth: auth.token({ token: sealed.rootToken }) });
@@ -114,12 +114,21 @@ describe('@leasehold/express', () => {
     try {
       await vault.ready({ timeoutMs: 5000 });
       expect((await fetch(`${url}/fresh`)).status).toBe(200);
+      expect((await fetch(`${url}/secret`)).status).toBe(200); // now cached
       sealed.seal();
       // The request that finds Vault sealed fails (500 from the route, or 503 if the circuit already knew).
       expect([500, 503]).toContain((await fetch(`${url}/fresh`)).status);
+      // The token is still valid: readiness lets requests through (a cached read is served) and health is 200
+      // with `degraded`.
       const res = await fetch(`${url}/secret`);
-      expect(res.status).toBe(503);
-      expect(await res.json()).toMatchObject({ status: 'down', reasons: ['Vault is sealed'] });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ greeting: 'hello' });
+      const health = await fetch(`${url}/health/vault`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({
+        status: 'degraded',
+        reasons: ['Vault is sealed (circuit open)'],
+      });
       sealed.unseal();
       let status = 0;
       for (let i = 0; i < 150 && status !== 200; i++) {

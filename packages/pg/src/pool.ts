@@ -5,9 +5,11 @@
  * - Every physical connection is opened with the lease's current credentials and tagged with their generation. The
  *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
- * - On `rotate`: idle connections of older generations close at once, busy ones when they are released (pg-pool's
- *   own "expired" path, the one `maxLifetimeSeconds` uses). When none is left, the pool tells the lease it drained,
- *   so the old Vault lease is revoked.
+ * - On `rotate`, every old connection is marked to close when next released (pg-pool's own "expired" path, the one
+ *   `maxLifetimeSeconds` uses), and the new generation is warmed meanwhile: one new connection per old one, opened in
+ *   the background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`); each ready one goes
+ *   to a waiting query and closes an idle old one. When none is left, the pool tells the lease it drained, so the
+ *   old Vault lease is revoked.
  * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
  *   with a `POOL_CREDENTIALS_UNAVAILABLE` {@link RotatingPoolError}.
@@ -109,7 +111,22 @@ interface PoolInternals {
   _expired: WeakSet<pg.Client>;
   _remove(client: pg.Client, callback?: () => void): void;
   _pulseQueue(): void;
+  /** Opens a pooled client and hands it to `pendingItem.callback` (pg-pool's connect path, also for warming). */
+  newClient(pendingItem: {
+    callback: (
+      err: Error | undefined,
+      client: pg.PoolClient | undefined,
+      release: (err?: Error) => void,
+    ) => void;
+    timedOut: boolean;
+  }): void;
 }
+
+/**
+ * Connections a rotation opens at the same time to warm the new generation: the pool holds at most this many
+ * connections above `max` while it rotates (each ready one retires an old one).
+ */
+export const WARM_CONNECTS_IN_FLIGHT = 2;
 
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
 interface ClientInternals {
@@ -219,6 +236,12 @@ export class RotatingPool extends pg.Pool {
   #connects = 0;
   #roleCheckCount = 0;
   #lastIssueError: VaultError | undefined;
+  /** Warm connects under way for the current rotation. */
+  #warming = 0;
+  /** Warm connects the current rotation still has to start. */
+  #toWarm = 0;
+  /** Old connections retired by a warm replacement, or waiting for one (ids of the rotation's generation). */
+  #warmFor = 0;
   #endPromise: Promise<void> | undefined;
   readonly #closedWaiters: Array<() => void> = [];
 
@@ -629,13 +652,70 @@ export class RotatingPool extends pg.Pool {
     this.#lastRotationAt = Date.now();
     this.#lastIssueError = undefined;
     this.#draining.set(previous, drained);
-    this.#retire(current - 1);
+    this.#warmFor = current;
+    // Every old connection closes when next released (a busy one after its query, an idle one after serving one
+    // more), so the old generation drains as fast as before; warm connections take their places meanwhile.
+    this.#toWarm = this.#markOld(current).length;
+    this.#warmNext();
     this.emit('rotate', {
       previousGeneration: previous,
       generation: current,
       reason: e.reason,
     } satisfies PoolRotateEvent);
     this.#checkDrained();
+  }
+
+  /** Marks every connection older than `current` to close when released; returns them. */
+  #markOld(current: number): pg.Client[] {
+    const internals = this as unknown as PoolInternals;
+    const old = internals._clients.filter((client) => {
+      const gen = this.#generationOf.get(client);
+      return gen !== undefined && gen < current;
+    });
+    for (const client of old) internals._expired.add(client);
+    return old;
+  }
+
+  /**
+   * Warms the generation `#warmFor`: opens one new connection per old one (up to {@link WARM_CONNECTS_IN_FLIGHT} at
+   * a time) through pg-pool's own connect path; once ready it goes to a waiting query or the idle list, and an idle
+   * old connection, if any is left, closes at once. A warm connect that fails stops warming and retires every old
+   * connection (new connections are then opened on demand, with the pool's re-issue of rejected logins).
+   */
+  #warmNext(): void {
+    const internals = this as unknown as PoolInternals;
+    const target = this.#warmFor;
+    while (
+      !this.ending &&
+      this.#warming < WARM_CONNECTS_IN_FLIGHT &&
+      this.#toWarm > 0 &&
+      // Old connections that closed meanwhile were replaced on demand: warm only for those still open.
+      internals._clients.filter((c) => (this.#generationOf.get(c) ?? target) < target).length > this.#warming
+    ) {
+      this.#toWarm--;
+      this.#warming++;
+      internals.newClient({
+        timedOut: false,
+        callback: (err, client, release) => {
+          this.#warming--;
+          if (err || !client) {
+            this.#toWarm = 0;
+            this.#retire(target - 1);
+            return;
+          }
+          release(); // to a waiting query, or idle
+          if (this.#warmFor === target) this.#closeIdleOld(target);
+          this.#warmNext();
+        },
+      });
+    }
+  }
+
+  /** Closes one idle connection older than `current`, if any. */
+  #closeIdleOld(current: number): void {
+    const internals = this as unknown as PoolInternals;
+    const item = internals._idle.find((i) => (this.#generationOf.get(i.client) ?? current) < current);
+    if (item) internals._remove(item.client, () => internals._pulseQueue());
   }
 
   /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
@@ -673,7 +753,8 @@ function assertPoolInternals(pool: pg.Pool): void {
     !Array.isArray(p._idle) ||
     !(p._expired instanceof WeakSet) ||
     typeof p._remove !== 'function' ||
-    typeof p._pulseQueue !== 'function'
+    typeof p._pulseQueue !== 'function' ||
+    typeof p.newClient !== 'function'
   ) {
     throw new VaultError(
       VaultErrorCode.CONFIG,

@@ -7,7 +7,9 @@
  *   ends — when Vault caps a renewal (max TTL), the lease is not renewable, or renewals keep failing — so that the
  *   new value exists while the old one is valid.
  * - **Rotate**: `rotated { previous, current, drained }` goes to every listener; the previous lease is revoked when
- *   all listeners drained, after `drainTimeoutMs`, or just before it expires — whichever comes first.
+ *   all listeners drained, after `drainTimeoutMs`, or just before it expires — whichever comes first. A revocation
+ *   that fails transiently (Vault unreachable, sealed, timed out) is retried in the background with backoff
+ *   ({@link REVOKE_RETRY}) until it succeeds or the lease ends by itself; `close()` cancels the retries.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
  *   left) and keep the current value; they probe an open circuit first and wake up at once when it closes (Vault is
  *   back). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
@@ -21,7 +23,13 @@
  */
 import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
-import { ExponentialBackoff, hasCappedWarning, LifetimeSchedule, untilNextAttempt } from '../lifetime.js';
+import {
+  type BackoffOptions,
+  ExponentialBackoff,
+  hasCappedWarning,
+  LifetimeSchedule,
+  untilNextAttempt,
+} from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
@@ -72,8 +80,21 @@ export const LEASE_DEFAULTS = Object.freeze({
   expiryGuardMs: 500,
   /** Static credentials are re-read this long after Vault's announced rotation time. */
   staticRefreshDelayMs: 500,
-  /** Bound of one revocation on close / revoke(). */
+  /** Bound of one revocation attempt (on close / revoke(), and each background attempt of a retired lease). */
   revokeTimeoutMs: 2000,
+});
+
+/**
+ * Backoff between the background attempts to revoke a retired (rotated-out) lease: 1 s, ×2, ±20 %, at most 30 s —
+ * and, while the lease is valid, never more than a third of the time it has left ({@link untilNextAttempt}). The
+ * attempts stop when one succeeds, Vault says the lease is gone, or the lease ends by itself.
+ */
+export const REVOKE_RETRY: Readonly<BackoffOptions> = Object.freeze({
+  initialMs: 1000,
+  multiplier: 2,
+  randomizationFactor: 0.2,
+  maxIntervalMs: 30_000,
+  maxElapsedMs: 0,
 });
 
 interface Held<T> {
@@ -110,6 +131,8 @@ export class LeaseHandle<T> implements Lease<T> {
   /** The state and every event: each transition goes through it. */
   readonly #publish: LeaseEventPublisher<T>;
   readonly #retirements = new Set<Retirement<T>>();
+  /** Retired leases whose revocation failed and waits for its next attempt. */
+  readonly #revokeRetries = new Map<Held<T>, ReturnType<TimerSet['set']>>();
   readonly #onEnd: (handle: LeaseHandle<T>) => void;
   #held: Held<T> | undefined;
   #flight: Promise<LeaseSnapshot<T>> | undefined;
@@ -294,11 +317,17 @@ export class LeaseHandle<T> implements Lease<T> {
       this.wake();
       for (const w of [...this.#readyWaiters]) w.reject(this.#endedError());
       await this.#flight?.catch(() => undefined);
-      const pending: Array<Promise<void>> = [];
+      const pending: Array<Promise<unknown>> = [];
       for (const r of [...this.#retirements]) {
         this.#retirements.delete(r);
         r.finish();
         if (revoke) pending.push(this.#revokeHeld(r.held, 'rotated', timeoutMs));
+      }
+      // Retired leases waiting for another revocation attempt: no more retries; `revoke()` makes one last attempt.
+      for (const [held, timer] of [...this.#revokeRetries]) {
+        this.#timers.clear(timer);
+        this.#revokeRetries.delete(held);
+        if (revoke) pending.push(this.#revokeHeld(held, 'rotated', timeoutMs));
       }
       const held = this.#held;
       if (held && revoke) pending.push(this.#revokeHeld(held, 'closed', timeoutMs));
@@ -455,6 +484,7 @@ export class LeaseHandle<T> implements Lease<T> {
     held.watcher = new LifetimeWatcher(schedule, this.#lifetimeClient(held), {
       timers: this.#timers,
       now: () => this.#vault.clock.now(),
+      random: this.#vault.random,
     });
     held.watcher.start();
   }
@@ -596,15 +626,47 @@ export class LeaseHandle<T> implements Lease<T> {
     Promise.race([Promise.all(waits), done]).then(() => {
       this.#timers.clear(retirement.timer);
       if (!this.#retirements.delete(retirement)) return; // closed meanwhile: close() revokes it
-      this.#revokeHeld(prev, 'rotated', LEASE_DEFAULTS.revokeTimeoutMs).catch(() => undefined);
+      void this.#revokeRetired(prev);
     });
   }
 
-  async #revokeHeld(held: Held<T>, reason: 'rotated' | 'closed', timeoutMs: number): Promise<void> {
+  /**
+   * Revokes a retired lease in the background: a transient failure (Vault unreachable, sealed, rate-limited, timed
+   * out) is retried on {@link REVOKE_RETRY} until an attempt succeeds, Vault answers that the lease is gone or may not
+   * be revoked (not retryable), or the next attempt would come after the lease's end (it ends by itself).
+   */
+  async #revokeRetired(
+    held: Held<T>,
+    backoff = new ExponentialBackoff(REVOKE_RETRY, this.#vault.clock.now(), this.#vault.random),
+  ): Promise<void> {
+    const failed = await this.#revokeHeld(held, 'rotated', LEASE_DEFAULTS.revokeTimeoutMs, (error, now) => {
+      if (!error.retryable || this.#ended || this.#vault.closed) return undefined;
+      const left = held.snap.expiresAt - now;
+      const wait = untilNextAttempt(backoff.next(now) ?? REVOKE_RETRY.maxIntervalMs, left);
+      return wait < left ? wait : undefined;
+    });
+    if (!failed || this.#ended) return;
+    const timer = this.#timers.set(() => {
+      this.#revokeRetries.delete(held);
+      void this.#revokeRetired(held, backoff);
+    }, failed.retryInMs);
+    this.#revokeRetries.set(held, timer);
+  }
+
+  /**
+   * One revocation attempt. Resolves (never rejects) with `undefined` when done or skipped, or with the wait before
+   * the next attempt that `retryIn` chose for the failure (then the failure was reported with that wait).
+   */
+  async #revokeHeld(
+    held: Held<T>,
+    reason: 'rotated' | 'closed',
+    timeoutMs: number,
+    retryIn?: (error: VaultError, now: number) => number | undefined,
+  ): Promise<{ retryInMs: number } | undefined> {
     const leaseId = held.snap.leaseId;
-    if (!leaseId || held.lost || this.#source.kind === 'static') return;
-    if (reason === 'closed' && this.#options.revokeOnClose === false) return;
-    if (this.#vault.closed && reason !== 'closed') return;
+    if (!leaseId || held.lost || this.#source.kind === 'static') return undefined;
+    if (reason === 'closed' && this.#options.revokeOnClose === false) return undefined;
+    if (this.#vault.closed && reason !== 'closed') return undefined;
     try {
       await this.#vault.request('PUT', 'sys/leases/revoke', {
         body: { lease_id: leaseId },
@@ -614,8 +676,12 @@ export class LeaseHandle<T> implements Lease<T> {
       });
       held.lost = true;
       this.#publish.revoked(leaseId, held.snap.generation, reason);
+      return undefined;
     } catch (error) {
-      this.#publish.revokeFailed(leaseId, asVaultError(error, 'sys/leases/revoke'));
+      const err = asVaultError(error, 'sys/leases/revoke');
+      const retryInMs = retryIn?.(err, this.#vault.clock.now());
+      this.#publish.revokeFailed(leaseId, err, retryInMs);
+      return retryInMs === undefined ? undefined : { retryInMs };
     }
   }
 

@@ -268,12 +268,14 @@ export class LeaseEventPublisher<T> {
     );
   }
 
-  /** Revoking `leaseId` failed; it is not retried (the lease will expire). */
-  revokeFailed(leaseId: string, error: VaultError): void {
-    this.#emit('error', { error, operation: 'revoke', retryInMs: undefined });
+  /** Revoking `leaseId` failed; it is tried again in `retryInMs`, or not (`undefined`: the lease will expire). */
+  revokeFailed(leaseId: string, error: VaultError, retryInMs?: number): void {
+    this.#emit('error', { error, operation: 'revoke', retryInMs });
     this.#log.warn(
-      { path: this.#path, leaseId, code: error.code },
-      'revoking the lease failed (it will expire)',
+      { path: this.#path, leaseId, code: error.code, retryInMs },
+      retryInMs === undefined
+        ? 'revoking the lease failed (it will expire)'
+        : 'revoking the lease failed; trying again in the background',
     );
   }
 

@@ -375,6 +375,7 @@ export class TokenManager {
     state.watcher = new LifetimeWatcher(schedule, this.#lifetimeClient(state), {
       timers: this.#timers,
       now: () => this.#d.clock.now(),
+      random: this.#d.random,
     });
     state.watcher.start();
   }

@@ -89,10 +89,11 @@ describe('lease state machine (injected clock and transport)', () => {
 
     const renewals: number[] = [];
     lease.on('renewed', ({ ttlMs }) => renewals.push(ttlMs));
-    // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s
-    await h.clock.advance(21_000);
+    // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s, spread to 21.5·(1 − 0.5·0.5)
+    // = 16.125 s (spreadRenewal)
+    await h.clock.advance(16_124);
     expect(h.fake.count('sys/leases/renew')).toBe(0);
-    await h.clock.advance(600);
+    await h.clock.advance(1);
     expect(h.fake.count('sys/leases/renew')).toBe(1);
     expect(renewals).toEqual([30_000]);
     expect(lease.state).toBe('renewed');
@@ -193,6 +194,86 @@ describe('lease state machine (injected clock and transport)', () => {
     await l4.reissue();
     await flush();
     expect(h4.fake.leases.get(f4.leaseId)?.revoked).toBe(true);
+  });
+
+  it('a retired lease whose revocation fails is revoked again in the background with backoff (1 s, 2 s, 4 s)', async () => {
+    const h = harness();
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const errors: Array<{ at: number; code: string; retryInMs: number | undefined }> = [];
+    lease.on('error', (e) => {
+      if (e.operation === 'revoke')
+        errors.push({ at: h.clock.now(), code: e.error.code, retryInMs: e.retryInMs });
+    });
+    h.fake.failures.set('sys/leases/revoke', { status: 500, errors: ['internal error'], count: 3 });
+    const t0 = h.clock.now();
+    await lease.reissue();
+    await flush();
+    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    await h.clock.advance(999);
+    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    await h.clock.advance(1); // t0 + 1 s
+    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    await h.clock.advance(1999);
+    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    await h.clock.advance(1); // t0 + 3 s
+    expect(h.fake.count('sys/leases/revoke')).toBe(3);
+    await h.clock.advance(3999);
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
+    await h.clock.advance(1); // t0 + 7 s: the fourth attempt succeeds
+    expect(h.fake.count('sys/leases/revoke')).toBe(4);
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
+    expect(errors).toEqual([
+      { at: t0, code: 'VAULT_SERVER_ERROR', retryInMs: 1000 },
+      { at: t0 + 1000, code: 'VAULT_SERVER_ERROR', retryInMs: 2000 },
+      { at: t0 + 3000, code: 'VAULT_SERVER_ERROR', retryInMs: 4000 },
+    ]);
+    expect(h.events.filter((e) => e.event === 'lease:revoked')).toHaveLength(1);
+    // No further attempt once it succeeded.
+    await h.clock.advance(60_000);
+    expect(h.fake.count('sys/leases/revoke')).toBe(4);
+  });
+
+  it('background revocation attempts come closer as the retired lease ends, and stop at its end', async () => {
+    const h = harness();
+    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    const waits: number[] = [];
+    lease.on('error', (e) => {
+      if (e.operation === 'revoke') waits.push(e.retryInMs ?? -1);
+    });
+    h.fake.failures.set('sys/leases/revoke', { status: 503, errors: ['upstream unavailable'] });
+    const t0 = h.clock.now();
+    expect(first.expiresAt).toBe(t0 + 10_000);
+    await lease.reissue();
+    await flush();
+    await h.clock.advance(10_000);
+    // Backoff 1, 2, 4, 8 s… but never more than a third of the time left (at least 500 ms); none after the end.
+    // Attempts at t0 + 0, 1000, 3000, 5333, 6889, 7926, 8617, 9117, 9617 (then 383 ms left < 500 ms: stop).
+    expect(waits).toEqual([1000, 2000, 2333, 1556, 1037, 691, 500, 500, -1]);
+    expect(h.fake.count('sys/leases/revoke')).toBe(9);
+    await h.clock.advance(60_000);
+    expect(h.fake.count('sys/leases/revoke')).toBe(9);
+  });
+
+  it('close() cancels the background revocation retries (no timer left)', async () => {
+    const h = harness();
+    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(h, lease);
+    h.fake.failures.set('sys/leases/revoke', { status: 500, errors: ['internal error'], count: 1 });
+    await lease.reissue();
+    await flush();
+    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    await h.vault.close({ revokeToken: false });
+    // The retry timer is gone; the client's close revokes the current lease only (the retired one ends by itself).
+    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
+    expect(h.clock.pendingCount).toBe(0);
+    await h.clock.advance(60_000);
+    expect(h.fake.count('sys/leases/revoke')).toBe(2);
   });
 
   it('reissue() is single flight and honours ifGeneration', async () => {
@@ -333,7 +414,8 @@ describe('lease state machine (injected clock and transport)', () => {
     h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
     const lease = h.vault.database.credentials('app');
     const first = await readyLease(h, lease);
-    await h.clock.advance(7000);
+    // The renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s: Vault is down from 5 s to 6 s.
+    await h.clock.advance(5000);
     h.fake.down = true;
     await h.clock.advance(1000);
     expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(0);
@@ -344,18 +426,24 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(lease.state).toBe('renewed');
   });
 
-  it('circuit:close (Vault is back) cuts a renewal backoff short', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 5000, maxMs: 5000 } } });
+  it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
+    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } });
     h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
     const lease = h.vault.database.credentials('app');
-    await readyLease(h, lease);
+    const first = await readyLease(h, lease);
     h.fake.down = true;
-    await h.clock.advance(43_000); // renewal at ~43 s fails; retry in ~5 s
-    const before = h.fake.count('sys/leases/renew');
-    expect(before).toBe(1);
+    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in 10 s (42.25 s)
+    expect(h.fake.count('sys/leases/renew')).toBe(1);
     h.fake.down = false;
+    const t = h.clock.now();
     h.vault.emit('circuit:close', { openForMs: 1000 });
     await flush();
+    // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
+    // 1.5 s rotation margin), not at once and not at 42.25 s.
+    expect(first.expiresAt - t).toBe(27_000);
+    await h.clock.advance(4999);
+    expect(h.fake.count('sys/leases/renew')).toBe(1);
+    await h.clock.advance(1);
     expect(h.fake.count('sys/leases/renew')).toBe(2);
     expect(lease.state).toBe('renewed');
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TimerSet } from '../../src/clock.js';
 import {
   calculateGrace,
   calculateSleep,
@@ -6,8 +7,11 @@ import {
   hasCappedWarning,
   LifetimeSchedule,
   type LifetimeStep,
+  spreadRenewal,
+  spreadWake,
 } from '../../src/index.js';
-import { fixedRandom } from '../helpers/manual-clock.js';
+import { LifetimeWatcher } from '../../src/lifetime-watcher.js';
+import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -265,5 +269,61 @@ describe('hasCappedWarning', () => {
     ).toBe(true);
     expect(hasCappedWarning(null)).toBe(false);
     expect(hasCappedWarning(['something else'])).toBe(false);
+  });
+});
+
+describe('spreadRenewal', () => {
+  it('is uniform in [½·d, d]: never later than the schedule', () => {
+    expect(spreadRenewal(20_000, () => 0)).toBe(20_000);
+    expect(spreadRenewal(20_000, () => 0.5)).toBe(15_000);
+    expect(spreadRenewal(20_000, () => 0.999999)).toBe(10_000);
+    expect(spreadRenewal(0, () => 0.5)).toBe(0);
+    expect(spreadRenewal(Number.POSITIVE_INFINITY, () => 0.5)).toBe(Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 1000; i++) {
+      const d = spreadRenewal(14_000, Math.random);
+      expect(d).toBeGreaterThanOrEqual(7000);
+      expect(d).toBeLessThanOrEqual(14_000);
+    }
+  });
+
+  it('the watcher sends each renewal at its spread instant (exact instants on the injected clock)', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    // Draws: the grace (0.5 → 15 % of 30 s = 4.5 s), then one per renewal: 0, 0.5, 1 − 1e-9.
+    const random = fixedRandom(0.5, 0, 0.5, 1 - 1e-9);
+    const schedule = new LifetimeSchedule({ leaseDurationMs: 30_000, renewable: true, now: t0, random });
+    const renewedAt: number[] = [];
+    const watcher = new LifetimeWatcher(
+      schedule,
+      {
+        renew: async () => ({ ttlMs: 30_000, capped: false, renewable: true }),
+        live: () => true,
+        renewed: (_outcome, now) => renewedAt.push(now - t0),
+        failed: () => 'retry',
+        renewFailed: () => undefined,
+        ending: () => undefined,
+      },
+      { timers: new TimerSet(clock), now: () => clock.now(), random },
+    );
+    watcher.start();
+    // Go's schedule renews every ⅔·30 + ⅓·4.5 = 21.5 s; spread: 21.5·(1 − 0.5·r) for r = 0, 0.5, 1.
+    for (let i = 0; i < 60; i++) {
+      await clock.advance(1000);
+      await flush();
+    }
+    expect(renewedAt).toEqual([21_500, 21_500 + 16_125, 21_500 + 16_125 + 10_750]);
+    watcher.stop();
+    expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('spreadWake', () => {
+  it('is uniform in [0, min(10 s, half the time left)]; 0 once the credential ended', () => {
+    expect(spreadWake(60_000, () => 0.5)).toBe(5000);
+    expect(spreadWake(60_000, () => 0.999999)).toBe(10_000);
+    expect(spreadWake(9000, () => 0.5)).toBe(2250);
+    expect(spreadWake(9000, () => 0)).toBe(0);
+    expect(spreadWake(0, () => 0.5)).toBe(0);
+    expect(spreadWake(-5, () => 0.5)).toBe(0);
   });
 });

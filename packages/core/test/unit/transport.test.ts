@@ -279,7 +279,12 @@ describe('circuit breaker', () => {
     expect(stub.seen.filter((r) => r.url === '/v1/secret/data/app')).toHaveLength(1); // not retried
     await expect(vault.request('GET', 'secret/data/app')).rejects.toMatchObject({ code: 'VAULT_SEALED' });
     expect(stub.seen.filter((r) => r.url === '/v1/secret/data/app')).toHaveLength(1); // failed fast
-    expect(vault.health()).toMatchObject({ status: 'down', circuit: { open: true, reason: 'sealed' } });
+    // The token is still valid: the client keeps serving on it (degraded), it is not down.
+    expect(vault.health()).toMatchObject({
+      status: 'degraded',
+      reasons: ['Vault is sealed (circuit open)'],
+      circuit: { open: true, reason: 'sealed' },
+    });
     sealed = false;
     await until(() => !vault.health().circuit.open);
     expect((await vault.request('GET', 'secret/data/app')).status).toBe(200);

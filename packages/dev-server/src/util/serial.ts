@@ -23,3 +23,54 @@ export class KeyedSerialQueue<K> {
     await Promise.all(this.tails.values());
   }
 }
+
+/**
+ * Like {@link KeyedSerialQueue} (one task at a time per key; a failed task does not stop the next; callers see their
+ * own outcome), but a task queued as `urgent` runs before every `background` task still waiting for that key (tasks
+ * of one priority keep their call order). The database engine queues credential creations (a client waits for
+ * them) as urgent and revocations (Vault revokes expired leases in the background) as background, so that a backlog
+ * of revocations after an outage does not hold new credentials back.
+ */
+export class KeyedPrioritySerialQueue<K> {
+  private readonly drains = new Set<Promise<void>>();
+  private readonly queues = new Map<
+    K,
+    { running: boolean; urgent: Array<() => Promise<void>>; background: Array<() => Promise<void>> }
+  >();
+
+  run<T>(key: K, priority: 'urgent' | 'background', task: () => Promise<T>): Promise<T> {
+    let queue = this.queues.get(key);
+    if (!queue) {
+      queue = { running: false, urgent: [], background: [] };
+      this.queues.set(key, queue);
+    }
+    const result = new Promise<T>((resolve, reject) => {
+      queue[priority].push(() => task().then(resolve, reject));
+    });
+    if (!queue.running) {
+      const drained = this.drain(key, queue);
+      this.drains.add(drained);
+      void drained.then(() => this.drains.delete(drained));
+    }
+    return result;
+  }
+
+  /** Settles once every task queued so far has settled. */
+  async idle(): Promise<void> {
+    while (this.drains.size > 0) await Promise.all([...this.drains]);
+  }
+
+  private async drain(
+    key: K,
+    queue: { running: boolean; urgent: Array<() => Promise<void>>; background: Array<() => Promise<void>> },
+  ): Promise<void> {
+    queue.running = true;
+    for (;;) {
+      const next = queue.urgent.shift() ?? queue.background.shift();
+      if (!next) break;
+      await next().catch(ignore);
+    }
+    queue.running = false;
+    this.queues.delete(key);
+  }
+}

@@ -24,7 +24,7 @@ import {
   NAME_PATTERN,
   Router,
 } from '../../sdk/index.js';
-import { KeyedSerialQueue } from '../../util/serial.js';
+import { KeyedPrioritySerialQueue, KeyedSerialQueue } from '../../util/serial.js';
 import { type LongTimer, scheduleAt } from '../../util/timer.js';
 import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
 import { generateDatabasePassword } from './password.js';
@@ -178,8 +178,8 @@ export class DatabaseBackend implements Backend {
   private readonly timers = new Map<string, LongTimer>();
   /** Serialises rotations per static role. */
   private readonly rotations = new KeyedSerialQueue<string>();
-  /** Serialises credential creation and revocation per connection (see {@link changeRoles}). */
-  private readonly roleChanges = new KeyedSerialQueue<string>();
+  /** Serialises credential creation and revocation per connection, creations first (see {@link changeRoles}). */
+  private readonly roleChanges = new KeyedPrioritySerialQueue<string>();
   /** Aborts the backoff waits of {@link changeRoles} on close. */
   private readonly closing = new AbortController();
   private closed = false;
@@ -499,7 +499,9 @@ export class DatabaseBackend implements Backend {
     const values = { name: username, username, password, expiration };
     const queries = expandStatements(role.creation, true).map((query) => substitute(query, values));
     try {
-      await this.changeRoles(role.dbName, (connection) => connection.transaction(queries, [password]));
+      await this.changeRoles(role.dbName, 'urgent', (connection) =>
+        connection.transaction(queries, [password]),
+      );
     } catch (error) {
       throw internalError(statementFailure(error));
     }
@@ -561,7 +563,7 @@ export class DatabaseBackend implements Backend {
       substitute(query, { name: username, username }),
     );
     try {
-      await this.changeRoles(dbName, (connection) =>
+      await this.changeRoles(dbName, 'background', (connection) =>
         statements.length ? connection.transaction(queries) : this.defaultRevoke(connection, username),
       );
     } catch (error) {
@@ -576,13 +578,14 @@ export class DatabaseBackend implements Backend {
    * concurrent `GRANT`/`REVOKE`/`CREATE ROLE`/`DROP ROLE` on one object with `tuple concurrently updated`); and
    * again, after a short jittered backoff, when it still meets such a conflict with another session
    * ({@link isTransientConflict}). The work must be atomic or idempotent: a creation is one transaction, the default
-   * revocation is idempotent.
+   * revocation is idempotent. Creations (`urgent`: a client waits) run before queued revocations (`background`).
    */
   private changeRoles(
     dbName: string,
+    priority: 'urgent' | 'background',
     work: (connection: PostgresConnection) => Promise<void>,
   ): Promise<void> {
-    return this.roleChanges.run(dbName, async () => {
+    return this.roleChanges.run(dbName, priority, async () => {
       for (let attempt = 1; ; attempt++) {
         try {
           return await work(this.getConnection(dbName).connection);

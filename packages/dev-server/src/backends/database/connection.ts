@@ -162,13 +162,16 @@ export class PostgresConnection {
       throw this.sanitize(error, secrets, 'connect');
     }
     let broken = false;
+    // One statement is atomic by itself: one round trip instead of BEGIN / statement / COMMIT (a renewal's
+    // `ALTER ROLE … VALID UNTIL`, sent for every lease renewal).
+    const single = queries.length === 1;
     try {
-      await client.query('BEGIN');
+      if (!single) await client.query('BEGIN');
       for (const query of queries) await client.query(query);
-      await client.query('COMMIT');
+      if (!single) await client.query('COMMIT');
     } catch (error) {
       try {
-        await client.query('ROLLBACK');
+        if (!single) await client.query('ROLLBACK');
       } catch {
         broken = true;
       }
