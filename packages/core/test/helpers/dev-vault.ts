@@ -83,7 +83,9 @@ export async function startClockedServer(): Promise<{ server: DevServer; clock: 
   const server = await startDevServer({ clock });
   server.writePolicy(
     'app',
-    `path "secret/data/app" { capabilities = ["read", "create", "update"] }
+    `path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }
+path "secret/data/forbidden" { capabilities = ["deny"] }
+path "transit/*" { capabilities = ["create", "update"] }
 path "database/creds/*" { capabilities = ["read"] }
 path "database/static-creds/*" { capabilities = ["read"] }
 path "pki/issue/*" { capabilities = ["create", "update"] }
