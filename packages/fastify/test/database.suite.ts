@@ -12,22 +12,18 @@ import {
   type TestDatabase,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
 import { registerVault, vaultPlugin } from '../src/index.js';
-
-/** `main` (`pnpm test`: a short smoke of each long run) or `soak` (`pnpm test:soak`: the full runs). */
-export type Tier = 'main' | 'soak';
 
 /**
  * Databases decorated by the Fastify plugin, against the dev server and real PostgreSQL. The main tier serves through
  * one rotation; the soak tier (`database.soak.test.ts`) through three.
  */
-export function defineDatabaseSuite(tier: Tier): void {
-  const soak = tier === 'soak';
+export function defineDatabaseSuite(tier: TestTier): void {
+  const { soak, mainOnly } = tierTests(tier);
   const ROTATIONS = soak ? 3 : 1;
-  /** The tests that are not long runs are registered in the main tier only. */
-  const mainOnly = (soak ? () => undefined : it) as typeof it;
 
   let db: TestDatabase;
   let server: DevServer;

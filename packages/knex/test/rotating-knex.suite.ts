@@ -15,20 +15,16 @@ import {
   waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-
-/** `main` (`pnpm test`: a short smoke of each long run) or `soak` (`pnpm test:soak`: the full runs). */
-export type Tier = 'main' | 'soak';
 
 /**
  * createRotatingKnex against the dev server and real PostgreSQL. The main tier follows one rotation under load; the
  * soak tier (`rotating-knex.soak.test.ts`) five.
  */
-export function defineRotatingKnexSuite(tier: Tier): void {
-  const soak = tier === 'soak';
+export function defineRotatingKnexSuite(tier: TestTier): void {
+  const { soak, mainOnly } = tierTests(tier);
   const ROTATIONS = soak ? 5 : 1;
-  /** The tests that are not long runs are registered in the main tier only. */
-  const mainOnly = (soak ? () => undefined : it) as typeof it;
 
   let db: TestDatabase;
   let server: DevServer;

@@ -13,6 +13,7 @@ import {
   type TestDatabase,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import {
   ConfigurableModuleBuilder,
   Controller,
@@ -34,18 +35,13 @@ import {
 } from '../src/index.js';
 import { listen } from './helpers.js';
 
-/** `main` (`pnpm test`: a short smoke of each long run) or `soak` (`pnpm test:soak`: the full runs). */
-export type Tier = 'main' | 'soak';
-
 /**
  * Databases provided by the NestJS module, against the dev server and real PostgreSQL. The main tier serves through
  * one rotation; the soak tier (`database.soak.test.ts`) through three.
  */
-export function defineDatabaseSuite(tier: Tier): void {
-  const soak = tier === 'soak';
+export function defineDatabaseSuite(tier: TestTier): void {
+  const { soak, mainOnly } = tierTests(tier);
   const ROTATIONS = soak ? 3 : 1;
-  /** The tests that are not long runs are registered in the main tier only. */
-  const mainOnly = (soak ? () => undefined : it) as typeof it;
 
   let db: TestDatabase;
   let server: DevServer;

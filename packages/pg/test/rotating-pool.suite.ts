@@ -20,22 +20,18 @@ import {
   waitFor,
 } from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-
-/** `main` (`pnpm test`: a short smoke of each long run) or `soak` (`pnpm test:soak`: the full runs). */
-export type Tier = 'main' | 'soak';
 
 /**
  * The rotating pool against the dev server and real PostgreSQL. Shared by `rotating-pool.test.ts` (main tier: one
  * rotation, a 2 s seal) and `rotating-pool.soak.test.ts` (soak tier: five rotations, a 10 s seal).
  */
-export function defineRotatingPoolSuite(tier: Tier): void {
-  const soak = tier === 'soak';
+export function defineRotatingPoolSuite(tier: TestTier): void {
+  const { soak, mainOnly } = tierTests(tier);
   const ROTATIONS = soak ? 5 : 1;
   const SEAL_MS = soak ? 10_000 : 2000;
-  /** The tests that are not long runs are registered in the main tier only. */
-  const mainOnly = (soak ? () => undefined : it) as typeof it;
 
   let db: TestDatabase;
   let server: DevServer;

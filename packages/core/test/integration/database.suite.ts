@@ -7,6 +7,7 @@ import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { createTestDatabase, type TestDatabase, withDatabase } from '@leasehold/test-env';
 // Brings the typing of vitest's `inject('pgSuperuserUrl')` into this package.
 import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -20,23 +21,16 @@ import {
 } from '../../src/index.js';
 import { eventually, LeakRecorder, rootClient, setupAppRole, writePolicy } from './helpers.js';
 
-/** `main` (`pnpm test`: a short smoke of each long run) or `soak` (`pnpm test:soak`: the full runs). */
-export type Tier = 'main' | 'soak';
-
 /**
  * Database leases end to end. The main tier checks a 3 s / 9 s lease for 10 s (one rotation) and a token max TTL
  * for 10 s (one re-login); the soak tier (`database.soak.test.ts`) runs them for 30 s and 20 s, and the 5 s seal.
  */
-export function defineDatabaseSuite(tier: Tier): void {
-  const soak = tier === 'soak';
+export function defineDatabaseSuite(tier: TestTier): void {
+  const { soak, mainOnly, soakOnly } = tierTests(tier);
   const SHORT_LEASE_MS = soak ? 30_000 : 10_000;
   const ROTATIONS = soak ? 3 : 1;
   const TOKEN_RUN_MS = soak ? 20_000 : 10_000;
   const RELOGINS = soak ? 2 : 1;
-  /** Registered in the soak tier only (no shorter form keeps what it tests). */
-  const soakOnly = (soak ? it : () => undefined) as typeof it;
-  /** The tests that are not long runs are registered in the main tier only. */
-  const mainOnly = (soak ? () => undefined : it) as typeof it;
 
   const recorder = new LeakRecorder();
   let db: TestDatabase;
