@@ -1,4 +1,4 @@
-import type { ViteUserConfig } from 'vitest/config';
+import type { ViteUserConfig, ViteUserConfigFnObject } from 'vitest/config';
 
 export interface LeaseholdVitestOptions {
   /** Start (or reuse, via `LEASEHOLD_TEST_PG_URL`) the test PostgreSQL and provide `pgSuperuserUrl`. */
@@ -9,5 +9,9 @@ export interface LeaseholdVitestOptions {
   overrides?: ViteUserConfig;
 }
 
-/** The workspace's Vitest preset: node environment, `test/**` files, forked workers, optional test PostgreSQL. */
-export declare function defineLeaseholdConfig(options?: LeaseholdVitestOptions): ViteUserConfig;
+/**
+ * The workspace's Vitest preset: node environment, forked workers, optional test PostgreSQL. `vitest run` runs
+ * `test/**\/*.test.ts` (and type-checks `test/**\/*.test-d.ts` when there are any) but not the soak files
+ * (`*.soak.test.ts`, `test/soak/`); `vitest run --mode soak` runs only those. No test files is an error.
+ */
+export declare function defineLeaseholdConfig(options?: LeaseholdVitestOptions): ViteUserConfigFnObject;

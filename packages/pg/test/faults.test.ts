@@ -226,10 +226,16 @@ describe('out-of-band revocation fails no pool.query()', () => {
     expect((error as { code?: string }).code).toBe('42501');
     expect(pool.stats().generation).toBe(1);
     expect(pool.stats().reissues).toBe(0);
-    // Checked again only after a pause: the next real permission error fails at once, without new logins.
     expect(pool.stats().roleChecks).toBe(1);
-    await expect(pool.query('SELECT * FROM secret_things')).rejects.toMatchObject({ code: '42501' });
-    expect(pool.stats().roleChecks).toBe(1);
+    // Checked again only after a (real-time) pause, one check at a time: however long the machine takes between
+    // the queries, five more permission errors at once cause at most one more check, and no re-issue.
+    const more = await Promise.all(
+      Array.from({ length: 5 }, () => pool.query('SELECT * FROM secret_things').catch((e: unknown) => e)),
+    );
+    for (const e of more) expect(e).toMatchObject({ code: '42501' });
+    expect(pool.stats().roleChecks).toBeLessThanOrEqual(2);
+    expect(pool.stats().reissues).toBe(0);
+    expect(pool.stats().generation).toBe(1);
   }, 20_000);
 });
 

@@ -446,10 +446,8 @@ describe('token lifecycle against the dev server', () => {
       const first = recorder.error(await readApp(vault).catch((e: unknown) => e));
       expect(VaultError.is(first, VaultErrorCode.SEALED)).toBe(true);
       const sentBefore = server.requests({ path: 'secret/data/app' }).length;
-      const started = Date.now();
       const second = recorder.error(await readApp(vault).catch((e: unknown) => e));
       expect(VaultError.is(second, VaultErrorCode.SEALED)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(1000);
       expect(server.requests({ path: 'secret/data/app' }).length).toBe(sentBefore); // failed fast, not sent
       // The AppRole token is still valid: degraded (serving), not down.
       expect(vault.health()).toMatchObject({

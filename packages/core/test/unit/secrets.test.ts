@@ -1,155 +1,91 @@
-import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
-import { errorFromResponse } from '../../src/errors.js';
+import type { DevServer } from '@leasehold/dev-server';
 import {
-  auth,
-  createVault,
-  type TransportRequestOptions,
-  type Vault,
-  VaultError,
-  VaultErrorCode,
-  type VaultEvents,
-  type VaultMethod,
-  type VaultResponse,
-} from '../../src/index.js';
+  createDatabaseRole,
+  createTestDatabase,
+  mountDatabaseEngine,
+  type TestDatabase,
+} from '@leasehold/test-env';
+// Brings the typing of vitest's `inject('pgSuperuserUrl')` into this package.
+import type {} from '@leasehold/test-env/global-setup';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { auth, type Vault, VaultErrorCode, type VaultEvents, type VaultOptions } from '../../src/index.js';
 import { registerVaultMetrics } from '../../src/metrics/index.js';
-import { FakeLeaseVault } from '../helpers/fake-lease-vault.js';
-import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
+import { appRole, clockedClient, type SettlingClock, startClockedServer } from '../helpers/dev-vault.js';
+import { fixedRandom } from '../helpers/manual-clock.js';
 
-/** KV v2 at `secret/` and a transit engine that rejects a plaintext of "bad" (per-item batch error, status 400). */
-class FakeSecrets extends FakeLeaseVault {
-  kv = new Map<string, Array<Record<string, unknown>>>();
-  gate: Promise<void> | undefined;
-
-  override async request<TBody>(
-    method: VaultMethod,
-    path: string,
-    options: TransportRequestOptions = {},
-  ): Promise<VaultResponse<TBody>> {
-    const handled = /^(secret|transit)\//.test(path) || path.startsWith('sys/internal/ui/mounts/');
-    if (!handled) return super.request<TBody>(method, path, options);
-    this.calls.push({ method, path, token: options.token?.reveal(), body: options.body });
-    if (this.inner.down) {
-      throw new VaultError(VaultErrorCode.UNAVAILABLE, `${method} ${path}: ECONNREFUSED`, { method, path });
-    }
-    if (this.gate) await this.gate;
-    const ok = (data: unknown, status = 200) =>
-      ({
-        status,
-        headers: {},
-        body: { data, warnings: null, lease_id: '', auth: null },
-      }) as VaultResponse<TBody>;
-    if (path === 'sys/internal/ui/mounts/secret')
-      return ok({ type: 'kv', options: { version: '2' }, path: 'secret/' });
-    let m = /^secret\/data\/(.+)$/.exec(path);
-    if (m) {
-      const key = m[1] as string;
-      const versions = this.kv.get(key) ?? [];
-      if (method === 'PUT') {
-        const body = options.body as { data: Record<string, unknown>; options?: { cas?: number } };
-        if (body.options?.cas !== undefined && body.options.cas !== versions.length) {
-          throw errorFromResponse(
-            400,
-            ['check-and-set parameter did not match the current version'],
-            method,
-            path,
-          );
-        }
-        versions.push(body.data);
-        this.kv.set(key, versions);
-        return ok({ version: versions.length, created_time: 't', deletion_time: '', destroyed: false });
-      }
-      const data = versions.at(-1);
-      if (!data) throw errorFromResponse(404, [], method, path);
-      return ok({
-        data,
-        metadata: { version: versions.length, created_time: 't', deletion_time: '', destroyed: false },
-      });
-    }
-    m = /^secret\/metadata\/(.+)$/.exec(path);
-    if (m) {
-      const versions = this.kv.get(m[1] as string);
-      if (!versions) throw errorFromResponse(404, [], method, path);
-      return ok({
-        current_version: versions.length,
-        oldest_version: 1,
-        created_time: 't',
-        updated_time: 't',
-        max_versions: 0,
-        cas_required: false,
-        delete_version_after: '0s',
-        custom_metadata: null,
-        versions: {},
-      });
-    }
-    m = /^transit\/encrypt\/(.+)$/.exec(path);
-    if (m) {
-      const body = options.body as { batch_input: Array<{ plaintext: string; reference?: string }> };
-      const results = body.batch_input.map((i) =>
-        Buffer.from(i.plaintext, 'base64').toString() === 'bad'
-          ? { error: 'bad plaintext for this test', reference: i.reference }
-          : { ciphertext: `vault:v1:${i.plaintext}`, key_version: 1, reference: i.reference },
-      );
-      const failed = results.some((r) => 'error' in r);
-      return ok({ batch_results: results }, failed ? 400 : 200);
-    }
-    throw errorFromResponse(404, [], method, path);
-  }
-}
+// KV v2, transit and a database lease on the in-process dev server, the client and the server on one manual clock.
 
 let open: Vault[] = [];
+let servers: DevServer[] = [];
+let db: TestDatabase | undefined;
 afterEach(async () => {
   await Promise.all(open.map((v) => v.close({ revokeToken: false, timeoutMs: 50 })));
+  await Promise.all(servers.map((s) => s.close()));
   open = [];
+  servers = [];
+});
+afterAll(async () => {
+  await db?.drop();
 });
 
-function harness(extra: Parameters<typeof createVault>[0] = {}) {
-  const clock = new ManualClock();
-  const fake = new FakeSecrets(clock);
-  const vault = createVault({
-    env: {},
-    clock,
-    random: fixedRandom(0.5),
-    transport: fake,
-    auth: auth.appRole({ roleId: 'role-id-value', secretId: 'secret-id-value' }),
-    ...extra,
+async function rootCall(server: DevServer, method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${server.url}/v1/${path}`, {
+    method,
+    headers: { 'X-Vault-Token': server.rootToken, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  open.push(vault);
-  return { vault, clock, fake };
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
 }
 
-describe('kv cache, transit batches and metrics (injected transport)', () => {
+/** Writes a KV v2 version as an operator would (not through the client under test). */
+function writeKv(server: DevServer, path: string, data: Record<string, unknown>): Promise<unknown> {
+  return rootCall(server, 'POST', `secret/data/${path}`, { data });
+}
+
+async function harness(extra: VaultOptions = {}) {
+  const { server, clock } = await startClockedServer();
+  servers.push(server);
+  const creds = await appRole(server, 'app', { token_ttl: '1h', token_max_ttl: '2h' });
+  const client = clockedClient(server, clock, {
+    random: fixedRandom(0.5),
+    auth: auth.appRole(creds),
+    ...extra,
+  });
+  open.push(client.vault);
+  return { ...client, server, clock: clock as SettlingClock, creds };
+}
+
+describe('kv cache, transit batches and metrics (dev server on one manual clock)', () => {
   it('10,000 concurrent kv.get of one path cause one read; then hits until the TTL', async () => {
-    const h = harness({ cache: { ttlMs: 1000, staleIfErrorMs: 5000 } });
-    h.fake.kv.set('app/config', [{ apiKey: 'kv-secret-value' }]);
-    let release: () => void = () => {};
-    h.fake.gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const h = await harness({ cache: { ttlMs: 1000, staleIfErrorMs: 5000 } });
+    await writeKv(h.server, 'app/config', { apiKey: 'kv-secret-value' });
+    h.server.addLatency({ method: 'GET', path: 'secret/data/app/config', ms: 200, count: 1 });
     const reads = Array.from({ length: 10_000 }, () => h.vault.kv.get<{ apiKey: string }>('app/config'));
-    await flush();
-    release();
-    h.fake.gate = undefined;
     const results = await Promise.all(reads);
     expect(results.every((r) => r.data.reveal().apiKey === 'kv-secret-value')).toBe(true);
-    expect(h.fake.count('secret/data/app/config')).toBe(1);
-    expect(h.fake.count('sys/internal/ui/mounts/secret')).toBe(1);
+    expect(h.count('secret/data/app/config')).toBe(1);
+    expect(h.count('sys/internal/ui/mounts/secret')).toBe(1);
     expect(JSON.stringify(results[0])).not.toContain('kv-secret-value');
     const hit = await h.vault.kv.get('app/config');
     expect(hit.cached).toBe(true);
-    expect(h.fake.count('secret/data/app/config')).toBe(1);
-    await h.clock.advance(1001);
-    await h.vault.kv.get('app/config');
-    expect(h.fake.count('secret/data/app/config')).toBe(2);
+    expect(h.count('secret/data/app/config')).toBe(1);
+    await h.clock.advance(999);
+    expect((await h.vault.kv.get('app/config')).cached).toBe(true);
+    await h.clock.advance(2);
+    expect((await h.vault.kv.get('app/config')).cached).toBe(false);
+    expect(h.count('secret/data/app/config')).toBe(2);
   });
 
   it('serves a stale value within the stale window while Vault is down, and says so', async () => {
-    const h = harness({ cache: { ttlMs: 1000, staleIfErrorMs: 5000 } });
-    h.fake.kv.set('app/config', [{ apiKey: 'v1' }]);
+    const h = await harness({ cache: { ttlMs: 1000, staleIfErrorMs: 5000 } });
+    await writeKv(h.server, 'app/config', { apiKey: 'v1' });
     await h.vault.kv.get('app/config');
     const stale: Array<VaultEvents['cache:stale']> = [];
     h.vault.on('cache:stale', (e) => stale.push(e));
-    h.fake.down = true;
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
     await h.clock.advance(3000);
     const r = await h.vault.kv.get('app/config');
     expect(r.stale).toBe(true);
@@ -158,12 +94,12 @@ describe('kv cache, transit batches and metrics (injected transport)', () => {
     await h.clock.advance(3001);
     await expect(h.vault.kv.get('app/config')).rejects.toMatchObject({ code: VaultErrorCode.UNAVAILABLE });
     // a permanent error is never masked by the cache
-    h.fake.down = false;
+    h.server.clearFaults();
     await expect(h.vault.kv.get('missing')).rejects.toMatchObject({ code: VaultErrorCode.NOT_FOUND });
   });
 
   it('put with cas, cache invalidation on write, CAS mismatch error, and watch reporting a new version', async () => {
-    const h = harness();
+    const h = await harness();
     expect((await h.vault.kv.put('w', { a: 1 }, { cas: 0 }))?.version).toBe(1);
     await expect(h.vault.kv.put('w', { a: 2 }, { cas: 0 })).rejects.toMatchObject({
       code: VaultErrorCode.CAS_MISMATCH,
@@ -172,44 +108,61 @@ describe('kv cache, transit batches and metrics (injected transport)', () => {
     await h.vault.kv.put('w', { a: 2 });
     expect((await h.vault.kv.get('w')).data.reveal()).toEqual({ a: 2 });
 
-    const changes: number[] = [];
-    const watch = h.vault.kv.watch('w', (c) => changes.push(c.version), { intervalMs: 500 });
+    const changes: Array<{ version: number; at: number }> = [];
+    const watch = h.vault.kv.watch('w', (c) => changes.push({ version: c.version, at: h.clock.now() }), {
+      intervalMs: 500,
+    });
     await watch.ready;
-    h.fake.kv.get('w')?.push({ a: 3 });
+    const watchedFrom = h.clock.now();
+    await writeKv(h.server, 'w', { a: 3 });
     await h.clock.advance(500);
-    expect(changes).toEqual([3]);
+    expect(changes).toEqual([{ version: 3, at: watchedFrom + 500 }]);
     expect((await h.vault.kv.get('w')).data.reveal()).toEqual({ a: 3 });
     watch.stop();
-    h.fake.kv.get('w')?.push({ a: 4 });
+    await writeKv(h.server, 'w', { a: 4 });
     await h.clock.advance(1000);
-    expect(changes).toEqual([3]);
+    expect(changes.map((c) => c.version)).toEqual([3]);
   });
 
   it('transit batch: the bad item carries its error, the others their results; big batches are split', async () => {
-    const h = harness();
-    const items = ['a', 'bad', 'c', 'd', 'e'].map((p, i) => ({ plaintext: p, reference: `r${i}` }));
-    const results = await h.vault.transit.encryptBatch('k', items, { batchSize: 2 });
-    expect(h.fake.count('transit/encrypt/k')).toBe(3);
-    expect(results.map((r) => r.ok)).toEqual([true, false, true, true, true]);
-    const bad = results[1];
-    expect(bad?.ok === false && bad.error.message).toMatch(/item 1 failed: bad plaintext/);
+    const h = await harness();
+    await rootCall(h.server, 'POST', 'sys/mounts/transit', { type: 'transit' });
+    await rootCall(h.server, 'POST', 'transit/keys/k', {});
+    const items = ['a', 'b', 'c', 'd', 'e'].map((p, i) => ({ plaintext: p, reference: `r${i}` }));
+    const encrypted = await h.vault.transit.encryptBatch('k', items, { batchSize: 2 });
+    expect(h.count('transit/encrypt/k')).toBe(3);
+    expect(encrypted.map((r) => r.ok)).toEqual([true, true, true, true, true]);
+    expect(encrypted.map((r) => r.reference)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    const ciphertexts = encrypted.map((r) => (r.ok ? r.ciphertext : ''));
+    expect(ciphertexts.every((c) => c.startsWith('vault:v1:'))).toBe(true);
+    // one ciphertext that the key cannot open: only that item fails
+    const tampered = ciphertexts.map((c, i) => ({
+      ciphertext: i === 1 ? `vault:v1:${Buffer.from('not a ciphertext of k').toString('base64')}` : c,
+      reference: `r${i}`,
+    }));
+    const decrypted = await h.vault.transit.decryptBatch('k', tampered, { batchSize: 2 });
+    expect(decrypted.map((r) => r.ok)).toEqual([true, false, true, true, true]);
+    const bad = decrypted[1];
+    expect(bad?.ok === false && bad.error.message).toMatch(/item 1 failed: /);
     expect(bad?.reference).toBe('r1');
-    const first = results[0];
-    expect(first?.ok === true && first.ciphertext).toBe(`vault:v1:${Buffer.from('a').toString('base64')}`);
+    const first = decrypted[0];
+    expect(first?.ok === true && first.plaintext.reveal().toString()).toBe('a');
   });
 
   it('metrics: events become prom-client metrics without secret labels', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    const h = await harness({ leases: { rotationMarginMs: 1500 } });
+    db ??= await createTestDatabase(inject('pgSuperuserUrl'));
+    await mountDatabaseEngine(h.server, db);
+    await createDatabaseRole(h.server, 'app', { defaultTtl: '3s', maxTtl: '9s' });
     const registry = new Registry();
     const metrics = registerVaultMetrics(h.vault, { registry });
-    h.fake.kv.set('m', [{ x: 1 }]);
+    await writeKv(h.server, 'm', { x: 1 });
     await h.vault.kv.get('m');
     await h.vault.kv.get('m');
     const lease = h.vault.database.credentials('app');
-    const p = lease.ready();
-    await flush();
-    await p;
+    const first = await lease.ready();
     await h.clock.advance(9000);
+    expect(lease.current().generation).toBe(2);
     const text = await registry.metrics();
     expect(text).toMatch(/leasehold_vault_logins_total\{method="approle",reason="initial"\} 1/);
     expect(text).toMatch(/leasehold_vault_cache_requests_total\{mount="secret",result="hit"\} 1/);
@@ -225,7 +178,8 @@ describe('kv cache, transit batches and metrics (injected transport)', () => {
       /leasehold_vault_request_duration_seconds_count\{method="GET",template="database\/creds\/:role",status="200"\}/,
     );
     expect(text).toMatch(/leasehold_vault_token_ttl_seconds \d+/);
-    expect(text).not.toMatch(/pw-secret|LEASE0000/);
+    expect(text).not.toContain(first.value.password.reveal());
+    expect(text).not.toContain(first.leaseId);
     metrics.unregister();
     expect((await registry.metrics()).trim()).toBe('');
   });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   auth,
   createVault,
@@ -11,6 +11,7 @@ import {
   type VaultEvents,
 } from '../../src/index.js';
 import { envelope, HttpStub, makeTestPki, type TestPki } from '../helpers/http-stub.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const TOKEN = 'hvs.transport-test-token-value';
 
@@ -189,17 +190,20 @@ describe('HTTP transport', () => {
   });
 
   it('close() interrupts a retry wait with VAULT_CLOSED', async () => {
-    const { vault } = await setup(() => ({ status: 502, body: { errors: ['upstream'] } }), {
+    // The retry wait runs on a manual clock that never moves: only close() can end it.
+    const clock = new ManualClock();
+    const { stub, vault } = await setup(() => ({ status: 502, body: { errors: ['upstream'] } }), {
       retry: { maxRetries: 5, initialDelayMs: 5000, maxDelayMs: 5000 },
       circuitBreaker: false,
+      clock,
     });
     await vault.ready();
     const p = vault.request('GET', 'secret/data/app').catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 100));
-    const started = Date.now();
+    await vi.waitFor(() => expect(stub.seen.filter((r) => r.url === '/v1/secret/data/app')).toHaveLength(1));
     await vault.close();
     expect(await p).toMatchObject({ code: 'VAULT_CLOSED' });
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(stub.seen.filter((r) => r.url === '/v1/secret/data/app')).toHaveLength(1);
+    expect(clock.pendingCount).toBe(0);
   });
 
   it('talks to a unix socket (Vault Agent / Proxy listener)', async () => {

@@ -1,0 +1,3 @@
+import { defineDatabaseSuite } from './database.suite.js';
+
+defineDatabaseSuite('soak');

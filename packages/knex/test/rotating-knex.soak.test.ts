@@ -1,0 +1,3 @@
+import { defineRotatingKnexSuite } from './rotating-knex.suite.js';
+
+defineRotatingKnexSuite('soak');

@@ -1,0 +1,3 @@
+import { defineRotatingPoolSuite } from './rotating-pool.suite.js';
+
+defineRotatingPoolSuite('soak');

@@ -1,0 +1,301 @@
+import { auth, createVault, type DatabaseCredentials, type LeaseSnapshot, type Vault } from '@leasehold/core';
+import { type DevServer, startDevServer } from '@leasehold/dev-server';
+import {
+  createRotatingPool,
+  type PoolRotateEvent,
+  type RotatingPool,
+  RotatingPoolErrorCode,
+  type RotatingPoolOptions,
+} from '@leasehold/pg';
+import {
+  canLogin,
+  createDatabaseRole,
+  createTestDatabase,
+  mountDatabaseEngine,
+  roleExists,
+  sleep,
+  startLoad,
+  type TestDatabase,
+  vaultRequest,
+  waitFor,
+} from '@leasehold/test-env';
+import type {} from '@leasehold/test-env/global-setup';
+import { type TestTier, tierTests } from '@leasehold/test-env/tier';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+/**
+ * The rotating pool against the dev server and real PostgreSQL. Shared by `rotating-pool.test.ts` (main tier: one
+ * rotation, a 2 s seal) and `rotating-pool.soak.test.ts` (soak tier: five rotations, a 10 s seal).
+ */
+export function defineRotatingPoolSuite(tier: TestTier): void {
+  const { soak, mainOnly } = tierTests(tier);
+  const ROTATIONS = soak ? 5 : 1;
+  const SEAL_MS = soak ? 10_000 : 2000;
+
+  let db: TestDatabase;
+  let server: DevServer;
+  let vault: Vault;
+
+  const pools: RotatingPool[] = [];
+  const poolErrors: Error[] = [];
+
+  /** Creates a pool that afterAll ends (even when a test failed) and whose idle-client errors are collected. */
+  function open(options: RotatingPoolOptions): RotatingPool {
+    const pool = createRotatingPool(options);
+    pool.on('error', (err) => poolErrors.push(err));
+    pools.push(pool);
+    return pool;
+  }
+
+  function poolOptions() {
+    return { host: db.host, port: db.port, database: db.name };
+  }
+
+  /** One unit of work: a read through pool.query and a transaction on a checked-out client. */
+  async function work(pool: RotatingPool, i: number): Promise<void> {
+    if (i % 2 === 0) {
+      await pool.query('SELECT count(*) FROM items');
+      return;
+    }
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
+      await client.query('SELECT pg_sleep(0.005)');
+      await client.query('COMMIT');
+      client.release();
+    } catch (err) {
+      client.release(err as Error); // a failed client is not returned to the pool
+      throw err;
+    }
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('pgSuperuserUrl'));
+    await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
+    server = await startDevServer();
+    await mountDatabaseEngine(server, db);
+    await createDatabaseRole(server, 'fast', { defaultTtl: '6s', maxTtl: '6s' });
+    await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
+    await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
+    await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
+    await createDatabaseRole(server, 'closing', { defaultTtl: '60s', maxTtl: '120s' });
+    vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
+  });
+
+  afterAll(async () => {
+    await Promise.all(pools.filter((p) => !p.ending).map((p) => p.end()));
+    await vault?.close();
+    await server?.close();
+    await db?.drop();
+  });
+
+  describe('createRotatingPool', () => {
+    mainOnly('is a real pg.Pool and rejects bad options with a typed error', async () => {
+      const pool = open({ vault, role: 'ending', ...poolOptions(), max: 2, revokeOnEnd: false });
+      expect(pool).toBeInstanceOf(pg.Pool);
+      const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one');
+      expect(rows[0]?.one).toBe(1);
+      expect(pool.stats()).toMatchObject({ generation: 1, rotations: 0, connections: { 1: 1 } });
+      await pool.end();
+
+      expect(() => createRotatingPool({ role: 'x' } as never)).toThrow(/Invalid option "vault"/);
+      expect(() => createRotatingPool({ vault, role: '' })).toThrow(/Invalid option "role"/);
+      expect(() => createRotatingPool({ vault, role: 'x', credentials: 'weird' as never })).toThrow(
+        expect.objectContaining({ code: 'VAULT_CONFIG' }),
+      );
+    });
+
+    it(`follows ${ROTATIONS} rotation(s) under concurrent load: 0 failed queries, old leases revoked after drain`, async () => {
+      const pool = open({ vault, role: 'fast', ...poolOptions(), max: 8 });
+      const previous: Array<LeaseSnapshot<DatabaseCredentials>> = [];
+      const revoked = new Set<number>();
+      const rotations: PoolRotateEvent[] = [];
+      const drained: number[] = [];
+      pool.lease.on('rotated', (e) => {
+        previous.push(e.previous);
+      });
+      pool.lease.on('revoked', (e) => {
+        if (e.reason === 'rotated') revoked.add(e.generation);
+      });
+      pool.on('rotate', (e) => rotations.push(e));
+      pool.on('drained', (e) => drained.push(e.generation));
+
+      const load = startLoad(8, (i) => work(pool, i));
+      await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 60_000);
+      const { ok, failures } = await load.stop();
+
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(50);
+      // Every previous generation drains and its lease is revoked: the role can no longer log in.
+      await waitFor('old leases revoked', () => previous.every((p) => revoked.has(p.generation)));
+      for (const p of previous) {
+        expect(await canLogin(db, p.value.username, p.value.password.reveal())).toBe(false);
+        expect(await roleExists(db, p.value.username)).toBe(false);
+      }
+      expect(drained).toEqual(expect.arrayContaining(previous.map((p) => p.generation)));
+      expect(rotations.length).toBe(pool.stats().rotations);
+      // All connections are on the newest generation (a rotation may have happened meanwhile: wait for its drain).
+      await waitFor('connections on the newest generation', () => {
+        const s = pool.stats();
+        return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
+      });
+      // At most one connect per pooled connection per rotation (plus the first fill).
+      const s = pool.stats();
+      expect(s.connects).toBeLessThanOrEqual(8 * (s.rotations + 1));
+      const current = pool.lease.current();
+      await pool.end();
+      expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
+    }, 90_000);
+
+    mainOnly(
+      'recovers when the lease is revoked out of band: pool.query never fails, transactions fail typed',
+      async () => {
+        const pool = open({ vault, role: 'oob', ...poolOptions(), max: 8 });
+        await pool.query('SELECT 1');
+        const first = pool.lease.current();
+        const load = startLoad(8, (i) => work(pool, i));
+        await sleep(500);
+        const revokedAt = Date.now();
+        await server.revokeLease(first.leaseId);
+        await sleep(2000);
+        const { ok, failures } = await load.stop();
+
+        expect(ok).toBeGreaterThan(20);
+        expect(pool.lease.current().generation).toBeGreaterThan(first.generation);
+        // Only transactions on the dropped role failed (pool.query retried on the new generation), all with the typed
+        // ROLE_DROPPED error, shortly after the revocation.
+        for (const f of failures) {
+          expect(f.error).toMatchObject({ code: RotatingPoolErrorCode.ROLE_DROPPED, inTransaction: true });
+          expect(f.at - revokedAt).toBeLessThan(5000);
+        }
+        expect(failures.length).toBeLessThanOrEqual(8);
+        const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM items');
+        expect(Number(rows[0]?.n)).toBeGreaterThan(0);
+        await waitFor('old connections drained', () => pool.stats().draining.length === 0);
+        await pool.end();
+      },
+      30_000,
+    );
+
+    it(`keeps serving while Vault is sealed for ${SEAL_MS / 1000} s (credentials still valid)`, async () => {
+      const pool = open({ vault, role: 'sealed', ...poolOptions(), max: 8, idleTimeoutMillis: 300 });
+      await pool.query('SELECT 1');
+      const load = startLoad(8, async (i) => {
+        await work(pool, i);
+        if (i === 0) await sleep(400); // lets connections go idle and reconnect during the seal
+      });
+      server.seal();
+      await sleep(SEAL_MS);
+      server.unseal();
+      await sleep(300);
+      const { ok, failures } = await load.stop();
+      expect(failures.map((f) => String(f.error))).toEqual([]);
+      expect(ok).toBeGreaterThan(SEAL_MS / 100);
+      expect(pool.stats().connects).toBeGreaterThan(1);
+      await pool.end();
+    }, 30_000);
+
+    mainOnly(
+      'follows a static role: a rejected login re-reads the password and retries once',
+      async () => {
+        await db.query(`CREATE ROLE static_app LOGIN PASSWORD 'initial-password'`);
+        await db.query('GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO static_app');
+        await db.query('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO static_app');
+        await vaultRequest(server, 'POST', 'database/static-roles/static-app', {
+          db_name: 'test',
+          username: 'static_app',
+          rotation_period: '1h',
+        });
+        const pool = open({
+          vault,
+          role: 'static-app',
+          credentials: 'static',
+          ...poolOptions(),
+          max: 4,
+          maxUses: 10, // keeps connects happening under load
+        });
+        await pool.query('SELECT 1');
+        const load = startLoad(6, (i) => work(pool, i));
+        for (let n = 0; n < 2; n++) {
+          await sleep(700);
+          await vaultRequest(server, 'POST', 'database/rotate-role/static-app');
+        }
+        await waitFor('two static rotations', () => pool.stats().rotations >= 2);
+        await sleep(300);
+        const { ok, failures } = await load.stop();
+        expect(failures.map((f) => String(f.error))).toEqual([]);
+        expect(ok).toBeGreaterThan(20);
+        const s = pool.stats();
+        expect(s.generation).toBe(3);
+        expect(s.reissues).toBeGreaterThanOrEqual(2);
+        expect(pool.lease.current().value.username).toBe('static_app');
+        await pool.end();
+      },
+      30_000,
+    );
+
+    mainOnly('end() drains and revokes the lease', async () => {
+      const pool = open({ vault, role: 'ending', ...poolOptions(), max: 4 });
+      const client = await pool.connect();
+      const snap = pool.lease.current();
+      const ended = pool.end();
+      await sleep(100);
+      expect(await canLogin(db, snap.value.username, snap.value.password.reveal())).toBe(true);
+      client.release();
+      await ended;
+      expect(await canLogin(db, snap.value.username, snap.value.password.reveal())).toBe(false);
+      expect(pool.lease.state).toBe('revoked');
+    });
+
+    mainOnly('end() revokes only after every connection, busy or idle, has really closed', async () => {
+      const pool = open({ vault, role: 'closing', ...poolOptions(), max: 6 });
+      const errors: unknown[] = [];
+      const onUnhandled = (reason: unknown) => errors.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      const opened: pg.Client[] = [];
+      const closed = new Set<pg.Client>();
+      pool.on('connect', (client) => {
+        opened.push(client as unknown as pg.Client);
+        client.on('error', (err) => errors.push(err));
+        client.once('end', () => closed.add(client as unknown as pg.Client));
+      });
+      try {
+        // Six connections: three stay idle, three are busy when end() is called.
+        const held = await Promise.all(Array.from({ length: 6 }, () => pool.connect()));
+        for (const client of held.slice(3)) client.release();
+        const busy = held
+          .slice(0, 3)
+          .map((client) => client.query('SELECT pg_sleep(0.2)').finally(() => client.release()));
+        const username = pool.lease.current().value.username;
+        // How many sockets had closed when the revocation started (pg-pool's end() alone resolves before they have).
+        let closedAtRevoke = -1;
+        const lease = pool.lease as { revoke: typeof pool.lease.revoke };
+        const revoke = lease.revoke.bind(pool.lease);
+        lease.revoke = (...args) => {
+          closedAtRevoke = closed.size;
+          return revoke(...args);
+        };
+        await pool.end();
+        expect(opened).toHaveLength(6);
+        expect(closedAtRevoke).toBe(6);
+        expect(closed.size).toBe(6);
+        expect(pool.stats().connections).toEqual({});
+        // …so the busy queries completed and the revocation met no session of the role.
+        await expect(Promise.all(busy)).resolves.toHaveLength(3);
+        const sessions = await db.query(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1',
+          [username],
+        );
+        expect(sessions.rows[0]?.n).toBe(0);
+        expect(await roleExists(db, username)).toBe(false);
+        expect(pool.lease.state).toBe('revoked');
+        await sleep(100);
+        expect(errors).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { defineRotatingPrismaSuite } from './rotating-prisma.suite.js';
+
+defineRotatingPrismaSuite('soak');
