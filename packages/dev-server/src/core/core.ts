@@ -75,6 +75,13 @@ interface WrappedEntry {
 /** Message for a bad/expired/revoked token: both texts, as Vault ≥ 1.16 joins them into one multierror string. */
 export const INVALID_TOKEN_MESSAGE = '2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n';
 
+/**
+ * Message for a valid token that its policies do not allow: Vault's `CheckToken` appends `ErrPermissionDenied` to a
+ * multierror (https://github.com/hashicorp/vault/blob/main/vault/request_handling.go), so the text is the one-error
+ * form.
+ */
+export const POLICY_DENIED_MESSAGE = '1 error occurred:\n\t* permission denied\n\n';
+
 /** Sys paths that need `sudo` (Vault's `PathsSpecial.Root` of the system and token backends), as globs. */
 const SUDO_PATHS = [
   'sys/auth/*',
@@ -493,9 +500,11 @@ export class Core {
     const system = this.mounts.get('sys/')?.backend as SystemBackend;
     if (path === 'sys/health') return system.health(method, query);
     if (path === 'sys/seal-status') {
-      if (method !== 'GET') return errorReply(405, ['unsupported operation']);
+      if (method !== 'GET') return errorReply(405, []);
       return jsonReply(200, system.sealStatus());
     }
+    if (path === 'sys/init') return system.init(method);
+    if (path === 'sys/leader') return system.leader(method);
     if (this.sealed && path !== 'sys/unseal') return errorReply(503, ['Vault is sealed']);
 
     // The namespace: the X-Vault-Namespace header, then leading path segments naming (nested) namespaces.
@@ -672,6 +681,8 @@ export class Core {
       req.tokenId = undefined;
     }
     if (!unauthenticated) {
+      // No token at all: plain `permission denied`; an unknown, expired or revoked one: the invalid-token multierror.
+      if (!req.tokenId) return errorReply(403, ['permission denied']);
       te = this.tokens.lookup(req.tokenId);
       if (!te) return errorReply(403, [INVALID_TOKEN_MESSAGE]);
       // A token works in its own namespace and the namespaces below it, never above or beside it.
@@ -715,7 +726,7 @@ export class Core {
         const tokenNamespace = te.mount.namespace ?? ROOT_NAMESPACE;
         const aclPath = `${this.namespace.path.slice(tokenNamespace.path.length)}${req.path}`;
         if (!acl.allows(aclPath, operation, isSudoPath(req.path)))
-          return errorReply(403, ['permission denied']);
+          return errorReply(403, [POLICY_DENIED_MESSAGE]);
         this.tokens.use(te);
       }
       if (!mount) return errorReply(404, [`no handler for route "${req.path}". route entry not found.`]);

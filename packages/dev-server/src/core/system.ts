@@ -65,7 +65,7 @@ export class SystemBackend implements Backend {
   }
 
   health(method: string, query: URLSearchParams): RawReply {
-    if (method !== 'GET' && method !== 'HEAD') return errorReply(405, ['unsupported operation']);
+    if (method !== 'GET' && method !== 'HEAD') return errorReply(405, []);
     const codes = { ...HEALTH_CODES };
     for (const key of Object.keys(HEALTH_CODES)) {
       const v = query.get(key);
@@ -104,6 +104,34 @@ export class SystemBackend implements Backend {
       body.cluster_id = this.core.clusterId;
     }
     return jsonReply(status, body);
+  }
+
+  /**
+   * `sys/init` — answered by Vault's HTTP layer without a token (`handleSysInit`,
+   * https://github.com/hashicorp/vault/blob/main/http/sys_init.go): GET → `{"initialized":true}`; PUT/POST → 400
+   * `Vault is already initialized` (a dev server is initialized from the start).
+   */
+  init(method: string): RawReply {
+    if (method === 'GET') return jsonReply(200, { initialized: true });
+    if (method === 'PUT' || method === 'POST') return errorReply(400, ['Vault is already initialized']);
+    return errorReply(405, []);
+  }
+
+  /**
+   * `sys/leader` — unauthenticated, answered while sealed too (`handleSysLeader`,
+   * https://github.com/hashicorp/vault/blob/main/http/sys_leader.go); a single node without HA.
+   */
+  leader(method: string): RawReply {
+    if (method !== 'GET') return errorReply(405, []);
+    return jsonReply(200, {
+      ha_enabled: false,
+      is_self: false,
+      active_time: '0001-01-01T00:00:00Z',
+      leader_address: '',
+      leader_cluster_address: '',
+      performance_standby: false,
+      performance_standby_last_remote_wal: 0,
+    });
   }
 
   // ------------------------------------------------------------------ mount descriptions
@@ -239,10 +267,17 @@ export class SystemBackend implements Backend {
     }
     if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
     if (lname === 'root') throw badRequest('cannot update "root" policy');
-    const text = str(data.policy ?? (legacy ? data.rules : undefined));
+    // Vault's `handlePolicySet` (https://github.com/hashicorp/vault/blob/main/vault/logical_system.go): on
+    // `sys/policy/:name` an empty `policy` falls back to `rules`, with a deprecation warning (200, not 204).
+    let text = str(data.policy);
+    const warnings: string[] = [];
+    if (!text && legacy) {
+      text = str(data.rules);
+      warnings.push("'rules' is deprecated, please use 'policy' instead");
+    }
     if (!text) throw badRequest("'policy' parameter not supplied or empty");
     this.core.policies.set(lname, parsePolicy(lname, text));
-    return null;
+    return warnings.length ? { warnings } : null;
   }
 
   private policyNames(): string[] {
@@ -338,10 +373,14 @@ export class SystemBackend implements Backend {
     }
     if (path === 'unseal') {
       if (!write) throw new LogicalError(405, 'unsupported operation');
-      if (parseBool(data.reset, 'reset'))
+      // Vault's `handleSysUnseal` (https://github.com/hashicorp/vault/blob/main/http/sys_seal.go): a reset while
+      // unsealed is refused.
+      if (parseBool(data.reset, 'reset')) {
+        if (!core.sealed) throw badRequest('vault is unsealed');
         return {
           raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
         };
+      }
       const key = str(data.key);
       if (!key) throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
       core.unseal(key);
@@ -349,23 +388,6 @@ export class SystemBackend implements Backend {
         raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
       };
     }
-    if (path === 'init' && op === 'read')
-      return { raw: { status: 200, contentType: 'application/json', body: '{"initialized":true}' } };
-    if (path === 'leader' && op === 'read')
-      return {
-        raw: {
-          status: 200,
-          contentType: 'application/json',
-          body: JSON.stringify({
-            ha_enabled: false,
-            is_self: false,
-            leader_address: '',
-            leader_cluster_address: '',
-            performance_standby: false,
-          }),
-        },
-      };
-
     // Mounts
     if (path === 'mounts' || path === 'mounts/') {
       if (op !== 'read') throw new LogicalError(405, 'unsupported operation');

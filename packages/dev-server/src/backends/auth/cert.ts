@@ -23,6 +23,7 @@ import {
   Router,
   type TokenView,
 } from '../../sdk/index.js';
+import { globMatches } from '../../util/glob.js';
 import { Entries } from './entries.js';
 import {
   buildAuth,
@@ -53,15 +54,6 @@ export function commonName(certificate: X509Certificate): string {
     if (line.startsWith('CN=')) return line.slice(3);
   }
   return '';
-}
-
-function globMatch(pattern: string, value: string): boolean {
-  if (!pattern.includes('*')) return pattern === value;
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`).test(value);
 }
 
 /** Colon-separated lower-case hex, as Vault's `certutil.GetHexFormatted`. */
@@ -129,7 +121,7 @@ export function createCertBackend(context: BackendContext): Backend {
     if (!pinned && !issued) return false;
     if (entry.allowedCommonNames.length > 0) {
       const cn = commonName(client);
-      if (!entry.allowedCommonNames.some((pattern) => globMatch(pattern, cn))) return false;
+      if (!entry.allowedCommonNames.some((pattern) => globMatches(pattern, cn))) return false;
     }
     return true;
   };
