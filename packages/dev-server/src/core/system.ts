@@ -355,6 +355,53 @@ export class SystemBackend implements Backend {
     };
   }
 
+  // ------------------------------------------------------------------ audit devices and remount
+
+  /** `sys/audit/:path`: enable (PUT/POST) or disable (DELETE) a device (Vault's `handleEnableAudit`). */
+  private auditPath(request: LogicalRequest, devicePath: string): InternalResponse | null {
+    const { operation: op, data } = request;
+    if (op === 'delete') {
+      this.core.audit.disable(devicePath);
+      return null;
+    }
+    if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
+    this.core.audit.enable({
+      path: devicePath,
+      type: str(data.type),
+      description: str(data.description),
+      options: stringMap(data.options, 'options') ?? {},
+      local: parseBool(data.local, 'local') ?? false,
+    });
+    this.core.log('info', 'enabled audit device', { path: devicePath });
+    return null;
+  }
+
+  /** Finished mount moves by migration ID (`sys/remount/status/:id`). */
+  private readonly migrations = new Map<string, Record<string, string>>();
+
+  /**
+   * `sys/remount` (Vault's `handleRemount`, https://github.com/hashicorp/vault/blob/main/vault/logical_system.go):
+   * moves a secrets engine or auth method to a new path, revoking its leases (and tokens, for an auth method).
+   * Vault moves in the background and answers a `migration_id`; the dev server finishes the move before answering,
+   * so `sys/remount/status/:id` reports `success` at once.
+   */
+  private async remount(from: string, to: string): Promise<InternalResponse> {
+    if (!from || !to) throw badRequest("both 'from' and 'to' path must be specified as a string");
+    if (/\s/.test(from)) throw badRequest("'from' path cannot contain whitespace");
+    if (/\s/.test(to)) throw badRequest("'to' path cannot contain whitespace");
+    const clean = (p: string): string => `${p.replace(/^\/+|\/+$/g, '')}/`;
+    const source = clean(from);
+    const target = clean(to);
+    const migrationId = await this.core.remount(source, target);
+    this.migrations.set(migrationId, { source_mount: source, target_mount: target, status: 'success' });
+    return {
+      data: { migration_id: migrationId },
+      warnings: [
+        "Mount move has been queued. Progress will be reported in Vault's server log, tagged with the returned migration_id",
+      ],
+    };
+  }
+
   // ------------------------------------------------------------------ the handler
 
   async handle(request: LogicalRequest): Promise<InternalResponse | null> {
@@ -388,6 +435,43 @@ export class SystemBackend implements Backend {
         raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
       };
     }
+    // Audit devices and the barrier key: the root namespace's (Vault's namespace-restricted sys paths).
+    const rootOnly = core.namespace.path === '';
+    if (rootOnly && (path === 'audit' || path === 'audit/')) {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const out: Record<string, unknown> = {};
+      for (const device of core.audit.list()) out[device.path] = device;
+      return { data: out, injectTopLevel: true };
+    }
+    if (rootOnly && path.startsWith('audit/')) return this.auditPath(request, path.slice('audit/'.length));
+    if (rootOnly && path.startsWith('audit-hash/')) {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const input = str(data.input);
+      if (!input) throw badRequest('the "input" parameter is empty');
+      return { data: { hash: core.audit.hash(path.slice('audit-hash/'.length), input) } };
+    }
+    if (rootOnly && path === 'key-status') {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      return {
+        data: {
+          term: 1,
+          install_time: new Date(core.keyInstallTime).toISOString(),
+          encryptions: core.keyStats.encryptions,
+        },
+      };
+    }
+    if (path === 'remount') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      return this.remount(str(data.from), str(data.to));
+    }
+    if (path.startsWith('remount/status/')) {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const id = path.slice('remount/status/'.length);
+      const info = this.migrations.get(id);
+      if (!info) return null;
+      return { data: { migration_id: id, migration_info: { ...info } } };
+    }
+
     // Mounts
     if (path === 'mounts' || path === 'mounts/') {
       if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
