@@ -197,6 +197,12 @@ export class AuditBroker {
     return this.hmac(device, input);
   }
 
+  /** An accessor as the device writes it: HMAC'd unless `hmac_accessor=false` or `log_raw`; `''` when none. */
+  private accessorText(device: Device, value: unknown): string {
+    if (typeof value !== 'string') return '';
+    return device.hmacAccessor && !device.logRaw ? this.hmac(device, value) : value;
+  }
+
   private hmac(device: Device, value: string): string {
     return `${HMAC_PREFIX}${createHmac('sha256', device.salt).update(value).digest('hex')}`;
   }
@@ -227,7 +233,7 @@ export class AuditBroker {
     const h = (s: string): string => (device.logRaw ? s : this.hmac(device, s));
     return omitEmpty({
       client_token: h(auth.clientToken),
-      accessor: device.hmacAccessor ? h(auth.accessor) : auth.accessor,
+      accessor: this.accessorText(device, auth.accessor),
       display_name: auth.displayName,
       policies: auth.policies,
       token_policies: auth.policies,
@@ -246,11 +252,7 @@ export class AuditBroker {
     return omitEmpty({
       id: r.id,
       client_token: r.clientToken ? h(r.clientToken) : '',
-      client_token_accessor: record.auth
-        ? device.hmacAccessor
-          ? h(record.auth.accessor)
-          : record.auth.accessor
-        : '',
+      client_token_accessor: this.accessorText(device, record.auth?.accessor),
       operation: r.operation,
       mount_point: r.mount?.path,
       mount_type: r.mount?.type,
@@ -303,12 +305,7 @@ export class AuditBroker {
         auth: auth
           ? omitEmpty({
               client_token: typeof auth.client_token === 'string' ? h(auth.client_token) : '',
-              accessor:
-                typeof auth.accessor === 'string'
-                  ? device.hmacAccessor
-                    ? h(auth.accessor)
-                    : auth.accessor
-                  : '',
+              accessor: this.accessorText(device, auth.accessor),
               display_name: auth.display_name,
               policies: auth.policies,
               token_policies: auth.token_policies,
@@ -323,12 +320,7 @@ export class AuditBroker {
         wrap_info: wrap
           ? omitEmpty({
               token: typeof wrap.token === 'string' ? h(wrap.token) : '',
-              accessor:
-                typeof wrap.accessor === 'string'
-                  ? device.hmacAccessor
-                    ? h(wrap.accessor)
-                    : wrap.accessor
-                  : '',
+              accessor: this.accessorText(device, wrap.accessor),
               ttl: wrap.ttl,
               creation_time: wrap.creation_time,
               creation_path: wrap.creation_path,
