@@ -85,6 +85,17 @@ describe('durations in messages', () => {
   });
 });
 
+describe('policies', () => {
+  it('decodes a base64 policy as Vault does', async () => {
+    const text = 'path "b64/*" { capabilities = ["read"] }';
+    const put = await call(server, 'PUT', 'sys/policies/acl/b64', {
+      body: { policy: Buffer.from(text).toString('base64') },
+    });
+    expect(put.status).toBe(204);
+    expect((await call(server, 'GET', 'sys/policies/acl/b64')).body.data.policy).toBe(text);
+  });
+});
+
 describe('unauthenticated sys endpoints', () => {
   it('sys/init: GET → initialized; PUT/POST → 400 already initialized (no token needed)', async () => {
     const get = await call(server, 'GET', 'sys/init', { token: null });

@@ -276,6 +276,9 @@ export class SystemBackend implements Backend {
       warnings.push("'rules' is deprecated, please use 'policy' instead");
     }
     if (!text) throw badRequest("'policy' parameter not supplied or empty");
+    // As Vault: a policy that is valid standard base64 is decoded first.
+    if (/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text))
+      text = Buffer.from(text, 'base64').toString('utf8');
     this.core.policies.set(lname, parsePolicy(lname, text));
     return warnings.length ? { warnings } : null;
   }
