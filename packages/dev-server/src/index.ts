@@ -21,4 +21,4 @@ export type { DevServer, DevServerOptions, DevServerTlsMaterial } from './server
 export { MAX_REQUEST_BYTES, startDevServer } from './server.js';
 export type { Clock, TimerHandle } from './util/clock.js';
 export { ManualClock, systemClock } from './util/clock.js';
-export { formatGoDuration } from './util/duration.js';
+export { formatGoDuration, formatVaultDuration } from './util/duration.js';

@@ -245,7 +245,7 @@ describe('sys/health and sealing', () => {
     const token = await call(server, 'POST', 'auth/token/create', { body: { policies: ['default'] } });
     const res = await call(server, 'PUT', 'sys/seal', { token: token.body.auth.client_token });
     expect(res.status).toBe(403);
-    expect(res.body.errors).toEqual(['permission denied']);
+    expect(res.body.errors).toEqual(['1 error occurred:\n\t* permission denied\n\n']);
   });
 });
 

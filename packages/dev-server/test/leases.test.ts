@@ -36,7 +36,7 @@ describe('lease registry', () => {
     const capped = await call(server, 'GET', 'db/creds/app?ttl=99999');
     expect(capped.body.lease_duration).toBe(7200);
     expect(capped.body.warnings[0]).toBe(
-      'TTL of "27h46m39s" exceeded the effective max_ttl of "2h0m0s"; TTL value is capped accordingly',
+      'TTL of "27h46m39s" exceeded the effective max_ttl of "2h"; TTL value is capped accordingly',
     );
   });
 
@@ -62,7 +62,7 @@ describe('lease registry', () => {
     expect(r2.body.lease_duration).toBeLessThanOrEqual(100);
     expect(r2.body.lease_duration).toBeGreaterThanOrEqual(85);
     expect(r2.body.warnings[0]).toMatch(
-      /^TTL of "1h0m0s" exceeded the effective max_ttl of "1m[2-4]\ds"; TTL value is capped accordingly$/,
+      /^TTL of "1h" exceeded the effective max_ttl of "1m[2-4]\ds"; TTL value is capped accordingly$/,
     );
     // No increment → the secret's own TTL.
     const r3 = await call(server, 'PUT', `sys/leases/renew/${secret.lease_id}`, { body: {} });

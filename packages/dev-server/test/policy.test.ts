@@ -113,8 +113,17 @@ describe('policy endpoints', () => {
     expect(legacy.body).toMatchObject({ name: 'app', rules: policy });
     const legacyList = await call(server, 'GET', 'sys/policy');
     expect(legacyList.body.policies).toEqual(['app', 'default', 'root']);
+    // `rules` on the legacy endpoint: 200 with Vault's deprecation warning; `policy` there: 204.
+    const viaRules = await call(server, 'PUT', 'sys/policy/legacy', {
+      body: { rules: 'path "x/*" { policy = "read" }' },
+    });
+    expect(viaRules.status).toBe(200);
+    expect(viaRules.body.warnings).toEqual(["'rules' is deprecated, please use 'policy' instead"]);
+    expect((await call(server, 'GET', 'sys/policy/legacy')).body.rules).toBe(
+      'path "x/*" { policy = "read" }',
+    );
     expect(
-      (await call(server, 'PUT', 'sys/policy/legacy', { body: { rules: 'path "x/*" { policy = "read" }' } }))
+      (await call(server, 'PUT', 'sys/policy/legacy', { body: { policy: 'path "y/*" { policy = "read" }' } }))
         .status,
     ).toBe(204);
     const bad = await call(server, 'PUT', 'sys/policies/acl/bad', { body: { policy: 'path "x" {' } });
@@ -143,7 +152,7 @@ describe('policy endpoints', () => {
     // Exists now → update, which the policy does not grant.
     const again = await call(server, 'POST', 'secret/data/new/a', { token, body: { data: { v: 2 } } });
     expect(again.status).toBe(403);
-    expect(again.body.errors).toEqual(['permission denied']);
+    expect(again.body.errors).toEqual(['1 error occurred:\n\t* permission denied\n\n']);
     // Update-only path: creating is denied, updating an existing key is fine.
     expect(
       (await call(server, 'POST', 'secret/data/upd/b', { token, body: { data: { v: 1 } } })).status,

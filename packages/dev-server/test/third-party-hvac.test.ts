@@ -5,6 +5,9 @@
  * `.ci/run` installs python3-hvac; locally the test is skipped (with a note) when hvac is missing, except in CI.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '@leasehold/test-env';
@@ -156,9 +159,34 @@ describe.skipIf(!available)('hvac (a real third-party client) works against the 
     });
   });
 
+  it('manages a file audit device, hashes with it, moves a mount, reads key/leader/init/seal status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-hvac-audit-'));
+    try {
+      const auditFile = join(dir, 'audit.log');
+      const out = await flow('admin', { VAULT_TOKEN: server.rootToken, AUDIT_FILE: auditFile });
+      expect(out).toMatchObject({
+        audit_devices: { 'hvac-file/': 'file' },
+        audit_after_disable: {},
+        key_term: 1,
+        migration_id: true,
+        mounts_after_move: ['hvac-new/'],
+        initialized: true,
+        leader_ha: false,
+        sealed: false,
+        lookup_bad: 'Forbidden',
+      });
+      expect(String(out.hash)).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+      const log = readFileSync(auditFile, 'utf8');
+      expect(log).not.toContain('hvac-secret');
+      expect(log).toContain(String(out.hash));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('surfaces a policy refusal as hvac.exceptions.Forbidden with permission denied', async () => {
     const out = await flow('denied');
     expect(out.error).toBe('Forbidden');
-    expect(JSON.stringify(out.errors)).toContain('permission denied');
+    expect(out.errors).toEqual(['1 error occurred:\n\t* permission denied\n\n']);
   });
 });

@@ -2,6 +2,9 @@
  * Compatibility with an unmodified third-party Vault client (node-vault): it sends the custom LIST verb, reads
  * envelopes and maps error statuses on its own.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import nodeVault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../src/index.js';
@@ -67,6 +70,41 @@ describe('node-vault against the dev server', () => {
     const wrapped = await vault.write('sys/wrapping/wrap', { hello: 'world' });
     const unwrapped = await vault.unwrap({ token: wrapped.wrap_info.token });
     expect(unwrapped.data).toEqual({ hello: 'world' });
+  });
+
+  it('audit devices, remount, key status, init/leader and Vault 1.17 refusals', async () => {
+    const vault = client();
+    const dir = mkdtempSync(join(tmpdir(), 'leasehold-node-vault-audit-'));
+    try {
+      const file = join(dir, 'audit.log');
+      await vault.enableAudit({ name: 'nv', type: 'file', options: { file_path: file } });
+      expect((await vault.audits()).data['nv/']).toMatchObject({
+        type: 'file',
+        options: { file_path: file },
+      });
+      await vault.write('secret/data/audited', { data: { password: 'node-vault-secret' } });
+      const { data } = await vault.write('sys/audit-hash/nv', { input: 'node-vault-secret' });
+      const log = readFileSync(file, 'utf8');
+      expect(log).not.toContain('node-vault-secret');
+      expect(log).toContain(data.hash);
+      await vault.disableAudit({ name: 'nv' });
+      expect((await vault.audits()).data).toEqual({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await vault.mount({ mount_point: 'nv-old', type: 'kv' });
+    const moved = await vault.remount({ from: 'nv-old', to: 'nv-new' });
+    expect(typeof moved.data.migration_id).toBe('string');
+    expect(Object.keys((await vault.mounts()).data)).toContain('nv-new/');
+    expect((await vault.read('sys/key-status')).data.term).toBe(1);
+    const anonymous = nodeVault({ endpoint: server.url, apiVersion: 'v1' });
+    expect((await anonymous.initialized()).initialized).toBe(true);
+    expect((await anonymous.leader()).ha_enabled).toBe(false);
+    // A bad token lookup is 403; a policy refusal carries Vault's one-error multierror text.
+    expect(await status(vault.tokenLookup({ token: 'hvs.unknown' }))).toBe(403);
+    const weak = client((await vault.tokenCreate({ policies: ['default'] })).auth.client_token);
+    const refused = await weak.read('secret/data/audited').catch((error: Error) => error);
+    expect((refused as Error).message).toBe('1 error occurred:\n\t* permission denied\n\n');
   });
 
   it('namespaces through its `namespace` option (X-Vault-Namespace)', async () => {

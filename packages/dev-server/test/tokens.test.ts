@@ -95,7 +95,7 @@ describe('token store', () => {
     // The default policy does not grant auth/token/create.
     const denied = await call(server, 'POST', 'auth/token/create', { token: parent.client_token, body: {} });
     expect(denied.status).toBe(403);
-    expect(denied.body.errors).toEqual(['permission denied']);
+    expect(denied.body.errors).toEqual(['1 error occurred:\n\t* permission denied\n\n']);
     server.writePolicy('creator', 'path "auth/token/create*" { capabilities = ["update"] }');
     const creator = await create({ policies: ['reader', 'creator'] });
     const bad = await call(server, 'POST', 'auth/token/create', {
@@ -132,7 +132,7 @@ describe('token store', () => {
     });
     expect(capped.body.auth.lease_duration).toBe(3600);
     expect(capped.body.warnings).toEqual([
-      'TTL of "2h0m0s" exceeded the effective max_ttl of "1h0m0s"; TTL value is capped accordingly',
+      'TTL of "2h" exceeded the effective max_ttl of "1h"; TTL value is capped accordingly',
     ]);
     const batch = await call(server, 'POST', 'auth/token/create', {
       body: { type: 'batch', policies: ['reader'], ttl: 60 },
@@ -163,7 +163,7 @@ describe('token store', () => {
     expect(r2.body.auth.lease_duration).toBeGreaterThanOrEqual(85);
     expect(r2.body.auth.lease_duration).toBeLessThanOrEqual(100);
     expect(r2.body.warnings[0]).toMatch(
-      /^TTL of "1h0m0s" exceeded the effective max_ttl of "1m[2-4]\ds"; TTL value is capped accordingly$/,
+      /^TTL of "1h" exceeded the effective max_ttl of "1m[2-4]\ds"; TTL value is capped accordingly$/,
     );
     const byAccessor = await call(server, 'POST', 'auth/token/renew-accessor', {
       body: { accessor: t.accessor, increment: 10 },

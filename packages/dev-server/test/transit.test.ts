@@ -67,7 +67,7 @@ describe('transit keys', () => {
 
     const refused = await engine.call('delete', 'keys/orders');
     expect(refused.status).toBe(400);
-    expect(refused.errors).toEqual(['error deleting policy orders: deletion is not allowed for this policy']);
+    expect(refused.errors).toEqual(['error deleting policy orders: deletion is not allowed for this key']);
     const configured = await post('keys/orders/config', { deletion_allowed: true, auto_rotate_period: '2h' });
     expect(configured.data).toMatchObject({ deletion_allowed: true, auto_rotate_period: 7200 });
     expect((await post('keys/orders/config', { auto_rotate_period: '10m' })).errors).toEqual([

@@ -15,6 +15,7 @@ import { addressInCidrs } from '../util/cidr.js';
 import type { Clock } from '../util/clock.js';
 import { randomBase62, randomHex, uuid } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
+import { AuditBroker } from './audit.js';
 import { Control } from './control.js';
 import { LeaseRegistry, type LeaseRevocationOptions } from './leases.js';
 import {
@@ -49,6 +50,26 @@ export interface RawRequest {
   clientCertificate: Buffer | undefined;
 }
 
+/** A logical request as the pipeline dispatches it. */
+interface DispatchRequest {
+  method: string;
+  operation: Operation;
+  path: string;
+  data: Record<string, unknown>;
+  tokenId: string | undefined;
+  wrapTtl: number;
+  headers: Record<string, string | undefined>;
+  remoteAddress: string;
+  clientCertificate: Buffer | undefined;
+}
+
+/** What the pipeline learned of a request, for its audit entries. */
+interface DispatchTrace {
+  te?: TokenEntry;
+  mount?: Mount;
+  operation?: Operation;
+}
+
 /** Options of the core. */
 export interface CoreOptions {
   rootToken: string;
@@ -74,6 +95,13 @@ interface WrappedEntry {
 
 /** Message for a bad/expired/revoked token: both texts, as Vault ≥ 1.16 joins them into one multierror string. */
 export const INVALID_TOKEN_MESSAGE = '2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n';
+
+/**
+ * Message for a valid token that its policies do not allow: Vault's `CheckToken` appends `ErrPermissionDenied` to a
+ * multierror (https://github.com/hashicorp/vault/blob/main/vault/request_handling.go), so the text is the one-error
+ * form.
+ */
+export const POLICY_DENIED_MESSAGE = '1 error occurred:\n\t* permission denied\n\n';
 
 /** Sys paths that need `sudo` (Vault's `PathsSpecial.Root` of the system and token backends), as globs. */
 const SUDO_PATHS = [
@@ -120,6 +148,12 @@ export class Core {
   readonly policies = new Map<string, Policy>();
   readonly mounts = new Map<string, Mount>();
   readonly wrapped = new Map<string, WrappedEntry>();
+  /** Audit devices: one broker for the whole server (namespace views share it). */
+  readonly audit = new AuditBroker();
+  /** When the (dev) barrier key was installed: the server's start (`sys/key-status`). */
+  readonly keyInstallTime: number;
+  /** Writes through the barrier (`sys/key-status` `encryptions`: counted per write request, an approximation). */
+  readonly keyStats = { encryptions: 0 };
   private readonly cubbyhole = new CubbyholeBackend();
   readonly clusterId = uuid();
   readonly clusterName = `vault-cluster-${randomHex(4)}`;
@@ -131,6 +165,7 @@ export class Core {
   readonly namespaces: NamespaceRegistry<Core>;
 
   constructor(readonly options: CoreOptions) {
+    this.keyInstallTime = options.clock.now();
     this.leases = new LeaseRegistry({
       now: () => this.now(),
       clock: options.clock,
@@ -328,17 +363,19 @@ export class Core {
   }
 
   private contextFor(mount: Mount): BackendContext {
-    const fullPath = mount.path;
+    // The mount's path is read at each use: `sys/remount` may move it.
     return {
-      mountPath: fullPath,
+      get mountPath() {
+        return mount.path;
+      },
       options: mount.options,
       defaultLeaseTtl: () => mountDefaultTtl(mount),
       maxLeaseTtl: () => mountMaxTtl(mount),
       now: () => this.now(),
       clock: this.options.clock,
       revokeLeasesWithPrefix: (prefix) =>
-        this.leases.revokePrefix(`${fullPath}${prefix}`, { force: true, namespaceId: this.namespace.id }),
-      log: (level, message, fields) => this.log(level, message, { mount: fullPath, ...fields }),
+        this.leases.revokePrefix(`${mount.path}${prefix}`, { force: true, namespaceId: this.namespace.id }),
+      log: (level, message, fields) => this.log(level, message, { mount: mount.path, ...fields }),
     };
   }
 
@@ -363,6 +400,38 @@ export class Core {
       return;
     }
     mount.options = merged;
+  }
+
+  /**
+   * Moves a mount (`sys/remount`): `from`/`to` with trailing slash (`auth/` prefix for auth methods). Leases under the
+   * old path are revoked (and the tokens of an auth method), as Vault's `vault secrets move` / `vault auth move`.
+   * Returns the migration ID.
+   */
+  async remount(from: string, to: string): Promise<string> {
+    const protectedPaths = ['sys/', 'auth/token/', 'cubbyhole/', 'identity/'];
+    if (protectedPaths.some((p) => from.startsWith(p))) throw badRequest(`cannot remount "${from}"`);
+    if (protectedPaths.some((p) => to.startsWith(p)) || to === 'auth/')
+      throw badRequest(`cannot remount to destination "${to}"`);
+    const mount = this.mounts.get(from);
+    if (!mount) throw badRequest(`no matching mount at "${from}"`);
+    if (from.startsWith('auth/') !== to.startsWith('auth/'))
+      throw badRequest(
+        from.startsWith('auth/')
+          ? `cannot remount auth mount to non-auth mount "${to}"`
+          : `cannot remount non-auth mount to auth mount "${to}"`,
+      );
+    for (const existing of this.mounts.keys()) {
+      if (existing === from) continue;
+      if (to.startsWith(existing) || existing.startsWith(to))
+        throw badRequest(`path already in use at "${existing}"`);
+    }
+    await this.leases.revokePrefix(from, { force: true, namespaceId: this.namespace.id });
+    if (mount.kind === 'auth') await this.tokens.revokeByMount(mount);
+    this.mounts.delete(from);
+    mount.path = to;
+    this.mounts.set(to, mount);
+    this.log('info', 'remounted', { from, to });
+    return uuid();
   }
 
   /** Disables a mount: revokes its leases (and tokens for auth mounts), closes the backend. */
@@ -493,9 +562,11 @@ export class Core {
     const system = this.mounts.get('sys/')?.backend as SystemBackend;
     if (path === 'sys/health') return system.health(method, query);
     if (path === 'sys/seal-status') {
-      if (method !== 'GET') return errorReply(405, ['unsupported operation']);
+      if (method !== 'GET') return errorReply(405, []);
       return jsonReply(200, system.sealStatus());
     }
+    if (path === 'sys/init') return system.init(method);
+    if (path === 'sys/leader') return system.leader(method);
     if (this.sealed && path !== 'sys/unseal') return errorReply(503, ['Vault is sealed']);
 
     // The namespace: the X-Vault-Namespace header, then leading path segments naming (nested) namespaces.
@@ -645,18 +716,69 @@ export class Core {
     return matchesSpecial(mount.backend.unauthenticatedPaths, rel);
   }
 
-  private async dispatch(req: {
-    method: string;
-    operation: Operation;
-    path: string;
-    data: Record<string, unknown>;
-    tokenId: string | undefined;
-    wrapTtl: number;
-    headers: Record<string, string | undefined>;
-    remoteAddress: string;
-    clientCertificate: Buffer | undefined;
-  }): Promise<RawReply> {
+  /** Handles one logical request and writes its audit entries (when a device is enabled). */
+  private async dispatch(req: DispatchRequest): Promise<RawReply> {
+    if (!this.audit.enabled) return this.dispatchLogical(req, {});
+    const time = new Date(this.now()).toISOString();
+    const trace: DispatchTrace = {};
+    const data = req.data;
+    const tokenId = req.tokenId;
+    const reply = await this.dispatchLogical(req, trace);
+    let body: Record<string, unknown> | undefined;
+    if (reply.body.length > 0 && (reply.headers['content-type'] ?? '').includes('json')) {
+      try {
+        const parsed: unknown = JSON.parse(reply.body.toString());
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+          body = parsed as Record<string, unknown>;
+      } catch {
+        body = undefined;
+      }
+    }
+    const te = trace.te;
+    const mount = trace.mount;
+    try {
+      this.audit.log({
+        time,
+        auth: te
+          ? {
+              clientToken: te.id,
+              accessor: te.accessor,
+              displayName: te.displayName,
+              policies: [...te.policies],
+              metadata: te.meta,
+              entityId: te.entityId ?? '',
+              tokenType: te.type,
+              ttl: te.ttl,
+              issueTime: rfc3339(te.creationTime),
+            }
+          : undefined,
+        request: {
+          id: typeof body?.request_id === 'string' ? body.request_id : uuid(),
+          operation: trace.operation ?? req.operation,
+          path: req.path,
+          data,
+          clientToken: tokenId ?? '',
+          mount: mount
+            ? { path: mount.path, type: mount.type, accessor: mount.accessor, kind: mount.kind }
+            : undefined,
+          namespace: { id: this.namespace.id, path: this.namespace.path },
+          remoteAddress: req.remoteAddress,
+          wrapTtl: req.wrapTtl,
+        },
+        status: reply.status,
+        body,
+      });
+    } catch (error) {
+      // As Vault: a request whose audit entry cannot be written fails.
+      if (error instanceof LogicalError) return errorReply(error.status, error.errors);
+      throw error;
+    }
+    return reply;
+  }
+
+  private async dispatchLogical(req: DispatchRequest, trace: DispatchTrace): Promise<RawReply> {
     const mount = this.matchMount(req.path);
+    trace.mount = mount;
     const rel = mount ? req.path.slice(Math.min(mount.path.length, req.path.length)) : req.path;
     const unauthenticated = mount ? this.isUnauthenticated(mount, rel, req.data, req.tokenId) : false;
     let te: TokenEntry | undefined;
@@ -672,6 +794,8 @@ export class Core {
       req.tokenId = undefined;
     }
     if (!unauthenticated) {
+      // No token at all: plain `permission denied`; an unknown, expired or revoked one: the invalid-token multierror.
+      if (!req.tokenId) return errorReply(403, ['permission denied']);
       te = this.tokens.lookup(req.tokenId);
       if (!te) return errorReply(403, [INVALID_TOKEN_MESSAGE]);
       // A token works in its own namespace and the namespaces below it, never above or beside it.
@@ -683,6 +807,7 @@ export class Core {
       te = this.tokens.lookup(req.tokenId);
       if (te && !isWithin(this.namespace, te.mount.namespace ?? ROOT_NAMESPACE)) te = undefined;
     }
+    trace.te = te;
     let operation = req.operation;
     const token: RequestToken | undefined = te
       ? {
@@ -709,17 +834,19 @@ export class Core {
       if (operation === 'update' && mount?.backend.exists) {
         operation = (await mount.backend.exists(makeRequest('update'))) ? 'update' : 'create';
       }
+      trace.operation = operation;
       if (!unauthenticated && te) {
         const acl = this.aclFor(te);
         // Policies are written relative to the token's namespace: a parent's token sees `child/secret/...`.
         const tokenNamespace = te.mount.namespace ?? ROOT_NAMESPACE;
         const aclPath = `${this.namespace.path.slice(tokenNamespace.path.length)}${req.path}`;
         if (!acl.allows(aclPath, operation, isSudoPath(req.path)))
-          return errorReply(403, ['permission denied']);
+          return errorReply(403, [POLICY_DENIED_MESSAGE]);
         this.tokens.use(te);
       }
       if (!mount) return errorReply(404, [`no handler for route "${req.path}". route entry not found.`]);
       const response = (await mount.backend.handle(makeRequest(operation))) as InternalResponse | null;
+      if (operation !== 'read' && operation !== 'list') this.keyStats.encryptions += 1;
       return this.respond(mount, rel, req, operation, response, te);
     } catch (error) {
       if (error instanceof LogicalError) {
@@ -825,6 +952,7 @@ export class Core {
     this.closed = true;
     this.leases.close();
     this.tokens.shutdown();
+    this.audit.close();
     for (const entry of this.wrapped.values()) entry.timer.clear();
     const namespaceMounts = this.namespaces.nonRoot().flatMap((ns) => [...ns.view.mounts.values()]);
     for (const mount of [...this.mounts.values(), ...namespaceMounts]) {

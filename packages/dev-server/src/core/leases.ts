@@ -1,6 +1,6 @@
 import { type LeaseView, LogicalError, type SecretSpec } from '../sdk/index.js';
 import type { Clock } from '../util/clock.js';
-import { formatGoDuration } from '../util/duration.js';
+import { formatVaultDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { KeyedSerialQueue } from '../util/serial.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
@@ -129,7 +129,7 @@ export class LeaseRegistry {
     if (spec.maxTtl > 0 && spec.maxTtl < max) max = spec.maxTtl;
     if (ttl > max) {
       warnings.push(
-        `TTL of "${formatGoDuration(ttl)}" exceeded the effective max_ttl of "${formatGoDuration(max)}"; TTL value is capped accordingly`,
+        `TTL of "${formatVaultDuration(ttl)}" exceeded the effective max_ttl of "${formatVaultDuration(max)}"; TTL value is capped accordingly`,
       );
       ttl = max;
     }

@@ -65,7 +65,7 @@ export class SystemBackend implements Backend {
   }
 
   health(method: string, query: URLSearchParams): RawReply {
-    if (method !== 'GET' && method !== 'HEAD') return errorReply(405, ['unsupported operation']);
+    if (method !== 'GET' && method !== 'HEAD') return errorReply(405, []);
     const codes = { ...HEALTH_CODES };
     for (const key of Object.keys(HEALTH_CODES)) {
       const v = query.get(key);
@@ -104,6 +104,34 @@ export class SystemBackend implements Backend {
       body.cluster_id = this.core.clusterId;
     }
     return jsonReply(status, body);
+  }
+
+  /**
+   * `sys/init` — answered by Vault's HTTP layer without a token (`handleSysInit`,
+   * https://github.com/hashicorp/vault/blob/main/http/sys_init.go): GET → `{"initialized":true}`; PUT/POST → 400
+   * `Vault is already initialized` (a dev server is initialized from the start).
+   */
+  init(method: string): RawReply {
+    if (method === 'GET') return jsonReply(200, { initialized: true });
+    if (method === 'PUT' || method === 'POST') return errorReply(400, ['Vault is already initialized']);
+    return errorReply(405, []);
+  }
+
+  /**
+   * `sys/leader` — unauthenticated, answered while sealed too (`handleSysLeader`,
+   * https://github.com/hashicorp/vault/blob/main/http/sys_leader.go); a single node without HA.
+   */
+  leader(method: string): RawReply {
+    if (method !== 'GET') return errorReply(405, []);
+    return jsonReply(200, {
+      ha_enabled: false,
+      is_self: false,
+      active_time: '0001-01-01T00:00:00Z',
+      leader_address: '',
+      leader_cluster_address: '',
+      performance_standby: false,
+      performance_standby_last_remote_wal: 0,
+    });
   }
 
   // ------------------------------------------------------------------ mount descriptions
@@ -239,10 +267,20 @@ export class SystemBackend implements Backend {
     }
     if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
     if (lname === 'root') throw badRequest('cannot update "root" policy');
-    const text = str(data.policy ?? (legacy ? data.rules : undefined));
+    // Vault's `handlePolicySet` (https://github.com/hashicorp/vault/blob/main/vault/logical_system.go): on
+    // `sys/policy/:name` an empty `policy` falls back to `rules`, with a deprecation warning (200, not 204).
+    let text = str(data.policy);
+    const warnings: string[] = [];
+    if (!text && legacy) {
+      text = str(data.rules);
+      warnings.push("'rules' is deprecated, please use 'policy' instead");
+    }
     if (!text) throw badRequest("'policy' parameter not supplied or empty");
+    // As Vault: a policy that is valid standard base64 is decoded first.
+    if (/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text))
+      text = Buffer.from(text, 'base64').toString('utf8');
     this.core.policies.set(lname, parsePolicy(lname, text));
-    return null;
+    return warnings.length ? { warnings } : null;
   }
 
   private policyNames(): string[] {
@@ -320,6 +358,53 @@ export class SystemBackend implements Backend {
     };
   }
 
+  // ------------------------------------------------------------------ audit devices and remount
+
+  /** `sys/audit/:path`: enable (PUT/POST) or disable (DELETE) a device (Vault's `handleEnableAudit`). */
+  private auditPath(request: LogicalRequest, devicePath: string): InternalResponse | null {
+    const { operation: op, data } = request;
+    if (op === 'delete') {
+      this.core.audit.disable(devicePath);
+      return null;
+    }
+    if (op !== 'update' && op !== 'create') throw new LogicalError(405, 'unsupported operation');
+    this.core.audit.enable({
+      path: devicePath,
+      type: str(data.type),
+      description: str(data.description),
+      options: stringMap(data.options, 'options') ?? {},
+      local: parseBool(data.local, 'local') ?? false,
+    });
+    this.core.log('info', 'enabled audit device', { path: devicePath });
+    return null;
+  }
+
+  /** Finished mount moves by migration ID (`sys/remount/status/:id`). */
+  private readonly migrations = new Map<string, Record<string, string>>();
+
+  /**
+   * `sys/remount` (Vault's `handleRemount`, https://github.com/hashicorp/vault/blob/main/vault/logical_system.go):
+   * moves a secrets engine or auth method to a new path, revoking its leases (and tokens, for an auth method).
+   * Vault moves in the background and answers a `migration_id`; the dev server finishes the move before answering,
+   * so `sys/remount/status/:id` reports `success` at once.
+   */
+  private async remount(from: string, to: string): Promise<InternalResponse> {
+    if (!from || !to) throw badRequest("both 'from' and 'to' path must be specified as a string");
+    if (/\s/.test(from)) throw badRequest("'from' path cannot contain whitespace");
+    if (/\s/.test(to)) throw badRequest("'to' path cannot contain whitespace");
+    const clean = (p: string): string => `${p.replace(/^\/+|\/+$/g, '')}/`;
+    const source = clean(from);
+    const target = clean(to);
+    const migrationId = await this.core.remount(source, target);
+    this.migrations.set(migrationId, { source_mount: source, target_mount: target, status: 'success' });
+    return {
+      data: { migration_id: migrationId },
+      warnings: [
+        "Mount move has been queued. Progress will be reported in Vault's server log, tagged with the returned migration_id",
+      ],
+    };
+  }
+
   // ------------------------------------------------------------------ the handler
 
   async handle(request: LogicalRequest): Promise<InternalResponse | null> {
@@ -338,10 +423,14 @@ export class SystemBackend implements Backend {
     }
     if (path === 'unseal') {
       if (!write) throw new LogicalError(405, 'unsupported operation');
-      if (parseBool(data.reset, 'reset'))
+      // Vault's `handleSysUnseal` (https://github.com/hashicorp/vault/blob/main/http/sys_seal.go): a reset while
+      // unsealed is refused.
+      if (parseBool(data.reset, 'reset')) {
+        if (!core.sealed) throw badRequest('vault is unsealed');
         return {
           raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
         };
+      }
       const key = str(data.key);
       if (!key) throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
       core.unseal(key);
@@ -349,22 +438,42 @@ export class SystemBackend implements Backend {
         raw: { status: 200, contentType: 'application/json', body: JSON.stringify(this.sealStatus()) },
       };
     }
-    if (path === 'init' && op === 'read')
-      return { raw: { status: 200, contentType: 'application/json', body: '{"initialized":true}' } };
-    if (path === 'leader' && op === 'read')
+    // Audit devices and the barrier key: the root namespace's (Vault's namespace-restricted sys paths).
+    const rootOnly = core.namespace.path === '';
+    if (rootOnly && (path === 'audit' || path === 'audit/')) {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const out: Record<string, unknown> = {};
+      for (const device of core.audit.list()) out[device.path] = device;
+      return { data: out, injectTopLevel: true };
+    }
+    if (rootOnly && path.startsWith('audit/')) return this.auditPath(request, path.slice('audit/'.length));
+    if (rootOnly && path.startsWith('audit-hash/')) {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      const input = str(data.input);
+      if (!input) throw badRequest('the "input" parameter is empty');
+      return { data: { hash: core.audit.hash(path.slice('audit-hash/'.length), input) } };
+    }
+    if (rootOnly && path === 'key-status') {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
       return {
-        raw: {
-          status: 200,
-          contentType: 'application/json',
-          body: JSON.stringify({
-            ha_enabled: false,
-            is_self: false,
-            leader_address: '',
-            leader_cluster_address: '',
-            performance_standby: false,
-          }),
+        data: {
+          term: 1,
+          install_time: new Date(core.keyInstallTime).toISOString(),
+          encryptions: core.keyStats.encryptions,
         },
       };
+    }
+    if (path === 'remount') {
+      if (!write) throw new LogicalError(405, 'unsupported operation');
+      return this.remount(str(data.from), str(data.to));
+    }
+    if (path.startsWith('remount/status/')) {
+      if (op !== 'read') throw new LogicalError(405, 'unsupported operation');
+      const id = path.slice('remount/status/'.length);
+      const info = this.migrations.get(id);
+      if (!info) return null;
+      return { data: { migration_id: id, migration_info: { ...info } } };
+    }
 
     // Mounts
     if (path === 'mounts' || path === 'mounts/') {

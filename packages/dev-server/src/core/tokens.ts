@@ -8,7 +8,7 @@ import {
   type TokenView,
 } from '../sdk/index.js';
 import type { Clock } from '../util/clock.js';
-import { formatGoDuration } from '../util/duration.js';
+import { formatVaultDuration } from '../util/duration.js';
 import { randomBase62 } from '../util/random.js';
 import { type LongTimer, scheduleAt } from '../util/timer.js';
 import type { LeaseRegistry } from './leases.js';
@@ -313,7 +313,7 @@ export class TokenStore implements Backend {
       ttl = spec.ttl > 0 ? spec.ttl : mountDefaultTtl(mount);
       if (ttl > max) {
         warnings.push(
-          `TTL of "${formatGoDuration(ttl)}" exceeded the effective max_ttl of "${formatGoDuration(max)}"; TTL value is capped accordingly`,
+          `TTL of "${formatVaultDuration(ttl)}" exceeded the effective max_ttl of "${formatVaultDuration(max)}"; TTL value is capped accordingly`,
         );
         ttl = max;
       }
@@ -458,10 +458,12 @@ export class TokenStore implements Backend {
         return { data: this.lookupData(this.caller(request), true) };
       case 'lookup': {
         if (op !== 'read' && !write) break;
-        const token = typeof data.token === 'string' ? data.token : '';
-        if (!token) throw badRequest('missing token');
+        // Vault's `handleLookup` (https://github.com/hashicorp/vault/blob/main/vault/token_store.go): no `token` →
+        // the caller's own; a token that does not exist → 403 `permission denied`.
+        const token = (typeof data.token === 'string' ? data.token : '') || request.token?.id || '';
+        if (!token) throw badRequest('missing token ID');
         const te = this.lookup(token);
-        if (!te) throw badRequest('bad token');
+        if (!te) throw new LogicalError(403, 'permission denied');
         return { data: this.lookupData(te, true) };
       }
       case 'lookup-accessor': {
@@ -691,7 +693,7 @@ export class TokenStore implements Backend {
       ttl = requestedTtl > 0 ? requestedTtl : mountDefaultTtl(this.mount);
       if (ttl > max) {
         warnings.push(
-          `TTL of "${formatGoDuration(ttl)}" exceeded the effective max_ttl of "${formatGoDuration(max)}"; TTL value is capped accordingly`,
+          `TTL of "${formatVaultDuration(ttl)}" exceeded the effective max_ttl of "${formatVaultDuration(max)}"; TTL value is capped accordingly`,
         );
         ttl = max;
       }

@@ -1,5 +1,5 @@
 import { LogicalError } from '../sdk/index.js';
-import { formatGoDuration } from '../util/duration.js';
+import { formatVaultDuration } from '../util/duration.js';
 
 /** Inputs of Vault's `framework.CalculateTTL` (all durations in seconds, times in ms). */
 export interface CalculateTtlInput {
@@ -38,7 +38,7 @@ export function calculateTtl(input: CalculateTtlInput): { ttl: number; warnings:
     let period = input.period;
     if (period > maxTtl) {
       warnings.push(
-        `period of "${formatGoDuration(period)}" exceeded the effective max_ttl of "${formatGoDuration(maxTtl)}"; period value is capped accordingly`,
+        `period of "${formatVaultDuration(period)}" exceeded the effective max_ttl of "${formatVaultDuration(maxTtl)}"; period value is capped accordingly`,
       );
       period = maxTtl;
     }
@@ -59,7 +59,7 @@ export function calculateTtl(input: CalculateTtlInput): { ttl: number; warnings:
   if (left < ttl) {
     const capped = Math.floor(left);
     warnings.push(
-      `TTL of "${formatGoDuration(ttl)}" exceeded the effective max_ttl of "${formatGoDuration(capped)}"; TTL value is capped accordingly`,
+      `TTL of "${formatVaultDuration(ttl)}" exceeded the effective max_ttl of "${formatVaultDuration(capped)}"; TTL value is capped accordingly`,
     );
     ttl = capped;
   }

@@ -11,7 +11,7 @@ export const VAULT_VERSION = '1.17.6';
 /** A mounted secrets engine or auth method. */
 export interface Mount {
   /** With trailing slash: `secret/`, `auth/approle/`, `sys/`. */
-  readonly path: string;
+  path: string;
   readonly type: string;
   readonly kind: 'secret' | 'auth' | 'system';
   description: string;

@@ -114,15 +114,22 @@ describe('kubernetes backend (handle level)', () => {
       400,
       '"bound_service_account_namespaces" can not be empty',
     );
+    // `*` for both names and namespaces binds every service account; mixing `*` with values is refused.
+    await backend.handle(
+      request('update', 'role/any', {
+        bound_service_account_names: '*',
+        bound_service_account_namespaces: '*',
+      }),
+    );
     await expectError(
       backend.handle(
         request('update', 'role/r', {
-          bound_service_account_names: '*',
+          bound_service_account_names: ['*', 'a'],
           bound_service_account_namespaces: '*',
         }),
       ),
       400,
-      'service_account_names and service_account_namespaces can not both be "*"',
+      'can not mix "*" with values',
     );
     await configure();
     expect((await call(backend, 'read', 'role/app')).data).toMatchObject({
@@ -191,8 +198,8 @@ describe('kubernetes backend (handle level)', () => {
     const forged = await legacyToken(stranger, 'payments', 'app');
     await expectError(
       backend.handle(request('update', 'login', { role: 'app', jwt: forged })),
-      400,
-      'error validating token: no known key successfully validated the token signature',
+      403,
+      'error verifying token signature: no known key successfully validated the token signature',
       [forged],
     );
     const now = Math.floor(clock.now / 1000);

@@ -15,7 +15,9 @@ import {
   type Backend,
   type BackendContext,
   badRequest,
+  getBool,
   getCommaStringSlice,
+  getInt,
   getString,
   type LogicalRequest,
   type LogicalResponse,
@@ -23,6 +25,7 @@ import {
   Router,
   type TokenView,
 } from '../../sdk/index.js';
+import { globMatches } from '../../util/glob.js';
 import { Entries } from './entries.js';
 import {
   buildAuth,
@@ -53,15 +56,6 @@ export function commonName(certificate: X509Certificate): string {
     if (line.startsWith('CN=')) return line.slice(3);
   }
   return '';
-}
-
-function globMatch(pattern: string, value: string): boolean {
-  if (!pattern.includes('*')) return pattern === value;
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`).test(value);
 }
 
 /** Colon-separated lower-case hex, as Vault's `certutil.GetHexFormatted`. */
@@ -129,7 +123,7 @@ export function createCertBackend(context: BackendContext): Backend {
     if (!pinned && !issued) return false;
     if (entry.allowedCommonNames.length > 0) {
       const cn = commonName(client);
-      if (!entry.allowedCommonNames.some((pattern) => globMatch(pattern, cn))) return false;
+      if (!entry.allowedCommonNames.some((pattern) => globMatches(pattern, cn))) return false;
     }
     return true;
   };
@@ -169,7 +163,38 @@ export function createCertBackend(context: BackendContext): Backend {
     };
   }
 
-  const router = new Router().add('login', { update: login });
+  // `config` (Vault's https://github.com/hashicorp/vault/blob/main/builtin/credential/cert/path_config.go): stored
+  // and read back; the dev server has no OCSP, role cache or identity store for the values to act on.
+  const certConfig = {
+    disable_binding: false,
+    enable_identity_alias_metadata: false,
+    enable_metadata_on_failures: false,
+    ocsp_cache_size: 100,
+    role_cache_size: 200,
+  };
+  async function writeConfig(request: LogicalRequest): Promise<LogicalResponse | null> {
+    const data = request.data;
+    const ocspCacheSize = getInt(data, 'ocsp_cache_size');
+    if (ocspCacheSize !== undefined && (ocspCacheSize < 2 || ocspCacheSize > 100_000))
+      throw badRequest('invalid ocsp cache size, must be >= 2 and <= 100000');
+    const roleCacheSize = getInt(data, 'role_cache_size');
+    if (roleCacheSize !== undefined && (roleCacheSize === 0 || roleCacheSize < -1 || roleCacheSize > 100_000))
+      throw badRequest(
+        'invalid role cache size, must be <= 100000 and a positive number, or -1 to disable caching',
+      );
+    certConfig.disable_binding = getBool(data, 'disable_binding') ?? certConfig.disable_binding;
+    certConfig.enable_identity_alias_metadata =
+      getBool(data, 'enable_identity_alias_metadata') ?? certConfig.enable_identity_alias_metadata;
+    certConfig.enable_metadata_on_failures =
+      getBool(data, 'enable_metadata_on_failures') ?? certConfig.enable_metadata_on_failures;
+    if (ocspCacheSize !== undefined) certConfig.ocsp_cache_size = ocspCacheSize;
+    if (roleCacheSize !== undefined) certConfig.role_cache_size = roleCacheSize;
+    return null;
+  }
+
+  const router = new Router()
+    .add('login', { update: login })
+    .add('config', { read: async () => ({ data: { ...certConfig } }), update: writeConfig });
   certs.addRoutes(router, {
     read: (entry) => ({
       certificate: entry.pem,

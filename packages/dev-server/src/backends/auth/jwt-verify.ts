@@ -36,7 +36,8 @@ export function parsePublicKeyPem(pem: string, field: string, index: number): Ke
   }
 }
 
-const SIGNATURE_FAILED = 'no known key successfully validated the token signature';
+/** The text of a signature no configured key verifies. */
+export const SIGNATURE_FAILED = 'no known key successfully validated the token signature';
 
 /** Maps a jose failure to a 400 with a fixed message (never the token itself). */
 function mapJoseError(error: unknown): LogicalError {

@@ -24,8 +24,9 @@ import {
   Router,
   type TokenView,
 } from '../../sdk/index.js';
+import { globMatches } from '../../util/glob.js';
 import { Entries } from './entries.js';
-import { parsePublicKeyPem, verifyJwt } from './jwt-verify.js';
+import { parsePublicKeyPem, SIGNATURE_FAILED, verifyJwt } from './jwt-verify.js';
 import {
   buildAuth,
   checkLoginCidrs,
@@ -141,13 +142,10 @@ export function createKubernetesBackend(context: BackendContext): Backend {
       throw badRequest('"bound_service_account_names" can not be empty');
     if (role.serviceAccountNamespaces.length === 0)
       throw badRequest('"bound_service_account_namespaces" can not be empty');
-    if (
-      role.serviceAccountNames.length === 1 &&
-      role.serviceAccountNames[0] === '*' &&
-      role.serviceAccountNamespaces.length === 1 &&
-      role.serviceAccountNamespaces[0] === '*'
-    )
-      throw badRequest('service_account_names and service_account_namespaces can not both be "*"');
+    // `*` may bind every name and every namespace at once, but not be mixed with other values (Vault's
+    // https://github.com/hashicorp/vault-plugin-auth-kubernetes/blob/main/path_role.go).
+    for (const list of [role.serviceAccountNames, role.serviceAccountNamespaces])
+      if (list.length > 1 && list.includes('*')) throw badRequest('can not mix "*" with values');
     const audience = getString(data, 'audience');
     if (audience !== undefined) role.audience = audience;
     const aliasNameSource = getString(data, 'alias_name_source');
@@ -175,6 +173,8 @@ export function createKubernetesBackend(context: BackendContext): Backend {
       );
     checkLoginCidrs(request.remoteAddress, role.token);
 
+    // A token the configured keys do not verify is refused with 403, as the plugin's `parseAndValidateJWT` codes
+    // the validator's error (https://github.com/hashicorp/vault-plugin-auth-kubernetes/blob/main/path_login.go).
     const payload = await verifyJwt(
       token,
       { kind: 'keys', keys: config.keys },
@@ -184,12 +184,17 @@ export function createKubernetesBackend(context: BackendContext): Backend {
         clockToleranceSeconds: 0,
         now: context.now(),
       },
-    );
+    ).catch((error: unknown) => {
+      if (error instanceof LogicalError && error.errors.some((e) => e.includes(SIGNATURE_FAILED)))
+        throw new LogicalError(403, `error verifying token signature: ${SIGNATURE_FAILED}`);
+      throw error;
+    });
     const account = serviceAccountFromClaims(payload);
     if (!account)
       throw badRequest('service account token is missing the service-account namespace or name claims');
+    // Names and namespaces match as globs (`*` alone binds all), as the plugin's `StrListContainsGlob`.
     const allowed = (list: readonly string[], value: string): boolean =>
-      list.includes('*') || list.includes(value);
+      list.some((pattern) => globMatches(pattern, value));
     if (!allowed(role.serviceAccountNames, account.name))
       throw new LogicalError(403, 'service account name not authorized');
     if (!allowed(role.serviceAccountNamespaces, account.namespace))

@@ -24,6 +24,7 @@ import {
   NAME_PATTERN,
   Router,
 } from '../../sdk/index.js';
+import { globMatches } from '../../util/glob.js';
 import { KeyedPrioritySerialQueue, KeyedSerialQueue } from '../../util/serial.js';
 import { type LongTimer, scheduleAt } from '../../util/timer.js';
 import { PostgresConnection, SanitizedDatabaseError } from './connection.js';
@@ -124,19 +125,10 @@ function detailInt(details: Record<string, unknown>, key: string, fallback: numb
   return value === undefined ? fallback : value;
 }
 
-/** Vault's `strutil.StrListContainsGlob`: `*` matches any run of characters. */
-function globMatch(pattern: string, value: string): boolean {
-  const regex = new RegExp(
-    `^${pattern
-      .split('*')
-      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  );
-  return regex.test(value);
-}
-
 function isAllowedRole(config: ConfigEntry, role: string): boolean {
-  return config.allowedRoles.includes('*') || config.allowedRoles.some((pattern) => globMatch(pattern, role));
+  return (
+    config.allowedRoles.includes('*') || config.allowedRoles.some((pattern) => globMatches(pattern, role))
+  );
 }
 
 function internalString(internal: Readonly<Record<string, unknown>>, key: string): string | undefined {

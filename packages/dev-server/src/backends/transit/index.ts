@@ -379,7 +379,7 @@ export class TransitBackend implements Backend {
     const key = await this.getKey(name);
     if (!key) throw badRequest(`error deleting policy ${name}: could not delete policy; not found`);
     if (!key.deletionAllowed)
-      throw badRequest(`error deleting policy ${name}: deletion is not allowed for this policy`);
+      throw badRequest(`error deleting policy ${name}: deletion is not allowed for this key`);
     this.keys.delete(name);
     return null;
   }
