@@ -104,6 +104,8 @@ describe('pki intermediates', () => {
     );
     const intPem = String(signed.data?.certificate);
     expect(new X509Certificate(intPem).ca).toBe(true);
+    expect(signed.data?.ca_chain).toEqual([intPem, rootPem]);
+    expect(signed.warnings?.[0]).toMatch(/^This mount hasn't configured any authority information access/);
     expect(signed.data?.expiration).toBe(Date.parse('2031-03-01T00:00:00Z') / 1000 + 43800 * 3600);
 
     const set = await onMount('pki_int', 'POST', 'intermediate/set-signed', { certificate: intPem });
@@ -194,13 +196,20 @@ describe('pki intermediates', () => {
       errors: ['csr contains no data'],
     });
     const { csrPem } = await createCertificateRequest({ commonName: 'from-csr' });
-    expect(await post('root/sign-intermediate', { csr: csrPem })).toMatchObject({ status: 400 });
-    const byCsr = await post('root/sign-intermediate', {
-      csr: csrPem,
-      use_csr_values: true,
-      max_path_length: 0,
+    expect(await post('root/sign-intermediate', { csr: csrPem, format: 'jwk' })).toMatchObject({
+      status: 400,
+      errors: ['The "format" path parameter must be "pem", "der" or "pem_bundle"'],
     });
+    // Without common_name, Vault takes the CSR's; max_path_length 0 and the truncation at the root's NotAfter warn.
+    const byCsr = await post('root/sign-intermediate', { csr: csrPem, max_path_length: 0, ttl: '876000h' });
     expect(byCsr.status).toBe(200);
+    expect(byCsr.warnings).toEqual(
+      expect.arrayContaining([
+        'Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.',
+        "the signed intermediary CA certificate's notAfter was truncated to the issuer's notAfter",
+      ]),
+    );
+    expect(new X509Certificate(String(byCsr.data?.certificate)).subject).toBe('CN=from-csr');
     expect(
       await openssl(['x509', '-in', 'c.pem', '-noout', '-text'], {
         'c.pem': String(byCsr.data?.certificate),
@@ -257,7 +266,6 @@ describe('pki config/urls and config/crl', () => {
     expect((await read('config/urls')).data).toEqual({
       issuing_certificates: [],
       crl_distribution_points: [],
-      delta_crl_distribution_points: [],
       ocsp_servers: [],
       enable_templating: false,
     });
@@ -311,6 +319,13 @@ describe('pki config/urls and config/crl', () => {
       ],
     });
     expect(await post('config/crl', { disable: 'tRuE' })).toMatchObject({ status: 400 });
+    expect(await post('config/crl', { auto_rebuild: true, auto_rebuild_grace_period: '72h' })).toMatchObject({
+      status: 400,
+      errors: [
+        'CRL auto-rebuilding grace period (72h) must be strictly shorter than CRL expiry (72h) value when auto-rebuilding of CRLs is enabled',
+      ],
+    });
+    expect((await post('config/crl', { expiry: '86400' })).data).toMatchObject({ expiry: '86400' });
     const written = await post('config/crl', { expiry: '24h' });
     expect(written).toMatchObject({ status: 200, data: { expiry: '24h' } });
   });

@@ -30,6 +30,7 @@ import {
   type LogicalResponse,
   listResponse,
   NAME_PATTERN,
+  parseDurationSeconds,
   Router,
 } from '../../sdk/index.js';
 import { formatGoDuration } from '../../util/duration.js';
@@ -185,15 +186,17 @@ interface TidyStatus {
   revokedDeleted: number;
 }
 
-/** Go's `time.ParseDuration` subset used by `config/crl` (e.g. `72h`, `1h30m`, `90s`); `undefined` when invalid. */
-function goDurationSeconds(text: string): number | undefined {
-  const match = /^(?:\d+(?:\.\d+)?(?:h|m|s|ms))+$/.test(text) || text === '0';
-  if (!match) return undefined;
-  if (text === '0') return 0;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g))
-    total += Number(amount) * { h: 3600, m: 60, s: 1, ms: 0.001 }[unit as 'h'];
-  return total;
+/**
+ * `parseutil.ParseDurationSecond` as `config/crl` uses it (`72h`, `1h30m`, `3600`, `3d`): whole seconds, or
+ * `undefined` when the text is not a duration.
+ */
+function crlDurationSeconds(text: string): number | undefined {
+  if (text === '') return undefined;
+  try {
+    return parseDurationSeconds(text, 'expiry');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Vault's `validateURLs` (govalidator.IsURL): an absolute URL with a scheme and a host. */
@@ -533,7 +536,7 @@ export class PkiBackend implements Backend {
       ca: issuer.ca,
       revoked,
       now: this.context.now(),
-      ttlSeconds: goDurationSeconds(this.crlConfig.expiry) ?? 72 * 3600,
+      ttlSeconds: crlDurationSeconds(this.crlConfig.expiry) ?? 72 * 3600,
       crlNumber,
     });
     for (const key of this.crlCache.keys()) if (key.startsWith(`${issuer.id}:`)) this.crlCache.delete(key);
@@ -555,19 +558,28 @@ export class PkiBackend implements Backend {
       const value = fields.getOk(name);
       if (value !== undefined) (next as unknown as Record<string, unknown>)[name] = value;
     }
-    if (goDurationSeconds(next.expiry) === undefined)
+    if (crlDurationSeconds(next.expiry) === undefined)
       throw badRequest(`given expiry could not be decoded: time: invalid duration "${next.expiry}"`);
-    if (goDurationSeconds(next.ocsp_expiry) === undefined)
+    if (crlDurationSeconds(next.ocsp_expiry) === undefined)
       throw badRequest(
         `given ocsp_expiry could not be decoded: time: invalid duration "${next.ocsp_expiry}"`,
       );
-    if (goDurationSeconds(next.auto_rebuild_grace_period) === undefined)
+    if (crlDurationSeconds(next.auto_rebuild_grace_period) === undefined)
       throw badRequest(
         `given auto_rebuild_grace_period could not be decoded: time: invalid duration "${next.auto_rebuild_grace_period}"`,
       );
-    if (goDurationSeconds(next.delta_rebuild_interval) === undefined)
+    if (crlDurationSeconds(next.delta_rebuild_interval) === undefined)
       throw badRequest(
         `given delta_rebuild_interval could not be decoded: time: invalid duration "${next.delta_rebuild_interval}"`,
+      );
+    const expiry = crlDurationSeconds(next.expiry) ?? 0;
+    if (next.auto_rebuild && (crlDurationSeconds(next.auto_rebuild_grace_period) ?? 0) >= expiry)
+      throw badRequest(
+        `CRL auto-rebuilding grace period (${next.auto_rebuild_grace_period}) must be strictly shorter than CRL expiry (${next.expiry}) value when auto-rebuilding of CRLs is enabled`,
+      );
+    if (next.enable_delta && (crlDurationSeconds(next.delta_rebuild_interval) ?? 0) >= expiry)
+      throw badRequest(
+        `CRL delta rebuild window (${next.delta_rebuild_interval}) must be strictly shorter than CRL expiry (${next.expiry}) value when delta CRLs are enabled`,
       );
     if (next.enable_delta && !next.auto_rebuild)
       throw badRequest(
@@ -582,28 +594,27 @@ export class PkiBackend implements Backend {
     return dataResponse({ ...this.crlConfig });
   }
 
-  /** `config/urls` (https://github.com/hashicorp/vault/blob/main/builtin/logical/pki/path_config_urls.go). */
+  /**
+   * `config/urls` (https://github.com/hashicorp/vault/blob/main/builtin/logical/pki/path_config_urls.go): merges the
+   * given lists, then validates all three in Vault's order; answers the stored entries.
+   */
   private writeUrls(fields: FieldData): LogicalResponse {
     const next: UrlConfig = { ...this.urls };
-    const lists = [
-      ['issuing_certificates', 'issuing_certificates'],
-      ['crl_distribution_points', 'crl_distribution_points'],
-      ['ocsp_servers', 'ocsp_servers'],
-    ] as const;
-    for (const [field, parameter] of lists) {
-      const value = fields.getOk<string[]>(field);
-      if (value === undefined) continue;
-      const bad = invalidUrl(value);
-      if (bad !== undefined)
-        throw badRequest(
-          `invalid URL found in Authority Information Access (AIA) parameter ${parameter}: ${bad}`,
-        );
-      next[field] = value;
-    }
     const templating = fields.getOk<boolean>('enable_templating');
     if (templating !== undefined) next.enable_templating = templating;
+    for (const field of ['issuing_certificates', 'crl_distribution_points', 'ocsp_servers'] as const) {
+      const value = fields.getOk<string[]>(field);
+      if (value !== undefined) next[field] = value;
+    }
     if (next.enable_templating)
       throw badRequest('enable_templating is not supported by the Leasehold dev server');
+    for (const field of ['issuing_certificates', 'crl_distribution_points', 'ocsp_servers'] as const) {
+      const bad = invalidUrl(next[field]);
+      if (bad !== undefined)
+        throw badRequest(
+          `invalid URL found in Authority Information Access (AIA) parameter ${field}: ${bad}`,
+        );
+    }
     this.urls = next;
     return this.urlsResponse();
   }
@@ -612,7 +623,6 @@ export class PkiBackend implements Backend {
     return dataResponse({
       issuing_certificates: [...this.urls.issuing_certificates],
       crl_distribution_points: [...this.urls.crl_distribution_points],
-      delta_crl_distribution_points: [],
       ocsp_servers: [...this.urls.ocsp_servers],
       enable_templating: this.urls.enable_templating,
     });
@@ -686,11 +696,15 @@ export class PkiBackend implements Backend {
    */
   private async signIntermediate(data: Data): Promise<LogicalResponse> {
     const issuer = this.requireIssuer((getString(data, 'issuer_ref') ?? 'default') || 'default');
-    const format = this.format(data);
+    const formatText = (getString(data, 'format') ?? 'pem') || 'pem';
+    if (formatText !== 'pem' && formatText !== 'der' && formatText !== 'pem_bundle')
+      throw badRequest('The "format" path parameter must be "pem", "der" or "pem_bundle"');
+    const format = formatText;
     const csrPem = this.requireCsr(data);
     const csr = await parseCertificateRequest(csrPem);
     const useCsrValues = getBool(data, 'use_csr_values') ?? false;
-    const commonName = useCsrValues ? csr.commonName : (getString(data, 'common_name') ?? '');
+    // Vault takes the CSR's common name when none is given (`UseCSRCommonName`), and its SANs with use_csr_values.
+    const commonName = (getString(data, 'common_name') ?? '') || csr.commonName;
     if (commonName === '')
       throw badRequest(
         'the common_name field is required, or must be provided in a CSR with "use_csr_common_name" set to true, unless "require_cn" is set to false',
@@ -702,23 +716,59 @@ export class PkiBackend implements Backend {
     const warnings: string[] = [];
     const ttlSeconds = this.validity(data, warnings);
     const maxPathLength = getInt(data, 'max_path_length') ?? -1;
+    // Since 1.17 an intermediate is truncated at the issuer's NotAfter unless enforce_leaf_not_after_behavior is set.
+    const enforce = getBool(data, 'enforce_leaf_not_after_behavior') ?? false;
+    const behavior = enforce
+      ? issuer.leafNotAfterBehavior
+      : issuer.leafNotAfterBehavior === 'err'
+        ? 'err'
+        : 'truncate';
+    const now = this.context.now();
+    const requestedNotAfter = now + ttlSeconds * 1000;
+    if (behavior === 'err' && requestedNotAfter > issuer.ca.notAfter.getTime())
+      throw badRequest(
+        `cannot satisfy request, as TTL would result in notAfter of ${new Date(requestedNotAfter).toISOString()} that is beyond the expiration of the CA certificate at ${issuer.ca.notAfter.toISOString()}`,
+      );
+    const excludeCn = getBool(data, 'exclude_cn_from_sans') ?? false;
     const signed = await signCertificateRequest({
       ca: issuer.ca,
       csrPem,
       commonName,
-      dnsNames: getBool(data, 'exclude_cn_from_sans') ? dnsNames : [...new Set([commonName, ...dnsNames])],
+      dnsNames: excludeCn
+        ? dnsNames
+        : [...new Set([commonName, ...dnsNames].filter((n) => HOSTNAME_RE.test(n)))],
       ipAddresses,
       ttlSeconds,
       usage: 'none',
-      now: this.context.now(),
-      allowBeyondCa: issuer.leafNotAfterBehavior === 'permit',
+      now,
+      allowBeyondCa: behavior === 'permit',
       caPathLength: maxPathLength < 0 ? -1 : maxPathLength,
       urls: this.authorityUrls(),
     });
-    if (issuer.ca.keyType === 'ec' && csr.keyType === 'rsa')
-      warnings.push('The signed certificate uses an RSA key while the issuing CA uses an EC key.');
     this.store(signed, issuer);
-    return this.signedResponse(signed, issuer, format, warnings);
+    const response = this.signedResponse(signed, issuer, format, warnings, true);
+    const extra: string[] = [];
+    if (signed.notAfter.getTime() > issuer.ca.notAfter.getTime())
+      extra.push(
+        "The expiration time for the signed certificate is after the CA's expiration time. If the new certificate is not treated as a root, validation paths with the certificate past the issuing CA's expiration time will fail.",
+      );
+    if (
+      this.urls.issuing_certificates.length === 0 &&
+      this.urls.crl_distribution_points.length === 0 &&
+      this.urls.ocsp_servers.length === 0
+    )
+      extra.push(
+        "This mount hasn't configured any authority information access (AIA) fields; this may make it harder for systems to find missing certificates in the chain or to validate revocation status of certificates. Consider updating /config/urls or the newly generated issuer with this information.",
+      );
+    if (maxPathLength === 0)
+      extra.push(
+        'Max path length of the signed certificate is zero. This certificate cannot be used to issue intermediate CA certificates.',
+      );
+    if (!enforce && signed.notAfter.getTime() === issuer.ca.notAfter.getTime())
+      extra.push("the signed intermediary CA certificate's notAfter was truncated to the issuer's notAfter");
+    const all = [...extra, ...(response.warnings ?? [])];
+    if (all.length) response.warnings = all;
+    return response;
   }
 
   /**
@@ -785,8 +835,9 @@ export class PkiBackend implements Backend {
     const warnings: string[] = [];
     const ttlSeconds = this.validity(data, warnings, role);
     const eku = getCommaStringSlice(data, 'ext_key_usage') ?? [];
-    const server = eku.some((u) => u.toLowerCase() === 'serverauth') || (role?.server_flag ?? false);
-    const client = eku.some((u) => u.toLowerCase() === 'clientauth') || (role?.client_flag ?? false);
+    // Vault's sign-verbatim takes key usages from the request only (`ext_key_usage`), not from the role.
+    const server = eku.some((u) => u.toLowerCase() === 'serverauth');
+    const client = eku.some((u) => u.toLowerCase() === 'clientauth');
     const signed = await signCertificateRequest({
       ca: issuer.ca,
       csrPem,
@@ -848,11 +899,15 @@ export class PkiBackend implements Backend {
     issuer: Issuer,
     format: 'pem' | 'der' | 'pem_bundle',
     warnings: string[],
+    chainIncludesCertificate = false,
   ): LogicalResponse {
     const certPem = trimPem(signed.certificatePem);
     const caPem = trimPem(issuer.ca.certificatePem);
     const der = format === 'der';
     const issuingCa = der ? pemToDerBase64(caPem) : caPem;
+    const chain = chainIncludesCertificate
+      ? [der ? pemToDerBase64(certPem) : certPem, issuingCa]
+      : [issuingCa];
     const response: LogicalResponse = {
       data: {
         certificate: der
@@ -861,7 +916,7 @@ export class PkiBackend implements Backend {
             ? `${certPem}\n${caPem}`
             : certPem,
         issuing_ca: issuingCa,
-        ca_chain: [issuingCa],
+        ca_chain: chain,
         serial_number: signed.serialNumber,
         expiration: signed.expiration,
       },
