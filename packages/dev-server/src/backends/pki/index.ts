@@ -1243,22 +1243,7 @@ export class PkiBackend implements Backend {
 
     // Validity (Vault's getCertificateNotAfter), truncated at the CA's NotAfter.
     const now = this.context.now();
-    const requestedTtl = getDuration(data, 'ttl') ?? 0;
-    const notAfterText = getString(data, 'not_after') ?? '';
-    let ttlSeconds: number;
-    if (notAfterText !== '') {
-      if (requestedTtl > 0)
-        throw badRequest(
-          'Either ttl or not_after should be provided. Both should not be provided in the same request.',
-        );
-      const notAfter = Date.parse(notAfterText);
-      if (Number.isNaN(notAfter)) throw badRequest(`parsing time "${notAfterText}" as RFC 3339 failed`);
-      ttlSeconds = Math.floor((notAfter - now) / 1000);
-      if (ttlSeconds <= 0)
-        throw badRequest(`cannot satisfy request, as NotAfter date ${notAfterText} is in the past`);
-    } else {
-      ttlSeconds = this.effectiveTtl(requestedTtl, role.ttl, role.max_ttl, warnings);
-    }
+    const ttlSeconds = this.validity(data, warnings, role);
 
     const usage: CertificateUsage =
       role.server_flag && role.client_flag
