@@ -415,7 +415,7 @@ describe('pki CRL and tidy', () => {
     expect((await read('tidy-status')).data).toMatchObject({
       cert_store_deleted_count: 1,
       revoked_cert_deleted_count: 0,
-      time_started: '2031-03-01T02:01:00.000Z',
+      time_started: '2031-03-01T02:01:00Z',
     });
     expect((await read(`cert/${expired.data?.serial_number}`)).status).toBe(404);
     expect((await read(`cert/${revoked.data?.serial_number}`)).status).toBe(200);

@@ -609,7 +609,7 @@ export class TransitKey {
       };
     }
     const info = (value: { time: number; version: number } | undefined) =>
-      value ? { time: new Date(value.time).toISOString(), version: value.version } : null;
+      value ? { time: goTime(value.time), version: value.version } : null;
     return {
       policy: {
         name: this.name,
@@ -737,12 +737,12 @@ export class TransitKey {
     };
     if (this.backupInfo)
       data.backup_info = {
-        time: new Date(this.backupInfo.time).toISOString(),
+        time: goTime(this.backupInfo.time),
         version: this.backupInfo.version,
       };
     if (this.restoreInfo)
       data.restore_info = {
-        time: new Date(this.restoreInfo.time).toISOString(),
+        time: goTime(this.restoreInfo.time),
         version: this.restoreInfo.version,
       };
     if (this.derived) {
@@ -752,6 +752,11 @@ export class TransitKey {
     }
     return data;
   }
+}
+
+/** Go's `time.RFC3339Nano` (how Vault's JSON prints a `time.Time`): trailing zeros of the fraction dropped. */
+function goTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.?0*Z$/, 'Z');
 }
 
 /** A `restore` document that is not a backup this server wrote: names the offending field. */
