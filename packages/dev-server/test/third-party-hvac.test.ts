@@ -1,16 +1,20 @@
 /**
  * Compatibility check with a real third-party Vault client: hvac (Debian's python3-hvac), used unchanged against
  * the dev server through the common flows — AppRole login, KV v2 write/read, database credentials
- * generate/renew/revoke (on the real test PostgreSQL), transit encrypt/decrypt, a policy refusal.
+ * generate/renew/revoke (on the real test PostgreSQL), transit encrypt/decrypt, transit backup/restore/trim, a PKI
+ * chain root → intermediate → leaf with CRL rotation and tidy, a policy refusal.
  * `.ci/run` installs python3-hvac; locally the test is skipped (with a note) when hvac is missing, except in CI.
  */
+import 'reflect-metadata';
 import { execFile, execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '@leasehold/test-env';
+import { X509Certificate as PeculiarCertificate, X509Crl } from '@peculiar/x509';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../src/index.js';
@@ -182,6 +186,38 @@ describe.skipIf(!available)('hvac (a real third-party client) works against the 
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('backs up, restores and trims transit keys and builds a PKI chain root → intermediate → leaf with hvac', async () => {
+    const out = await flow('crypto', { VAULT_TOKEN: server.rootToken });
+    expect(out.restore).toEqual({ status: 204, body: null });
+    expect(out.restored_plaintext).toBe('backup me');
+    expect(out.restore_existing).toEqual(['key "k" already exists']);
+    expect(out.trimmed_versions).toEqual(['2', '3']);
+    expect(out.trim_error).toEqual(['minimum available version cannot be decremented']);
+    expect(out.set_signed).toMatchObject({ data: { imported_keys: null, existing_issuers: null } });
+    expect(out.rotate).toMatchObject({ data: { success: true } });
+    expect(out.tidy).toMatchObject({
+      status: 202,
+      body: {
+        warnings: [
+          "Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs.",
+        ],
+      },
+    });
+    // The chain hvac built verifies with an independent parser; the CRL lists the revoked leaf.
+    const root = new X509Certificate(String(out.root));
+    const intermediate = new X509Certificate(String(out.intermediate));
+    const leaf = new X509Certificate(String(out.leaf));
+    expect(intermediate.checkIssued(root) && intermediate.verify(root.publicKey)).toBe(true);
+    expect(leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey)).toBe(true);
+    const crl = new X509Crl(String(out.crl));
+    expect(
+      await crl.verify({ publicKey: await new PeculiarCertificate(intermediate.raw).publicKey.export() }),
+    ).toBe(true);
+    expect(crl.entries.map((entry) => entry.serialNumber.toLowerCase())).toEqual([
+      leaf.serialNumber.toLowerCase(),
+    ]);
   });
 
   it('surfaces a policy refusal as hvac.exceptions.Forbidden with permission denied', async () => {

@@ -105,6 +105,15 @@ export interface IssueCertificateOptions {
   allowBeyondCa?: boolean;
   /** Clock (ms since epoch); default `Date.now()`. */
   now?: number;
+  /** Authority information access URLs to embed (Vault's `config/urls`); empty lists add no extension. */
+  urls?: AuthorityUrls;
+}
+
+/** Vault's `config/urls`: where relying parties find the issuer's certificate, its CRL and OCSP responder. */
+export interface AuthorityUrls {
+  readonly issuingCertificates: readonly string[];
+  readonly crlDistributionPoints: readonly string[];
+  readonly ocspServers: readonly string[];
 }
 
 /** Thrown for invalid input (bad key type/size, key that doesn't match the certificate, unparsable PEM). */
@@ -370,6 +379,7 @@ async function signLeaf(
   options: Omit<IssueCertificateOptions, 'keyType' | 'keyBits'>,
   publicKey: webcrypto.CryptoKey,
   keyType: X509KeyType,
+  shape: { caPathLength?: number; subject?: x509.Name } = {},
 ): Promise<x509.X509Certificate> {
   const { ca } = options;
   const caAlgorithms = algorithmsFor(ca.keyType, ca.keyBits);
@@ -388,13 +398,35 @@ async function signLeaf(
   const keyUsage =
     x509.KeyUsageFlags.digitalSignature |
     (keyType === 'rsa' ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement);
+  const isCa = shape.caPathLength !== undefined;
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(keyUsage, true),
+    isCa
+      ? new x509.BasicConstraintsExtension(
+          true,
+          (shape.caPathLength as number) >= 0 ? shape.caPathLength : undefined,
+          true,
+        )
+      : new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(
+      isCa
+        ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature
+        : keyUsage,
+      true,
+    ),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
   ];
-  if (eku.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(eku, false));
+  if (eku.length > 0 && !isCa) extensions.push(new x509.ExtendedKeyUsageExtension(eku, false));
+  const urls = options.urls;
+  if (urls && (urls.issuingCertificates.length > 0 || urls.ocspServers.length > 0))
+    extensions.push(
+      new x509.AuthorityInfoAccessExtension({
+        ocsp: [...urls.ocspServers],
+        caIssuers: [...urls.issuingCertificates],
+      }),
+    );
+  if (urls && urls.crlDistributionPoints.length > 0)
+    extensions.push(new x509.CRLDistributionPointsExtension([...urls.crlDistributionPoints]));
   if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const notBefore = wholeSeconds(Math.max(now - NOT_BEFORE_BACKDATE_MS, ca.notBefore.getTime()));
   const requested = now + options.ttlSeconds * 1000;
@@ -403,7 +435,7 @@ async function signLeaf(
   );
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
-    subject: cnName(options.commonName),
+    subject: shape.subject ?? cnName(options.commonName),
     issuer: ca.certificate.subjectName,
     notBefore,
     notAfter,
@@ -424,9 +456,15 @@ export async function createCertificateRequest(options: {
   ipAddresses?: readonly string[];
   keyType?: X509KeyType;
   keyBits?: number;
-}): Promise<{ csrPem: string; privateKeyPem: string }> {
+}): Promise<{
+  csrPem: string;
+  privateKeyPem: string;
+  traditionalPrivateKeyPem: string;
+  keyType: X509KeyType;
+  keyBits: number;
+}> {
   ensureProvider();
-  const { algorithms } = resolveKey(options.keyType, options.keyBits);
+  const { type, bits, algorithms } = resolveKey(options.keyType, options.keyBits);
   const keys = (await webcrypto.subtle.generateKey(algorithms.generate, true, [
     'sign',
     'verify',
@@ -441,8 +479,14 @@ export async function createCertificateRequest(options: {
     signingAlgorithm: algorithms.sign,
     extensions: names.length ? [new x509.SubjectAlternativeNameExtension(names)] : [],
   });
-  const privateKeyPem = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { csrPem: csr.toString('pem'), privateKeyPem };
+  const exported = exportPrivateKey(KeyObject.from(keys.privateKey), type);
+  return {
+    csrPem: csr.toString('pem'),
+    privateKeyPem: exported.pkcs8,
+    traditionalPrivateKeyPem: exported.traditional,
+    keyType: type,
+    keyBits: bits,
+  };
 }
 
 /** What a PKCS#10 certificate request asks for. */
@@ -497,7 +541,13 @@ export type SignedCertificate = Omit<CertificateWithKey, 'privateKeyPem' | 'trad
  * (the caller decides whether to take them from the request, as Vault's `use_csr_common_name`/`use_csr_sans`).
  */
 export async function signCertificateRequest(
-  options: Omit<IssueCertificateOptions, 'keyType' | 'keyBits'> & { csrPem: string },
+  options: Omit<IssueCertificateOptions, 'keyType' | 'keyBits'> & {
+    csrPem: string;
+    /** Sign a CA certificate (Vault's `root/sign-intermediate`): `-1` for no path length limit. */
+    caPathLength?: number;
+    /** Keep the request's whole subject instead of `CN=<commonName>` (Vault's `sign-verbatim`). */
+    useCsrSubject?: boolean;
+  },
 ): Promise<SignedCertificate> {
   validateTtl(options.ttlSeconds);
   const { csr, info } = await openCsr(options.csrPem);
@@ -505,8 +555,28 @@ export async function signCertificateRequest(
   const publicKey = await webcrypto.subtle.importKey('spki', csr.publicKey.rawData, algorithms.import, true, [
     'verify',
   ]);
-  const cert = await signLeaf(options, publicKey, info.keyType);
+  const shape: { caPathLength?: number; subject?: x509.Name } = {};
+  if (options.caPathLength !== undefined) shape.caPathLength = options.caPathLength;
+  if (options.useCsrSubject) shape.subject = csr.subjectName;
+  const cert = await signLeaf(options, publicKey, info.keyType, shape);
   return describeCertificate(cert, info.keyType, info.keyBits, options.commonName);
+}
+
+/**
+ * Whether a PEM certificate's public key is the public key of `privateKeyPem` (Vault's `intermediate/set-signed`
+ * looks up the key generated for the CSR this way).
+ */
+export function certificateMatchesKey(certificatePem: string, privateKeyPem: string): boolean {
+  try {
+    const fromCert = new NodeX509Certificate(certificatePem).publicKey.export({
+      type: 'spki',
+      format: 'der',
+    });
+    const fromKey = createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'der' });
+    return fromCert.equals(fromKey);
+  } catch {
+    return false;
+  }
 }
 
 /** A revoked certificate for {@link createCrl}. */
@@ -526,10 +596,18 @@ export async function createCrl(options: {
   revoked: readonly RevokedEntry[];
   ttlSeconds?: number;
   now?: number;
+  /** The CRL number extension's value (RFC 5280 §5.2.3); omitted when undefined. */
+  crlNumber?: number;
 }): Promise<{ pem: string; der: Buffer }> {
   ensureProvider();
   const now = options.now ?? Date.now();
+  const extensions: x509.Extension[] = [
+    await x509.AuthorityKeyIdentifierExtension.create(options.ca.certificate.publicKey),
+  ];
+  if (options.crlNumber !== undefined)
+    extensions.push(new x509.Extension('2.5.29.20', false, derInteger(options.crlNumber)));
   const crl = await x509.X509CrlGenerator.create({
+    extensions,
     issuer: options.ca.certificate.subjectName,
     thisUpdate: wholeSeconds(now),
     nextUpdate: wholeSeconds(now + (options.ttlSeconds ?? 72 * 3600) * 1000),
@@ -542,6 +620,17 @@ export async function createCrl(options: {
   });
   const der = Buffer.from(crl.rawData);
   return { pem: toPem(der, 'X509 CRL'), der };
+}
+
+/** DER encoding of a non-negative INTEGER (hand-written: two's complement, minimal length). */
+function derInteger(value: number): Buffer {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new X509HelperError(`invalid CRL number ${value}: must be a non-negative integer`);
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  let body = Buffer.from(hex, 'hex');
+  if ((body[0] as number) & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
+  return Buffer.concat([Buffer.from([0x02, body.length]), body]);
 }
 
 /** PEM-encodes DER bytes with the given label (e.g. `CERTIFICATE`). */

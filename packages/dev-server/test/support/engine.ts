@@ -1,4 +1,4 @@
-import { type DevServer, startDevServer } from '../../src/index.js';
+import { type DevServer, type DevServerOptions, startDevServer } from '../../src/index.js';
 import type { Operation } from '../../src/sdk/index.js';
 import { call as httpCall } from '../helpers.js';
 
@@ -32,8 +32,9 @@ export async function startEngine(
   type: 'transit' | 'pki',
   mount: string = type,
   config?: Record<string, unknown>,
+  options: Omit<DevServerOptions, 'devMounts'> = {},
 ): Promise<EngineHarness> {
-  const server = await startDevServer({ devMounts: false });
+  const server = await startDevServer({ ...options, devMounts: false });
   const mounted = await httpCall(server, 'POST', `sys/mounts/${mount}`, {
     body: { type, ...(config ? { config } : {}) },
   });

@@ -14,6 +14,7 @@ import {
   type BackendContext,
   type BackendFactory,
   compilePattern,
+  type FieldData,
   getBool,
   getDuration,
   getInt,
@@ -28,6 +29,7 @@ import {
 } from '../../sdk/index.js';
 import { Base64Error, decodeBase64Std, encodeBase64Std } from '../../util/base64.js';
 import {
+  BackupFormatError,
   capabilities,
   HASH_ALGORITHMS,
   isKeyType,
@@ -272,6 +274,22 @@ export class TransitBackend implements Backend {
         },
       },
     },
+    {
+      pattern: 'keys/:name/trim',
+      fields: { min_available_version: { type: 'int' } },
+      operations: { update: (_r, { name = '' }, fields) => this.trimKey(name, fields) },
+    },
+    { pattern: 'backup/:name', operations: { read: (_r, { name = '' }) => this.backupKey(name) } },
+    {
+      // Vault's `"restore" + framework.OptionalParamRegex("name")`: the name may hold any character.
+      pattern: /^restore(?:\/(?<name>.+))?$/s,
+      fields: {
+        backup: { type: 'string' },
+        name: { type: 'string' },
+        force: { type: 'bool', default: false },
+      },
+      operations: { update: (_r, _params, fields) => this.restoreKey(fields) },
+    },
     { pattern: 'encrypt/:name', operations: { update: (r, { name = '' }) => this.encrypt(name, r.data) } },
     { pattern: 'decrypt/:name', operations: { update: (r, { name = '' }) => this.decrypt(name, r.data) } },
     { pattern: 'rewrap/:name', operations: { update: (r, { name = '' }) => this.rewrap(name, r.data) } },
@@ -381,6 +399,66 @@ export class TransitBackend implements Backend {
     if (!key.deletionAllowed)
       throw badRequest(`error deleting policy ${name}: deletion is not allowed for this key`);
     this.keys.delete(name);
+    return null;
+  }
+
+  /** `keys/:name/trim` (https://github.com/hashicorp/vault/blob/main/builtin/logical/transit/path_trim.go). */
+  private async trimKey(name: string, fields: FieldData): Promise<LogicalResponse> {
+    const key = await this.getKey(name);
+    if (!key) throw badRequest('invalid key name');
+    const minAvailableVersion = fields.getOk<number>('min_available_version');
+    if (minAvailableVersion === undefined) throw badRequest('missing min_available_version');
+    key.trim(minAvailableVersion);
+    return { data: key.toResponse() };
+  }
+
+  /**
+   * `backup/:name` (https://github.com/hashicorp/vault/blob/main/builtin/logical/transit/path_backup.go). Vault
+   * returns these failures as plain errors, so they are 500s, as in Vault.
+   */
+  private async backupKey(name: string): Promise<LogicalResponse> {
+    const key = await this.getKey(name);
+    if (!key) throw new LogicalError(500, `key "${name}" not found`);
+    if (!key.exportable) throw new LogicalError(500, 'exporting is disallowed on the policy');
+    if (!key.allowPlaintextBackup)
+      throw new LogicalError(500, 'plaintext backup is disallowed on the policy');
+    key.backupInfo = { time: this.context.now(), version: key.latestVersion };
+    const document = JSON.stringify(key.toBackup());
+    return { data: { backup: encodeBase64Std(Buffer.from(document, 'utf8')) } };
+  }
+
+  /**
+   * `restore` and `restore/:name` (https://github.com/hashicorp/vault/blob/main/builtin/logical/transit/path_restore.go
+   * and `LockManager.RestorePolicy` in sdk/helper/keysutil/lock_manager.go): 204 on success; a missing `backup` is a
+   * 400, the lock manager's failures are 500s as in Vault.
+   */
+  private async restoreKey(fields: FieldData): Promise<null> {
+    const backup = fields.get<string>('backup');
+    const force = fields.get<boolean>('force');
+    if (backup === '') throw badRequest("'backup' must be supplied");
+    const name = fields.get<string>('name');
+    if (name.includes('/')) throw new LogicalError(500, 'key names cannot be paths');
+    let document: unknown;
+    try {
+      document = JSON.parse(decodeBase64Std(backup).toString('utf8'));
+    } catch (error) {
+      throw new LogicalError(
+        500,
+        error instanceof Base64Error ? error.message : 'invalid backup: the decoded backup is not JSON',
+      );
+    }
+    let key: TransitKey;
+    try {
+      key = TransitKey.fromBackup(document, name);
+    } catch (error) {
+      if (error instanceof BackupFormatError) throw new LogicalError(500, error.message);
+      throw error;
+    }
+    const pending = this.creating.get(key.name);
+    if (pending) await pending;
+    if (this.keys.has(key.name) && !force) throw new LogicalError(500, `key "${key.name}" already exists`);
+    key.restoreInfo = { time: this.context.now(), version: key.latestVersion };
+    this.keys.set(key.name, key);
     return null;
   }
 

@@ -163,7 +163,12 @@ export class TransitKey {
   deletionAllowed = false;
   minDecryptionVersion = 1;
   minEncryptionVersion = 0;
-  readonly minAvailableVersion = 0;
+  /** Versions below it have been deleted by `keys/:name/trim`. */
+  minAvailableVersion = 0;
+  /** Set by `backup/:name` (Vault's `BackupInfo`): when, and the latest version at that time. */
+  backupInfo: { time: number; version: number } | undefined;
+  /** Set by `restore` (Vault's `RestoreInfo`). */
+  restoreInfo: { time: number; version: number } | undefined;
   /** Seconds; 0 = never. */
   autoRotatePeriod: number;
   private readonly versions = new Map<number, KeyVersion>();
@@ -559,6 +564,150 @@ export class TransitKey {
     return (entry.privateKey as KeyObject).export({ type: 'pkcs1', format: 'pem' }).toString();
   }
 
+  /**
+   * Vault's `keys/:name/trim` (https://github.com/hashicorp/vault/blob/main/builtin/logical/transit/path_trim.go):
+   * checks `min_available_version` in Vault's order, then deletes every version below it.
+   */
+  trim(minAvailableVersion: number): void {
+    if (minAvailableVersion < this.minAvailableVersion)
+      throw new UserError('minimum available version cannot be decremented');
+    if (this.minEncryptionVersion === 0)
+      throw new UserError(
+        'minimum available version cannot be set when minimum encryption version is not set',
+      );
+    if (this.minDecryptionVersion === 0)
+      throw new UserError(
+        'minimum available version cannot be set when minimum decryption version is not set',
+      );
+    // "minmum" is Vault's own spelling.
+    if (minAvailableVersion > this.minEncryptionVersion)
+      throw new UserError('minimum available version cannot be greater than minmum encryption version');
+    if (minAvailableVersion > this.minDecryptionVersion)
+      throw new UserError('minimum available version cannot be greater than minimum decryption version');
+    if (minAvailableVersion < 0) throw new UserError('minimum available version cannot be negative');
+    if (minAvailableVersion === 0) throw new UserError('minimum available version should be positive');
+    this.minAvailableVersion = minAvailableVersion;
+    for (const version of [...this.versions.keys()])
+      if (version < minAvailableVersion) this.versions.delete(version);
+  }
+
+  /**
+   * The backup document of `backup/:name`, shaped like Vault's `keysutil.KeyData` (`{policy, archived_keys}`); key
+   * material is carried as base64 (symmetric, HMAC) and base64 PKCS#8 DER (asymmetric private keys).
+   */
+  toBackup(): Record<string, unknown> {
+    const keys: Record<string, unknown> = {};
+    for (const [version, entry] of this.versions) {
+      keys[String(version)] = {
+        key: encodeBase64Std(entry.key),
+        hmac_key: encodeBase64Std(entry.hmacKey),
+        private_key:
+          entry.privateKey && this.type !== 'ed25519'
+            ? encodeBase64Std(entry.privateKey.export({ type: 'pkcs8', format: 'der' }))
+            : null,
+        creation_time: new Date(entry.creationTime).toISOString(),
+      };
+    }
+    const info = (value: { time: number; version: number } | undefined) =>
+      value ? { time: goTime(value.time), version: value.version } : null;
+    return {
+      policy: {
+        name: this.name,
+        type: this.type,
+        keys,
+        derived: this.derived,
+        convergent_encryption: this.convergent,
+        exportable: this.exportable,
+        allow_plaintext_backup: this.allowPlaintextBackup,
+        deletion_allowed: this.deletionAllowed,
+        min_decryption_version: this.minDecryptionVersion,
+        min_encryption_version: this.minEncryptionVersion,
+        min_available_version: this.minAvailableVersion,
+        latest_version: this.latestVersion,
+        auto_rotate_period: this.autoRotatePeriod,
+        backup_info: info(this.backupInfo),
+        restore_info: info(this.restoreInfo),
+      },
+      archived_keys: null,
+    };
+  }
+
+  /**
+   * Rebuilds a key from a {@link TransitKey.toBackup} document, validating every field; a malformed document is a
+   * {@link BackupFormatError} naming the field. `name` (when not empty) renames the key.
+   */
+  static fromBackup(document: unknown, name: string): TransitKey {
+    const policy = field(document, 'policy', 'object', 'backup') as Record<string, unknown>;
+    const type = field(policy, 'type', 'string') as string;
+    if (!isKeyType(type)) throw new BackupFormatError(`policy.type "${type}" is not a supported key type`);
+    const keyName = name || (field(policy, 'name', 'string') as string);
+    const key = new TransitKey(keyName, {
+      type,
+      derived: field(policy, 'derived', 'boolean') as boolean,
+      convergent: field(policy, 'convergent_encryption', 'boolean') as boolean,
+      exportable: field(policy, 'exportable', 'boolean') as boolean,
+      allowPlaintextBackup: field(policy, 'allow_plaintext_backup', 'boolean') as boolean,
+      autoRotatePeriod: field(policy, 'auto_rotate_period', 'integer') as number,
+    });
+    key.deletionAllowed = field(policy, 'deletion_allowed', 'boolean') as boolean;
+    key.minDecryptionVersion = field(policy, 'min_decryption_version', 'integer') as number;
+    key.minEncryptionVersion = field(policy, 'min_encryption_version', 'integer') as number;
+    key.minAvailableVersion = field(policy, 'min_available_version', 'integer') as number;
+    key.latestVersion = field(policy, 'latest_version', 'integer') as number;
+    const backupInfo = policy.backup_info;
+    if (backupInfo !== null && backupInfo !== undefined) {
+      const time = Date.parse(field(backupInfo, 'time', 'string', 'policy.backup_info') as string);
+      if (Number.isNaN(time)) throw new BackupFormatError('policy.backup_info.time is not a timestamp');
+      key.backupInfo = {
+        time,
+        version: field(backupInfo, 'version', 'integer', 'policy.backup_info') as number,
+      };
+    }
+    const versions = field(policy, 'keys', 'object') as Record<string, unknown>;
+    for (const [versionText, raw] of Object.entries(versions)) {
+      if (!/^[1-9]\d*$/.test(versionText))
+        throw new BackupFormatError(`policy.keys has a non-numeric version "${versionText}"`);
+      const version = Number.parseInt(versionText, 10);
+      const where = `policy.keys.${versionText}`;
+      const material = decodeBackupBase64(field(raw, 'key', 'string', where) as string, `${where}.key`);
+      const hmacKey = decodeBackupBase64(
+        field(raw, 'hmac_key', 'string', where) as string,
+        `${where}.hmac_key`,
+      );
+      const creationTime = Date.parse(field(raw, 'creation_time', 'string', where) as string);
+      if (Number.isNaN(creationTime))
+        throw new BackupFormatError(`${where}.creation_time is not a timestamp`);
+      let pair: { privateKey: KeyObject | undefined; publicKey: KeyObject | undefined } = {
+        privateKey: undefined,
+        publicKey: undefined,
+      };
+      if (type === 'ed25519') {
+        if (material.length !== 32) throw new BackupFormatError(`${where}.key is not a 32-byte ed25519 seed`);
+        pair = ed25519FromSeed(material);
+      } else if (isEcdsa(type) || isRsa(type)) {
+        const der = decodeBackupBase64(
+          field(raw, 'private_key', 'string', where) as string,
+          `${where}.private_key`,
+        );
+        try {
+          const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+          pair = { privateKey, publicKey: createPublicKey(privateKey) };
+        } catch {
+          throw new BackupFormatError(`${where}.private_key is not a PKCS#8 private key`);
+        }
+        const expected = isEcdsa(type) ? 'ec' : 'rsa';
+        if (pair.privateKey?.asymmetricKeyType !== expected)
+          throw new BackupFormatError(`${where}.private_key is not an ${expected} key`);
+      } else if (material.length !== 32) {
+        throw new BackupFormatError(`${where}.key is not a 32-byte key`);
+      }
+      key.versions.set(version, { key: material, hmacKey, creationTime, ...pair });
+    }
+    if (!key.versions.has(key.latestVersion))
+      throw new BackupFormatError('policy.latest_version has no key material in policy.keys');
+    return key;
+  }
+
   /** Versions from `minDecryptionVersion` (or `version`) to latest, for export. */
   versionNumbers(): number[] {
     return [...this.versions.keys()].sort((a, b) => a - b);
@@ -586,12 +735,66 @@ export class TransitKey {
       auto_rotate_period: this.autoRotatePeriod,
       imported_key: false,
     };
+    if (this.backupInfo)
+      data.backup_info = {
+        time: goTime(this.backupInfo.time),
+        version: this.backupInfo.version,
+      };
+    if (this.restoreInfo)
+      data.restore_info = {
+        time: goTime(this.restoreInfo.time),
+        version: this.restoreInfo.version,
+      };
     if (this.derived) {
       data.kdf = 'hkdf_sha256';
       data.convergent_encryption = this.convergent;
       if (this.convergent) data.convergent_encryption_version = 3;
     }
     return data;
+  }
+}
+
+/** Go's `time.RFC3339Nano` (how Vault's JSON prints a `time.Time`): trailing zeros of the fraction dropped. */
+function goTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.?0*Z$/, 'Z');
+}
+
+/** A `restore` document that is not a backup this server wrote: names the offending field. */
+export class BackupFormatError extends Error {
+  constructor(message: string) {
+    super(`invalid backup: ${message}`);
+    this.name = 'BackupFormatError';
+  }
+}
+
+function field(
+  parent: unknown,
+  name: string,
+  kind: 'object' | 'string' | 'boolean' | 'integer',
+  where = 'policy',
+): unknown {
+  const path = `${where}.${name}`;
+  if (typeof parent !== 'object' || parent === null || Array.isArray(parent))
+    throw new BackupFormatError(`${where} is not an object`);
+  const value = (parent as Record<string, unknown>)[name];
+  const ok =
+    kind === 'object'
+      ? typeof value === 'object' && value !== null && !Array.isArray(value)
+      : kind === 'integer'
+        ? Number.isSafeInteger(value) && (value as number) >= 0
+        : typeof value === kind;
+  if (!ok)
+    throw new BackupFormatError(
+      `${path} must be ${kind === 'integer' ? 'a non-negative integer' : `a ${kind}`}`,
+    );
+  return value;
+}
+
+function decodeBackupBase64(text: string, where: string): Buffer {
+  try {
+    return decodeBase64Std(text);
+  } catch {
+    throw new BackupFormatError(`${where} is not base64`);
   }
 }
 
