@@ -130,7 +130,9 @@ function recordingSender(inner: Sender, clock: SettlingClock, calls: SentCall[])
       } catch {
         body = request.body;
       }
-      const token = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'x-vault-token')?.[1];
+      const token = Object.entries(request.headers).find(
+        ([name]) => name.toLowerCase() === 'x-vault-token',
+      )?.[1];
       calls.push({ method: request.method, path, body, token });
       return clock.track(() => inner.send(request));
     },

@@ -596,7 +596,7 @@ export async function createCrl(options: {
   revoked: readonly RevokedEntry[];
   ttlSeconds?: number;
   now?: number;
-  /** The CRL number extension's value (RFC 5280 §5.2.3); omitted when undefined. */
+  /** The CRL number extension's value (RFC 5280, section 5.2.3); omitted when undefined. */
   crlNumber?: number;
 }): Promise<{ pem: string; der: Buffer }> {
   ensureProvider();
