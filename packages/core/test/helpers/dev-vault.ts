@@ -1,4 +1,4 @@
-import { type DevServer, ManualClock, startDevServer } from '@leasehold/dev-server';
+import { type DevServer, type DevServerOptions, ManualClock, startDevServer } from '@leasehold/dev-server';
 import type { TimerHandle } from '../../src/clock.js';
 import { TypedEmitter } from '../../src/events.js';
 import {
@@ -80,9 +80,11 @@ export class SettlingClock extends ManualClock {
 }
 
 /** A dev server on a {@link SettlingClock}, with a policy `app` for the client's role. */
-export async function startClockedServer(): Promise<{ server: DevServer; clock: SettlingClock }> {
+export async function startClockedServer(
+  options: Omit<DevServerOptions, 'clock'> = {},
+): Promise<{ server: DevServer; clock: SettlingClock }> {
   const clock = new SettlingClock();
-  const server = await startDevServer({ clock });
+  const server = await startDevServer({ ...options, clock });
   server.writePolicy(
     'app',
     `path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }
@@ -130,7 +132,9 @@ function recordingSender(inner: Sender, clock: SettlingClock, calls: SentCall[])
       } catch {
         body = request.body;
       }
-      const token = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'x-vault-token')?.[1];
+      const token = Object.entries(request.headers).find(
+        ([name]) => name.toLowerCase() === 'x-vault-token',
+      )?.[1];
       calls.push({ method: request.method, path, body, token });
       return clock.track(() => inner.send(request));
     },
