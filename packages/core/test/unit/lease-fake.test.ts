@@ -6,8 +6,6 @@ import {
   type Lease,
   type LeaseState,
   type Vault,
-  VaultError,
-  VaultErrorCode,
   type VaultEvents,
 } from '../../src/index.js';
 import { FakeLeaseVault } from '../helpers/fake-lease-vault.js';
@@ -97,135 +95,6 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.fake.count('pki/issue/web')).toBe(2);
   });
 
-  it('one handle per role and options', async () => {
-    const h = harness();
-    const a = h.vault.database.credentials('app');
-    expect(h.vault.database.credentials('app')).toBe(a);
-    expect(h.vault.database.credentials('app', {})).toBe(a);
-    const b = h.vault.database.credentials('app', { drainTimeoutMs: 10 });
-    expect(b).not.toBe(a);
-    expect(h.vault.database.credentials('app', { drainTimeoutMs: 10 })).toBe(b);
-    expect(h.vault.database.credentials('app', { mount: 'db2' })).not.toBe(a);
-    await a.revoke();
-    expect(a.state).toBe('revoked');
-    expect(h.vault.database.credentials('app')).not.toBe(a);
-    expect(h.vault.leases.list().map((l) => l.path)).toContain('database/creds/app');
-  });
-
-  it('bad arguments fail with VAULT_CONFIG naming the option', () => {
-    const h = harness();
-    expect(() => h.vault.database.credentials('')).toThrow(/"role"/);
-    expect(() => h.vault.database.credentials('a/b')).toThrow(VaultError);
-    expect(() => h.vault.database.credentials('app', { drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
-    expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
-    expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
-    expect(() => createVault({ env: {}, transport: h.fake, leases: { rotationMarginMs: -1 } })).toThrow(
-      /"leases.rotationMarginMs" must be a non-negative integer \(got -1\)/,
-    );
-    expect(() => createVault({ env: {}, transport: h.fake, cache: { ttl: 5 } as never })).toThrow(
-      /"cache" has unknown keys: ttl/,
-    );
-  });
-
-  it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } });
-    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    const errors: string[] = [];
-    lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
-    h.fake.down = true;
-    await h.clock.advance(7500); // first renewal at ~7.2 s fails
-    expect(errors[0]).toBe('renew:VAULT_UNAVAILABLE');
-    expect(lease.current().leaseId).toBe(first.leaseId);
-    expect(lease.current().generation).toBe(1);
-    // Inside the margin: re-issue attempts (failing) — value kept.
-    await h.clock.advance(1500);
-    expect(errors.some((e) => e.startsWith('issue:'))).toBe(true);
-    expect(h.vault.health().status).toBe('degraded');
-    expect(h.vault.health().reasons.join()).toMatch(/cannot be re-issued \(VAULT_UNAVAILABLE\)/);
-    expect(lease.current().leaseId).toBe(first.leaseId);
-    // Past expiry: expired event and state, still retrying.
-    const expired: unknown[] = [];
-    lease.on('expired', (e) => expired.push(e));
-    await h.clock.advance(1500);
-    expect(lease.state).toBe('expired');
-    expect(expired).toHaveLength(1);
-    expect(h.vault.health().reasons.join()).toMatch(/expired/);
-    // Vault is back: the next attempt (≤ 1 s backoff) re-issues.
-    h.fake.down = false;
-    await h.clock.advance(1000);
-    expect(lease.current().generation).toBe(2);
-    expect(lease.state).toBe('issued');
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
-    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(true);
-  });
-
-  it('a short outage is bridged by renewal: same value, renewals resume', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 500 } } });
-    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    // The renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s: Vault is down from 5 s to 6 s.
-    await h.clock.advance(5000);
-    h.fake.down = true;
-    await h.clock.advance(1000);
-    expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(0);
-    h.fake.down = false;
-    await h.clock.advance(600);
-    expect(lease.current().leaseId).toBe(first.leaseId);
-    expect(lease.current().expiresAt).toBeGreaterThan(h.clock.now() + 9000);
-    expect(lease.state).toBe('renewed');
-  });
-
-  it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    h.fake.down = true;
-    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in 10 s (42.25 s)
-    expect(h.fake.count('sys/leases/renew')).toBe(1);
-    h.fake.down = false;
-    const t = h.clock.now();
-    h.vault.emit('circuit:close', { openForMs: 1000 });
-    await flush();
-    // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
-    // 1.5 s rotation margin), not at once and not at 42.25 s.
-    expect(first.expiresAt - t).toBe(27_000);
-    await h.clock.advance(4999);
-    expect(h.fake.count('sys/leases/renew')).toBe(1);
-    await h.clock.advance(1);
-    expect(h.fake.count('sys/leases/renew')).toBe(2);
-    expect(lease.state).toBe('renewed');
-  });
-
-  it('a lease Vault no longer knows is re-issued at once and not revoked', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    const rotated: string[] = [];
-    lease.on('rotated', (e) => {
-      rotated.push(e.reason);
-    });
-    h.fake.revokeOutOfBand(first.leaseId);
-    await h.clock.advance(300);
-    expect(lease.current().generation).toBe(2);
-    expect(rotated).toEqual(['lease-lost']);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
-
-    // Without lookups: noticed at the next renewal (`lease not found`).
-    const h2 = harness({ leases: { rotationMarginMs: 1500 } });
-    const l2 = h2.vault.database.credentials('app');
-    const f2 = await readyLease(h2, l2);
-    h2.fake.revokeOutOfBand(f2.leaseId);
-    await h2.clock.advance(2500);
-    expect(l2.current().generation).toBe(2);
-    expect(h2.fake.alive(l2.current().leaseId)).toBe(true);
-  });
-
   it('a re-login re-issues every lease of the old token before that token ends', async () => {
     const h = harness({ leases: { rotationMarginMs: 1500 } });
     h.fake.inner.ttlMs = 20_000;
@@ -254,64 +123,6 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(holder).toBe(latest?.id);
   });
 
-  it('a token revoked out of band: its leases are re-issued under the new token and not revoked', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    const accessor = h.vault.health().token?.accessor as string;
-    h.fake.inner.revokeOutOfBand(accessor);
-    expect(h.fake.alive(first.leaseId)).toBe(false); // died with its token
-    await h.vault.kv.get('x', { kvVersion: 2 }).catch(() => undefined); // any request notices the invalid token
-    await flush();
-    const login = h.events.find(
-      (e) => e.event === 'login' && (e.payload as { reason: string }).reason === 'invalid-token',
-    );
-    expect(login).toBeDefined();
-    expect(lease.current().generation).toBe(2);
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
-  });
-
-  it('the first issue failing permanently rejects ready() and fails the handle', async () => {
-    const h = harness();
-    const lease = h.vault.database.credentials('nope');
-    const p = lease.ready();
-    p.catch(() => undefined);
-    await flush();
-    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.BAD_REQUEST });
-    expect(lease.state).toBe('failed');
-    expect(() => lease.current()).toThrow(/unknown role/);
-    expect(h.vault.database.credentials('nope')).not.toBe(lease);
-  });
-
-  it('ready() times out with VAULT_TIMEOUT while Vault is unreachable, and succeeds once it is back', async () => {
-    const h = harness({ leases: { retry: { initialMs: 100, maxMs: 200 } } });
-    await h.vault.ready();
-    h.fake.down = true;
-    const lease = h.vault.database.credentials('app');
-    const p = lease.ready({ timeoutMs: 1000 });
-    p.catch(() => undefined);
-    await h.clock.advance(1001);
-    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.TIMEOUT });
-    expect(lease.state).toBe('issuing');
-    h.fake.down = false;
-    await h.clock.advance(300);
-    expect((await lease.ready()).generation).toBe(1);
-  });
-
-  it('close() revokes held leases (bounded even when Vault hangs) and stops every timer', async () => {
-    const h = harness();
-    const lease = h.vault.database.credentials('app');
-    const snap = await readyLease(h, lease);
-    await h.vault.close({ revokeToken: false });
-    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
-    expect(lease.state).toBe('revoked');
-    expect(() => lease.current()).toThrow(VaultError);
-    expect(h.clock.pendingCount).toBe(0);
-    expect(h.events.some((e) => e.event === 'lease:revoked')).toBe(true);
-  });
-
   it('close() is bounded when a revocation hangs', async () => {
     const h = harness();
     const lease = h.vault.database.credentials('app');
@@ -328,26 +139,6 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(closed).toBe(true);
     expect(lease.state).toBe('revoked');
     expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
-  });
-
-  it('static credentials rotate only when Vault changed the password', async () => {
-    const h = harness();
-    const lease = h.vault.database.staticCredentials('svc');
-    const first = await lease.ready();
-    expect(first.leaseId).toBe('');
-    expect(first.value.password.reveal()).toBe('static-password-1');
-    const rotations: string[] = [];
-    lease.on('rotated', (e) => {
-      rotations.push(`${e.previous.value.password.reveal()}->${e.current.value.password.reveal()}`);
-    });
-    await h.clock.advance(10_600);
-    expect(h.fake.count('database/static-creds/svc')).toBe(2);
-    expect(rotations).toEqual([]);
-    h.fake.staticPassword = 'static-password-2';
-    await h.clock.advance(10_600);
-    expect(rotations).toEqual(['static-password-1->static-password-2']);
-    expect(lease.current().generation).toBe(2);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
   });
 
   it('a PKI certificate is re-issued before NotAfter', async () => {

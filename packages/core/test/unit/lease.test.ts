@@ -2,10 +2,13 @@ import type { DevServer } from '@leasehold/dev-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   auth,
+  createVault,
   type DatabaseCredentials,
   type Lease,
   type LeaseRotateEvent,
   type Vault,
+  VaultError,
+  VaultErrorCode,
   type VaultEvents,
   type VaultOptions,
 } from '../../src/index.js';
@@ -371,6 +374,270 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(lease.state).toBe('issued');
     expect(h.served('database/creds/forever')).toBe(2);
     expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
+    expect(h.served('sys/leases/revoke')).toBe(0);
+  });
+
+  it('one handle per role and options', async () => {
+    const h = await harness();
+    const a = h.vault.database.credentials('app');
+    expect(h.vault.database.credentials('app')).toBe(a);
+    expect(h.vault.database.credentials('app', {})).toBe(a);
+    const b = h.vault.database.credentials('app', { drainTimeoutMs: 10 });
+    expect(b).not.toBe(a);
+    expect(h.vault.database.credentials('app', { drainTimeoutMs: 10 })).toBe(b);
+    expect(h.vault.database.credentials('app', { mount: 'db2' })).not.toBe(a);
+    await a.revoke();
+    expect(a.state).toBe('revoked');
+    expect(h.vault.database.credentials('app')).not.toBe(a);
+    expect(h.vault.leases.list().map((l) => l.path)).toContain('database/creds/app');
+  });
+
+  it('bad arguments fail with VAULT_CONFIG naming the option', async () => {
+    const h = await harness();
+    expect(() => h.vault.database.credentials('')).toThrow(/"role"/);
+    expect(() => h.vault.database.credentials('a/b')).toThrow(VaultError);
+    expect(() => h.vault.database.credentials('app', { drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
+    expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
+    expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
+    const address = h.server.url;
+    expect(() => createVault({ env: {}, address, leases: { rotationMarginMs: -1 } })).toThrow(
+      /"leases.rotationMarginMs" must be a non-negative integer \(got -1\)/,
+    );
+    expect(() => createVault({ env: {}, address, cache: { ttl: 5 } as never })).toThrow(
+      /"cache" has unknown keys: ttl/,
+    );
+    expect(h.server.requests({ path: 'database/*' })).toEqual([]);
+  });
+
+  it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    const errors: Array<{ at: number; what: string }> = [];
+    lease.on('error', (e) => errors.push({ at: h.clock.now() - t0, what: `${e.operation}:${e.error.code}` }));
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    // first renewal at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s fails; then backoff 200, 400, 800, 1000 ms
+    await h.clock.advance(7500);
+    expect(errors[0]).toEqual({ at: 5375, what: 'renew:VAULT_UNAVAILABLE' });
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    expect(lease.current().generation).toBe(1);
+    // Inside the margin: re-issue attempts (failing) — value kept.
+    await h.clock.advance(1500);
+    expect(errors.some((e) => e.what.startsWith('issue:'))).toBe(true);
+    expect(h.vault.health().status).toBe('degraded');
+    expect(h.vault.health().reasons.join()).toMatch(/cannot be re-issued \(VAULT_UNAVAILABLE\)/);
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    // Past expiry: expired event and state, still retrying.
+    const expired: number[] = [];
+    lease.on('expired', () => expired.push(h.clock.now() - t0));
+    await h.clock.advance(1500);
+    expect(lease.state).toBe('expired');
+    expect(expired).toEqual([10_000]);
+    expect(h.vault.health().reasons.join()).toMatch(/expired/);
+    // Vault is back: the next attempt (≤ 1 s backoff) re-issues.
+    h.server.clearFaults();
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // the server ended it at 10 s
+    await h.clock.advance(1000);
+    expect(lease.current().generation).toBe(2);
+    expect(lease.state).toBe('issued');
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(true);
+  });
+
+  it('a short outage is bridged by renewal: same value, renewals resume', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 500 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    // The renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s: Vault is down from 5 s to 6 s.
+    await h.clock.advance(5000);
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    await h.clock.advance(1000);
+    // attempts at 5.375, 5.575, 5.975 s, all dropped
+    expect(
+      h.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t0, r.status]),
+    ).toEqual([
+      [5375, 0],
+      [5575, 0],
+      [5975, 0],
+    ]);
+    h.server.clearFaults();
+    await h.clock.advance(600);
+    // the next attempt, 500 ms later (6.475 s), renews the same lease
+    expect(
+      h.server.requests({ path: 'sys/leases/renew', status: 200 }).map((r) => Date.parse(r.time) - t0),
+    ).toEqual([6475]);
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    expect(lease.current().expiresAt).toBe(t0 + 6475 + 10_000);
+    expect(lease.state).toBe('renewed');
+    expect((await h.lookup(first.leaseId))?.ttl).toBe(10);
+  });
+
+  it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in 10 s (42.25 s)
+    expect(h.served('sys/leases/renew')).toBe(1);
+    h.server.clearFaults();
+    const t = h.clock.now();
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    await h.clock.idle();
+    // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
+    // 1.5 s rotation margin), not at once and not at 42.25 s.
+    expect(first.expiresAt - t).toBe(27_000);
+    await h.clock.advance(4999);
+    expect(h.served('sys/leases/renew')).toBe(1);
+    await h.clock.advance(1);
+    expect(
+      h.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t, r.status]),
+    ).toEqual([
+      [-750, 0],
+      [5000, 200],
+    ]);
+    expect(lease.state).toBe('renewed');
+  });
+
+  it('a lease Vault no longer knows is re-issued at once and not revoked', async () => {
+    const long = { app: { ttl: 60, maxTtl: 600, renewable: true } };
+    const h = await harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } }, { roles: long });
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const rotated: string[] = [];
+    lease.on('rotated', (e) => {
+      rotated.push(e.reason);
+    });
+    await h.server.revokeLease(first.leaseId);
+    const t = h.clock.now();
+    await h.clock.advance(300);
+    expect(lease.current().generation).toBe(2);
+    expect(rotated).toEqual(['lease-lost']);
+    // noticed by the lookup at 250 ms, re-issued at once
+    expect(h.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t)).toEqual([
+      expect.any(Number),
+      250,
+    ]);
+    expect(h.served('sys/leases/revoke')).toBe(0);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+
+    // Without lookups: noticed at the next renewal (`lease not found`), due at (3 − 1.5 s margin)·0.75 = 1.125 s;
+    // the new lease is renewed 1.125 s after that.
+    const h2 = await harness({ leases: { rotationMarginMs: 1500 } });
+    const l2 = h2.vault.database.credentials('app');
+    const f2 = await readyLease(l2);
+    await h2.server.revokeLease(f2.leaseId);
+    const t2 = h2.clock.now();
+    await h2.clock.advance(2500);
+    expect(l2.current().generation).toBe(2);
+    expect(
+      h2.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t2, r.status]),
+    ).toEqual([
+      [1125, 400],
+      [2250, 200],
+    ]);
+    expect(h2.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t2)).toEqual([
+      expect.any(Number),
+      1125,
+    ]);
+    expect(await h2.alive(l2.current().leaseId)).toBe(true);
+  });
+
+  it('a token revoked out of band: its leases are re-issued under the new token and not revoked', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const accessor = h.vault.health().token?.accessor as string;
+    expect(await h.server.revokeToken(accessor)).toBe(true);
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // died with its token
+    expect(h.engine.revoked.has(first.value.username)).toBe(true);
+    await h.vault.kv.get('x', { kvVersion: 2 }).catch(() => undefined); // any request notices the invalid token
+    await h.clock.idle();
+    const login = h.events.find(
+      (e) => e.event === 'login' && (e.payload as { reason: string }).reason === 'invalid-token',
+    );
+    expect(login).toBeDefined();
+    expect(lease.current().generation).toBe(2);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+    expect(h.served('sys/leases/revoke')).toBe(0);
+  });
+
+  it('the first issue failing permanently rejects ready() and fails the handle', async () => {
+    const h = await harness();
+    const lease = h.vault.database.credentials('nope');
+    const p = lease.ready();
+    p.catch(() => undefined);
+    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.BAD_REQUEST });
+    expect(lease.state).toBe('failed');
+    expect(() => lease.current()).toThrow(/unknown role/);
+    expect(h.vault.database.credentials('nope')).not.toBe(lease);
+    expect(h.server.requests({ path: 'database/creds/nope' }).map((r) => r.status)).toEqual([400]);
+  });
+
+  it('ready() times out with VAULT_TIMEOUT while Vault is unreachable, and succeeds once it is back', async () => {
+    const h = await harness({ leases: { retry: { initialMs: 100, maxMs: 200 } } });
+    await h.vault.ready();
+    h.server.dropConnections({ path: 'database/*', count: Number.POSITIVE_INFINITY });
+    const lease = h.vault.database.credentials('app');
+    const p = lease.ready({ timeoutMs: 1000 });
+    p.catch(() => undefined);
+    await h.clock.advance(999);
+    expect(lease.state).toBe('issuing');
+    await h.clock.advance(1);
+    await expect(p).rejects.toMatchObject({ code: VaultErrorCode.TIMEOUT });
+    expect(lease.state).toBe('issuing');
+    h.server.clearFaults();
+    await h.clock.advance(200);
+    expect((await lease.ready()).generation).toBe(1);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+  });
+
+  it('close() revokes held leases and stops every timer', async () => {
+    const h = await harness();
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(lease);
+    await h.vault.close({ revokeToken: false });
+    expect(await h.lookup(snap.leaseId)).toBeUndefined();
+    expect(h.engine.revoked.has(snap.value.username)).toBe(true);
+    expect(lease.state).toBe('revoked');
+    expect(() => lease.current()).toThrow(VaultError);
+    expect(h.events.some((e) => e.event === 'lease:revoked')).toBe(true);
+    // no client timer is left: time passing causes no request
+    const before = h.calls.length;
+    await h.clock.advance(3 * 3_600_000);
+    expect(h.calls.length).toBe(before);
+  });
+
+  it('static credentials rotate only when Vault changed the password', async () => {
+    const h = await harness();
+    const lease = h.vault.database.staticCredentials('svc');
+    const first = await lease.ready();
+    expect(first.leaseId).toBe('');
+    expect(first.value.password.reveal()).toBe('static-password-1');
+    const rotations: string[] = [];
+    lease.on('rotated', (e) => {
+      rotations.push(`${e.previous.value.password.reveal()}->${e.current.value.password.reveal()}`);
+    });
+    await h.clock.advance(10_600);
+    expect(h.served('database/static-creds/svc')).toBe(2);
+    expect(rotations).toEqual([]);
+    h.engine.staticPassword = 'static-password-2';
+    await h.clock.advance(10_600);
+    expect(rotations).toEqual(['static-password-1->static-password-2']);
+    expect(lease.current().generation).toBe(2);
     expect(h.served('sys/leases/revoke')).toBe(0);
   });
 });
