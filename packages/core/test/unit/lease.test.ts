@@ -6,6 +6,7 @@ import {
   type DatabaseCredentials,
   type Lease,
   type LeaseRotateEvent,
+  type LeaseState,
   type Vault,
   VaultError,
   VaultErrorCode,
@@ -59,6 +60,10 @@ interface HarnessOptions {
   roles?: Record<string, CredsRole>;
   /** The AppRole token's TTL and max TTL (default 1 h / 2 h). */
   token?: { ttl: string; maxTtl: string };
+  /** Runs against the server (with its root token) before the client is created. */
+  setup?: (server: DevServer) => Promise<void>;
+  /** Paths whose calls the clock does not wait for (see `clockedClient`). */
+  untracked?: RegExp;
 }
 
 async function harness(extra: VaultOptions = {}, options: HarnessOptions = {}) {
@@ -72,11 +77,13 @@ async function harness(extra: VaultOptions = {}, options: HarnessOptions = {}) {
   });
   servers.push(server);
   await server.mount('database', 'test-creds');
+  await options.setup?.(server);
   const token = options.token ?? { ttl: '1h', maxTtl: '2h' };
   const creds = await appRole(server, 'app', { token_ttl: token.ttl, token_max_ttl: token.maxTtl });
   const client = clockedClient(server, clock, {
     random: fixedRandom(0.5),
     auth: auth.appRole(creds),
+    untracked: options.untracked,
     ...extra,
   });
   open.push(client.vault);
@@ -99,6 +106,26 @@ function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
   const haystack = [...h.logs, JSON.stringify(h.events), JSON.stringify(extra)].join('\n');
   expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password/);
   expect(haystack).not.toContain(h.creds.secretId);
+}
+
+/** A PKI mount with a root CA and a role `web` for `*.test` names (certificates up to a year). */
+async function mountPki(server: DevServer): Promise<void> {
+  await server.mount('pki', 'pki', { config: { max_lease_ttl: '87600h' } });
+  const ok = async (path: string, body: unknown) => {
+    const r = await rootCall(server, 'POST', path, body);
+    if (r.status >= 400) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  await ok('pki/root/generate/internal', {
+    common_name: 'Leasehold Test Root',
+    ttl: '87600h',
+    key_type: 'ec',
+  });
+  await ok('pki/roles/web', {
+    allowed_domains: 'test',
+    allow_subdomains: true,
+    max_ttl: '8760h',
+    key_type: 'ec',
+  });
 }
 
 async function readyLease(lease: Lease<DatabaseCredentials>) {
@@ -639,5 +666,243 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(rotations).toEqual(['static-password-1->static-password-2']);
     expect(lease.current().generation).toBe(2);
     expect(h.served('sys/leases/revoke')).toBe(0);
+  });
+
+  it('a 768 h non-renewable lease and a 1-year certificate re-issue exactly at end − margin, once', async () => {
+    const hour = 3_600_000;
+    const h = await harness(
+      {},
+      {
+        roles: { long: { ttl: 768 * 3600, maxTtl: 768 * 3600, renewable: false } },
+        // the token outlives both, so no re-login interferes
+        token: { ttl: '17520h', maxTtl: '17520h' },
+        setup: async (server) => {
+          await server.enableAuth('approle', 'approle');
+          await rootCall(server, 'POST', 'sys/auth/approle/tune', { max_lease_ttl: '17520h' });
+          await mountPki(server);
+        },
+      },
+    );
+    const lease = h.vault.database.credentials('long');
+    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '8760h' });
+    const snap = await readyLease(lease);
+    const certSnap = await cert.ready();
+    expect(snap.expiresAt - snap.issuedAt).toBe(768 * hour);
+    expect(certSnap.expiresAt - h.clock.now()).toBe(8760 * hour);
+    const token = await rootCall(h.server, 'POST', 'auth/token/lookup', { token: h.calls.at(-1)?.token });
+    expect((token.body?.data as { ttl: number } | undefined)?.ttl).toBe(17_520 * 3600);
+    // rotation margin: 20 % of the lifetime (above the 30 s floor)
+    const leaseAt = snap.issuedAt + 768 * hour * 0.8;
+    const certAt = certSnap.expiresAt - (certSnap.expiresAt - certSnap.issuedAt) * 0.2;
+    await h.clock.advance(leaseAt - h.clock.now() - 1);
+    expect(h.served('database/creds/long')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.server.requests({ path: 'database/creds/long' }).map((r) => Date.parse(r.time))).toEqual([
+      snap.issuedAt,
+      leaseAt,
+    ]);
+    await h.clock.advance(certAt - h.clock.now() - 1);
+    expect(h.served('pki/issue/web')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.server.requests({ path: 'pki/issue/web' }).map((r) => Date.parse(r.time))).toEqual([
+      certSnap.issuedAt,
+      certAt,
+    ]);
+    expect(h.served('auth/approle/login')).toBe(1);
+  });
+
+  it('a re-login re-issues every lease of the old token before that token ends', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 5, maxTtl: 600, renewable: true } }, token: { ttl: '20s', maxTtl: '30s' } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const other = h.vault.database.credentials('app', { drainTimeoutMs: 100 });
+    await readyLease(lease);
+    await readyLease(other);
+    const reasons: string[] = [];
+    lease.on('rotated', (e) => {
+      reasons.push(e.reason);
+    });
+    // Check continuously that both handles hold a living lease for 60 s (two token max TTLs).
+    for (let t = 0; t < 600; t++) {
+      await h.clock.advance(100);
+      expect(await h.alive(lease.current().leaseId)).toBe(true);
+      expect(await h.alive(other.current().leaseId)).toBe(true);
+    }
+    expect(h.served('auth/approle/login')).toBeGreaterThanOrEqual(3);
+    expect(reasons).toContain('token-changed');
+    // the current lease belongs to the current token: it was issued with the token the client uses now, which the
+    // server still holds as living
+    const issuedWith = h.calls.filter((c) => c.path === 'database/creds/app').at(-1)?.token;
+    expect(issuedWith).toBe(h.calls.at(-1)?.token);
+    const tokenLookup = await rootCall(h.server, 'POST', 'auth/token/lookup', { token: issuedWith });
+    expect(tokenLookup.status).toBe(200);
+    expect((tokenLookup.body?.data as { ttl: number } | undefined)?.ttl).toBeGreaterThan(0);
+  });
+
+  it('close() is bounded when a revocation hangs', async () => {
+    const h = await harness(
+      {},
+      { roles: { app: { ttl: 3600, maxTtl: 7200, renewable: true } }, untracked: /^sys\/leases\/revoke$/ },
+    );
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(lease);
+    // The server holds the revocation for 5 s of real time, while the test moves the shared clock by a minute in
+    // a few milliseconds: the client's close gives up at its own deadline on that clock.
+    h.server.addLatency({ path: 'sys/leases/revoke', ms: 5000, count: 1 });
+    const t0 = h.clock.now();
+    let closedAt: number | undefined;
+    const p = h.vault.close({ revokeToken: false, timeoutMs: 60_000 }).then(() => {
+      closedAt = h.clock.now() - t0;
+    });
+    await h.clock.advance(59_999);
+    expect(closedAt).toBeUndefined();
+    await h.clock.advance(1);
+    await p;
+    expect(closedAt).toBe(60_000);
+    expect(lease.state).toBe('revoked');
+    expect(h.logs.some((l) => l.includes('revoking the lease failed') && l.includes('VAULT_TIMEOUT'))).toBe(
+      true,
+    );
+    expect(await h.alive(snap.leaseId)).toBe(true); // the revocation never reached the engine
+  });
+
+  it('a PKI certificate is re-issued before NotAfter', async () => {
+    const h = await harness({}, { setup: mountPki });
+    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '6s' });
+    const first = await cert.ready();
+    expect(first.value.certificate).toContain('BEGIN CERTIFICATE');
+    expect(String(first.value.privateKey)).toBe('[redacted]');
+    expect(first.expiresAt).toBe(first.value.notAfter);
+    expect(first.expiresAt).toBe(h.clock.now() + 6000);
+    const seen: Array<{ generation: number; at: number }> = [];
+    cert.on('rotated', (e) => {
+      seen.push({ generation: e.current.generation, at: h.clock.now() });
+    });
+    await h.clock.advance(first.expiresAt - h.clock.now() - 1);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.generation).toBe(2);
+    expect(seen[0]?.at).toBeLessThan(first.expiresAt);
+    expect(h.server.requests({ path: 'pki/issue/web' }).map((r) => Date.parse(r.time))).toEqual([
+      first.issuedAt,
+      seen[0]?.at,
+    ]);
+    expect(cert.current().expiresAt).toBeGreaterThan(first.expiresAt);
+    assertNoSecrets(h, [first]);
+  });
+});
+
+describe('the last attempts before a lease ends are made in time', () => {
+  it('re-issue attempts wait at most a third of the time left (≥ 500 ms): Vault back at 58.5 s is used before the 60 s end', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 12_000 } },
+      { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const start = first.issuedAt;
+    expect(first.expiresAt).toBe(start + 60_000);
+    await h.clock.advance(40_000);
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    const attempts: number[] = [];
+    h.vault.on('lease:issue-failed', () => attempts.push(h.clock.now() - start));
+    let rotatedAt: number | undefined;
+    h.vault.on('lease:rotated', () => {
+      rotatedAt = h.clock.now() - start;
+    });
+    await h.clock.advance(18_500);
+    h.server.clearFaults();
+    await h.clock.advance(1000);
+    // The re-issue starts at the margin (48 s). Backoff 1, 2, 4, 8, 16 s, each capped at round(left / 3):
+    // 49 000 (1000), 51 000 (2000), 54 000 (min(4000, 3000)), 56 000 (2000), 57 333, 58 222, then 58 815 succeeds.
+    expect(attempts).toEqual([48_000, 49_000, 51_000, 54_000, 56_000, 57_333, 58_222]);
+    expect(
+      h.server.requests({ path: 'database/creds/app' }).map((r) => [Date.parse(r.time) - start, r.status]),
+    ).toEqual([
+      [0, 200],
+      [48_000, 0],
+      [49_000, 0],
+      [51_000, 0],
+      [54_000, 0],
+      [56_000, 0],
+      [57_333, 0],
+      [58_222, 0],
+      [58_815, 200],
+    ]);
+    const current = lease.current();
+    expect(current.generation).toBe(2);
+    expect(await h.alive(current.leaseId)).toBe(true);
+    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
+    // Without the cap the backoff alone would have tried next at 63 s — after the end.
+    expect(rotatedAt).toBe(58_815);
+  });
+});
+
+describe('a lease walked through its life', () => {
+  it('issue → renew → expiring → rotate → revoke: states, handle events and client events in order', async () => {
+    const h = await harness({ leases: { rotationMarginMs: 1500 } }); // ttl 3 s, max 9 s, renewable
+    const lease = h.vault.database.credentials('app');
+
+    // Every event with the state the handle is in when it goes out.
+    const handle: string[] = [];
+    const client: string[] = [];
+    const states: LeaseState[] = [lease.state];
+    const note = (list: string[], name: string): void => {
+      list.push(`${name}@${lease.state}`);
+      if (states.at(-1) !== lease.state) states.push(lease.state);
+    };
+    lease.on('issued', () => note(handle, 'issue'));
+    lease.on('renewed', () => note(handle, 'renew'));
+    lease.on('expiring', () => note(handle, 'expiring'));
+    lease.on('rotated', () => note(handle, 'rotate'));
+    lease.on('expired', () => note(handle, 'expired'));
+    lease.on('revoked', (e) => note(handle, `revoked:${e.reason}:${e.generation}`));
+    lease.on('error', (e) => note(handle, `error:${e.operation}`));
+    for (const name of LEASE_EVENTS) h.vault.on(name, () => note(client, name));
+
+    const first = await readyLease(lease);
+    expect(lease.state).toBe('issued');
+    // Renewals until Vault caps the lease at its max TTL (9 s), then the re-issue inside the margin.
+    for (let t = 0; t < 120 && lease.current().generation === 1; t++) await h.clock.advance(100);
+    expect(lease.current().generation).toBe(2);
+    await h.clock.advance(10); // the previous generation is revoked (no rotate listener waits)
+    const second = lease.current();
+    await lease.revoke();
+    expect(lease.state).toBe('revoked');
+
+    const collapse = (list: string[]): string[] => list.filter((x, i) => x !== list[i - 1]);
+    expect(collapse(handle)).toEqual([
+      'issue@issued',
+      'renew@renewed',
+      'expiring@expiring',
+      'rotate@issued',
+      'revoked:rotated:1@issued',
+      'revoked:closed:2@revoked',
+    ]);
+    expect(collapse(client)).toEqual([
+      'lease:issued@issued',
+      'lease:renewed@renewed',
+      'lease:expiring@expiring',
+      'lease:issued@issued',
+      'lease:rotated@issued',
+      'lease:revoked@issued',
+      'lease:revoked@revoked',
+    ]);
+    expect(states).toEqual(['issuing', 'issued', 'renewed', 'expiring', 'issued', 'revoked']);
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(await h.lookup(second.leaseId)).toBeUndefined();
+    expect(h.engine.revoked).toEqual(new Set([first.value.username, second.value.username]));
+    expect(h.logs.some((l) => l.includes('not allowed'))).toBe(false);
+    expect(h.logs.map((l) => l.split(' {')[0])).toEqual(
+      expect.arrayContaining([
+        'info lease issued',
+        'debug lease renewed',
+        'info lease expiring: re-issuing',
+        'info lease re-issued',
+        'info lease revoked',
+      ]),
+    );
+    assertNoSecrets(h, [handle, client]);
   });
 });
