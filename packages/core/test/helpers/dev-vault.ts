@@ -1,4 +1,4 @@
-import { type DevServer, ManualClock, startDevServer } from '@leasehold/dev-server';
+import { type DevServer, type DevServerOptions, ManualClock, startDevServer } from '@leasehold/dev-server';
 import type { TimerHandle } from '../../src/clock.js';
 import { TypedEmitter } from '../../src/events.js';
 import {
@@ -80,9 +80,11 @@ export class SettlingClock extends ManualClock {
 }
 
 /** A dev server on a {@link SettlingClock}, with a policy `app` for the client's role. */
-export async function startClockedServer(): Promise<{ server: DevServer; clock: SettlingClock }> {
+export async function startClockedServer(
+  options: Omit<DevServerOptions, 'clock'> = {},
+): Promise<{ server: DevServer; clock: SettlingClock }> {
   const clock = new SettlingClock();
-  const server = await startDevServer({ clock });
+  const server = await startDevServer({ ...options, clock });
   server.writePolicy(
     'app',
     `path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }
@@ -119,8 +121,16 @@ export async function appRole(
   return { roleId: id.data.role_id, secretId: secret.data.secret_id };
 }
 
-/** Sends through `inner`, records every call in `calls` and counts it in flight on `clock`. */
-function recordingSender(inner: Sender, clock: SettlingClock, calls: SentCall[]): Sender {
+/**
+ * Sends through `inner`, records every call in `calls` and counts it in flight on `clock` (unless its path matches
+ * `untracked`).
+ */
+function recordingSender(
+  inner: Sender,
+  clock: SettlingClock,
+  calls: SentCall[],
+  untracked: RegExp | undefined,
+): Sender {
   return {
     send(request) {
       const path = request.path.replace(/^\/v1\//, '').replace(/\?.*$/, '');
@@ -134,6 +144,7 @@ function recordingSender(inner: Sender, clock: SettlingClock, calls: SentCall[])
         ([name]) => name.toLowerCase() === 'x-vault-token',
       )?.[1];
       calls.push({ method: request.method, path, body, token });
+      if (untracked?.test(path)) return inner.send(request);
       return clock.track(() => inner.send(request));
     },
     close: () => inner.close(),
@@ -158,14 +169,22 @@ export interface ClockedClient {
 export function clockedClient(
   server: DevServer,
   clock: SettlingClock,
-  options: VaultOptions & { random: RandomSource },
+  options: VaultOptions & {
+    random: RandomSource;
+    /**
+     * Calls to these paths are not waited for by the clock: for a test that makes the server hold a request (real
+     * latency) and asserts what the client's own timers do meanwhile.
+     */
+    untracked?: RegExp;
+  },
 ): ClockedClient {
+  const { untracked, ...vaultOptions } = options;
   const calls: SentCall[] = [];
   const logs: string[] = [];
   const log = (level: string) => (obj: Record<string, unknown>, msg?: string) =>
     logs.push(`${level} ${msg ?? ''} ${JSON.stringify(obj)}`);
   const transport = new HttpTransport({
-    sender: recordingSender(createUndiciSender(parseAddress(server.url), {}), clock, calls),
+    sender: recordingSender(createUndiciSender(parseAddress(server.url), {}), clock, calls, untracked),
     namespace: undefined,
     timeoutMs: 10_000,
     retry: { maxRetries: 0, initialDelayMs: 1000, maxDelayMs: 10_000, maxElapsedMs: 60_000 },
@@ -181,8 +200,8 @@ export function clockedClient(
     clock,
     transport,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    ...options,
-    auth: options.auth ?? auth.token({ token: server.rootToken }),
+    ...vaultOptions,
+    auth: vaultOptions.auth ?? auth.token({ token: server.rootToken }),
   });
   const events: ClockedClient['events'] = [];
   const names: Array<keyof VaultEvents> = [

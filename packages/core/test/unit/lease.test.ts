@@ -1,3 +1,4 @@
+import type { DevServer } from '@leasehold/dev-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   auth,
@@ -10,17 +11,15 @@ import {
   VaultError,
   VaultErrorCode,
   type VaultEvents,
+  type VaultOptions,
 } from '../../src/index.js';
-import { FakeLeaseVault } from '../helpers/fake-lease-vault.js';
-import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
+import { type CredsEngineState, type CredsRole, credsEngine } from '../helpers/creds-engine.js';
+import { appRole, clockedClient, startClockedServer } from '../helpers/dev-vault.js';
+import { fixedRandom } from '../helpers/manual-clock.js';
 
-interface Harness {
-  vault: Vault;
-  clock: ManualClock;
-  fake: FakeLeaseVault;
-  logs: string[];
-  events: Array<{ event: keyof VaultEvents; payload: unknown }>;
-}
+// The lease state machine against the in-process dev server, client and server on one manual clock: leases come
+// from a light test engine mounted at `database/` (the lease itself is the server's), every rule is asserted at an
+// exact instant on the clock and by the server's view (`sys/leases/lookup`, the request log).
 
 /** Every client-wide event of a lease. */
 const LEASE_EVENTS = [
@@ -35,50 +34,115 @@ const LEASE_EVENTS = [
 ] as const satisfies ReadonlyArray<keyof VaultEvents>;
 
 let open: Vault[] = [];
+let servers: DevServer[] = [];
 afterEach(async () => {
   await Promise.all(open.map((v) => v.close({ revokeToken: false, timeoutMs: 50 })));
+  await Promise.all(servers.map((s) => s.close()));
   open = [];
+  servers = [];
 });
 
-function harness(extra: Parameters<typeof createVault>[0] = {}): Harness {
-  const clock = new ManualClock();
-  const fake = new FakeLeaseVault(clock);
-  const logs: string[] = [];
-  const log = (level: string) => (obj: Record<string, unknown>, msg?: string) =>
-    logs.push(`${level} ${msg ?? ''} ${JSON.stringify(obj)}`);
-  const vault = createVault({
-    env: {},
-    clock,
+async function rootCall(server: DevServer, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${server.url}/v1/${path}`, {
+    method,
+    headers: { 'X-Vault-Token': server.rootToken, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> | undefined,
+  };
+}
+
+interface HarnessOptions {
+  /** Lease roles of the test engine (default `app`: TTL 3 s, max 9 s, renewable). */
+  roles?: Record<string, CredsRole>;
+  /** The AppRole token's TTL and max TTL (default 1 h / 2 h). */
+  token?: { ttl: string; maxTtl: string };
+  /** Runs against the server (with its root token) before the client is created. */
+  setup?: (server: DevServer) => Promise<void>;
+  /** Paths whose calls the clock does not wait for (see `clockedClient`). */
+  untracked?: RegExp;
+}
+
+async function harness(extra: VaultOptions = {}, options: HarnessOptions = {}) {
+  const engine: CredsEngineState = {
+    roles: new Map(Object.entries(options.roles ?? { app: { ttl: 3, maxTtl: 9, renewable: true } })),
+    staticPassword: 'static-password-1',
+    revoked: new Set(),
+  };
+  const { server, clock } = await startClockedServer({
+    secretEngines: { 'test-creds': credsEngine(engine) },
+  });
+  servers.push(server);
+  await server.mount('database', 'test-creds');
+  await options.setup?.(server);
+  const token = options.token ?? { ttl: '1h', maxTtl: '2h' };
+  const creds = await appRole(server, 'app', { token_ttl: token.ttl, token_max_ttl: token.maxTtl });
+  const client = clockedClient(server, clock, {
     random: fixedRandom(0.5),
-    transport: fake,
-    auth: auth.appRole({ roleId: 'role-id-value', secretId: 'secret-id-value' }),
-    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    auth: auth.appRole(creds),
+    untracked: options.untracked,
     ...extra,
   });
-  open.push(vault);
-  const events: Harness['events'] = [];
-  const names: Array<keyof VaultEvents> = [...LEASE_EVENTS, 'login'];
-  for (const event of names) vault.on(event, (payload) => events.push({ event, payload }));
-  return { vault, clock, fake, logs, events };
+  open.push(client.vault);
+  for (const event of LEASE_EVENTS)
+    client.vault.on(event, (payload) => client.events.push({ event, payload }));
+  /** The server's view of a lease (`sys/leases/lookup`), or undefined when it does not know it. */
+  const lookup = async (leaseId: string) => {
+    const r = await rootCall(server, 'PUT', 'sys/leases/lookup', { lease_id: leaseId });
+    return r.status === 200 ? (r.body?.data as { ttl: number; renewable: boolean }) : undefined;
+  };
+  /** Whether the server holds the lease as living. */
+  const alive = async (leaseId: string) => ((await lookup(leaseId))?.ttl ?? 0) > 0;
+  /** How many requests to `path` the server answered (or saw dropped). */
+  const served = (path: string) => server.requests({ path }).length;
+  return { ...client, server, clock, engine, creds, lookup, alive, served };
 }
+type Harness = Awaited<ReturnType<typeof harness>>;
 
 function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
   const haystack = [...h.logs, JSON.stringify(h.events), JSON.stringify(extra)].join('\n');
-  expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password|secret-id-value/);
+  expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password/);
+  expect(haystack).not.toContain(h.creds.secretId);
 }
 
-async function readyLease(_h: Harness, lease: Lease<DatabaseCredentials>) {
-  const p = lease.ready({ timeoutMs: 10_000 });
-  await flush();
-  return p;
+/** A PKI mount with a root CA and a role `web` for `*.test` names (certificates up to a year). */
+async function mountPki(server: DevServer): Promise<void> {
+  await server.mount('pki', 'pki', { config: { max_lease_ttl: '87600h' } });
+  const ok = async (path: string, body: unknown) => {
+    const r = await rootCall(server, 'POST', path, body);
+    if (r.status >= 400) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  await ok('pki/root/generate/internal', {
+    common_name: 'Leasehold Test Root',
+    ttl: '87600h',
+    key_type: 'ec',
+  });
+  await ok('pki/roles/web', {
+    allowed_domains: 'test',
+    allow_subdomains: true,
+    max_ttl: '8760h',
+    key_type: 'ec',
+  });
 }
 
-describe('lease state machine (injected clock and transport)', () => {
+async function readyLease(lease: Lease<DatabaseCredentials>) {
+  return lease.ready({ timeoutMs: 10_000 });
+}
+
+describe('lease state machine (dev server on one manual clock)', () => {
   it('issues, exposes a Redacted-safe snapshot and renews on the LifetimeWatcher schedule', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    h.fake.roles.set('app', { ttlMs: 30_000, maxTtlMs: 3_600_000, renewable: true });
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 30, maxTtl: 3600, renewable: true } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const snap = await readyLease(h, lease);
+    const snap = await readyLease(lease);
+    const t0 = h.clock.now();
+    expect(snap.issuedAt).toBe(t0);
+    expect(snap.expiresAt).toBe(t0 + 30_000);
     expect(snap.generation).toBe(1);
     expect(snap.leaseId).toMatch(/^database\/creds\/app\//);
     expect(snap.value.username).toMatch(/^v-token-app-/);
@@ -86,30 +150,32 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(JSON.stringify(snap)).not.toContain('pw-secret');
     expect(lease.state).toBe('issued');
     expect(lease.current()).toBe(snap);
+    expect(await h.lookup(snap.leaseId)).toMatchObject({ ttl: 30, renewable: true });
 
-    const renewals: number[] = [];
-    lease.on('renewed', ({ ttlMs }) => renewals.push(ttlMs));
+    const renewals: Array<{ at: number; ttlMs: number }> = [];
+    lease.on('renewed', ({ ttlMs }) => renewals.push({ at: h.clock.now() - t0, ttlMs }));
     // grace = 15 % of 30 s (random 0.5) = 4.5 s; sleep = ⅔·30 + ⅓·4.5 = 21.5 s, spread to 21.5·(1 − 0.5·0.5)
     // = 16.125 s (spreadRenewal)
     await h.clock.advance(16_124);
-    expect(h.fake.count('sys/leases/renew')).toBe(0);
+    expect(h.served('sys/leases/renew')).toBe(0);
     await h.clock.advance(1);
-    expect(h.fake.count('sys/leases/renew')).toBe(1);
-    expect(renewals).toEqual([30_000]);
+    expect(h.served('sys/leases/renew')).toBe(1);
+    expect(renewals).toEqual([{ at: 16_125, ttlMs: 30_000 }]);
     expect(lease.state).toBe('renewed');
     expect(lease.current().generation).toBe(1);
-    expect(lease.current().expiresAt).toBeGreaterThanOrEqual(h.clock.now() + 29_800);
+    expect(lease.current().expiresAt).toBe(t0 + 16_125 + 30_000);
+    expect((await h.lookup(snap.leaseId))?.ttl).toBe(30);
     await h.clock.advance(5 * 60_000);
-    expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(10);
-    expect(h.fake.alive(snap.leaseId)).toBe(true);
-    expect(h.fake.count(/^database\/creds\//)).toBe(1);
+    expect(h.served('sys/leases/renew')).toBeGreaterThan(10);
+    expect(await h.alive(snap.leaseId)).toBe(true);
+    expect(h.served('database/creds/app')).toBe(1);
     assertNoSecrets(h, [snap]);
   });
 
   it('a capped renewal re-issues before max TTL; the previous lease is revoked only after the listener drained', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    const lease = h.vault.database.credentials('app'); // ttl 3 s, max 9 s
-    const first = await readyLease(h, lease);
+    const h = await harness({ leases: { rotationMarginMs: 1500 } }); // ttl 3 s, max 9 s
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
     let release: () => void = () => {};
     const rotations: Array<LeaseRotateEvent<DatabaseCredentials>> = [];
     lease.on('rotated', (e) => {
@@ -121,7 +187,7 @@ describe('lease state machine (injected clock and transport)', () => {
     // Run 9 s: renewals until capped, then a rotation while the first lease is still valid.
     for (let t = 0; t < 90 && rotations.length === 0; t++) {
       await h.clock.advance(100);
-      expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+      expect(await h.alive(lease.current().leaseId)).toBe(true);
     }
     expect(rotations).toHaveLength(1);
     const e = rotations[0] as LeaseRotateEvent<DatabaseCredentials>;
@@ -129,101 +195,114 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(e.current.generation).toBe(2);
     expect(e.reason).toBe('max-ttl');
     expect(h.clock.now() - first.issuedAt).toBeLessThan(9000);
-    expect(h.fake.count('sys/leases/renew')).toBeGreaterThanOrEqual(2);
+    expect(h.served('sys/leases/renew')).toBeGreaterThanOrEqual(2);
     expect(
       h.events.some((x) => x.event === 'lease:renewed' && (x.payload as { capped: boolean }).capped),
     ).toBe(true);
     // Still draining: old lease alive and not revoked.
     await h.clock.advance(200);
-    expect(h.fake.alive(first.leaseId)).toBe(true);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+    expect(await h.alive(first.leaseId)).toBe(true);
+    expect(h.served('sys/leases/revoke')).toBe(0);
     release();
-    await flush();
-    expect(h.fake.count('sys/leases/revoke')).toBe(1);
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    await h.clock.idle();
+    expect(h.served('sys/leases/revoke')).toBe(1);
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(h.engine.revoked).toEqual(new Set([first.value.username]));
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
     assertNoSecrets(h, [e.previous, e.current]);
   });
 
   it('drain by callback, drain timeout, and no listener (immediate revoke)', async () => {
     // callback
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
+    const h = await harness({ leases: { rotationMarginMs: 1500 } });
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     let drained: (() => void) | undefined;
     lease.on('rotated', (e) => {
       drained = e.drained;
     });
     await lease.reissue({ reason: 'test' });
-    await flush();
+    await h.clock.idle();
     expect(lease.current().generation).toBe(2);
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
+    expect(await h.alive(first.leaseId)).toBe(true);
     drained?.();
-    await flush();
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
+    await h.clock.idle();
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(h.engine.revoked.has(first.value.username)).toBe(true);
 
     // drain timeout
-    const h2 = harness({ leases: { rotationMarginMs: 1500, drainTimeoutMs: 400 } });
-    h2.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const long = { app: { ttl: 60, maxTtl: 600, renewable: true } };
+    const h2 = await harness({ leases: { rotationMarginMs: 1500, drainTimeoutMs: 400 } }, { roles: long });
     const l2 = h2.vault.database.credentials('app');
-    const f2 = await readyLease(h2, l2);
+    const f2 = await readyLease(l2);
     l2.on('rotated', () => new Promise<void>(() => {}));
     await l2.reissue();
+    const r2 = h2.clock.now();
     await h2.clock.advance(399);
-    expect(h2.fake.leases.get(f2.leaseId)?.revoked).toBe(false);
-    await h2.clock.advance(2);
-    expect(h2.fake.leases.get(f2.leaseId)?.revoked).toBe(true);
+    expect(await h2.alive(f2.leaseId)).toBe(true);
+    await h2.clock.advance(1);
+    expect(await h2.lookup(f2.leaseId)).toBeUndefined();
+    expect(h2.server.requests({ path: 'sys/leases/revoke' }).map((r) => Date.parse(r.time))).toEqual([
+      r2 + 400,
+    ]);
 
     // no drain timeout: revoked just before the previous lease would expire anyway
-    const h3 = harness({ leases: { rotationMarginMs: 1500 } });
-    h3.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h3 = await harness({ leases: { rotationMarginMs: 1500 } }, { roles: long });
     const l3 = h3.vault.database.credentials('app');
-    const f3 = await readyLease(h3, l3);
+    const f3 = await readyLease(l3);
     l3.on('rotated', () => new Promise<void>(() => {}));
     await l3.reissue();
     const remaining = f3.expiresAt - h3.clock.now();
     await h3.clock.advance(remaining - 600);
-    expect(h3.fake.leases.get(f3.leaseId)?.revoked).toBe(false);
+    expect(await h3.alive(f3.leaseId)).toBe(true);
     await h3.clock.advance(200);
-    expect(h3.fake.leases.get(f3.leaseId)?.revoked).toBe(true);
+    expect(await h3.lookup(f3.leaseId)).toBeUndefined();
+    expect(h3.engine.revoked.has(f3.value.username)).toBe(true);
 
     // no listener: revoked at once
-    const h4 = harness();
+    const h4 = await harness();
     const l4 = h4.vault.database.credentials('app');
-    const f4 = await readyLease(h4, l4);
+    const f4 = await readyLease(l4);
     await l4.reissue();
-    await flush();
-    expect(h4.fake.leases.get(f4.leaseId)?.revoked).toBe(true);
+    await h4.clock.idle();
+    expect(await h4.lookup(f4.leaseId)).toBeUndefined();
+    expect(h4.served('sys/leases/revoke')).toBe(1);
   });
 
   it('a retired lease whose revocation fails is revoked again in the background with backoff (1 s, 2 s, 4 s)', async () => {
-    const h = harness();
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness({}, { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } });
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     const errors: Array<{ at: number; code: string; retryInMs: number | undefined }> = [];
     lease.on('error', (e) => {
       if (e.operation === 'revoke')
         errors.push({ at: h.clock.now(), code: e.error.code, retryInMs: e.retryInMs });
     });
-    h.fake.failures.set('sys/leases/revoke', { status: 500, errors: ['internal error'], count: 3 });
+    h.server.failNext({ path: 'sys/leases/revoke', status: 500, error: 'internal error', count: 3 });
     const t0 = h.clock.now();
     await lease.reissue();
-    await flush();
-    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    await h.clock.idle();
+    expect(h.served('sys/leases/revoke')).toBe(1);
     await h.clock.advance(999);
-    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    expect(h.served('sys/leases/revoke')).toBe(1);
     await h.clock.advance(1); // t0 + 1 s
-    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    expect(h.served('sys/leases/revoke')).toBe(2);
     await h.clock.advance(1999);
-    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    expect(h.served('sys/leases/revoke')).toBe(2);
     await h.clock.advance(1); // t0 + 3 s
-    expect(h.fake.count('sys/leases/revoke')).toBe(3);
+    expect(h.served('sys/leases/revoke')).toBe(3);
     await h.clock.advance(3999);
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
+    expect(await h.alive(first.leaseId)).toBe(true);
     await h.clock.advance(1); // t0 + 7 s: the fourth attempt succeeds
-    expect(h.fake.count('sys/leases/revoke')).toBe(4);
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(true);
+    expect(
+      h.server.requests({ path: 'sys/leases/revoke' }).map((r) => [Date.parse(r.time) - t0, r.status]),
+    ).toEqual([
+      [0, 500],
+      [1000, 500],
+      [3000, 500],
+      [7000, 204],
+    ]);
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
     expect(errors).toEqual([
       { at: t0, code: 'VAULT_SERVER_ERROR', retryInMs: 1000 },
       { at: t0 + 1000, code: 'VAULT_SERVER_ERROR', retryInMs: 2000 },
@@ -232,121 +311,101 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.events.filter((e) => e.event === 'lease:revoked')).toHaveLength(1);
     // No further attempt once it succeeded.
     await h.clock.advance(60_000);
-    expect(h.fake.count('sys/leases/revoke')).toBe(4);
+    expect(h.served('sys/leases/revoke')).toBe(4);
   });
 
   it('background revocation attempts come closer as the retired lease ends, and stop at its end', async () => {
-    const h = harness();
-    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness({}, { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } });
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     const waits: number[] = [];
     lease.on('error', (e) => {
       if (e.operation === 'revoke') waits.push(e.retryInMs ?? -1);
     });
-    h.fake.failures.set('sys/leases/revoke', { status: 503, errors: ['upstream unavailable'] });
+    h.server.failNext({ path: 'sys/leases/revoke', status: 503, error: 'upstream unavailable', count: 1000 });
     const t0 = h.clock.now();
     expect(first.expiresAt).toBe(t0 + 10_000);
     await lease.reissue();
-    await flush();
+    await h.clock.idle();
     await h.clock.advance(10_000);
     // Backoff 1, 2, 4, 8 s… but never more than a third of the time left (at least 500 ms); none after the end.
     // Attempts at t0 + 0, 1000, 3000, 5333, 6889, 7926, 8617, 9117, 9617 (then 383 ms left < 500 ms: stop).
     expect(waits).toEqual([1000, 2000, 2333, 1556, 1037, 691, 500, 500, -1]);
-    expect(h.fake.count('sys/leases/revoke')).toBe(9);
+    expect(h.server.requests({ path: 'sys/leases/revoke' }).map((r) => Date.parse(r.time) - t0)).toEqual([
+      0, 1000, 3000, 5333, 6889, 7926, 8617, 9117, 9617,
+    ]);
+    // The server ended the retired lease itself at its expiry.
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(h.engine.revoked.has(first.value.username)).toBe(true);
     await h.clock.advance(60_000);
-    expect(h.fake.count('sys/leases/revoke')).toBe(9);
+    expect(h.served('sys/leases/revoke')).toBe(9);
   });
 
   it('close() cancels the background revocation retries (no timer left)', async () => {
-    const h = harness();
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness({}, { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } });
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    h.fake.failures.set('sys/leases/revoke', { status: 500, errors: ['internal error'], count: 1 });
-    await lease.reissue();
-    await flush();
-    expect(h.fake.count('sys/leases/revoke')).toBe(1);
+    const first = await readyLease(lease);
+    h.server.failNext({ path: 'sys/leases/revoke', status: 500, error: 'internal error', count: 1 });
+    const second = await lease.reissue();
+    await h.clock.idle();
+    expect(h.served('sys/leases/revoke')).toBe(1);
     await h.vault.close({ revokeToken: false });
     // The retry timer is gone; the client's close revokes the current lease only (the retired one ends by itself).
-    expect(h.fake.count('sys/leases/revoke')).toBe(2);
-    expect(h.fake.leases.get(first.leaseId)?.revoked).toBe(false);
-    expect(h.clock.pendingCount).toBe(0);
+    expect(h.served('sys/leases/revoke')).toBe(2);
+    expect(await h.alive(first.leaseId)).toBe(true);
+    expect(await h.lookup(second.leaseId)).toBeUndefined();
     await h.clock.advance(60_000);
-    expect(h.fake.count('sys/leases/revoke')).toBe(2);
+    expect(h.served('sys/leases/revoke')).toBe(2);
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // ended by the server at its expiry
   });
 
   it('reissue() is single flight and honours ifGeneration', async () => {
-    const h = harness();
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness({}, { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } });
     const lease = h.vault.database.credentials('app');
-    await readyLease(h, lease);
-    let open: () => void = () => {};
-    h.fake.issueGate = new Promise<void>((r) => {
-      open = r;
-    });
+    await readyLease(lease);
+    h.server.addLatency({ path: 'database/creds/app', ms: 50, count: 1 });
     const calls = Array.from({ length: 100 }, () =>
       lease.reissue({ ifGeneration: 1, reason: 'auth failed' }),
     );
-    await flush();
-    open();
-    h.fake.issueGate = undefined;
     const snaps = await Promise.all(calls);
     expect(new Set(snaps.map((s) => s.generation))).toEqual(new Set([2]));
-    expect(h.fake.count(/^database\/creds\//)).toBe(2);
+    expect(h.served('database/creds/app')).toBe(2);
     // a stale generation does not re-issue again
     const again = await lease.reissue({ ifGeneration: 1 });
     expect(again.generation).toBe(2);
-    expect(h.fake.count(/^database\/creds\//)).toBe(2);
+    expect(h.served('database/creds/app')).toBe(2);
   });
 
   it('a secret without a TTL is held, not re-issued in a loop', async () => {
-    const h = harness();
-    h.fake.roles.set('forever', { ttlMs: 0, maxTtlMs: 0, renewable: false });
+    const h = await harness(
+      {},
+      { roles: { forever: { ttl: 0, maxTtl: 0, renewable: false, leased: false } } },
+    );
     const lease = h.vault.database.credentials('forever');
-    const snap = await readyLease(h, lease);
+    const snap = await readyLease(lease);
+    expect(snap.leaseId).toBe('');
     expect(snap.expiresAt).toBe(Number.POSITIVE_INFINITY);
     await h.clock.advance(60_000);
-    expect(h.fake.count(/^database\/creds\//)).toBe(1);
+    expect(h.served('database/creds/forever')).toBe(1);
     expect(h.vault.leases.list()[0]?.ttl).toBe(0);
-    // a re-issue waits for its listener's drain (no expiry to bound it), and nothing is marked expired
+    // a re-issue waits for its listener's drain (no expiry to bound it), and nothing is marked expired; there is
+    // no Vault lease to revoke afterwards
     let release: () => void = () => {};
     lease.on('rotated', () => new Promise<void>((r) => (release = r)));
     await lease.reissue();
     await h.clock.advance(10_000);
-    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+    expect(h.served('database/creds/forever')).toBe(2);
     expect(lease.state).toBe('issued');
     release();
-    await flush();
-    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
-  });
-
-  it('a 768 h non-renewable lease and a 1-year certificate re-issue exactly at end − margin, once', async () => {
-    const h = harness();
-    const hour = 3_600_000;
-    h.fake.inner.ttlMs = 2 * 365 * 24 * hour; // the token outlives both, so no re-login interferes
-    h.fake.inner.maxTtlMs = 2 * 365 * 24 * hour;
-    h.fake.roles.set('long', { ttlMs: 768 * hour, maxTtlMs: 768 * hour, renewable: false });
-    h.fake.certTtlMs = 365 * 24 * hour;
-    const lease = h.vault.database.credentials('long');
-    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '8760h' });
-    const snap = await readyLease(h, lease);
-    const certSnap = await cert.ready();
-    // rotation margin: 20 % of the lifetime (above the 30 s floor)
-    const leaseAt = snap.issuedAt + 768 * hour * 0.8;
-    const certAt = certSnap.expiresAt - (certSnap.expiresAt - certSnap.issuedAt) * 0.2;
-    await h.clock.advance(leaseAt - h.clock.now() - 1);
-    expect(h.fake.count('database/creds/long')).toBe(1);
-    await h.clock.advance(1);
-    expect(h.fake.count('database/creds/long')).toBe(2);
-    await h.clock.advance(certAt - h.clock.now() - 1);
-    expect(h.fake.count('pki/issue/web')).toBe(1);
-    await h.clock.advance(1);
-    expect(h.fake.count('pki/issue/web')).toBe(2);
+    await h.clock.advance(60_000);
+    expect(lease.state).toBe('issued');
+    expect(h.served('database/creds/forever')).toBe(2);
+    expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
+    expect(h.served('sys/leases/revoke')).toBe(0);
   });
 
   it('one handle per role and options', async () => {
-    const h = harness();
+    const h = await harness();
     const a = h.vault.database.credentials('app');
     expect(h.vault.database.credentials('app')).toBe(a);
     expect(h.vault.database.credentials('app', {})).toBe(a);
@@ -360,226 +419,237 @@ describe('lease state machine (injected clock and transport)', () => {
     expect(h.vault.leases.list().map((l) => l.path)).toContain('database/creds/app');
   });
 
-  it('bad arguments fail with VAULT_CONFIG naming the option', () => {
-    const h = harness();
+  it('bad arguments fail with VAULT_CONFIG naming the option', async () => {
+    const h = await harness();
     expect(() => h.vault.database.credentials('')).toThrow(/"role"/);
     expect(() => h.vault.database.credentials('a/b')).toThrow(VaultError);
     expect(() => h.vault.database.credentials('app', { drainTimeoutMs: -1 })).toThrow(/drainTimeoutMs/);
     expect(() => h.vault.database.credentials('app', { nope: 1 } as never)).toThrow(/unknown keys: nope/);
     expect(() => h.vault.pki.certificate('web', { commonName: '' })).toThrow(/commonName/);
-    expect(() => createVault({ env: {}, transport: h.fake, leases: { rotationMarginMs: -1 } })).toThrow(
+    const address = h.server.url;
+    expect(() => createVault({ env: {}, address, leases: { rotationMarginMs: -1 } })).toThrow(
       /"leases.rotationMarginMs" must be a non-negative integer \(got -1\)/,
     );
-    expect(() => createVault({ env: {}, transport: h.fake, cache: { ttl: 5 } as never })).toThrow(
+    expect(() => createVault({ env: {}, address, cache: { ttl: 5 } as never })).toThrow(
       /"cache" has unknown keys: ttl/,
     );
+    expect(h.server.requests({ path: 'database/*' })).toEqual([]);
   });
 
   it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } });
-    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    const errors: string[] = [];
-    lease.on('error', (e) => errors.push(`${e.operation}:${e.error.code}`));
-    h.fake.down = true;
-    await h.clock.advance(7500); // first renewal at ~7.2 s fails
-    expect(errors[0]).toBe('renew:VAULT_UNAVAILABLE');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    const errors: Array<{ at: number; what: string }> = [];
+    lease.on('error', (e) => errors.push({ at: h.clock.now() - t0, what: `${e.operation}:${e.error.code}` }));
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    // first renewal at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s fails; then backoff 200, 400, 800, 1000 ms
+    await h.clock.advance(7500);
+    expect(errors[0]).toEqual({ at: 5375, what: 'renew:VAULT_UNAVAILABLE' });
     expect(lease.current().leaseId).toBe(first.leaseId);
     expect(lease.current().generation).toBe(1);
     // Inside the margin: re-issue attempts (failing) — value kept.
     await h.clock.advance(1500);
-    expect(errors.some((e) => e.startsWith('issue:'))).toBe(true);
+    expect(errors.some((e) => e.what.startsWith('issue:'))).toBe(true);
     expect(h.vault.health().status).toBe('degraded');
     expect(h.vault.health().reasons.join()).toMatch(/cannot be re-issued \(VAULT_UNAVAILABLE\)/);
     expect(lease.current().leaseId).toBe(first.leaseId);
     // Past expiry: expired event and state, still retrying.
-    const expired: unknown[] = [];
-    lease.on('expired', (e) => expired.push(e));
+    const expired: number[] = [];
+    lease.on('expired', () => expired.push(h.clock.now() - t0));
     await h.clock.advance(1500);
     expect(lease.state).toBe('expired');
-    expect(expired).toHaveLength(1);
+    expect(expired).toEqual([10_000]);
     expect(h.vault.health().reasons.join()).toMatch(/expired/);
     // Vault is back: the next attempt (≤ 1 s backoff) re-issues.
-    h.fake.down = false;
+    h.server.clearFaults();
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // the server ended it at 10 s
     await h.clock.advance(1000);
     expect(lease.current().generation).toBe(2);
     expect(lease.state).toBe('issued');
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
     expect(h.events.some((e) => e.event === 'lease:expired')).toBe(true);
   });
 
   it('a short outage is bridged by renewal: same value, renewals resume', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 500 } } });
-    h.fake.roles.set('app', { ttlMs: 10_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 500 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
     // The renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s: Vault is down from 5 s to 6 s.
     await h.clock.advance(5000);
-    h.fake.down = true;
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
     await h.clock.advance(1000);
-    expect(h.fake.count('sys/leases/renew')).toBeGreaterThan(0);
-    h.fake.down = false;
+    // attempts at 5.375, 5.575, 5.975 s, all dropped
+    expect(
+      h.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t0, r.status]),
+    ).toEqual([
+      [5375, 0],
+      [5575, 0],
+      [5975, 0],
+    ]);
+    h.server.clearFaults();
     await h.clock.advance(600);
+    // the next attempt, 500 ms later (6.475 s), renews the same lease
+    expect(
+      h.server.requests({ path: 'sys/leases/renew', status: 200 }).map((r) => Date.parse(r.time) - t0),
+    ).toEqual([6475]);
     expect(lease.current().leaseId).toBe(first.leaseId);
-    expect(lease.current().expiresAt).toBeGreaterThan(h.clock.now() + 9000);
+    expect(lease.current().expiresAt).toBe(t0 + 6475 + 10_000);
     expect(lease.state).toBe('renewed');
+    expect((await h.lookup(first.leaseId))?.ttl).toBe(10);
   });
 
   it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
-    h.fake.down = true;
+    const first = await readyLease(lease);
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
     await h.clock.advance(33_000); // renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; retry in 10 s (42.25 s)
-    expect(h.fake.count('sys/leases/renew')).toBe(1);
-    h.fake.down = false;
+    expect(h.served('sys/leases/renew')).toBe(1);
+    h.server.clearFaults();
     const t = h.clock.now();
     h.vault.emit('circuit:close', { openForMs: 1000 });
-    await flush();
+    await h.clock.idle();
     // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
     // 1.5 s rotation margin), not at once and not at 42.25 s.
     expect(first.expiresAt - t).toBe(27_000);
     await h.clock.advance(4999);
-    expect(h.fake.count('sys/leases/renew')).toBe(1);
+    expect(h.served('sys/leases/renew')).toBe(1);
     await h.clock.advance(1);
-    expect(h.fake.count('sys/leases/renew')).toBe(2);
+    expect(
+      h.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t, r.status]),
+    ).toEqual([
+      [-750, 0],
+      [5000, 200],
+    ]);
     expect(lease.state).toBe('renewed');
   });
 
   it('a lease Vault no longer knows is re-issued at once and not revoked', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const long = { app: { ttl: 60, maxTtl: 600, renewable: true } };
+    const h = await harness({ leases: { rotationMarginMs: 1500, lookupIntervalMs: 250 } }, { roles: long });
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     const rotated: string[] = [];
     lease.on('rotated', (e) => {
       rotated.push(e.reason);
     });
-    h.fake.revokeOutOfBand(first.leaseId);
+    await h.server.revokeLease(first.leaseId);
+    const t = h.clock.now();
     await h.clock.advance(300);
     expect(lease.current().generation).toBe(2);
     expect(rotated).toEqual(['lease-lost']);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
+    // noticed by the lookup at 250 ms, re-issued at once
+    expect(h.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t)).toEqual([
+      expect.any(Number),
+      250,
+    ]);
+    expect(h.served('sys/leases/revoke')).toBe(0);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
 
-    // Without lookups: noticed at the next renewal (`lease not found`).
-    const h2 = harness({ leases: { rotationMarginMs: 1500 } });
+    // Without lookups: noticed at the next renewal (`lease not found`), due at (3 − 1.5 s margin)·0.75 = 1.125 s;
+    // the new lease is renewed 1.125 s after that.
+    const h2 = await harness({ leases: { rotationMarginMs: 1500 } });
     const l2 = h2.vault.database.credentials('app');
-    const f2 = await readyLease(h2, l2);
-    h2.fake.revokeOutOfBand(f2.leaseId);
+    const f2 = await readyLease(l2);
+    await h2.server.revokeLease(f2.leaseId);
+    const t2 = h2.clock.now();
     await h2.clock.advance(2500);
     expect(l2.current().generation).toBe(2);
-    expect(h2.fake.alive(l2.current().leaseId)).toBe(true);
-  });
-
-  it('a re-login re-issues every lease of the old token before that token ends', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    h.fake.inner.ttlMs = 20_000;
-    h.fake.inner.maxTtlMs = 30_000;
-    h.fake.roles.set('app', { ttlMs: 5000, maxTtlMs: 600_000, renewable: true });
-    const lease = h.vault.database.credentials('app');
-    const other = h.vault.database.credentials('app', { drainTimeoutMs: 100 });
-    await readyLease(h, lease);
-    await readyLease(h, other);
-    const reasons: string[] = [];
-    lease.on('rotated', (e) => {
-      reasons.push(e.reason);
-    });
-    // Check continuously that both handles hold a living lease for 60 s (two token max TTLs).
-    for (let t = 0; t < 600; t++) {
-      await h.clock.advance(100);
-      expect(h.fake.alive(lease.current().leaseId)).toBe(true);
-      expect(h.fake.alive(other.current().leaseId)).toBe(true);
-    }
-    const logins = h.events.filter((e) => e.event === 'login');
-    expect(logins.length).toBeGreaterThanOrEqual(2);
-    expect(reasons).toContain('token-changed');
-    // the current lease belongs to the current token
-    const holder = h.fake.leases.get(lease.current().leaseId)?.token;
-    const latest = [...h.fake.inner.tokens.values()].at(-1);
-    expect(holder).toBe(latest?.id);
+    expect(
+      h2.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t2, r.status]),
+    ).toEqual([
+      [1125, 400],
+      [2250, 200],
+    ]);
+    expect(h2.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t2)).toEqual([
+      expect.any(Number),
+      1125,
+    ]);
+    expect(await h2.alive(l2.current().leaseId)).toBe(true);
   });
 
   it('a token revoked out of band: its leases are re-issued under the new token and not revoked', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 600_000, renewable: true });
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     const accessor = h.vault.health().token?.accessor as string;
-    h.fake.inner.revokeOutOfBand(accessor);
-    expect(h.fake.alive(first.leaseId)).toBe(false); // died with its token
+    expect(await h.server.revokeToken(accessor)).toBe(true);
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // died with its token
+    expect(h.engine.revoked.has(first.value.username)).toBe(true);
     await h.vault.kv.get('x', { kvVersion: 2 }).catch(() => undefined); // any request notices the invalid token
-    await flush();
+    await h.clock.idle();
     const login = h.events.find(
       (e) => e.event === 'login' && (e.payload as { reason: string }).reason === 'invalid-token',
     );
     expect(login).toBeDefined();
     expect(lease.current().generation).toBe(2);
-    expect(h.fake.alive(lease.current().leaseId)).toBe(true);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+    expect(h.served('sys/leases/revoke')).toBe(0);
   });
 
   it('the first issue failing permanently rejects ready() and fails the handle', async () => {
-    const h = harness();
+    const h = await harness();
     const lease = h.vault.database.credentials('nope');
     const p = lease.ready();
     p.catch(() => undefined);
-    await flush();
     await expect(p).rejects.toMatchObject({ code: VaultErrorCode.BAD_REQUEST });
     expect(lease.state).toBe('failed');
     expect(() => lease.current()).toThrow(/unknown role/);
     expect(h.vault.database.credentials('nope')).not.toBe(lease);
+    expect(h.server.requests({ path: 'database/creds/nope' }).map((r) => r.status)).toEqual([400]);
   });
 
   it('ready() times out with VAULT_TIMEOUT while Vault is unreachable, and succeeds once it is back', async () => {
-    const h = harness({ leases: { retry: { initialMs: 100, maxMs: 200 } } });
+    const h = await harness({ leases: { retry: { initialMs: 100, maxMs: 200 } } });
     await h.vault.ready();
-    h.fake.down = true;
+    h.server.dropConnections({ path: 'database/*', count: Number.POSITIVE_INFINITY });
     const lease = h.vault.database.credentials('app');
     const p = lease.ready({ timeoutMs: 1000 });
     p.catch(() => undefined);
-    await h.clock.advance(1001);
+    await h.clock.advance(999);
+    expect(lease.state).toBe('issuing');
+    await h.clock.advance(1);
     await expect(p).rejects.toMatchObject({ code: VaultErrorCode.TIMEOUT });
     expect(lease.state).toBe('issuing');
-    h.fake.down = false;
-    await h.clock.advance(300);
+    h.server.clearFaults();
+    await h.clock.advance(200);
     expect((await lease.ready()).generation).toBe(1);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
   });
 
-  it('close() revokes held leases (bounded even when Vault hangs) and stops every timer', async () => {
-    const h = harness();
+  it('close() revokes held leases and stops every timer', async () => {
+    const h = await harness();
     const lease = h.vault.database.credentials('app');
-    const snap = await readyLease(h, lease);
+    const snap = await readyLease(lease);
     await h.vault.close({ revokeToken: false });
-    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(true);
+    expect(await h.lookup(snap.leaseId)).toBeUndefined();
+    expect(h.engine.revoked.has(snap.value.username)).toBe(true);
     expect(lease.state).toBe('revoked');
     expect(() => lease.current()).toThrow(VaultError);
-    expect(h.clock.pendingCount).toBe(0);
     expect(h.events.some((e) => e.event === 'lease:revoked')).toBe(true);
-  });
-
-  it('close() is bounded when a revocation hangs', async () => {
-    const h = harness();
-    const lease = h.vault.database.credentials('app');
-    const snap = await readyLease(h, lease);
-    h.fake.revokeGate = new Promise<void>(() => {});
-    let closed = false;
-    const p = h.vault.close({ revokeToken: false, timeoutMs: 1000 }).then(() => {
-      closed = true;
-    });
-    await h.clock.advance(1000);
-    expect(closed).toBe(false);
-    await h.clock.advance(200);
-    await p;
-    expect(closed).toBe(true);
-    expect(lease.state).toBe('revoked');
-    expect(h.fake.leases.get(snap.leaseId)?.revoked).toBe(false);
+    // no client timer is left: time passing causes no request
+    const before = h.calls.length;
+    await h.clock.advance(3 * 3_600_000);
+    expect(h.calls.length).toBe(before);
   });
 
   it('static credentials rotate only when Vault changed the password', async () => {
-    const h = harness();
+    const h = await harness();
     const lease = h.vault.database.staticCredentials('svc');
     const first = await lease.ready();
     expect(first.leaseId).toBe('');
@@ -589,28 +659,135 @@ describe('lease state machine (injected clock and transport)', () => {
       rotations.push(`${e.previous.value.password.reveal()}->${e.current.value.password.reveal()}`);
     });
     await h.clock.advance(10_600);
-    expect(h.fake.count('database/static-creds/svc')).toBe(2);
+    expect(h.served('database/static-creds/svc')).toBe(2);
     expect(rotations).toEqual([]);
-    h.fake.staticPassword = 'static-password-2';
+    h.engine.staticPassword = 'static-password-2';
     await h.clock.advance(10_600);
     expect(rotations).toEqual(['static-password-1->static-password-2']);
     expect(lease.current().generation).toBe(2);
-    expect(h.fake.count('sys/leases/revoke')).toBe(0);
+    expect(h.served('sys/leases/revoke')).toBe(0);
+  });
+
+  it('a 768 h non-renewable lease and a 1-year certificate re-issue exactly at end − margin, once', async () => {
+    const hour = 3_600_000;
+    const h = await harness(
+      {},
+      {
+        roles: { long: { ttl: 768 * 3600, maxTtl: 768 * 3600, renewable: false } },
+        // the token outlives both, so no re-login interferes
+        token: { ttl: '17520h', maxTtl: '17520h' },
+        setup: async (server) => {
+          await server.enableAuth('approle', 'approle');
+          await rootCall(server, 'POST', 'sys/auth/approle/tune', { max_lease_ttl: '17520h' });
+          await mountPki(server);
+        },
+      },
+    );
+    const lease = h.vault.database.credentials('long');
+    const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '8760h' });
+    const snap = await readyLease(lease);
+    const certSnap = await cert.ready();
+    expect(snap.expiresAt - snap.issuedAt).toBe(768 * hour);
+    expect(certSnap.expiresAt - h.clock.now()).toBe(8760 * hour);
+    const token = await rootCall(h.server, 'POST', 'auth/token/lookup', { token: h.calls.at(-1)?.token });
+    expect((token.body?.data as { ttl: number } | undefined)?.ttl).toBe(17_520 * 3600);
+    // rotation margin: 20 % of the lifetime (above the 30 s floor)
+    const leaseAt = snap.issuedAt + 768 * hour * 0.8;
+    const certAt = certSnap.expiresAt - (certSnap.expiresAt - certSnap.issuedAt) * 0.2;
+    await h.clock.advance(leaseAt - h.clock.now() - 1);
+    expect(h.served('database/creds/long')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.server.requests({ path: 'database/creds/long' }).map((r) => Date.parse(r.time))).toEqual([
+      snap.issuedAt,
+      leaseAt,
+    ]);
+    await h.clock.advance(certAt - h.clock.now() - 1);
+    expect(h.served('pki/issue/web')).toBe(1);
+    await h.clock.advance(1);
+    expect(h.server.requests({ path: 'pki/issue/web' }).map((r) => Date.parse(r.time))).toEqual([
+      certSnap.issuedAt,
+      certAt,
+    ]);
+    expect(h.served('auth/approle/login')).toBe(1);
+  });
+
+  it('a re-login re-issues every lease of the old token before that token ends', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 5, maxTtl: 600, renewable: true } }, token: { ttl: '20s', maxTtl: '30s' } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const other = h.vault.database.credentials('app', { drainTimeoutMs: 100 });
+    await readyLease(lease);
+    await readyLease(other);
+    const reasons: string[] = [];
+    lease.on('rotated', (e) => {
+      reasons.push(e.reason);
+    });
+    // Check continuously that both handles hold a living lease for 60 s (two token max TTLs).
+    for (let t = 0; t < 600; t++) {
+      await h.clock.advance(100);
+      expect(await h.alive(lease.current().leaseId)).toBe(true);
+      expect(await h.alive(other.current().leaseId)).toBe(true);
+    }
+    expect(h.served('auth/approle/login')).toBeGreaterThanOrEqual(3);
+    expect(reasons).toContain('token-changed');
+    // the current lease belongs to the current token: it was issued with the token the client uses now, which the
+    // server still holds as living
+    const issuedWith = h.calls.filter((c) => c.path === 'database/creds/app').at(-1)?.token;
+    expect(issuedWith).toBe(h.calls.at(-1)?.token);
+    const tokenLookup = await rootCall(h.server, 'POST', 'auth/token/lookup', { token: issuedWith });
+    expect(tokenLookup.status).toBe(200);
+    expect((tokenLookup.body?.data as { ttl: number } | undefined)?.ttl).toBeGreaterThan(0);
+  });
+
+  it('close() is bounded when a revocation hangs', async () => {
+    const h = await harness(
+      {},
+      { roles: { app: { ttl: 3600, maxTtl: 7200, renewable: true } }, untracked: /^sys\/leases\/revoke$/ },
+    );
+    const lease = h.vault.database.credentials('app');
+    const snap = await readyLease(lease);
+    // The server holds the revocation for 5 s of real time, while the test moves the shared clock by a minute in
+    // a few milliseconds: the client's close gives up at its own deadline on that clock.
+    h.server.addLatency({ path: 'sys/leases/revoke', ms: 5000, count: 1 });
+    const t0 = h.clock.now();
+    let closedAt: number | undefined;
+    const p = h.vault.close({ revokeToken: false, timeoutMs: 60_000 }).then(() => {
+      closedAt = h.clock.now() - t0;
+    });
+    await h.clock.advance(59_999);
+    expect(closedAt).toBeUndefined();
+    await h.clock.advance(1);
+    await p;
+    expect(closedAt).toBe(60_000);
+    expect(lease.state).toBe('revoked');
+    expect(h.logs.some((l) => l.includes('revoking the lease failed') && l.includes('VAULT_TIMEOUT'))).toBe(
+      true,
+    );
+    expect(await h.alive(snap.leaseId)).toBe(true); // the revocation never reached the engine
   });
 
   it('a PKI certificate is re-issued before NotAfter', async () => {
-    const h = harness();
+    const h = await harness({}, { setup: mountPki });
     const cert = h.vault.pki.certificate('web', { commonName: 'api.test', ttl: '6s' });
     const first = await cert.ready();
     expect(first.value.certificate).toContain('BEGIN CERTIFICATE');
     expect(String(first.value.privateKey)).toBe('[redacted]');
     expect(first.expiresAt).toBe(first.value.notAfter);
-    const seen: number[] = [];
+    expect(first.expiresAt).toBe(h.clock.now() + 6000);
+    const seen: Array<{ generation: number; at: number }> = [];
     cert.on('rotated', (e) => {
-      seen.push(e.current.generation);
+      seen.push({ generation: e.current.generation, at: h.clock.now() });
     });
     await h.clock.advance(first.expiresAt - h.clock.now() - 1);
-    expect(seen).toEqual([2]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.generation).toBe(2);
+    expect(seen[0]?.at).toBeLessThan(first.expiresAt);
+    expect(h.server.requests({ path: 'pki/issue/web' }).map((r) => Date.parse(r.time))).toEqual([
+      first.issuedAt,
+      seen[0]?.at,
+    ]);
     expect(cert.current().expiresAt).toBeGreaterThan(first.expiresAt);
     assertNoSecrets(h, [first]);
   });
@@ -618,14 +795,16 @@ describe('lease state machine (injected clock and transport)', () => {
 
 describe('the last attempts before a lease ends are made in time', () => {
   it('re-issue attempts wait at most a third of the time left (≥ 500 ms): Vault back at 58.5 s is used before the 60 s end', async () => {
-    const h = harness({ leases: { rotationMarginMs: 12_000 } });
-    h.fake.roles.set('app', { ttlMs: 60_000, maxTtlMs: 60_000, renewable: false });
-    const start = h.clock.now();
+    const h = await harness(
+      { leases: { rotationMarginMs: 12_000 } },
+      { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
+    );
     const lease = h.vault.database.credentials('app');
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
+    const start = first.issuedAt;
     expect(first.expiresAt).toBe(start + 60_000);
     await h.clock.advance(40_000);
-    h.fake.down = true;
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
     const attempts: number[] = [];
     h.vault.on('lease:issue-failed', () => attempts.push(h.clock.now() - start));
     let rotatedAt: number | undefined;
@@ -633,13 +812,27 @@ describe('the last attempts before a lease ends are made in time', () => {
       rotatedAt = h.clock.now() - start;
     });
     await h.clock.advance(18_500);
-    h.fake.down = false;
+    h.server.clearFaults();
     await h.clock.advance(1000);
     // The re-issue starts at the margin (48 s). Backoff 1, 2, 4, 8, 16 s, each capped at round(left / 3):
     // 49 000 (1000), 51 000 (2000), 54 000 (min(4000, 3000)), 56 000 (2000), 57 333, 58 222, then 58 815 succeeds.
     expect(attempts).toEqual([48_000, 49_000, 51_000, 54_000, 56_000, 57_333, 58_222]);
+    expect(
+      h.server.requests({ path: 'database/creds/app' }).map((r) => [Date.parse(r.time) - start, r.status]),
+    ).toEqual([
+      [0, 200],
+      [48_000, 0],
+      [49_000, 0],
+      [51_000, 0],
+      [54_000, 0],
+      [56_000, 0],
+      [57_333, 0],
+      [58_222, 0],
+      [58_815, 200],
+    ]);
     const current = lease.current();
     expect(current.generation).toBe(2);
+    expect(await h.alive(current.leaseId)).toBe(true);
     expect(h.events.some((e) => e.event === 'lease:expired')).toBe(false);
     // Without the cap the backoff alone would have tried next at 63 s — after the end.
     expect(rotatedAt).toBe(58_815);
@@ -648,8 +841,8 @@ describe('the last attempts before a lease ends are made in time', () => {
 
 describe('a lease walked through its life', () => {
   it('issue → renew → expiring → rotate → revoke: states, handle events and client events in order', async () => {
-    const h = harness({ leases: { rotationMarginMs: 1500 } });
-    const lease = h.vault.database.credentials('app'); // ttl 3 s, max 9 s, renewable
+    const h = await harness({ leases: { rotationMarginMs: 1500 } }); // ttl 3 s, max 9 s, renewable
+    const lease = h.vault.database.credentials('app');
 
     // Every event with the state the handle is in when it goes out.
     const handle: string[] = [];
@@ -668,12 +861,13 @@ describe('a lease walked through its life', () => {
     lease.on('error', (e) => note(handle, `error:${e.operation}`));
     for (const name of LEASE_EVENTS) h.vault.on(name, () => note(client, name));
 
-    const first = await readyLease(h, lease);
+    const first = await readyLease(lease);
     expect(lease.state).toBe('issued');
     // Renewals until Vault caps the lease at its max TTL (9 s), then the re-issue inside the margin.
     for (let t = 0; t < 120 && lease.current().generation === 1; t++) await h.clock.advance(100);
     expect(lease.current().generation).toBe(2);
     await h.clock.advance(10); // the previous generation is revoked (no rotate listener waits)
+    const second = lease.current();
     await lease.revoke();
     expect(lease.state).toBe('revoked');
 
@@ -696,7 +890,9 @@ describe('a lease walked through its life', () => {
       'lease:revoked@revoked',
     ]);
     expect(states).toEqual(['issuing', 'issued', 'renewed', 'expiring', 'issued', 'revoked']);
-    expect(h.fake.alive(first.leaseId)).toBe(false);
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(await h.lookup(second.leaseId)).toBeUndefined();
+    expect(h.engine.revoked).toEqual(new Set([first.value.username, second.value.username]));
     expect(h.logs.some((l) => l.includes('not allowed'))).toBe(false);
     expect(h.logs.map((l) => l.split(' {')[0])).toEqual(
       expect.arrayContaining([
