@@ -352,7 +352,7 @@ describe('token lifecycle against the dev server', () => {
     const count = logins() - loginsBefore;
     // The max TTL forces a new token at least every 6 s: 4 logins cover 20 s (t = 0, <6, <12, <18). The client
     // replaces a token early — renewals and the re-login are spread over [½·d, d] of their scheduled wait so that a
-    // fleet does not act in lockstep — but never before half of its max TTL, so at most 1 + 20 s / 3 s logins.
+    // fleet does not act in lockstep — so a token may serve only about half of its max TTL: at most 1 + 20 s / 3 s.
     // The exact instants are asserted on a manual clock in the unit tests (token-lifecycle.test.ts).
     expect(count).toBeGreaterThanOrEqual(4);
     expect(count).toBeLessThanOrEqual(1 + Math.ceil(20 / 3));
