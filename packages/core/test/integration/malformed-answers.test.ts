@@ -393,7 +393,11 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
         const renewals = stub.seen.filter(
           (r) => pathOf(r) === 'sys/leases/renew' && r.body.includes(`"${run.firstLease}"`),
         );
-        expect(renewals, run.m.description).toHaveLength(1);
+        // A malformed answer is retryable (a proxy may have mangled it): inside a 1 s lease the renewal may be tried
+        // once more (a backoff step, or a wake when Vault answers the re-issue) before the re-issue replaces it. What
+        // must never happen is a loop: at most two renewals of the first lease, then exactly one re-issue.
+        expect(renewals.length, run.m.description).toBeGreaterThanOrEqual(1);
+        expect(renewals.length, run.m.description).toBeLessThanOrEqual(2);
         expectInvalid(errors[0], 'sys/leases/renew', run.m);
         expect(run.lease.current().generation).toBe(2);
       }),
