@@ -3,7 +3,7 @@ import type { ViteUserConfig, ViteUserConfigFnObject } from 'vitest/config';
 export interface LeaseholdVitestOptions {
   /** Start (or reuse, via `LEASEHOLD_TEST_PG_URL`) the test PostgreSQL and provide `pgSuperuserUrl`. */
   postgres?: boolean;
-  /** Per-test timeout in ms (integration tests with real TTLs need more than Vitest's 5 s). Default 30 000. */
+  /** Per-test timeout in ms, a guard against a hung test (integration tests with real TTLs need more than Vitest's 5 s). Default 60 000. */
   testTimeout?: number;
   /** Extra Vitest/Vite configuration merged over the preset. */
   overrides?: ViteUserConfig;

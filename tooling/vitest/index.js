@@ -18,6 +18,19 @@ function hasFile(dir, suffix) {
   return readdirSync(dir, { recursive: true }).some((name) => String(name).endsWith(suffix));
 }
 
+/** Files run at once per package: `LEASEHOLD_TEST_WORKERS` (a positive integer) or 3. */
+function workers() {
+  const raw = process.env.LEASEHOLD_TEST_WORKERS;
+  if (raw === undefined || raw === '') return 3;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(
+      `LEASEHOLD_TEST_WORKERS must be a positive integer (got "${raw}"); unset it for the default of 3.`,
+    );
+  }
+  return n;
+}
+
 /** @param {import('./index.js').LeaseholdVitestOptions} [options] */
 export function defineLeaseholdConfig(options = {}) {
   return defineConfig(({ mode }) => {
@@ -33,10 +46,18 @@ export function defineLeaseholdConfig(options = {}) {
           enabled: !soak && hasFile(join(process.cwd(), 'test'), '.test-d.ts'),
           include: TYPE_TEST_FILES,
         },
-        testTimeout: options.testTimeout ?? 30_000,
+        testTimeout: options.testTimeout ?? 60_000,
         hookTimeout: 60_000,
         teardownTimeout: 20_000,
         pool: 'forks',
+        // Test files share their worker's module cache instead of re-importing every module per file (which cost
+        // about three times the CPU of the tests themselves). Each file still builds its own clients, servers and
+        // databases, Vitest restores stubbed env vars and mocks after every test, and no package keeps module-level
+        // state that a test mutates.
+        isolate: false,
+        // Most files wait on real I/O (PostgreSQL, HTTP) rather than compute, so a few files run at once even on a
+        // small machine: `LEASEHOLD_TEST_WORKERS` overrides it (1 runs the files one after another).
+        maxWorkers: workers(),
         globalSetup: options.postgres ? [globalSetup] : [],
         unstubEnvs: true,
         restoreMocks: true,

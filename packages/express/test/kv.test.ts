@@ -49,7 +49,7 @@ describe('@leasehold/express', () => {
     const { http, url } = await listen(buildApp(vault));
     const { shutdown } = gracefulShutdown(http, vault, { signals: [] });
     try {
-      await vault.ready({ timeoutMs: 5000 });
+      await vault.ready({ timeoutMs: 30_000 });
       const statuses = await Promise.all(
         Array.from({ length: 16 }, () => fetch(`${url}/secret`).then((r) => r.status)),
       );
@@ -112,7 +112,7 @@ describe('@leasehold/express', () => {
     const { http, url } = await listen(app);
     const { shutdown } = gracefulShutdown(http, vault, { signals: [] });
     try {
-      await vault.ready({ timeoutMs: 5000 });
+      await vault.ready({ timeoutMs: 30_000 });
       expect((await fetch(`${url}/fresh`)).status).toBe(200);
       expect((await fetch(`${url}/secret`)).status).toBe(200); // now cached
       sealed.seal();
@@ -162,7 +162,7 @@ describe('@leasehold/express', () => {
         shutdownError = e;
       },
     });
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     const inFlight = fetch(`${url}/slow`);
     await new Promise((r) => setTimeout(r, 100));
     const done = shutdown();

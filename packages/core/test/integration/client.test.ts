@@ -89,7 +89,7 @@ describe('every auth method logs in against the dev server', () => {
     const token = created.body?.auth?.client_token ?? '';
     recorder.secret(token);
     const byValue = client(auth.token({ token }));
-    await byValue.ready({ timeoutMs: 5000 });
+    await byValue.ready({ timeoutMs: 30_000 });
     expect(await readApp(byValue)).toBe(KV_PASSWORD);
     expect(byValue.health().token).toMatchObject({ renewable: true });
     await byValue.close();
@@ -110,7 +110,7 @@ describe('every auth method logs in against the dev server', () => {
     });
     recorder.secret(roleId, secretId);
     const byValue = client(auth.appRole({ roleId, secretId }));
-    await byValue.ready({ timeoutMs: 5000 });
+    await byValue.ready({ timeoutMs: 30_000 });
     expect(await readApp(byValue)).toBe(KV_PASSWORD);
     const revokesBefore = server.requests({ path: 'auth/token/revoke-self', status: 204 }).length;
     await byValue.close();
@@ -138,7 +138,9 @@ describe('every auth method logs in against the dev server', () => {
     const wrongSecret = 'wrong-secret-id-0000';
     recorder.secret(wrongSecret);
     const bad = client(auth.appRole({ roleId, secretId: wrongSecret }));
-    const error = recorder.error(await bad.ready({ timeoutMs: 3000 }).catch((e: unknown) => e)) as VaultError;
+    const error = recorder.error(
+      await bad.ready({ timeoutMs: 30_000 }).catch((e: unknown) => e),
+    ) as VaultError;
     expect(error.code).toBe(VaultErrorCode.LOGIN_FAILED);
     expect(error.message).toContain('invalid role or secret ID');
     expect(error.status).toBe(400);
@@ -153,7 +155,7 @@ describe('every auth method logs in against the dev server', () => {
     expect(await readApp(vault)).toBe(KV_PASSWORD);
     const wrong = client(auth.userpass({ username: 'alice', password: 'not-the-password' }));
     recorder.secret('not-the-password');
-    const error = recorder.error(await wrong.ready({ timeoutMs: 2000 }).catch((e: unknown) => e));
+    const error = recorder.error(await wrong.ready({ timeoutMs: 30_000 }).catch((e: unknown) => e));
     expect(VaultError.is(error, VaultErrorCode.LOGIN_FAILED)).toBe(true);
   });
 
@@ -253,7 +255,7 @@ describe('every auth method logs in against the dev server', () => {
         logger: recorder.logger(),
       });
       recorder.watch(vault);
-      await vault.ready({ timeoutMs: 5000 });
+      await vault.ready({ timeoutMs: 30_000 });
       expect(await readApp(vault)).toBe(KV_PASSWORD);
       await vault.close();
       // without a client certificate the same login is refused
@@ -308,7 +310,7 @@ describe('every auth method logs in against the dev server', () => {
       });
       recorder.watch(vault);
       expect(vault.authMethod).toBe('agent');
-      await vault.ready({ timeoutMs: 5000 });
+      await vault.ready({ timeoutMs: 30_000 });
       expect(await readApp(vault)).toBe(KV_PASSWORD);
       await vault.close();
       expect(seen.length).toBeGreaterThanOrEqual(2);
@@ -333,7 +335,7 @@ describe('token lifecycle against the dev server', () => {
     const vault = client(auth.appRole({ roleId, secretId }));
     const loginsBefore = logins();
     const forbiddenBefore = server.requests({ path: 'secret/data/app', status: 403 }).length;
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     const end = Date.now() + 20_000;
     let ok = 0;
     const failures: string[] = [];
@@ -381,7 +383,7 @@ describe('token lifecycle against the dev server', () => {
     const failedRenewals: unknown[] = [];
     vault.on('login:failed', (e) => failedLogins.push(e));
     vault.on('token:renew-failed', (e) => failedRenewals.push(e));
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     const first = vault.health().token?.accessor;
     // The auth endpoints fail (503) while the KV mount keeps working.
     server.failNext({ path: 'auth/token/renew-self', status: 503, error: 'injected outage', count: 1000 });
@@ -412,7 +414,7 @@ describe('token lifecycle against the dev server', () => {
     });
     recorder.secret(roleId, secretId);
     const vault = client(auth.appRole({ roleId, secretId }));
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     const accessor = vault.health().token?.accessor ?? '';
     expect(await server.revokeToken(accessor)).toBe(true);
     const before = logins();
@@ -441,7 +443,7 @@ describe('token lifecycle against the dev server', () => {
     });
     recorder.secret(roleId, secretId);
     const vault = client(auth.appRole({ roleId, secretId }));
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     server.seal();
     try {
       const first = recorder.error(await readApp(vault).catch((e: unknown) => e));

@@ -179,16 +179,22 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 5000, inte
 }
 
 /**
- * Waits for a client's first login to fail and returns the error: the one `ready()` rejected with, or (when
- * `ready()` only timed out while the login backoff retries) the first `login:failed` event's code and message.
+ * Waits for a client's first login to fail and returns the error: the one `ready()` rejected with when the failure
+ * is final, or — when the login backoff keeps retrying (a platform endpoint down) and `ready()` stays pending — the
+ * first `login:failed` event's code and message. No fixed wait: a final failure rejects `ready()` in the same turn
+ * as the event, which the `setImmediate` after the event lets through.
  */
 export async function firstLoginError(vault: Vault, recorder: LeakRecorder): Promise<VaultError> {
   const failed = new Promise<VaultEvents['login:failed']>((resolve) => vault.once('login:failed', resolve));
-  const error = await vault.ready({ timeoutMs: 5000 }).then(
+  const outcome = vault.ready({ timeoutMs: 60_000 }).then(
     () => undefined,
     (e: unknown) => recorder.error(e),
   );
   const event = await failed;
+  const error = await Promise.race([
+    outcome,
+    new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+  ]);
   if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
   return new VaultError(event.code, event.message);
 }

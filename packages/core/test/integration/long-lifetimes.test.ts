@@ -86,7 +86,7 @@ describe('lifetimes longer than 24.8 days', () => {
     const { vault, stub } = await longLivedVault(0);
     const creds = vault.database.credentials('app');
     const cert = vault.pki.certificate('web', { commonName: 'api.internal', ttl: '8760h' });
-    await Promise.all([creds.ready({ timeoutMs: 5000 }), cert.ready({ timeoutMs: 5000 })]);
+    await Promise.all([creds.ready({ timeoutMs: 30_000 }), cert.ready({ timeoutMs: 30_000 })]);
     await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
     expect(count(stub, 'database/creds/app')).toBe(1);
     expect(count(stub, 'pki/issue/web')).toBe(1);
@@ -98,7 +98,7 @@ describe('lifetimes longer than 24.8 days', () => {
 
   it(`a renewable 1-year token is looked up once and not renewed in ${WINDOW_MS / 1000} s`, async () => {
     const { vault, stub } = await longLivedVault(YEAR);
-    await vault.ready({ timeoutMs: 5000 });
+    await vault.ready({ timeoutMs: 30_000 });
     await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
     expect(count(stub, 'auth/token/lookup-self')).toBe(1);
     expect(count(stub, 'auth/token/renew-self')).toBe(0);
