@@ -582,6 +582,14 @@ export class RotatingPool extends pg.Pool {
     return this.lease.reissue({ reason, ifGeneration: generation });
   }
 
+  /**
+   * @internal Whether connections of `generation` are being retired: it is older than the current generation and
+   * was not kept by a rotation that leaves connections open (`login` binding).
+   */
+  _retired(generation: number): boolean {
+    return generation < (this.lease.peek()?.generation ?? 0) && !this.#kept.has(generation);
+  }
+
   /** @internal The pool's bound of every wait for credentials, ms. */
   get _waitMs(): number {
     return this.#waitMs;
