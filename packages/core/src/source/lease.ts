@@ -295,6 +295,13 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
       const outcome = this.#install(value, reason);
       const snap = (this.#held as Held<T>).snap;
       if (outcome !== 'same') return this.#landed(snap);
+      const held = this.#held as Held<T>;
+      if (reason === 'refresh' && !Number.isFinite(held.snap.expiresAt)) {
+        // A value that does not end asked to be refreshed and is unchanged: keep it; refresh again only when the
+        // source gave a later `refreshAt` (else polling alone follows it).
+        if (held.refreshAt !== undefined && held.refreshAt <= this.#clock.now()) held.refreshAt = undefined;
+        return this.#landed(snap);
+      }
       if (reason === 'refresh') {
         // The source still serves the value that is about to end: try again (it may be mid-rotation).
         const err = new CredentialSourceError(
@@ -331,7 +338,15 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
     const prev = this.#held;
     const expiresAt = value.expiresAt ?? Number.POSITIVE_INFINITY;
     if (prev && prev.version === value.version) {
-      if (!(expiresAt > prev.snap.expiresAt)) return 'same';
+      if (!(expiresAt > prev.snap.expiresAt)) {
+        // A value without an end may still move its refresh time.
+        if (!Number.isFinite(expiresAt) && value.refreshAt !== undefined) {
+          const next = this.#refreshAt(value, now);
+          if (next !== undefined && next > (prev.refreshAt ?? Number.NEGATIVE_INFINITY))
+            prev.refreshAt = next;
+        }
+        return 'same';
+      }
       // The same value with a later end: not a rotation.
       prev.snap = Object.freeze({ ...prev.snap, expiresAt });
       prev.refreshAt = this.#refreshAt(value, now);
