@@ -28,6 +28,7 @@ export {
   type OptionKind,
   optionError,
 } from '../option-checks.js';
+export { databaseCredentialsProblem } from '../source/database.js';
 export { isServing, type ServingOptions } from '../vault.js';
 export {
   checkDatabaseLeaseOptions,
@@ -45,6 +46,7 @@ export {
   DEFAULT_READY_TIMEOUT_MS,
   type DriverMustAcceptLease,
   type HostedDatabaseOptions,
+  type HostedLeaseSource,
   VaultHost,
   type VaultHostCommonOptions,
   type VaultHostOptions,
