@@ -17,3 +17,4 @@ export {
 } from './options.js';
 export { type DopplerSecrets, type DopplerSecretsOptions, dopplerSecrets } from './secrets.js';
 export type { DopplerSource } from './source.js';
+export { createDopplerLease, type DopplerLeaseOptions } from './lease.js';
