@@ -1,6 +1,11 @@
 /** `dopplerDatabaseCredentials()`: database credentials kept as secrets of a Doppler config. */
-import { type DatabaseCredentials, Redacted } from '@leasehold/core';
-import { dopplerError } from './errors.js';
+import {
+  CredentialSourceError,
+  checkDatabaseCredentials,
+  type DatabaseCredentials,
+  Redacted,
+} from '@leasehold/core';
+import { DOPPLER_KIND, dopplerError } from './errors.js';
 import type { DopplerOptions } from './options.js';
 import { canonical, createDopplerSource, type DopplerSource } from './source.js';
 
@@ -24,13 +29,6 @@ export interface DopplerDatabaseCredentialsOptions extends DopplerOptions {
   keys?: DopplerDatabaseKeys;
 }
 
-/** Credentials read from Doppler: user and password, plus host/port/database when their keys are given. */
-export interface DopplerDatabaseCredentials extends DatabaseCredentials {
-  readonly host?: string;
-  readonly port?: number;
-  readonly database?: string;
-}
-
 const PARTS = ['username', 'password', 'host', 'port', 'database'] as const;
 
 /**
@@ -47,7 +45,7 @@ const PARTS = ['username', 'password', 'host', 'port', 'database'] as const;
  */
 export function dopplerDatabaseCredentials(
   options?: DopplerDatabaseCredentialsOptions,
-): DopplerSource<DopplerDatabaseCredentials> {
+): DopplerSource<DatabaseCredentials> {
   const given = options?.keys ?? {};
   if (typeof given !== 'object' || given === null || Array.isArray(given))
     throw dopplerError(
@@ -105,7 +103,7 @@ export function dopplerDatabaseCredentials(
           `secret "${keys.port}" (the database port) must be an integer from 1 to 65535.`,
         );
     }
-    const value: DopplerDatabaseCredentials = {
+    const value = {
       username,
       password: Redacted.of(password),
       ...(host !== undefined ? { host } : {}),
@@ -113,7 +111,7 @@ export function dopplerDatabaseCredentials(
       ...(database !== undefined ? { database } : {}),
     };
     return {
-      value: Object.freeze(value),
+      value: Object.freeze(checkParts(value, keys, name)),
       content: canonical([
         ['username', username],
         ['password', password],
@@ -123,4 +121,26 @@ export function dopplerDatabaseCredentials(
       ]),
     };
   });
+}
+
+/**
+ * The core's check of the assembled credentials (host shape, port range, …), its message completed with the
+ * Doppler secret the field came from.
+ */
+function checkParts(value: unknown, keys: DopplerDatabaseKeys, name: string): DatabaseCredentials {
+  try {
+    return checkDatabaseCredentials(value, { kind: DOPPLER_KIND, name });
+  } catch (error) {
+    if (!CredentialSourceError.is(error)) throw error;
+    const part = /"(username|password|host|port|database)"/.exec(error.message)?.[1] as
+      | keyof DopplerDatabaseKeys
+      | undefined;
+    const key = part !== undefined ? keys[part] : undefined;
+    if (key === undefined) throw error;
+    throw dopplerError(
+      'SOURCE_INVALID_RESPONSE',
+      name,
+      `secret "${key}" (the database ${part}) is not usable: ${error.message.slice(error.message.indexOf(': ') + 2)}`,
+    );
+  }
 }

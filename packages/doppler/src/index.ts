@@ -4,11 +4,11 @@
  * Knex, Prisma and the framework adapters follow.
  */
 export {
-  type DopplerDatabaseCredentials,
   type DopplerDatabaseCredentialsOptions,
   type DopplerDatabaseKeys,
   dopplerDatabaseCredentials,
 } from './database.js';
+export { createDopplerLease, type DopplerLeaseOptions } from './lease.js';
 export {
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_TIMEOUT_MS,
@@ -17,4 +17,3 @@ export {
 } from './options.js';
 export { type DopplerSecrets, type DopplerSecretsOptions, dopplerSecrets } from './secrets.js';
 export type { DopplerSource } from './source.js';
-export { createDopplerLease, type DopplerLeaseOptions } from './lease.js';

@@ -20,11 +20,14 @@ describe('a Doppler source driven by createSourceLease (ManualClock, real HTTP t
   it('a change in the config reaches the lease at the first poll after it, within one poll interval', async () => {
     doppler.setSecrets({ DB_USER: 'app', DB_PASSWORD: 'one' });
     const clock = new ManualClock(T0);
-    const lease = createSourceLease(dopplerDatabaseCredentials({ token: doppler.serviceToken, apiHost: doppler.url, env: {} }), {
-      clock,
-      random: () => 0,
-      pollIntervalMs: POLL_MS,
-    });
+    const lease = createSourceLease(
+      dopplerDatabaseCredentials({ token: doppler.serviceToken, apiHost: doppler.url, env: {} }),
+      {
+        clock,
+        random: () => 0,
+        pollIntervalMs: POLL_MS,
+      },
+    );
     const rotations: Array<{ at: number; event: LeaseRotateEvent<DatabaseCredentials> }> = [];
     lease.on('rotated', (event) => {
       rotations.push({ at: clock.now(), event });
@@ -46,7 +49,7 @@ describe('a Doppler source driven by createSourceLease (ManualClock, real HTTP t
       const beforeNextPoll = doppler.requestCount;
       await clock.advance(POLL_MS - 2);
       expect(doppler.requestCount).toBe(beforeNextPoll);
-      expect(lease.current?.value.password.reveal()).toBe('one');
+      expect(lease.current().value.password.reveal()).toBe('one');
 
       // …which is T0 + 120 s: within one interval of the change.
       await clock.advance(1);
@@ -54,7 +57,7 @@ describe('a Doppler source driven by createSourceLease (ManualClock, real HTTP t
       expect(rotations[0]?.at).toBe(T0 + 2 * POLL_MS);
       expect(rotations[0]?.event.current.value.password.reveal()).toBe('two');
       expect(rotations[0]?.event.previous.value.password.reveal()).toBe('one');
-      expect(lease.current?.value.password.reveal()).toBe('two');
+      expect(lease.current().value.password.reveal()).toBe('two');
     } finally {
       await lease.close();
     }
@@ -70,7 +73,9 @@ describe('a Doppler source driven by createSourceLease (ManualClock, real HTTP t
       expect(error).toBeDefined();
       const typed = error?.code === 'SOURCE_AUTH_FAILED' ? error : error?.cause;
       expect(typed?.code).toBe('SOURCE_AUTH_FAILED');
-      expect(typed?.message).toMatch(/^doppler \(service-token\): Doppler refused the token \(HTTP 401.*DOPPLER_TOKEN/);
+      expect(typed?.message).toMatch(
+        /^doppler "service-token": Doppler refused the token \(HTTP 401.*DOPPLER_TOKEN/,
+      );
       expect(JSON.stringify(error)).not.toContain('dp.st.prd.not-a-token');
     } finally {
       await lease.close();

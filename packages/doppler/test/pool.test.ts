@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { SourceLease } from '@leasehold/core';
+import type { DatabaseCredentials, SourceLease } from '@leasehold/core';
 import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import {
   canLogin,
@@ -13,7 +13,7 @@ import {
 import type {} from '@leasehold/test-env/global-setup';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createDopplerLease, type DopplerDatabaseCredentials } from '../src/index.js';
+import { createDopplerLease } from '../src/index.js';
 
 /**
  * A rotating pool over Doppler database credentials, against real PostgreSQL (password auth) and the Doppler
@@ -27,7 +27,7 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
   const secret = () => randomBytes(12).toString('hex');
   let db: TestDatabase;
   let doppler: DopplerStandIn;
-  let lease: SourceLease<DopplerDatabaseCredentials> | undefined;
+  let lease: SourceLease<DatabaseCredentials> | undefined;
   let pool: RotatingPool | undefined;
   const poolErrors: Error[] = [];
 
@@ -89,7 +89,12 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
     await createRole(roleA, passwordA);
     doppler.setSecrets({ DB_USER: roleA, DB_PASSWORD: passwordA, UNRELATED: 'x' });
 
-    lease = createDopplerLease({ token: doppler.serviceToken, apiHost: doppler.url, env: {}, pollIntervalMs: 200 });
+    lease = createDopplerLease({
+      token: doppler.serviceToken,
+      apiHost: doppler.url,
+      env: {},
+      pollIntervalMs: 200,
+    });
     pool = createRotatingPool({ lease, host: db.host, port: db.port, database: db.name, max: 6 });
     pool.on('error', (error) => poolErrors.push(error));
     const drained: number[] = [];
@@ -132,7 +137,7 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
     const stats = pool.stats();
     expect(stats.generation).toBe(3);
     expect(Object.keys(stats.connections).map(Number)).toEqual(expect.not.arrayContaining([1, 2]));
-    expect(lease.current?.value.username).toBe(roleB);
+    expect(lease.current().value.username).toBe(roleB);
     expect(await canLogin(db, roleB, passwordB)).toBe(false);
     expect(await canLogin(db, roleB, passwordB2)).toBe(true);
     const { rows } = await pool.query<{ user: string }>('SELECT current_user AS user');

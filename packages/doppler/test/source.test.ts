@@ -36,7 +36,7 @@ describe('Doppler sources against the stand-in (real HTTP)', () => {
     expect(error, 'should have rejected').toBeDefined();
     expect(error?.code).toBe(code);
     expect(error?.retryable).toBe(retryable);
-    expect(error?.message).toMatch(/^doppler \(/);
+    expect(error?.message).toMatch(/^doppler "/);
     expect(error?.message).toMatch(message);
     for (const secret of [doppler.serviceToken, doppler.personalToken, PASSWORD])
       expect(inspect(error, { depth: 5 })).not.toContain(secret);
@@ -284,6 +284,13 @@ describe('Doppler sources against the stand-in (real HTTP)', () => {
       'SOURCE_INVALID_RESPONSE',
       /secret "DB_PORT" \(the database port\) must be an integer from 1 to 65535/,
     );
+    doppler.setSecrets({ DB_USER: 'app', DB_PASSWORD: PASSWORD, DB_HOST: 'db host/with spaces' });
+    const hostError = await expectSourceError(
+      dopplerDatabaseCredentials({ ...base(), keys: { host: 'DB_HOST' } }).fetch(signal(), 'initial'),
+      'SOURCE_INVALID_RESPONSE',
+      /secret "DB_HOST" \(the database host\) is not usable: .*"host" must be a host name/,
+    );
+    expect(hostError?.message).not.toContain('db host/with spaces');
   });
 
   it('network errors, 5xx and 429 are retryable SOURCE_UNAVAILABLE', async () => {
