@@ -1,4 +1,12 @@
 export { createTestDatabase, type TestDatabase, withDatabase } from './database.js';
+/** A local stand-in for Doppler's REST API (secrets download with ETag, errors, failure injection). */
+export {
+  type DopplerStandIn,
+  type DopplerStandInFailure,
+  type DopplerStandInOptions,
+  type DopplerStandInRequest,
+  startDopplerStandIn,
+} from './doppler.js';
 export {
   freePort,
   type StartTestPostgresOptions,
