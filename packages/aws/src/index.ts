@@ -12,7 +12,12 @@
  * ```
  */
 export { rdsIamLease, secretsManagerLease } from './leases.js';
-export { RDS_IAM_KIND, RDS_TOKEN_LIFETIME_MS, type RdsIamCredentialsOptions, rdsIamCredentials } from './rds-iam.js';
+export {
+  RDS_IAM_KIND,
+  RDS_TOKEN_LIFETIME_MS,
+  type RdsIamCredentialsOptions,
+  rdsIamCredentials,
+} from './rds-iam.js';
 export {
   parseRdsSecret,
   SECRETS_MANAGER_KIND,

@@ -1,5 +1,10 @@
 /** One-call leases: a source and `createSourceLease()` together. */
-import { createSourceLease, type DatabaseCredentials, type SourceLease, type SourceLeaseOptions } from '@leasehold/core';
+import {
+  createSourceLease,
+  type DatabaseCredentials,
+  type SourceLease,
+  type SourceLeaseOptions,
+} from '@leasehold/core';
 import { type RdsIamCredentialsOptions, rdsIamCredentials } from './rds-iam.js';
 import { type SecretsManagerCredentialsOptions, secretsManagerCredentials } from './secrets-manager.js';
 

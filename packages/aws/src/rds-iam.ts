@@ -4,8 +4,15 @@
  * token — a SigV4-presigned `rds-db:connect` URL made by `@aws-sdk/rds-signer` — valid for 15 minutes, and only
  * checked when a connection logs in.
  */
-import { type Clock, CredentialSourceError, type DatabaseCredentials, Redacted, systemClock } from '@leasehold/core';
+
 import type { CredentialSource } from '@leasehold/core';
+import {
+  type Clock,
+  CredentialSourceError,
+  type DatabaseCredentials,
+  Redacted,
+  systemClock,
+} from '@leasehold/core';
 import {
   type AwsCredentialsOption,
   clockOption,
@@ -89,7 +96,8 @@ export function rdsIamCredentials(options: RdsIamCredentialsOptions): Credential
   const region = resolveRegion(source, FN, o.region);
   const credentials = credentialsOption(source, FN, o);
   const timeoutMs = optionalMs(source, FN, o, 'timeoutMs') ?? DEFAULT_TIMEOUT_MS;
-  const lifetimeMs = optionalMs(source, FN, o, 'tokenLifetimeMs', RDS_TOKEN_LIFETIME_MS) ?? RDS_TOKEN_LIFETIME_MS;
+  const lifetimeMs =
+    optionalMs(source, FN, o, 'tokenLifetimeMs', RDS_TOKEN_LIFETIME_MS) ?? RDS_TOKEN_LIFETIME_MS;
   const clock = clockOption(source, FN, o) ?? systemClock;
 
   let signer: Promise<RdsSigner> | undefined;
@@ -121,27 +129,39 @@ export function rdsIamCredentials(options: RdsIamCredentialsOptions): Credential
     /** No request: a token only changes when the lease refreshes it before `expiresAt`. */
     async version() {
       if (held === undefined) {
-        throw new CredentialSourceError('SOURCE_UNAVAILABLE', 'no token was signed yet', { source, retryable: true });
+        throw new CredentialSourceError('SOURCE_UNAVAILABLE', 'no token was signed yet', {
+          source,
+          retryable: true,
+        });
       }
       return held;
     },
     async fetch(signal) {
       if (closed) {
-        throw new CredentialSourceError('SOURCE_CLOSED', 'the source was closed', { source, retryable: false });
+        throw new CredentialSourceError('SOURCE_CLOSED', 'the source was closed', {
+          source,
+          retryable: false,
+        });
       }
       const s = await load();
       const signedAt = clock.now();
       let token: string;
       try {
-        token = await withDeadline(source, clock, timeoutMs, signal, 'signing an RDS auth token', () => s.getAuthToken());
+        token = await withDeadline(source, clock, timeoutMs, signal, 'signing an RDS auth token', () =>
+          s.getAuthToken(),
+        );
       } catch (error) {
         throw fromAwsError(source, 'signing an RDS auth token', error);
       }
       if (typeof token !== 'string' || !token.includes('X-Amz-Signature=')) {
-        throw new CredentialSourceError('SOURCE_INVALID_RESPONSE', 'the RDS signer returned no presigned token', {
-          source,
-          retryable: true,
-        });
+        throw new CredentialSourceError(
+          'SOURCE_INVALID_RESPONSE',
+          'the RDS signer returned no presigned token',
+          {
+            source,
+            retryable: true,
+          },
+        );
       }
       // Signing time and a counter (nothing of the token: versions are logged).
       signed += 1;

@@ -7,8 +7,15 @@
  * `setSecret` step (the database already has the new password) and its `finishSecret` step (the label moves), a
  * login the database refuses is answered with the `AWSPENDING` version.
  */
-import { type Clock, CredentialSourceError, type DatabaseCredentials, Redacted, systemClock } from '@leasehold/core';
-import type { CredentialSource, SourceFetchReason, SourcedValue } from '@leasehold/core';
+
+import type { CredentialSource, SourcedValue, SourceFetchReason } from '@leasehold/core';
+import {
+  type Clock,
+  CredentialSourceError,
+  type DatabaseCredentials,
+  Redacted,
+  systemClock,
+} from '@leasehold/core';
 import {
   type AwsCredentialsOption,
   clockOption,
@@ -70,10 +77,15 @@ interface SmSdk {
 
 const PEER = '@aws-sdk/client-secrets-manager';
 const FN = 'secretsManagerCredentials';
-const PERMISSIONS = ' secretsmanager:GetSecretValue and secretsmanager:DescribeSecret on the secret (and kms:Decrypt on its key if it is a customer managed key)';
+const PERMISSIONS =
+  ' secretsmanager:GetSecretValue and secretsmanager:DescribeSecret on the secret (and kms:Decrypt on its key if it is a customer managed key)';
 
 /** Reads a version's `SecretString` as RDS database credentials; `SOURCE_INVALID_RESPONSE` names the bad field. */
-export function parseRdsSecret(source: SourceRef, versionId: string, secretString: unknown): DatabaseCredentials {
+export function parseRdsSecret(
+  source: SourceRef,
+  versionId: string,
+  secretString: unknown,
+): DatabaseCredentials {
   const invalid = (problem: string): CredentialSourceError =>
     new CredentialSourceError(
       'SOURCE_INVALID_RESPONSE',
@@ -180,7 +192,10 @@ export function secretsManagerCredentials(
   const secretId = requireString({ kind: SECRETS_MANAGER_KIND, name: '(no secretId)' }, FN, o, 'secretId');
   const source: SourceRef = { kind: SECRETS_MANAGER_KIND, name: secretId };
   const region = resolveRegion(source, FN, o.region);
-  const endpoint = resolveEndpoint(source, FN, o.endpoint, ['AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL']);
+  const endpoint = resolveEndpoint(source, FN, o.endpoint, [
+    'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+    'AWS_ENDPOINT_URL',
+  ]);
   const credentials = credentialsOption(source, FN, o);
   const timeoutMs = optionalMs(source, FN, o, 'timeoutMs') ?? DEFAULT_TIMEOUT_MS;
   const clock = clockOption(source, FN, o) ?? systemClock;
@@ -198,7 +213,12 @@ export function secretsManagerCredentials(
 
   function connect(): Promise<{ sdk: SmSdk; client: SmClient }> {
     client ??= (async () => {
-      const sdk = (await importPeer(source, FN, PEER, () => import('@aws-sdk/client-secrets-manager'))) as unknown as SmSdk;
+      const sdk = (await importPeer(
+        source,
+        FN,
+        PEER,
+        () => import('@aws-sdk/client-secrets-manager'),
+      )) as unknown as SmSdk;
       const instance = new sdk.SecretsManagerClient({
         ...(region !== undefined ? { region } : {}),
         ...(endpoint !== undefined ? { endpoint } : {}),
@@ -214,24 +234,29 @@ export function secretsManagerCredentials(
     return client;
   }
 
-  async function call(
-    signal: AbortSignal,
-    what: string,
-    command: (sdk: SmSdk) => unknown,
-  ): Promise<unknown> {
+  async function call(signal: AbortSignal, what: string, command: (sdk: SmSdk) => unknown): Promise<unknown> {
     if (closed) {
-      throw new CredentialSourceError('SOURCE_CLOSED', `${what}: the source was closed`, { source, retryable: false });
+      throw new CredentialSourceError('SOURCE_CLOSED', `${what}: the source was closed`, {
+        source,
+        retryable: false,
+      });
     }
     const { sdk, client: c } = await connect();
     try {
-      return await withDeadline(source, clock, timeoutMs, signal, what, (s) => c.send(command(sdk), { abortSignal: s }));
+      return await withDeadline(source, clock, timeoutMs, signal, what, (s) =>
+        c.send(command(sdk), { abortSignal: s }),
+      );
     } catch (error) {
       throw fromAwsError(source, what, error, PERMISSIONS);
     }
   }
 
   async function describe(signal: AbortSignal): Promise<Map<string, readonly string[]>> {
-    const answer = await call(signal, 'DescribeSecret', (sdk) => new sdk.DescribeSecretCommand({ SecretId: secretId }));
+    const answer = await call(
+      signal,
+      'DescribeSecret',
+      (sdk) => new sdk.DescribeSecretCommand({ SecretId: secretId }),
+    );
     return stagesOf(source, answer);
   }
 
@@ -240,15 +265,21 @@ export function secretsManagerCredentials(
     select: { VersionStage: string } | { VersionId: string },
   ): Promise<SourcedValue<DatabaseCredentials>> {
     const what = 'VersionStage' in select ? `GetSecretValue ${select.VersionStage}` : 'GetSecretValue';
-    const answer = (await call(signal, what, (sdk) => new sdk.GetSecretValueCommand({ SecretId: secretId, ...select }))) as
-      | { VersionId?: unknown; SecretString?: unknown }
-      | undefined;
+    const answer = (await call(
+      signal,
+      what,
+      (sdk) => new sdk.GetSecretValueCommand({ SecretId: secretId, ...select }),
+    )) as { VersionId?: unknown; SecretString?: unknown } | undefined;
     const versionId = answer?.VersionId;
     if (typeof versionId !== 'string' || versionId === '') {
-      throw new CredentialSourceError('SOURCE_INVALID_RESPONSE', 'GetSecretValue answered without a VersionId', {
-        source,
-        retryable: true,
-      });
+      throw new CredentialSourceError(
+        'SOURCE_INVALID_RESPONSE',
+        'GetSecretValue answered without a VersionId',
+        {
+          source,
+          retryable: true,
+        },
+      );
     }
     return { value: parseRdsSecret(source, versionId, answer?.SecretString), version: versionId };
   }
@@ -285,7 +316,11 @@ export function secretsManagerCredentials(
         } else {
           const stages = await describe(signal);
           const pending = holding(stages, 'AWSPENDING');
-          if (pending !== undefined && pending !== holding(stages, 'AWSCURRENT') && !refusedPending.has(pending)) {
+          if (
+            pending !== undefined &&
+            pending !== holding(stages, 'AWSCURRENT') &&
+            !refusedPending.has(pending)
+          ) {
             const current = await get(signal, { VersionStage: 'AWSCURRENT' });
             let candidate: SourcedValue<DatabaseCredentials> | undefined;
             try {

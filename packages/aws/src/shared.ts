@@ -39,7 +39,12 @@ export function requireObject(fn: string, options: unknown): Record<string, unkn
 }
 
 /** A required non-empty string option. */
-export function requireString(source: SourceRef, fn: string, options: Record<string, unknown>, key: string): string {
+export function requireString(
+  source: SourceRef,
+  fn: string,
+  options: Record<string, unknown>,
+  key: string,
+): string {
   const v = options[key];
   if (typeof v !== 'string' || v.trim() === '') {
     throw configError(source, `${fn}({ ${key} }) must be a non-empty string`);
@@ -89,10 +94,18 @@ export function credentialsOption(
 }
 
 /** The clock option (default: the system clock). */
-export function clockOption(source: SourceRef, fn: string, options: Record<string, unknown>): Clock | undefined {
+export function clockOption(
+  source: SourceRef,
+  fn: string,
+  options: Record<string, unknown>,
+): Clock | undefined {
   const v = options.clock as Partial<Clock> | undefined;
   if (v === undefined) return undefined;
-  if (typeof v?.now !== 'function' || typeof v.setTimeout !== 'function' || typeof v.clearTimeout !== 'function') {
+  if (
+    typeof v?.now !== 'function' ||
+    typeof v.setTimeout !== 'function' ||
+    typeof v.clearTimeout !== 'function'
+  ) {
     throw configError(source, `${fn}({ clock }) must be a Clock ({ now, setTimeout, clearTimeout })`);
   }
   return v as Clock;
@@ -133,13 +146,21 @@ export function resolveEndpoint(
     from = name;
   }
   if (typeof value !== 'string' || !URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol)) {
-    throw configError(source, `${from} must be an http(s) URL such as "https://secretsmanager.eu-west-1.amazonaws.com"`);
+    throw configError(
+      source,
+      `${from} must be an http(s) URL such as "https://secretsmanager.eu-west-1.amazonaws.com"`,
+    );
   }
   return value;
 }
 
 /** Loads an optional peer dependency, or throws `SOURCE_CONFIG` naming the package to install. */
-export async function importPeer<T>(source: SourceRef, fn: string, name: string, load: () => Promise<T>): Promise<T> {
+export async function importPeer<T>(
+  source: SourceRef,
+  fn: string,
+  name: string,
+  load: () => Promise<T>,
+): Promise<T> {
   try {
     return await load();
   } catch (cause) {
@@ -242,7 +263,12 @@ interface AwsErrorShape {
  * retryable `SOURCE_UNAVAILABLE`; other client errors (`InvalidRequestException`, …) → `SOURCE_CONFIG`. The message holds the exception name, the HTTP status and AWS's message (ids and
  * ARNs, never a secret value); `what` says what was asked.
  */
-export function fromAwsError(source: SourceRef, what: string, error: unknown, hint = ''): CredentialSourceError {
+export function fromAwsError(
+  source: SourceRef,
+  what: string,
+  error: unknown,
+  hint = '',
+): CredentialSourceError {
   if (CredentialSourceError.is(error)) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as AwsErrorShape;
   const name = typeof e.name === 'string' ? e.name : 'Error';
@@ -272,7 +298,12 @@ export function fromAwsError(source: SourceRef, what: string, error: unknown, hi
     retryable = true;
     fix =
       ' — no AWS credentials could be obtained; check the credential source (environment, shared config, web identity token file, ECS/EC2 metadata endpoint)';
-  } else if (TRANSIENT.has(name) || e.$fault === 'server' || (status !== undefined && status >= 500) || status === undefined) {
+  } else if (
+    TRANSIENT.has(name) ||
+    e.$fault === 'server' ||
+    (status !== undefined && status >= 500) ||
+    status === undefined
+  ) {
     code = 'SOURCE_UNAVAILABLE';
     retryable = true;
   } else if (status === 429 || status === 408) {
@@ -284,5 +315,9 @@ export function fromAwsError(source: SourceRef, what: string, error: unknown, hi
     retryable = false;
     fix = ' — check the secret and the options';
   }
-  return new CredentialSourceError(code, `${what} failed: ${detail}${fix}`, { source, retryable, cause: error });
+  return new CredentialSourceError(code, `${what} failed: ${detail}${fix}`, {
+    source,
+    retryable,
+    cause: error,
+  });
 }

@@ -70,7 +70,9 @@ export class Rotator {
 
   async finishSecret(token: string): Promise<void> {
     const described = await this.client.send(new DescribeSecretCommand({ SecretId: this.secretId }));
-    const current = Object.entries(described.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+    const current = Object.entries(described.VersionIdsToStages ?? {}).find(([, s]) =>
+      s.includes('AWSCURRENT'),
+    )?.[0];
     if (current === token) return;
     await this.client.send(
       new UpdateSecretVersionStageCommand({

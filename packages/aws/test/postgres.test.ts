@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  CredentialSourceError,
   type CredentialSource,
+  CredentialSourceError,
   createSourceLease,
   type DatabaseCredentials,
   type LeaseRotateEvent,
@@ -55,7 +55,14 @@ afterAll(async () => {
 
 function open(lease: SourceLease<DatabaseCredentials>, extra: { maxUses?: number } = {}): RotatingPool {
   leases.push(lease);
-  const pool = createRotatingPool({ lease, host: db.host, port: db.port, database: db.name, max: 4, ...extra });
+  const pool = createRotatingPool({
+    lease,
+    host: db.host,
+    port: db.port,
+    database: db.name,
+    max: 4,
+    ...extra,
+  });
   pool.on('error', (err) => poolErrors.push(err));
   pools.push(pool);
   return pool;
@@ -131,7 +138,11 @@ describe('AWS Secrets Manager rotation under load', () => {
         await db.query(`ALTER ROLE sm_single PASSWORD '${next}'`);
         passwords.push(next);
         // The pool's next refused login re-issues, and the source answers with AWSPENDING.
-        await waitFor('the pool on the pending version', () => pool.lease.current().value.password.reveal() === next, GUARD_MS);
+        await waitFor(
+          'the pool on the pending version',
+          () => pool.lease.current().value.password.reveal() === next,
+          GUARD_MS,
+        );
         // finishSecret: AWSCURRENT moves (AWSPREVIOUS follows); the source already serves that version.
         await rotator.finishSecret(token);
         expect(sm.stages(secretId)[token]).toEqual(['AWSCURRENT']);
@@ -179,15 +190,24 @@ describe('AWS Secrets Manager rotation under load', () => {
         const token = await rotator.createSecret(secret(next.username, next.password));
         // setSecret: the other user gets the new password (the clone is created, with the same grants, once).
         const exists = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [username]);
-        if (exists.rowCount === 0) await db.query(`CREATE ROLE ${username} LOGIN PASSWORD '${next.password}' IN ROLE app_group`);
+        if (exists.rowCount === 0)
+          await db.query(`CREATE ROLE ${username} LOGIN PASSWORD '${next.password}' IN ROLE app_group`);
         else await db.query(`ALTER ROLE ${username} PASSWORD '${next.password}'`);
         await rotator.finishSecret(token);
         // The poll sees AWSCURRENT move; the pool rotates to the other user.
-        await waitFor('the pool on the new user', () => pool.lease.current().value.username === username, GUARD_MS);
+        await waitFor(
+          'the pool on the new user',
+          () => pool.lease.current().value.username === username,
+          GUARD_MS,
+        );
         // The previous user is untouched by this rotation: it still logs in while its connections drain.
         expect(await canLogin(db, current.username, current.password)).toBe(true);
         await waitFor('old connections drained', () => pool.stats().draining.length === 0, GUARD_MS);
-        await waitFor('no session of the old user', async () => (await sessionsOf(current.username)) === 0, GUARD_MS);
+        await waitFor(
+          'no session of the old user',
+          async () => (await sessionsOf(current.username)) === 0,
+          GUARD_MS,
+        );
         current = next;
       }
     } finally {

@@ -11,7 +11,15 @@ const HOST = 'app.cluster-abc.us-east-1.rds.amazonaws.com';
 const credentials = { accessKeyId: APP.accessKeyId, secretAccessKey: APP.secretAccessKey };
 
 function options(extra: Partial<RdsIamCredentialsOptions> = {}): RdsIamCredentialsOptions {
-  return { hostname: HOST, port: 5432, username: 'app', database: 'app', region: REGION, credentials, ...extra };
+  return {
+    hostname: HOST,
+    port: 5432,
+    username: 'app',
+    database: 'app',
+    region: REGION,
+    credentials,
+    ...extra,
+  };
 }
 
 describe('rdsIamCredentials', () => {
@@ -27,15 +35,28 @@ describe('rdsIamCredentials', () => {
     );
     expect(got.value).toMatchObject({ username: 'app', host: HOST, port: 5432, database: 'app' });
     const check = createRdsIamCheck({ identities: [APP], hostname: HOST, port: 5432, region: REGION });
-    expect(await check.verify(token)).toMatchObject({ user: 'app', accessKeyId: APP.accessKeyId, expiresIn: 900 });
+    expect(await check.verify(token)).toMatchObject({
+      user: 'app',
+      accessKeyId: APP.accessKeyId,
+      expiresIn: 900,
+    });
     // The same token is refused for another secret key, another endpoint, or after 15 minutes.
-    const other = createRdsIamCheck({ identities: [{ ...APP, secretAccessKey: 'other' }], hostname: HOST, port: 5432 });
+    const other = createRdsIamCheck({
+      identities: [{ ...APP, secretAccessKey: 'other' }],
+      hostname: HOST,
+      port: 5432,
+    });
     await expect(other.verify(token)).rejects.toThrow(RdsTokenRefused);
     expect(other.refused[0]).toMatch(/^mismatch/);
-    await expect(createRdsIamCheck({ identities: [APP], hostname: HOST, port: 5433 }).verify(token)).rejects.toThrow(
-      /not for/,
-    );
-    const late = createRdsIamCheck({ identities: [APP], hostname: HOST, port: 5432, now: () => Date.now() + 16 * 60_000 });
+    await expect(
+      createRdsIamCheck({ identities: [APP], hostname: HOST, port: 5433 }).verify(token),
+    ).rejects.toThrow(/not for/);
+    const late = createRdsIamCheck({
+      identities: [APP],
+      hostname: HOST,
+      port: 5432,
+      now: () => Date.now() + 16 * 60_000,
+    });
     await expect(late.verify(token)).rejects.toThrow(/expired/);
   });
 
@@ -60,7 +81,12 @@ describe('rdsIamCredentials', () => {
     const src = rdsIamCredentials(options());
     const got = await src.fetch(signal, 'initial');
     const signature = /X-Amz-Signature=([0-9a-f]{64})/.exec(got.value.password.reveal())?.[1] ?? 'none';
-    for (const text of [inspect(got, { depth: 10 }), JSON.stringify(got), got.version, inspect(src, { showHidden: true })]) {
+    for (const text of [
+      inspect(got, { depth: 10 }),
+      JSON.stringify(got),
+      got.version,
+      inspect(src, { showHidden: true }),
+    ]) {
       expect(text).not.toContain(signature);
       expect(text).not.toContain(APP.secretAccessKey);
     }
@@ -103,7 +129,9 @@ describe('rdsIamCredentials', () => {
     try {
       const first = await lease.ready();
       const rotations: Array<{ at: number; reason: string; retirePrevious: boolean }> = [];
-      lease.on('rotated', (e) => rotations.push({ at: clock.now(), reason: e.reason, retirePrevious: e.retirePrevious }));
+      lease.on('rotated', (e) =>
+        rotations.push({ at: clock.now(), reason: e.reason, retirePrevious: e.retirePrevious }),
+      );
       const refreshAt = clock.nextTimerAt();
       // Refreshed ahead of the 60 s expiry, by the lease's margin (at most half the lifetime).
       expect(refreshAt).toBeGreaterThanOrEqual(start + 30_000);

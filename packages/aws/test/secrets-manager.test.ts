@@ -91,7 +91,11 @@ describe('reading the secret', () => {
     const s = secret();
     const src = source(s.name);
     const got = await src.fetch(signal, 'initial');
-    for (const text of [inspect(got, { depth: 10 }), JSON.stringify(got), inspect(src, { depth: 10, showHidden: true })]) {
+    for (const text of [
+      inspect(got, { depth: 10 }),
+      JSON.stringify(got),
+      inspect(src, { depth: 10, showHidden: true }),
+    ]) {
       expect(text).not.toContain(s.password);
       expect(text).not.toContain(APP.secretAccessKey);
     }
@@ -172,7 +176,9 @@ describe('rotation stages', () => {
     const s = secret({ username: 'app_user' });
     const src = source(s.name);
     const rotator = await rotatorFor(s.name);
-    const token = await rotator.createSecret(rdsSecret({ username: 'app_user_clone', password: newPassword() }));
+    const token = await rotator.createSecret(
+      rdsSecret({ username: 'app_user_clone', password: newPassword() }),
+    );
     const got = await src.fetch(signal, 'requested');
     expect(got.version).toBe(token);
     expect(got.value.username).toBe('app_user_clone');
@@ -203,7 +209,9 @@ describe('rotation stages', () => {
     const t = secret();
     const rotator2 = await rotatorFor(t.name);
     await rotator2.createSecret(rdsSecret({ username: 'app', password: newPassword() }));
-    expect((await source(t.name, { usePending: false }).fetch(signal, 'requested')).version).toBe(t.versionId);
+    expect((await source(t.name, { usePending: false }).fetch(signal, 'requested')).version).toBe(
+      t.versionId,
+    );
   });
 });
 
@@ -217,8 +225,16 @@ describe('errors', () => {
   });
 
   it.each([
-    ['an unknown access key (UnrecognizedClientException)', { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'x' }, 'UnrecognizedClientException'],
-    ['a wrong secret key (InvalidSignatureException)', { accessKeyId: APP.accessKeyId, secretAccessKey: 'wrong' }, 'InvalidSignatureException'],
+    [
+      'an unknown access key (UnrecognizedClientException)',
+      { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: 'x' },
+      'UnrecognizedClientException',
+    ],
+    [
+      'a wrong secret key (InvalidSignatureException)',
+      { accessKeyId: APP.accessKeyId, secretAccessKey: 'wrong' },
+      'InvalidSignatureException',
+    ],
   ])('%s is SOURCE_AUTH_FAILED', async (_, credentials, type) => {
     const s = secret();
     const error = await sourceError(source(s.name, { credentials }).fetch(signal, 'initial'));
@@ -231,7 +247,9 @@ describe('errors', () => {
 
   it('a missing permission (AccessDeniedException) is SOURCE_AUTH_FAILED naming the permissions to grant', async () => {
     const s = secret();
-    const src = source(s.name, { credentials: { accessKeyId: DESCRIBE_ONLY.accessKeyId, secretAccessKey: DESCRIBE_ONLY.secretAccessKey } });
+    const src = source(s.name, {
+      credentials: { accessKeyId: DESCRIBE_ONLY.accessKeyId, secretAccessKey: DESCRIBE_ONLY.secretAccessKey },
+    });
     expect(await src.version?.(signal)).toBe(s.versionId);
     const error = await sourceError(src.fetch(signal, 'initial'));
     expect(error.code).toBe('SOURCE_AUTH_FAILED');
@@ -254,7 +272,9 @@ describe('errors', () => {
 
   it('a refused connection is a retryable SOURCE_UNAVAILABLE', async () => {
     const s = secret();
-    const error = await sourceError(source(s.name, { endpoint: 'http://127.0.0.1:1' }).fetch(signal, 'initial'));
+    const error = await sourceError(
+      source(s.name, { endpoint: 'http://127.0.0.1:1' }).fetch(signal, 'initial'),
+    );
     expect(error.code).toBe('SOURCE_UNAVAILABLE');
     expect(error.retryable).toBe(true);
   });
@@ -273,7 +293,11 @@ describe('errors', () => {
         settled = e;
       },
     );
-    await waitFor('the deadline timer', () => clock.pendingCount === 1 && sm.calls.at(-1)?.outcome === 'hang', 10_000);
+    await waitFor(
+      'the deadline timer',
+      () => clock.pendingCount === 1 && sm.calls.at(-1)?.outcome === 'hang',
+      10_000,
+    );
     expect(clock.nextTimerAt()).toBe(Date.UTC(2026, 0, 1) + 5000);
     await clock.advance(4999);
     await new Promise((r) => setImmediate(r));
@@ -309,7 +333,9 @@ describe('errors', () => {
     expect(bad({}).message).toContain('secretId');
     expect(bad({ secretId: 'x', region: 'Europe' }).message).toContain('region');
     expect(bad({ secretId: 'x', region: REGION, endpoint: 'ftp://x' }).message).toContain('endpoint');
-    expect(bad({ secretId: 'x', region: REGION, credentials: { accessKeyId: 'a' } }).message).toContain('credentials');
+    expect(bad({ secretId: 'x', region: REGION, credentials: { accessKeyId: 'a' } }).message).toContain(
+      'credentials',
+    );
     expect(bad({ secretId: 'x', region: REGION, timeoutMs: -1 }).message).toContain('timeoutMs');
     for (const e of [bad({}), bad({ secretId: 'x', region: 'Europe' })]) expect(e.code).toBe('SOURCE_CONFIG');
   });
@@ -347,11 +373,18 @@ describe('the stand-in follows the Secrets Manager API', () => {
 
   it('PutSecretValue is idempotent for one ClientRequestToken and refuses another value for it', async () => {
     const s = secret();
-    const input = { SecretId: s.name, ClientRequestToken: 'a'.repeat(36), SecretString: '{"a":1}', VersionStages: ['AWSPENDING'] };
+    const input = {
+      SecretId: s.name,
+      ClientRequestToken: 'a'.repeat(36),
+      SecretString: '{"a":1}',
+      VersionStages: ['AWSPENDING'],
+    };
     const first = await client.send(new PutSecretValueCommand(input));
     const again = await client.send(new PutSecretValueCommand(input));
     expect(again.VersionId).toBe(first.VersionId);
-    await expect(client.send(new PutSecretValueCommand({ ...input, SecretString: '{"a":2}' }))).rejects.toMatchObject({
+    await expect(
+      client.send(new PutSecretValueCommand({ ...input, SecretString: '{"a":2}' })),
+    ).rejects.toMatchObject({
       name: 'ResourceExistsException',
     });
   });
@@ -362,7 +395,13 @@ describe('the stand-in follows the Secrets Manager API', () => {
       new PutSecretValueCommand({ SecretId: s.name, SecretString: '{"b":1}', VersionStages: ['AWSPENDING'] }),
     );
     await expect(
-      client.send(new UpdateSecretVersionStageCommand({ SecretId: s.name, VersionStage: 'AWSCURRENT', MoveToVersionId: put.VersionId })),
+      client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: s.name,
+          VersionStage: 'AWSCURRENT',
+          MoveToVersionId: put.VersionId,
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'InvalidParameterException', $metadata: { httpStatusCode: 400 } });
     await client.send(
       new UpdateSecretVersionStageCommand({
@@ -372,16 +411,28 @@ describe('the stand-in follows the Secrets Manager API', () => {
         RemoveFromVersionId: s.versionId,
       }),
     );
-    expect(sm.stages(s.name)).toEqual({ [s.versionId]: ['AWSPREVIOUS'], [put.VersionId as string]: ['AWSCURRENT', 'AWSPENDING'] });
+    expect(sm.stages(s.name)).toEqual({
+      [s.versionId]: ['AWSPREVIOUS'],
+      [put.VersionId as string]: ['AWSCURRENT', 'AWSPENDING'],
+    });
     await client.send(
-      new UpdateSecretVersionStageCommand({ SecretId: s.name, VersionStage: 'AWSPENDING', RemoveFromVersionId: put.VersionId }),
+      new UpdateSecretVersionStageCommand({
+        SecretId: s.name,
+        VersionStage: 'AWSPENDING',
+        RemoveFromVersionId: put.VersionId,
+      }),
     );
-    expect(sm.stages(s.name)).toEqual({ [s.versionId]: ['AWSPREVIOUS'], [put.VersionId as string]: ['AWSCURRENT'] });
+    expect(sm.stages(s.name)).toEqual({
+      [s.versionId]: ['AWSPREVIOUS'],
+      [put.VersionId as string]: ['AWSCURRENT'],
+    });
   });
 
   it('GetSecretValue of a stage nobody holds is ResourceNotFoundException', async () => {
     const s = secret();
-    await expect(client.send(new GetSecretValueCommand({ SecretId: s.name, VersionStage: 'AWSPENDING' }))).rejects.toMatchObject({
+    await expect(
+      client.send(new GetSecretValueCommand({ SecretId: s.name, VersionStage: 'AWSPENDING' })),
+    ).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
   });
