@@ -87,10 +87,10 @@ export function rdsIamCredentials(options: RdsIamCredentialsOptions): Credential
   const pre: SourceRef = { kind: RDS_IAM_KIND, name: '(incomplete options)' };
   const hostname = requireString(pre, FN, o, 'hostname');
   const username = requireString(pre, FN, o, 'username');
-  const port = o.port;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+  if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 1 || o.port > 65_535) {
     throw configError(pre, `${FN}({ port }) must be a port number (1–65535), e.g. 5432`);
   }
+  const port: number = o.port;
   const source: SourceRef = { kind: RDS_IAM_KIND, name: `${hostname}:${port}/${username}` };
   const database = o.database === undefined ? undefined : requireString(source, FN, o, 'database');
   const region = resolveRegion(source, FN, o.region);

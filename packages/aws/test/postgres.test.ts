@@ -145,7 +145,7 @@ describe('AWS Secrets Manager rotation under load', () => {
         );
         // finishSecret: AWSCURRENT moves (AWSPREVIOUS follows); the source already serves that version.
         await rotator.finishSecret(token);
-        expect(sm.stages(secretId)[token]).toEqual(['AWSCURRENT']);
+        expect(sm.stages(secretId)[token]).toContain('AWSCURRENT');
         await waitFor('old connections drained', () => pool.stats().draining.length === 0, GUARD_MS);
       }
     } finally {
