@@ -7,6 +7,7 @@
  * Payloads never contain a secret: tokens are identified by their accessor only.
  */
 import type { VaultErrorCode } from './errors.js';
+import type { CredentialSourceErrorCode } from './source/types.js';
 
 /** Why the client logged in. */
 export type LoginReason = 'initial' | 'expiring' | 'invalid-token' | 'renew-failed' | 'expired';
@@ -89,8 +90,16 @@ export interface VaultEvents {
     ttl: number;
     renewable: boolean;
   };
-  /** Issuing failed; the handle retries in `retryInMs` (undefined: it gave up — permanent error). */
-  'lease:issue-failed': { key: string; path: string; code: VaultErrorCode; retryInMs: number | undefined };
+  /**
+   * Issuing failed; the handle retries in `retryInMs` (undefined: it gave up — permanent error). A lease built on a
+   * credential source reports its `SOURCE_*` codes.
+   */
+  'lease:issue-failed': {
+    key: string;
+    path: string;
+    code: VaultErrorCode | CredentialSourceErrorCode;
+    retryInMs: number | undefined;
+  };
   /** `sys/leases/renew` succeeded. `capped`: Vault cut the TTL at the lease's max TTL. */
   'lease:renewed': { key: string; path: string; leaseId: string; ttl: number; capped: boolean };
   /** `sys/leases/renew` failed; the current value stays in use while valid. */
@@ -98,7 +107,7 @@ export interface VaultEvents {
     key: string;
     path: string;
     leaseId: string;
-    code: VaultErrorCode;
+    code: VaultErrorCode | CredentialSourceErrorCode;
     retryInMs: number | undefined;
   };
   /** The lease cannot be extended; a re-issue starts (`remainingMs` of validity left). */

@@ -77,10 +77,12 @@ export type {
 } from './host/host.js';
 export { LEASE_DEFAULTS } from './lease/lease.js';
 export type { LeaseSummary } from './lease/manager.js';
+export type { LeaseEventSink } from './lease/publisher.js';
 export type {
   Certificate,
   DatabaseCredentials,
   Lease,
+  LeaseError,
   LeaseEventMap,
   LeaseListener,
   LeaseOptions,
@@ -109,6 +111,23 @@ export {
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
 export { Redacted } from './redacted.js';
+export { checkDatabaseCredentials } from './source/database.js';
+export {
+  asSourceError,
+  CredentialSourceError,
+  type CredentialSourceErrorOptions,
+  type SourceRef,
+} from './source/errors.js';
+export { createSourceLease, SOURCE_DEFAULTS } from './source/lease.js';
+export type {
+  CredentialBinding,
+  CredentialSource,
+  CredentialSourceErrorCode,
+  SourcedValue,
+  SourceFetchReason,
+  SourceLease,
+  SourceLeaseOptions,
+} from './source/types.js';
 export type { CircuitBreakerOptions } from './transport/circuit.js';
 export type { RetryOptions } from './transport/http.js';
 export type {

@@ -28,6 +28,7 @@ export {
   type OptionKind,
   optionError,
 } from '../option-checks.js';
+export { databaseCredentialsProblem } from '../source/database.js';
 export { isServing, type ServingOptions } from '../vault.js';
 export {
   checkDatabaseLeaseOptions,

@@ -20,10 +20,10 @@
  *
  * Payloads carry lease ids, generations, codes and durations — never a secret value.
  */
-import type { VaultError } from '../errors.js';
 import type { VaultEvents } from '../events.js';
 import type { Logger } from '../logger.js';
 import type {
+  LeaseError,
   LeaseEventMap,
   LeaseListener,
   LeaseRotateEvent,
@@ -41,7 +41,7 @@ export const LEASE_TRANSITIONS: { readonly [S in LeaseState]: ReadonlySet<LeaseS
   issuing: new Set<LeaseState>(['issued', 'failed', 'revoked']),
   issued: new Set<LeaseState>(['issued', 'renewed', 'expiring', 'expired', 'revoked']),
   renewed: new Set<LeaseState>(['issued', 'renewed', 'expiring', 'expired', 'revoked']),
-  expiring: new Set<LeaseState>(['issued', 'expired', 'revoked']),
+  expiring: new Set<LeaseState>(['issued', 'renewed', 'expired', 'revoked']),
   expired: new Set<LeaseState>(['issued', 'renewed', 'revoked']),
   revoked: new Set<LeaseState>(),
   failed: new Set<LeaseState>(),
@@ -123,9 +123,10 @@ export class LeaseEventPublisher<T> {
     current: LeaseSnapshot<T>,
     reason: RotateReason,
     ttl: number,
+    retirePrevious = true,
   ): Array<Promise<unknown>> {
     this.#move('issued');
-    const waits = this.#emitRotate(previous, current, reason);
+    const waits = this.#emitRotate(previous, current, reason, retirePrevious);
     this.#issuedMirror(current, ttl);
     this.#client.emit('lease:rotated', {
       key: this.#key,
@@ -155,14 +156,15 @@ export class LeaseEventPublisher<T> {
   }
 
   /**
-   * `→ renewed` without an event: static credentials were read again and the secret is the same (only its end
-   * moved). Not a Vault renewal, so neither `renewed` nor `lease:renewed` is sent.
+   * `→ renewed` without an event: the value was read again and is the same secret (only its end moved): static
+   * credentials re-read, or a credential source answering the same version with a later end. Not a Vault renewal,
+   * so neither `renewed` nor `lease:renewed` is sent.
    */
   unchanged(current: LeaseSnapshot<T>): void {
     this.#move('renewed');
     this.#log.debug(
       { path: this.#path, generation: current.generation, expiresAt: current.expiresAt },
-      'static credentials read again: unchanged',
+      'value read again: unchanged',
     );
   }
 
@@ -195,7 +197,7 @@ export class LeaseEventPublisher<T> {
   }
 
   /** `issuing → failed`: the first issue failed for good. Terminal. */
-  failed(error: VaultError): void {
+  failed(error: LeaseError): void {
     this.#move('failed');
     this.#emit('error', { error, operation: 'issue', retryInMs: undefined });
     this.#client.emit('lease:issue-failed', {
@@ -238,7 +240,7 @@ export class LeaseEventPublisher<T> {
   }
 
   /** An issue attempt failed; the next one is in `retryInMs` (the current value, if any, stays in use). */
-  issueFailed(error: VaultError, retryInMs: number): void {
+  issueFailed(error: LeaseError, retryInMs: number): void {
     this.#emit('error', { error, operation: 'issue', retryInMs });
     this.#client.emit('lease:issue-failed', {
       key: this.#key,
@@ -253,7 +255,7 @@ export class LeaseEventPublisher<T> {
   }
 
   /** A renewal failed; the next attempt is in `retryInMs` (the current value stays in use while valid). */
-  renewFailed(current: LeaseSnapshot<T>, error: VaultError, retryInMs: number | undefined): void {
+  renewFailed(current: LeaseSnapshot<T>, error: LeaseError, retryInMs: number | undefined): void {
     this.#emit('error', { error, operation: 'renew', retryInMs });
     this.#client.emit('lease:renew-failed', {
       key: this.#key,
@@ -269,7 +271,7 @@ export class LeaseEventPublisher<T> {
   }
 
   /** Revoking `leaseId` failed; it is tried again in `retryInMs`, or not (`undefined`: the lease will expire). */
-  revokeFailed(leaseId: string, error: VaultError, retryInMs?: number): void {
+  revokeFailed(leaseId: string, error: LeaseError, retryInMs?: number): void {
     this.#emit('error', { error, operation: 'revoke', retryInMs });
     this.#log.warn(
       { path: this.#path, leaseId, code: error.code, retryInMs },
@@ -280,7 +282,7 @@ export class LeaseEventPublisher<T> {
   }
 
   /** A `sys/leases/lookup` check failed for another reason than a lost lease; the next one is in `retryInMs`. */
-  lookupFailed(error: VaultError, retryInMs: number | undefined): void {
+  lookupFailed(error: LeaseError, retryInMs: number | undefined): void {
     this.#emit('error', { error, operation: 'lookup', retryInMs });
     this.#log.debug({ path: this.#path, code: error.code, retryInMs }, 'looking the lease up failed');
   }
@@ -333,6 +335,7 @@ export class LeaseEventPublisher<T> {
     previous: LeaseSnapshot<T>,
     current: LeaseSnapshot<T>,
     reason: RotateReason,
+    retirePrevious: boolean,
   ): Array<Promise<unknown>> {
     const waits: Array<Promise<unknown>> = [];
     for (const listener of [...(this.#listeners.get('rotated') ?? [])]) {
@@ -345,6 +348,7 @@ export class LeaseEventPublisher<T> {
         previous,
         current,
         reason,
+        retirePrevious,
         get drained() {
           deferred = true;
           return markDrained;

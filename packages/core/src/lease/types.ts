@@ -10,6 +10,7 @@
  */
 import type { VaultError } from '../errors.js';
 import type { Redacted } from '../redacted.js';
+import type { CredentialSourceError } from '../source/errors.js';
 
 /** Where a lease handle is in its life. */
 export type LeaseState =
@@ -61,7 +62,11 @@ export type RotateReason =
   /** {@link Lease.reissue} was called (e.g. the database rejected the credentials). */
   | 'requested'
   /** The value expired and a new one was issued afterwards. */
-  | 'expired';
+  | 'expired'
+  /** A credential source ({@link createSourceLease}) now serves another version (a rotation at the source). */
+  | 'source-changed'
+  /** A credential source's value reached its refresh time before its end (e.g. a 15-minute RDS IAM token). */
+  | 'refresh';
 
 /**
  * Payload of the `rotated` event. Each listener gets its own object.
@@ -78,6 +83,13 @@ export interface LeaseRotateEvent<T> {
   readonly previous: LeaseSnapshot<T>;
   readonly current: LeaseSnapshot<T>;
   readonly reason: RotateReason;
+  /**
+   * Whether resources made with `previous` must be retired (connections closed once released). `true` for every
+   * Vault lease (the previous lease is revoked after the drain) and for credential sources with `session` binding;
+   * `false` for `login` binding (RDS IAM tokens): the value only mattered at login, open connections stay valid and
+   * only new ones use `current`.
+   */
+  readonly retirePrevious: boolean;
   /** Call when nothing uses `previous` any more. Idempotent. Reading this property defers the drain until called. */
   readonly drained: () => void;
 }
@@ -114,7 +126,7 @@ export interface LeaseEventMap<T> {
   };
   /** A renewal, re-issue or revocation failed. `retryInMs`: when the handle tries again (undefined: it does not). */
   error: {
-    readonly error: VaultError;
+    readonly error: LeaseError;
     readonly operation: 'issue' | 'renew' | 'revoke' | 'lookup';
     readonly retryInMs: number | undefined;
   };
@@ -177,7 +189,10 @@ export interface Lease<T> {
   readonly path: string;
   /** Current state. */
   readonly state: LeaseState;
-  /** Resolves with the current value once one is held. Rejects when the first issue fails permanently or times out. */
+  /**
+   * Resolves with the current value once one is held. Rejects (with a {@link LeaseError}) when the first issue fails
+   * permanently or times out.
+   */
   ready(options?: LeaseReadyOptions): Promise<LeaseSnapshot<T>>;
   /**
    * The current value. Throws `VAULT_LEASE_EXPIRED` before the first issue, and after the handle was revoked or
@@ -201,10 +216,20 @@ export interface Lease<T> {
   revoke(): Promise<void>;
 }
 
-/** Dynamic database credentials (`database/creds/:role`). */
+/**
+ * Database credentials: Vault's dynamic and static credentials (`database/creds/:role`), or a credential source's
+ * value. A source may also say where to connect (an RDS secret in Secrets Manager carries `host`, `port` and
+ * `dbname`): a database client then connects there, and its own options are the fallback for what is absent.
+ */
 export interface DatabaseCredentials {
   readonly username: string;
   readonly password: Redacted<string>;
+  /** Host to connect to (wins over the pool's `host`). */
+  readonly host?: string;
+  /** Port to connect to, 1–65535 (wins over the pool's `port`). */
+  readonly port?: number;
+  /** Database name (wins over the pool's `database`). */
+  readonly database?: string;
 }
 
 /** A PKI certificate with its private key (`pki/issue/:role`). */
@@ -223,5 +248,8 @@ export interface Certificate {
   readonly notAfter: number;
 }
 
-/** Error type re-exported for listeners. */
-export type LeaseError = VaultError;
+/**
+ * What a lease's `error` event carries and its `ready()` rejects with: a {@link VaultError} for Vault leases, a
+ * {@link CredentialSourceError} for leases built on a credential source. Both have `code`, `retryable`, `message`.
+ */
+export type LeaseError = VaultError | CredentialSourceError;

@@ -8,14 +8,15 @@
  * rotates on the client's clock.
  */
 import type { Clock, RandomSource } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { LeaseEventSink } from '../lease/publisher.js';
 import type { Lease } from '../lease/types.js';
+import type { Logger } from '../logger.js';
 
 /** Why the handle asks a source for its value. */
 export type SourceFetchReason =
   /** The first value. */
   | 'initial'
-  /** {@link CredentialSource.version} reported a version other than the one held. */
+  /** A poll: {@link CredentialSource.version} reported a version other than the one held (or there is no `version()`). */
   | 'changed'
   /** The held value reaches its `refreshAt` / `expiresAt` (e.g. a 15-minute RDS IAM token). */
   | 'refresh'
@@ -55,8 +56,11 @@ export interface CredentialSource<T> {
   /** See {@link CredentialBinding}. */
   readonly binding: CredentialBinding;
   /**
-   * Reads the current value. Throws a {@link CredentialSourceError} (retried with backoff when `retryable`, a
-   * terminal failure of the first fetch otherwise).
+   * Reads the current value. `reason` `changed` is a poll: {@link version} reported another version, or the source
+   * has no `version()` (then every poll fetches and the handle compares versions). Throws a
+   * {@link CredentialSourceError} (retried with backoff when `retryable`, a terminal failure of the first fetch
+   * otherwise; after the first value every failure is retried and the held value stays in use). Anything else
+   * thrown is treated as a retryable `SOURCE_UNAVAILABLE`. `signal` aborts when the handle is closed.
    */
   fetch(signal: AbortSignal, reason: SourceFetchReason): Promise<SourcedValue<T>>;
   /**
@@ -85,6 +89,11 @@ export interface SourceLeaseOptions {
   random?: RandomSource;
   /** pino-compatible logger (default: silent). */
   logger?: Logger;
+  /**
+   * Where the client-wide `lease:*` events go (e.g. a Vault client, so its metrics count this lease too; anything
+   * with `emit(event, payload)`). Default: none — the handle's own events are sent either way.
+   */
+  events?: LeaseEventSink;
 }
 
 /** A {@link Lease} built from a {@link CredentialSource}. `revoke()` ends it (nothing is revoked at the source). */
