@@ -147,7 +147,8 @@ export function createRotatingPgModule(options: RotatingPgModuleOptions): Rotati
       const pool = new LeasedPool({ max: 10_000, ...config, idleTimeoutMillis: 1000 });
       pool.on('error', noop); // a checked-out client's errors reach its session; an idle one is closed by pg-pool
       pool.on('rotate', (e) => {
-        for (const session of sessions) session._retireBefore(e.generation);
+        // `login` binding: the sessions of the previous value stay valid.
+        if (e.retirePrevious) for (const session of sessions) session._retireBefore(e.generation);
       });
       sessionPool = pool;
     }
@@ -183,8 +184,7 @@ export function createRotatingPgModule(options: RotatingPgModuleOptions): Rotati
         this.#client = client;
         sessions.add(this);
         const generation = pool.generationOf(client);
-        const current = pool.stats().generation;
-        if (generation !== undefined && generation < current) this._invalid = true;
+        if (generation !== undefined && pool._retired(generation)) this._invalid = true;
         client.on('error', (err) => {
           this._invalid = true;
           this.emit('error', err);

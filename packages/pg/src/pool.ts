@@ -25,6 +25,7 @@ import {
   type DatabaseCredentials,
   type DatabaseLeaseSource,
   type Lease,
+  type LeaseError,
   type LeaseOptions,
   type LeaseRotateEvent,
   type LeaseSnapshot,
@@ -34,7 +35,7 @@ import {
   VaultError,
   VaultErrorCode,
 } from '@leasehold/core';
-import { resolveDatabaseLease, sleep, within } from '@leasehold/core/host';
+import { databaseCredentialsProblem, resolveDatabaseLease, sleep, within } from '@leasehold/core/host';
 import pg from 'pg';
 import { RotatingPoolError, RotatingPoolErrorCode } from './errors.js';
 import { validateRotatingPoolOptions } from './options.js';
@@ -73,6 +74,12 @@ export interface PoolRotateEvent {
   readonly previousGeneration: number;
   readonly generation: number;
   readonly reason: RotateReason;
+  /**
+   * Whether the connections of the previous generations are being retired (closed once released, replaced by warm
+   * ones). `false` when the lease says the old value stays valid for open connections (a credential source with
+   * `login` binding, e.g. RDS IAM tokens): they stay; only new connections use the new value.
+   */
+  readonly retirePrevious: boolean;
 }
 
 /** Payload of the pool's `drained` event: no connection of `generation` (or older) is left. */
@@ -130,7 +137,13 @@ export const WARM_CONNECTS_IN_FLIGHT = 2;
 
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
 interface ClientInternals {
-  connectionParameters: { user?: string; password?: unknown };
+  connectionParameters: {
+    user?: string;
+    password?: unknown;
+    host?: string;
+    port?: number;
+    database?: string;
+  };
   connection: {
     on(event: 'errorMessage', listener: (msg: { code?: string }) => void): unknown;
     on(event: 'readyForQuery', listener: (msg: { status?: string }) => void): unknown;
@@ -190,10 +203,25 @@ function isSubmittable(value: unknown): boolean {
  * the returned function once the login is over (pg does not read it again).
  */
 function applyCredentials(client: pg.Client, snap: LeaseSnapshot<DatabaseCredentials>): () => void {
+  const problem = databaseCredentialsProblem(snap.value);
+  if (problem) {
+    throw new RotatingPoolError(
+      RotatingPoolErrorCode.CREDENTIALS_UNAVAILABLE,
+      `The credentials of generation ${snap.generation} cannot be used: ${problem}. Fix the value at its source.`,
+      { generation: snap.generation },
+    );
+  }
   const internals = client as unknown as ClientInternals;
   const user = snap.value.username;
   client.user = user;
   internals.connectionParameters.user = user;
+  // Where to connect, when the credentials say (an RDS secret carries host, port and dbname); the pool's options
+  // are the fallback for what they leave out.
+  const { host, port, database } = snap.value;
+  const target = client as unknown as { host: string; port: number; database: string | undefined };
+  if (host !== undefined) target.host = internals.connectionParameters.host = host;
+  if (port !== undefined) target.port = internals.connectionParameters.port = port;
+  if (database !== undefined) target.database = internals.connectionParameters.database = database;
   let secret: { reveal(): string } | undefined = snap.value.password;
   const accessor: PropertyDescriptor = {
     configurable: true,
@@ -235,7 +263,9 @@ export class RotatingPool extends pg.Pool {
   #reissueCounted = 0;
   #connects = 0;
   #roleCheckCount = 0;
-  #lastIssueError: VaultError | undefined;
+  #lastIssueError: LeaseError | undefined;
+  /** Generations replaced by a rotation that kept their connections (`login` binding): their values may have expired. */
+  readonly #kept = new Set<number>();
   /** Warm connects under way for the current rotation. */
   #warming = 0;
   /** Warm connects the current rotation still has to start. */
@@ -530,9 +560,10 @@ export class RotatingPool extends pg.Pool {
     } else {
       what = 'the credentials are being re-issued';
     }
+    const issuer = isSourceLease(this.lease) ? 'the credential source' : 'Vault';
     const vault = vaultError
-      ? `Vault has not issued new credentials (last error ${vaultError.code}: ${vaultError.message})`
-      : 'Vault has not issued new credentials yet';
+      ? `${issuer} has not issued new credentials (last error ${vaultError.code}: ${vaultError.message})`
+      : `${issuer} has not issued new credentials yet`;
     return new RotatingPoolError(
       RotatingPoolErrorCode.CREDENTIALS_UNAVAILABLE,
       `No usable database credentials after ${elapsedMs} ms, the pool's bound is ${bound}: ${what} and ${vault}. ` +
@@ -549,6 +580,14 @@ export class RotatingPool extends pg.Pool {
       this.#reissues++;
     }
     return this.lease.reissue({ reason, ifGeneration: generation });
+  }
+
+  /**
+   * @internal Whether connections of `generation` are being retired: it is older than the current generation and
+   * was not kept by a rotation that leaves connections open (`login` binding).
+   */
+  _retired(generation: number): boolean {
+    return generation < (this.lease.peek()?.generation ?? 0) && !this.#kept.has(generation);
   }
 
   /** @internal The pool's bound of every wait for credentials, ms. */
@@ -595,6 +634,9 @@ export class RotatingPool extends pg.Pool {
   _roleDropped(snap: LeaseSnapshot<DatabaseCredentials>): Promise<boolean> {
     if (!this.#detectDroppedRole || this.ending) return Promise.resolve(false);
     const generation = snap.generation;
+    // A generation kept open past its rotation (`login` binding): its value may have expired by design, so a fresh
+    // login with it proves nothing about the role; a 42501 there is a real permission error.
+    if (this.#kept.has(generation)) return Promise.resolve(false);
     let check = this.#roleChecks.get(generation);
     if (check?.dropped) return Promise.resolve(true);
     if (check?.running) return check.running;
@@ -645,12 +687,26 @@ export class RotatingPool extends pg.Pool {
   }
 
   #onRotate(e: LeaseRotateEvent<DatabaseCredentials>): void {
-    const drained = e.drained; // reading it defers the drain until we call it
     const previous = e.previous.generation;
     const current = e.current.generation;
     this.#rotations++;
     this.#lastRotationAt = Date.now();
     this.#lastIssueError = undefined;
+    // `false` only from a credential source with `login` binding; a lease without the field retires, as before.
+    const retirePrevious = e.retirePrevious !== false;
+    if (!retirePrevious) {
+      // The value only mattered at login: open and idle connections stay, new ones log in with the new value.
+      // Nothing to drain (the event's drain completes when this listener returns).
+      this.#kept.add(previous);
+      this.emit('rotate', {
+        previousGeneration: previous,
+        generation: current,
+        reason: e.reason,
+        retirePrevious,
+      } satisfies PoolRotateEvent);
+      return;
+    }
+    const drained = e.drained; // reading it defers the drain until we call it
     this.#draining.set(previous, drained);
     this.#warmFor = current;
     // Every old connection closes when next released (a busy one after its query, an idle one after serving one
@@ -661,6 +717,7 @@ export class RotatingPool extends pg.Pool {
       previousGeneration: previous,
       generation: current,
       reason: e.reason,
+      retirePrevious,
     } satisfies PoolRotateEvent);
     this.#checkDrained();
   }
@@ -746,6 +803,12 @@ export class RotatingPool extends pg.Pool {
 
 const CREATE = 'createRotatingPool';
 
+/** Whether `lease` was built on a credential source (`createSourceLease()`), for messages. */
+function isSourceLease(lease: Lease<DatabaseCredentials>): boolean {
+  const source = (lease as { source?: unknown }).source;
+  return typeof source === 'object' && source !== null && 'kind' in source;
+}
+
 function assertPoolInternals(pool: pg.Pool): void {
   const p = pool as unknown as Partial<PoolInternals>;
   if (
@@ -793,7 +856,14 @@ function rotatingClientClass(
     override connect(callback?: (err: Error) => void): Promise<pg.Client> | undefined {
       const done = new Promise<pg.Client>((resolve, reject) => {
         const start = (snap: LeaseSnapshot<DatabaseCredentials>): void => {
-          const forget = this.#use(snap);
+          let forget: () => void;
+          try {
+            forget = this.#use(snap);
+          } catch (err) {
+            hooks.pool?._closed(this);
+            reject(err);
+            return;
+          }
           super.connect((err?: Error | null) => {
             forget();
             if (err) {
@@ -858,8 +928,8 @@ function rotatingClientClass(
     }
 
     #use(snap: LeaseSnapshot<DatabaseCredentials>): () => void {
-      this.#snap = snap;
       const forget = applyCredentials(this, snap);
+      this.#snap = snap;
       hooks.pool?._opened(this, snap.generation);
       const internals = this as unknown as ClientInternals;
       internals.connection.on('readyForQuery', (msg) => {

@@ -18,6 +18,8 @@ import { VaultError, VaultErrorCode } from '../errors.js';
 import type { DatabaseCredentials, Lease } from '../lease/types.js';
 import type { Logger } from '../logger.js';
 import { describeValue, isVault, optionError } from '../option-checks.js';
+import { CredentialSourceError } from '../source/errors.js';
+import type { CredentialSourceErrorCode } from '../source/types.js';
 import { parseOptions, positiveInt, strictBoolean } from '../validation.js';
 import {
   type CloseOptions,
@@ -65,7 +67,7 @@ export interface DriverMustAcceptLease {
  * `port`, `database`, `max`, …). The host obtains the credentials lease itself and passes it to the factory as
  * `lease`. A factory that does not accept `{ lease }` is a compile error.
  */
-export type HostedDatabaseOptions<F extends DatabaseFactory = DatabaseFactory> = DatabaseLeaseOptions &
+export type HostedDatabaseOptions<F extends DatabaseFactory = DatabaseFactory> = HostedLeaseSource &
   (AcceptsLease<F> extends true
     ? { /** The factory that opens the client, e.g. `createRotatingPool`. */ driver: F } & Omit<
         FactoryParameter<F>,
@@ -73,8 +75,25 @@ export type HostedDatabaseOptions<F extends DatabaseFactory = DatabaseFactory> =
       >
     : { driver: DriverMustAcceptLease });
 
+/**
+ * Where a hosted database's credentials come from: a Vault role the host leases with its own client
+ * ({@link DatabaseLeaseOptions}), or a lease you built yourself as `lease` — e.g. `createSourceLease()` over AWS
+ * Secrets Manager, RDS IAM tokens or Doppler. The host waits for a given lease in `start()` but does not close it
+ * (you own it: close it after `host.close()`).
+ */
+export type HostedLeaseSource =
+  | (DatabaseLeaseOptions & { lease?: never })
+  | {
+      /** A credentials lease you hold (`createSourceLease(source)`, `vault.database.credentials(role)`). */
+      lease: Lease<DatabaseCredentials>;
+      role?: never;
+      credentials?: never;
+      mount?: never;
+      leaseOptions?: never;
+    };
+
 /** Named rotating databases, as the `databases` option accepts them before their drivers are checked. */
-export type DatabasesOptions = Record<string, DatabaseLeaseOptions & { driver: DatabaseFactory }>;
+export type DatabasesOptions = Record<string, HostedLeaseSource & { driver: DatabaseFactory }>;
 
 /** `databases` with each entry checked against its driver's options. */
 export type CheckedDatabases<D> = {
@@ -125,14 +144,17 @@ const hostOptionsSchema = z.object({
   closeClient: strictBoolean.optional(),
 });
 
-interface HostedDatabase extends DatabaseLeaseOptions {
+interface HostedDatabase extends Partial<DatabaseLeaseOptions> {
   driver: DatabaseFactory;
+  lease?: Lease<DatabaseCredentials>;
   [option: string]: unknown;
 }
 
 interface OpenDatabase {
   client: unknown;
   lease: Lease<DatabaseCredentials>;
+  /** The lease was given as `lease`: the application owns it (not revoked by the host). */
+  given: boolean;
 }
 
 /** The lifecycle an adapter maps onto its framework. See the module documentation. */
@@ -209,7 +231,15 @@ export class VaultHost<D extends DatabasesOptions = DatabasesOptions> {
    * counts as up unless `degradedIsDown`).
    */
   isServing(options: ServingOptions = {}): boolean {
-    return this.#started && isServing(this.vault.health(), options);
+    if (!this.#started || !isServing(this.vault.health(), options)) return false;
+    // Leases the application gave (credential sources) are not part of the client's health: a database whose
+    // lease ended for good is down; one whose value expired while a new one is fetched counts as degraded.
+    for (const { lease, given } of this.#open.values()) {
+      if (!given) continue;
+      if (lease.state === 'failed' || lease.state === 'revoked') return false;
+      if (lease.state === 'expired' && options.degradedIsDown === true) return false;
+    }
+    return true;
   }
 
   /**
@@ -255,26 +285,38 @@ export class VaultHost<D extends DatabasesOptions = DatabasesOptions> {
   }
 
   async #openDatabase(name: string, spec: HostedDatabase, timeoutMs: number): Promise<void> {
-    const { driver, role, credentials, mount, leaseOptions, ...factoryOptions } = spec;
-    const lease = resolveDatabaseLease(
-      { vault: this.vault, role, credentials, mount, leaseOptions },
-      { fn: HOST, prefix: `databases.${name}.` },
-    );
+    const { driver, role, credentials, mount, leaseOptions, lease: givenLease, ...factoryOptions } = spec;
+    const caller = { fn: HOST, prefix: `databases.${name}.` };
+    const given = givenLease !== undefined;
+    const lease = given
+      ? resolveDatabaseLease({ lease: givenLease }, caller)
+      : resolveDatabaseLease(
+          { vault: this.vault, role: role as string, credentials, mount, leaseOptions },
+          caller,
+        );
+    // A lease the application gave stays its own: the host never revokes it.
+    const release = async (): Promise<void> => {
+      if (!given) await lease.revoke().catch(() => undefined);
+    };
     try {
       await lease.ready({ timeoutMs });
     } catch (error) {
-      await lease.revoke().catch(() => undefined);
-      throw startupError(error, `database "${name}" (role "${role}") got no credentials`, timeoutMs);
+      await release();
+      throw startupError(
+        error,
+        `database "${name}" (${describeLease(lease, role)}) got no credentials`,
+        timeoutMs,
+      );
     }
     let client: unknown;
     try {
       client = driver({ ...factoryOptions, lease });
     } catch (error) {
-      await lease.revoke().catch(() => undefined);
+      await release();
       throw error;
     }
     watchPoolErrors(client, this.vault.logger('database'), name);
-    this.#open.set(name, { client, lease });
+    this.#open.set(name, { client, lease, given });
   }
 
   async #closeDatabases(): Promise<void> {
@@ -282,9 +324,9 @@ export class VaultHost<D extends DatabasesOptions = DatabasesOptions> {
     const open = [...this.#open.values()];
     this.#open.clear();
     await Promise.all(
-      open.map(async ({ client, lease }) => {
+      open.map(async ({ client, lease, given }) => {
         await closeDatabaseClient(client).catch(() => undefined);
-        await lease.revoke().catch(() => undefined);
+        if (!given) await lease.revoke().catch(() => undefined);
       }),
     );
   }
@@ -372,14 +414,46 @@ export async function closeDatabaseClient(client: unknown): Promise<void> {
   }
 }
 
+/** A credential source's error code as the host's one `VaultError` code. */
+const SOURCE_CODES: Record<CredentialSourceErrorCode, VaultErrorCode> = {
+  SOURCE_CONFIG: VaultErrorCode.CONFIG,
+  SOURCE_AUTH_FAILED: VaultErrorCode.PERMISSION_DENIED,
+  SOURCE_NOT_FOUND: VaultErrorCode.NOT_FOUND,
+  SOURCE_UNAVAILABLE: VaultErrorCode.UNAVAILABLE,
+  SOURCE_INVALID_RESPONSE: VaultErrorCode.INVALID_RESPONSE,
+  SOURCE_TIMEOUT: VaultErrorCode.TIMEOUT,
+  SOURCE_CLOSED: VaultErrorCode.CLOSED,
+};
+
+/**
+ * The one `VaultError` `start()` rejects with. A credential source's error keeps its message (which names the
+ * source) and is the `cause`; its code maps to the nearest `VaultErrorCode` (`SOURCE_TIMEOUT` → `VAULT_TIMEOUT`, …).
+ */
 function startupError(error: unknown, what: string, timeoutMs: number): VaultError {
-  const code = VaultError.is(error) ? error.code : VaultErrorCode.UNAVAILABLE;
+  const fromSource = CredentialSourceError.is(error);
+  const code = VaultError.is(error)
+    ? error.code
+    : fromSource
+      ? SOURCE_CODES[error.code]
+      : VaultErrorCode.UNAVAILABLE;
   const detail = error instanceof Error ? error.message : 'unknown error';
   const hint =
     code === VaultErrorCode.TIMEOUT
-      ? ` Check that Vault is reachable and unsealed, or raise "readyTimeoutMs" (${timeoutMs} ms).`
+      ? fromSource
+        ? ` Check that the credential source is reachable, or raise "readyTimeoutMs" (${timeoutMs} ms).`
+        : ` Check that Vault is reachable and unsealed, or raise "readyTimeoutMs" (${timeoutMs} ms).`
       : '';
   return new VaultError(code, `${what}: ${detail}.${hint}`, { cause: error });
+}
+
+/** How a database's lease is named in messages: the Vault role, or the source / path of a given lease. */
+function describeLease(lease: Lease<DatabaseCredentials>, role: string | undefined): string {
+  if (role !== undefined) return `role "${role}"`;
+  const source = (lease as { source?: { kind?: unknown; name?: unknown } }).source;
+  if (source && typeof source.kind === 'string' && typeof source.name === 'string') {
+    return `source ${source.kind} "${source.name}"`;
+  }
+  return `lease ${lease.path}`;
 }
 
 const HOST = 'VaultHost';
@@ -424,13 +498,42 @@ function checkDatabases(value: unknown): Record<string, HostedDatabase> {
         'Remove them: the credentials come from Vault.',
       );
     }
-    if ('lease' in s || 'vault' in s) {
+    if ('vault' in s) {
       throw optionError(
         HOST,
         `databases.${name}`,
-        'has "lease"/"vault"',
-        'Remove them: the host obtains the lease from "role" with its own client.',
+        'has "vault"',
+        'Remove it: the host leases "role" with its own client (or pass a lease you built as "lease").',
       );
+    }
+    if (s.lease !== undefined) {
+      const mixed = (['role', 'credentials', 'mount', 'leaseOptions'] as const).filter(
+        (k) => s[k] !== undefined,
+      );
+      if (mixed.length > 0) {
+        throw optionError(
+          HOST,
+          `databases.${name}.lease`,
+          `comes with ${mixed.map((k) => `"${k}"`).join(', ')}`,
+          'Pass either "lease" (a lease you built, e.g. createSourceLease()) or "role", not both.',
+        );
+      }
+      const l = s.lease as Partial<Lease<DatabaseCredentials>> | null;
+      if (
+        typeof l !== 'object' ||
+        l === null ||
+        typeof l.on !== 'function' ||
+        typeof l.peek !== 'function' ||
+        typeof l.ready !== 'function'
+      ) {
+        throw optionError(
+          HOST,
+          `databases.${name}.lease`,
+          `must be a lease handle, got ${describeValue(l)}`,
+          'Pass createSourceLease(source) or vault.database.credentials(role).',
+        );
+      }
+      continue;
     }
     checkDatabaseLeaseOptions(s, { fn: HOST, prefix: `databases.${name}.` });
   }

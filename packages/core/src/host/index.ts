@@ -46,6 +46,7 @@ export {
   DEFAULT_READY_TIMEOUT_MS,
   type DriverMustAcceptLease,
   type HostedDatabaseOptions,
+  type HostedLeaseSource,
   VaultHost,
   type VaultHostCommonOptions,
   type VaultHostOptions,

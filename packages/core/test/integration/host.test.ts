@@ -3,7 +3,15 @@ import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort } from '@leasehold/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDatabaseClient, isServing, VaultHost } from '../../src/host/index.js';
-import { auth, createVault, VaultError } from '../../src/index.js';
+import {
+  auth,
+  CredentialSourceError,
+  createSourceLease,
+  createVault,
+  type DatabaseCredentials,
+  Redacted,
+  VaultError,
+} from '../../src/index.js';
 
 let server: DevServer;
 /** A driver that records what the host passed it. */
@@ -141,6 +149,62 @@ describe('VaultHost', () => {
     expect(isServing({ status: 'degraded' })).toBe(true);
     expect(isServing({ status: 'degraded' }, { degradedIsDown: true })).toBe(false);
     expect(isServing({ status: 'down' })).toBe(false);
+  });
+
+  it('a database may take a lease built on a credential source: passed to the driver, waited for, never closed by the host', async () => {
+    let version = 'v1';
+    const lease = createSourceLease<DatabaseCredentials>(
+      {
+        kind: 'test',
+        name: 'db/app',
+        binding: 'session',
+        fetch: async () => ({ value: { username: 'app', password: Redacted.of('s3cr3t-host') }, version }),
+      },
+      { pollIntervalMs: 0 },
+    );
+    const calls: Array<Record<string, unknown>> = [];
+    const host = new VaultHost({
+      ...options(),
+      databases: { main: { driver: fakeDriver(calls), lease, host: 'db' } },
+    });
+    await host.start();
+    expect(calls[0]?.lease).toBe(lease);
+    expect(calls[0]?.host).toBe('db');
+    expect(host.isServing()).toBe(true);
+    version = 'v2';
+    expect((await lease.reissue()).generation).toBe(2);
+    await host.close();
+    expect(calls.at(-1)).toEqual({ ended: true });
+    // The application owns the lease: still open after the host closed.
+    expect(lease.state).toBe('issued');
+    await lease.close();
+    expect(
+      () => new VaultHost({ ...options(), databases: { main: { driver, lease, role: 'r' } as never } }),
+    ).toThrow(/"databases\.main\.lease" of VaultHost: comes with "role"/);
+    expect(
+      () => new VaultHost({ ...options(), databases: { main: { driver, lease: {} } as never } }),
+    ).toThrow(/"databases\.main\.lease" of VaultHost: must be a lease handle/);
+  });
+
+  it('a source lease that fails for good fails start() with one VaultError naming the database and the source', async () => {
+    const lease = createSourceLease<DatabaseCredentials>({
+      kind: 'test',
+      name: 'db/missing',
+      binding: 'session',
+      fetch: async () => {
+        throw new CredentialSourceError('SOURCE_NOT_FOUND', 'the secret does not exist', {
+          source: { kind: 'test', name: 'db/missing' },
+        });
+      },
+    });
+    const host = new VaultHost({ ...options(), databases: { main: { driver, lease } } });
+    const error = await host.start().catch((e: unknown) => e);
+    expect(VaultError.is(error, 'VAULT_NOT_FOUND')).toBe(true);
+    expect((error as Error).message).toMatch(
+      /database "main" \(source test "db\/missing"\) got no credentials: test "db\/missing": the secret does not exist/,
+    );
+    expect(CredentialSourceError.is((error as Error).cause, 'SOURCE_NOT_FOUND')).toBe(true);
+    await lease.close();
   });
 
   it('database(name) explains unknown and not-yet-open names', () => {

@@ -1,7 +1,7 @@
 /** Compile-time contract of the host's `databases`: clients typed from their factory, unknown drivers rejected. */
 import { describe, expectTypeOf, it } from 'vitest';
 import { type DatabaseClients, VaultHost } from '../../src/host/index.js';
-import type { DatabaseCredentials, Lease } from '../../src/index.js';
+import { createSourceLease, type DatabaseCredentials, type Lease, Redacted } from '../../src/index.js';
 
 class FakePool {
   query(_sql: string): Promise<{ rows: unknown[] }> {
@@ -55,6 +55,36 @@ describe('VaultHost databases types', () => {
       new VaultHost({
         // @ts-expect-error createKnex needs `client`
         databases: { main: { driver: createKnex, role: 'app' } },
+      }),
+    ];
+    expectTypeOf(make).toBeFunction();
+  });
+
+  it('accepts a lease you built (a credential source) instead of a role, never both', () => {
+    const lease = createSourceLease<DatabaseCredentials>({
+      kind: 'test',
+      name: 'db',
+      binding: 'session',
+      fetch: async () => ({ value: { username: 'u', password: Redacted.of('p') }, version: '1' }),
+    });
+    const host = () =>
+      new VaultHost({
+        address: 'http://127.0.0.1:8200',
+        databases: {
+          main: { driver: createPool, lease, host: 'db', max: 5 },
+          reports: { driver: createKnex, role: 'ro', client: 'pg' },
+        },
+      });
+    expectTypeOf<ReturnType<typeof host>['db']['main']>().toEqualTypeOf<FakePool>();
+    expectTypeOf(lease).toExtend<Lease<DatabaseCredentials>>();
+    const make = () => [
+      new VaultHost({
+        // @ts-expect-error either `lease` or `role`
+        databases: { main: { driver: createPool, lease, role: 'app' } },
+      }),
+      new VaultHost({
+        // @ts-expect-error `leaseOptions` belongs to a Vault role, not to a lease you built
+        databases: { main: { driver: createPool, lease, leaseOptions: { drainTimeoutMs: 1 } } },
       }),
     ];
     expectTypeOf(make).toBeFunction();
