@@ -284,6 +284,13 @@ export function secretsManagerCredentials(
     return { value: parseRdsSecret(source, versionId, answer?.SecretString), version: versionId };
   }
 
+  /** Forgets the pinned version once the rotation ended: it became AWSCURRENT, or lost AWSPENDING. */
+  function settle(stages: Map<string, readonly string[]>): void {
+    if (pinned === undefined) return;
+    const labels = stages.get(pinned) ?? [];
+    if (!labels.includes('AWSPENDING') || labels.includes('AWSCURRENT')) pinned = undefined;
+  }
+
   const same = (a: DatabaseCredentials, b: DatabaseCredentials): boolean =>
     a.username === b.username && a.password.reveal() === b.password.reveal();
 
@@ -301,50 +308,45 @@ export function secretsManagerCredentials(
           { source, retryable: true },
         );
       }
-      // Serving a pending version: nothing changed while it is still pending (or became current).
-      if (pinned !== undefined && stages.get(pinned)?.some((l) => l === 'AWSPENDING' || l === 'AWSCURRENT')) {
-        return pinned;
-      }
-      return current;
+      settle(stages);
+      // Serving a pending version: nothing changed while it is still pending.
+      return pinned ?? current;
     },
     async fetch(signal: AbortSignal, reason: SourceFetchReason) {
+      if (pinned === undefined && !(reason === 'requested' && usePending)) {
+        return get(signal, { VersionStage: 'AWSCURRENT' });
+      }
+      const stages = await describe(signal);
+      settle(stages);
       if (reason === 'requested' && usePending) {
         if (pinned !== undefined) {
           // The database refused the pending version too: back to AWSCURRENT, and never that version again.
           refusedPending.add(pinned);
           pinned = undefined;
-        } else {
-          const stages = await describe(signal);
-          const pending = holding(stages, 'AWSPENDING');
-          if (
-            pending !== undefined &&
-            pending !== holding(stages, 'AWSCURRENT') &&
-            !refusedPending.has(pending)
-          ) {
-            const current = await get(signal, { VersionStage: 'AWSCURRENT' });
-            let candidate: SourcedValue<DatabaseCredentials> | undefined;
-            try {
-              candidate = await get(signal, { VersionId: pending });
-            } catch (error) {
-              // The rotation ended (or was cleaned up) in between: AWSCURRENT is the answer.
-              if (!CredentialSourceError.is(error, 'SOURCE_NOT_FOUND')) throw error;
-            }
-            if (candidate !== undefined && !same(candidate.value, current.value)) {
-              pinned = pending;
-              return candidate;
-            }
-            return current;
+          return get(signal, { VersionStage: 'AWSCURRENT' });
+        }
+        const pending = holding(stages, 'AWSPENDING');
+        if (
+          pending !== undefined &&
+          pending !== holding(stages, 'AWSCURRENT') &&
+          !refusedPending.has(pending)
+        ) {
+          const current = await get(signal, { VersionStage: 'AWSCURRENT' });
+          let candidate: SourcedValue<DatabaseCredentials> | undefined;
+          try {
+            candidate = await get(signal, { VersionId: pending });
+          } catch (error) {
+            // The rotation ended (or was cleaned up) in between: AWSCURRENT is the answer.
+            if (!CredentialSourceError.is(error, 'SOURCE_NOT_FOUND')) throw error;
           }
+          if (candidate !== undefined && !same(candidate.value, current.value)) {
+            pinned = pending;
+            return candidate;
+          }
+          return current;
         }
       }
-      if (pinned !== undefined) {
-        const stages = await describe(signal);
-        const labels = stages.get(pinned) ?? [];
-        if (labels.includes('AWSPENDING') && !labels.includes('AWSCURRENT')) {
-          return get(signal, { VersionId: pinned });
-        }
-        pinned = undefined;
-      }
+      if (pinned !== undefined) return get(signal, { VersionId: pinned });
       return get(signal, { VersionStage: 'AWSCURRENT' });
     },
     close() {

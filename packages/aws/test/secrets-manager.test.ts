@@ -170,10 +170,17 @@ describe('rotation stages', () => {
     await rotator.finishSecret(token);
     expect(await src.version?.(signal)).toBe(token);
     expect((await src.fetch(signal, 'changed')).version).toBe(token);
-    // Pinned no more: the next rotation is followed through AWSCURRENT.
+    // The next rotation: its refused login takes the new AWSPENDING (the finished one is not held against it).
     const third = await rotator.createSecret(rdsSecret({ username: 'app', password: newPassword() }));
+    expect(await src.version?.(signal)).toBe(token);
+    expect((await src.fetch(signal, 'requested')).version).toBe(third);
     await rotator.finishSecret(third);
     expect(await src.version?.(signal)).toBe(third);
+    // And one followed by polling only.
+    const fourth = await rotator.createSecret(rdsSecret({ username: 'app', password: newPassword() }));
+    await rotator.finishSecret(fourth);
+    expect(await src.version?.(signal)).toBe(fourth);
+    expect((await src.fetch(signal, 'changed')).version).toBe(fourth);
   });
 
   it('alternating users: the pending version names the other user', async () => {
