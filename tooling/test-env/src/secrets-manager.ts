@@ -25,7 +25,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type SigV4Failure, type SigV4Identity, verifySignedRequest } from './sigv4.js';
+import { readBody, type SigV4Failure, type SigV4Identity, verifySignedRequest } from './sigv4.js';
 
 /** A test identity the stand-in accepts. */
 export interface SecretsManagerIdentity extends SigV4Identity {
@@ -136,12 +136,6 @@ function str(body: Record<string, unknown>, field: string, required = false): st
   if (typeof v !== 'string' || v.length === 0)
     throw new ApiError('InvalidParameterException', `${field} must be a non-empty string.`);
   return v;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Starts the stand-in on 127.0.0.1 (a free port). */

@@ -104,6 +104,33 @@ async function resign(
   return /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization ?? '')?.[1];
 }
 
+/** The identity that signed (known key, matching session token) for the right service, or the refusal. */
+function signer<I extends SigV4Identity>(
+  identities: readonly I[],
+  accessKeyId: string,
+  sessionToken: string | undefined,
+  scopeService: string,
+  service: string,
+): { identity: I } | SigV4Result<I> {
+  const identity = identities.find((i) => i.accessKeyId === accessKeyId);
+  if (!identity || (identity.sessionToken !== undefined && sessionToken !== identity.sessionToken))
+    return fail('unknown-key', accessKeyId, 'The security token included in the request is invalid.');
+  if (scopeService !== service)
+    return fail(
+      'wrong-service',
+      accessKeyId,
+      `Credential should be scoped to correct service: '${service}'.`,
+    );
+  return { identity };
+}
+
+/** The body of a request, as text. */
+export async function readBody(req: AsyncIterable<unknown>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * Verifies a request signed in its `Authorization` header for `service`: known key (and session token), date within
  * 15 minutes of `now`, signature recomputed from the signed headers, the query and the body.
@@ -124,18 +151,9 @@ export async function verifySignedRequest<I extends SigV4Identity>(
     );
   if (!parts) return fail('missing', '', 'Request is missing Authentication Token');
   const [, accessKeyId = '', , region = '', scopeService = '', signedHeaders = '', signature = ''] = parts;
-  const identity = identities.find((i) => i.accessKeyId === accessKeyId);
-  if (
-    !identity ||
-    (identity.sessionToken !== undefined && header('x-amz-security-token') !== identity.sessionToken)
-  )
-    return fail('unknown-key', accessKeyId, 'The security token included in the request is invalid.');
-  if (scopeService !== service)
-    return fail(
-      'wrong-service',
-      accessKeyId,
-      `Credential should be scoped to correct service: '${service}'.`,
-    );
+  const found = signer(identities, accessKeyId, header('x-amz-security-token'), scopeService, service);
+  if (!('identity' in found)) return found;
+  const { identity } = found;
   const date = header('x-amz-date') ?? '';
   const signedAt = parseAmzDate(date);
   if (signedAt === undefined) return fail('bad-date', accessKeyId, 'X-Amz-Date is missing or malformed.');
@@ -177,18 +195,9 @@ export async function verifyPresignedUrl<I extends SigV4Identity>(
   )
     return fail('missing', '', 'The presigned URL is missing its SigV4 query parameters.');
   const [, accessKeyId = '', , region = '', scopeService = ''] = credential;
-  const identity = identities.find((i) => i.accessKeyId === accessKeyId);
-  if (
-    !identity ||
-    (identity.sessionToken !== undefined && q['X-Amz-Security-Token'] !== identity.sessionToken)
-  )
-    return fail('unknown-key', accessKeyId, 'The security token included in the request is invalid.');
-  if (scopeService !== service)
-    return fail(
-      'wrong-service',
-      accessKeyId,
-      `Credential should be scoped to correct service: '${service}'.`,
-    );
+  const found = signer(identities, accessKeyId, q['X-Amz-Security-Token'], scopeService, service);
+  if (!('identity' in found)) return found;
+  const { identity } = found;
   const signedAt = parseAmzDate(q['X-Amz-Date'] ?? '');
   if (signedAt === undefined) return fail('bad-date', accessKeyId, 'X-Amz-Date is missing or malformed.');
   const expiresIn = Number(q['X-Amz-Expires']);

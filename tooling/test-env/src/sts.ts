@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type SigV4Failure, type SigV4Identity, verifySignedRequest } from './sigv4.js';
+import { readBody, type SigV4Failure, type SigV4Identity, verifySignedRequest } from './sigv4.js';
 
 /** A test identity: its credentials and what STS answers for it. */
 export interface StsIdentity extends SigV4Identity {
@@ -55,12 +55,6 @@ function xmlError(res: ServerResponse, status: number, code: string, message: st
   res.end(
     `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>stand-in</RequestId></ErrorResponse>`,
   );
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Starts the stand-in on 127.0.0.1 (a free port). */
