@@ -694,16 +694,17 @@ export class RotatingPool extends pg.Pool {
     this.#lastIssueError = undefined;
     // `false` only from a credential source with `login` binding; a lease without the field retires, as before.
     const retirePrevious = e.retirePrevious !== false;
+    const event: PoolRotateEvent = {
+      previousGeneration: previous,
+      generation: current,
+      reason: e.reason,
+      retirePrevious,
+    };
     if (!retirePrevious) {
       // The value only mattered at login: open and idle connections stay, new ones log in with the new value.
       // Nothing to drain (the event's drain completes when this listener returns).
       this.#kept.add(previous);
-      this.emit('rotate', {
-        previousGeneration: previous,
-        generation: current,
-        reason: e.reason,
-        retirePrevious,
-      } satisfies PoolRotateEvent);
+      this.emit('rotate', event);
       return;
     }
     const drained = e.drained; // reading it defers the drain until we call it
@@ -713,12 +714,7 @@ export class RotatingPool extends pg.Pool {
     // more), so the old generation drains as fast as before; warm connections take their places meanwhile.
     this.#toWarm = this.#markOld(current).length;
     this.#warmNext();
-    this.emit('rotate', {
-      previousGeneration: previous,
-      generation: current,
-      reason: e.reason,
-      retirePrevious,
-    } satisfies PoolRotateEvent);
+    this.emit('rotate', event);
     this.#checkDrained();
   }
 

@@ -23,6 +23,7 @@ import type {} from '@leasehold/test-env/global-setup';
 import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { work } from './work.js';
 
 /**
  * The rotating pool against the dev server and real PostgreSQL. Shared by `rotating-pool.test.ts` (main tier: one
@@ -50,25 +51,6 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
 
   function poolOptions() {
     return { host: db.host, port: db.port, database: db.name };
-  }
-
-  /** One unit of work: a read through pool.query and a transaction on a checked-out client. */
-  async function work(pool: RotatingPool, i: number): Promise<void> {
-    if (i % 2 === 0) {
-      await pool.query('SELECT count(*) FROM items');
-      return;
-    }
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
-      await client.query('SELECT pg_sleep(0.005)');
-      await client.query('COMMIT');
-      client.release();
-    } catch (err) {
-      client.release(err as Error); // a failed client is not returned to the pool
-      throw err;
-    }
   }
 
   beforeAll(async () => {

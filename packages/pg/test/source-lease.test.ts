@@ -23,6 +23,7 @@ import { canLogin, createTestDatabase, startLoad, type TestDatabase, waitFor } f
 import type {} from '@leasehold/test-env/global-setup';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { work } from './work.js';
 
 interface Served {
   username: string;
@@ -114,24 +115,6 @@ function open(source: TestSource, extra: Partial<pg.PoolConfig> = {}) {
   const rotations: PoolRotateEvent[] = [];
   pool.on('rotate', (e) => rotations.push(e));
   return { lease, pool, rotations };
-}
-
-async function work(pool: RotatingPool, i: number): Promise<void> {
-  if (i % 2 === 0) {
-    await pool.query('SELECT count(*) FROM items');
-    return;
-  }
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
-    await client.query('SELECT pg_sleep(0.005)');
-    await client.query('COMMIT');
-    client.release();
-  } catch (err) {
-    client.release(err as Error);
-    throw err;
-  }
 }
 
 beforeAll(async () => {

@@ -32,10 +32,10 @@ import {
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
-import { leaseRenewal, parseOptions, parseResponse } from '../validation.js';
+import { leaseRenewal, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
-import { leaseReadyOptionsSchema } from './options.js';
 import { describe, LeaseEventPublisher } from './publisher.js';
+import { ReadyWaiters } from './ready.js';
 import type {
   Lease,
   LeaseEventMap,
@@ -141,7 +141,7 @@ export class LeaseHandle<T> implements Lease<T> {
   #expiryTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
   #failure: VaultError | undefined;
-  #readyWaiters: Array<{ resolve: (s: LeaseSnapshot<T>) => void; reject: (e: unknown) => void }> = [];
+  readonly #readyWaiters: ReadyWaiters<LeaseSnapshot<T>>;
   #ended = false;
   #revoking: Promise<void> | undefined;
 
@@ -160,6 +160,7 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#onEnd = onEnd;
     this.#log = vault.logger('lease');
     this.#timers = new TimerSet(vault.clock);
+    this.#readyWaiters = new ReadyWaiters(this.#timers);
     this.#publish = new LeaseEventPublisher<T>(key, source.path, vault, this.#log);
   }
 
@@ -188,45 +189,13 @@ export class LeaseHandle<T> implements Lease<T> {
   ready(options: LeaseReadyOptions = {}): Promise<LeaseSnapshot<T>> {
     if (this.#held && !this.#ended) return Promise.resolve(this.#held.snap);
     if (this.#ended) return Promise.reject(this.#endedError());
-    let timeoutMs: number;
-    try {
-      timeoutMs = parseOptions(leaseReadyOptionsSchema, options, 'lease.ready').timeoutMs ?? 30_000;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise<LeaseSnapshot<T>>((resolve, reject) => {
-      const waiter = {
-        resolve: (s: LeaseSnapshot<T>) => {
-          cleanup();
-          resolve(s);
-        },
-        reject: (e: unknown) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      const timer = this.#timers.set(() => {
-        const last = this.#failure ? ` (last error ${this.#failure.code}: ${this.#failure.message})` : '';
-        waiter.reject(
-          new VaultError(
-            VaultErrorCode.TIMEOUT,
-            `The lease for ${this.path} was not issued within ${timeoutMs} ms${last}`,
-            { cause: this.#failure, path: this.path },
-          ),
-        );
-      }, timeoutMs);
-      const onAbort = (): void => waiter.reject(options.signal?.reason);
-      const cleanup = (): void => {
-        this.#timers.clear(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        this.#readyWaiters = this.#readyWaiters.filter((w) => w !== waiter);
-      };
-      if (options.signal?.aborted) {
-        onAbort();
-        return;
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#readyWaiters.push(waiter);
+    return this.#readyWaiters.wait(options, 30_000, (timeoutMs) => {
+      const last = this.#failure ? ` (last error ${this.#failure.code}: ${this.#failure.message})` : '';
+      return new VaultError(
+        VaultErrorCode.TIMEOUT,
+        `The lease for ${this.path} was not issued within ${timeoutMs} ms${last}`,
+        { cause: this.#failure, path: this.path },
+      );
     });
   }
 
@@ -315,7 +284,7 @@ export class LeaseHandle<T> implements Lease<T> {
       this.#timers.clearAll();
       this.#abort.abort(new VaultError(VaultErrorCode.CLOSED, `The lease for ${this.path} was revoked`));
       this.wake();
-      for (const w of [...this.#readyWaiters]) w.reject(this.#endedError());
+      this.#readyWaiters.rejectAll(this.#endedError());
       await this.#flight?.catch(() => undefined);
       const pending: Array<Promise<unknown>> = [];
       for (const r of [...this.#retirements]) {
@@ -440,7 +409,7 @@ export class LeaseHandle<T> implements Lease<T> {
     // A listener may have revoked the handle: then nothing more is scheduled.
     if (this.#ended) return snap;
     this.#scheduleAfterIssue(held, issued);
-    for (const w of [...this.#readyWaiters]) w.resolve(snap);
+    this.#readyWaiters.resolveAll(snap);
     // Issued while a re-login happened: the token that issued it is already being replaced.
     const nowAccessor = this.#tokenAccessor();
     if (accessor !== undefined && nowAccessor !== undefined && nowAccessor !== accessor) {
@@ -451,7 +420,7 @@ export class LeaseHandle<T> implements Lease<T> {
 
   #fail(err: VaultError): void {
     this.#publish.failed(err);
-    for (const w of [...this.#readyWaiters]) w.reject(err);
+    this.#readyWaiters.rejectAll(err);
     this.close(false, 0).catch(() => undefined);
   }
 

@@ -27,8 +27,8 @@
  * Events and logs name the source (`kind:name`) and carry generations and codes — never the value.
  */
 import { type Clock, defaultRandom, type RandomSource, systemClock, TimerSet } from '../clock.js';
-import { leaseReadyOptionsSchema } from '../lease/options.js';
 import { LeaseEventPublisher, type LeaseEventSink } from '../lease/publisher.js';
+import { ReadyWaiters } from '../lease/ready.js';
 import type {
   LeaseEventMap,
   LeaseListener,
@@ -39,7 +39,6 @@ import type {
 } from '../lease/types.js';
 import { ExponentialBackoff, untilNextAttempt } from '../lifetime.js';
 import { componentLogger, type Logger, silentLogger } from '../logger.js';
-import { parseOptions } from '../validation.js';
 import { asSourceError, CredentialSourceError, type SourceRef } from './errors.js';
 import { checkSource, parseSourceLeaseOptions } from './options.js';
 import type {
@@ -136,7 +135,7 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
   #confirmLeft = 0;
   #confirmBackoff: ExponentialBackoff | undefined;
   #failure: CredentialSourceError | undefined;
-  #readyWaiters: Array<{ resolve: (s: LeaseSnapshot<T>) => void; reject: (e: unknown) => void }> = [];
+  readonly #readyWaiters: ReadyWaiters<LeaseSnapshot<T>>;
   #ended = false;
   #closing: Promise<void> | undefined;
 
@@ -150,6 +149,7 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
     this.#random = options.random ?? defaultRandom;
     this.#log = componentLogger(options.logger ?? silentLogger, 'source-lease');
     this.#timers = new TimerSet(this.#clock);
+    this.#readyWaiters = new ReadyWaiters(this.#timers);
     this.#publish = new LeaseEventPublisher<T>(this.key, this.path, options.events ?? NOOP_SINK, this.#log);
     this.#pollBackoff = this.#backoff();
   }
@@ -163,46 +163,12 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
   ready(options: LeaseReadyOptions = {}): Promise<LeaseSnapshot<T>> {
     if (this.#held && !this.#ended) return Promise.resolve(this.#held.snap);
     if (this.#ended) return Promise.reject(this.#endedError());
-    let timeoutMs: number;
-    try {
-      timeoutMs =
-        parseOptions(leaseReadyOptionsSchema, options, 'lease.ready').timeoutMs ??
-        SOURCE_DEFAULTS.readyTimeoutMs;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise<LeaseSnapshot<T>>((resolve, reject) => {
-      const waiter = {
-        resolve: (s: LeaseSnapshot<T>) => {
-          cleanup();
-          resolve(s);
-        },
-        reject: (e: unknown) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      const timer = this.#timers.set(() => {
-        const last = this.#failure ? ` (last error ${this.#failure.code}: ${this.#failure.message})` : '';
-        waiter.reject(
-          new CredentialSourceError('SOURCE_TIMEOUT', `no value within ${timeoutMs} ms${last}`, {
-            source: this.source,
-            cause: this.#failure,
-          }),
-        );
-      }, timeoutMs);
-      const onAbort = (): void => waiter.reject(options.signal?.reason);
-      const cleanup = (): void => {
-        this.#timers.clear(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        this.#readyWaiters = this.#readyWaiters.filter((w) => w !== waiter);
-      };
-      if (options.signal?.aborted) {
-        onAbort();
-        return;
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#readyWaiters.push(waiter);
+    return this.#readyWaiters.wait(options, SOURCE_DEFAULTS.readyTimeoutMs, (timeoutMs) => {
+      const last = this.#failure ? ` (last error ${this.#failure.code}: ${this.#failure.message})` : '';
+      return new CredentialSourceError('SOURCE_TIMEOUT', `no value within ${timeoutMs} ms${last}`, {
+        source: this.source,
+        cause: this.#failure,
+      });
     });
   }
 
@@ -255,7 +221,7 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
       this.#timers.clearAll();
       this.#abort.abort(this.#closedError());
       this.#wake?.();
-      for (const w of [...this.#readyWaiters]) w.reject(this.#endedError());
+      this.#readyWaiters.rejectAll(this.#endedError());
       await this.#flight?.catch(() => undefined);
       for (const finish of [...this.#retirements]) finish();
       const held = this.#held;
@@ -329,6 +295,13 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
       const outcome = this.#install(value, reason);
       const snap = (this.#held as Held<T>).snap;
       if (outcome !== 'same') return this.#landed(snap);
+      const held = this.#held as Held<T>;
+      if (reason === 'refresh' && !Number.isFinite(held.snap.expiresAt)) {
+        // A value that does not end asked to be refreshed and is unchanged: keep it; refresh again only when the
+        // source gave a later `refreshAt` (else polling alone follows it).
+        if (held.refreshAt !== undefined && held.refreshAt <= this.#clock.now()) held.refreshAt = undefined;
+        return this.#landed(snap);
+      }
       if (reason === 'refresh') {
         // The source still serves the value that is about to end: try again (it may be mid-rotation).
         const err = new CredentialSourceError(
@@ -365,7 +338,15 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
     const prev = this.#held;
     const expiresAt = value.expiresAt ?? Number.POSITIVE_INFINITY;
     if (prev && prev.version === value.version) {
-      if (!(expiresAt > prev.snap.expiresAt)) return 'same';
+      if (!(expiresAt > prev.snap.expiresAt)) {
+        // A value without an end may still move its refresh time.
+        if (!Number.isFinite(expiresAt) && value.refreshAt !== undefined) {
+          const next = this.#refreshAt(value, now);
+          if (next !== undefined && next > (prev.refreshAt ?? Number.NEGATIVE_INFINITY))
+            prev.refreshAt = next;
+        }
+        return 'same';
+      }
       // The same value with a later end: not a rotation.
       prev.snap = Object.freeze({ ...prev.snap, expiresAt });
       prev.refreshAt = this.#refreshAt(value, now);
@@ -403,13 +384,13 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
       this.#publish.issued(snap, ttl);
     }
     if (this.#ended) return 'rotated';
-    for (const w of [...this.#readyWaiters]) w.resolve(snap);
+    this.#readyWaiters.resolveAll(snap);
     return 'rotated';
   }
 
   #fail(err: CredentialSourceError): void {
     this.#publish.failed(err);
-    for (const w of [...this.#readyWaiters]) w.reject(err);
+    this.#readyWaiters.rejectAll(err);
     this.close().catch(() => undefined);
   }
 

@@ -194,6 +194,7 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(e.previous.leaseId).toBe(first.leaseId);
     expect(e.current.generation).toBe(2);
     expect(e.reason).toBe('max-ttl');
+    expect(e.retirePrevious).toBe(true); // a Vault lease's previous value is always retired (revoked after drain)
     expect(h.clock.now() - first.issuedAt).toBeLessThan(9000);
     expect(h.served('sys/leases/renew')).toBeGreaterThanOrEqual(2);
     expect(

@@ -347,6 +347,26 @@ describe('createSourceLease: refresh before the end', () => {
     await lease.close();
   });
 
+  it('a value without an end and a refreshAt: refreshed at refreshAt; unchanged, it waits for the next refreshAt', async () => {
+    const { clock, source, lease, events } = setup({ pollIntervalMs: 0 }, 'session', true, (s) => {
+      s.refreshInMs = 10_000;
+    });
+    await lease.ready();
+    await clock.advance(10_000);
+    expect(source.fetches().map((f) => [f.at, f.reason])).toEqual([
+      [0, 'initial'],
+      [10_000, 'refresh'],
+    ]);
+    expect(events.filter((e) => e.event === 'rotated' || e.event === 'expiring')).toHaveLength(0);
+    expect(clock.pendingDelays()).toEqual([10_000]);
+    source.refreshInMs = undefined;
+    await clock.advance(10_000);
+    // Unchanged and no later refreshAt: no more refreshes (no loop).
+    expect(source.fetches()).toHaveLength(3);
+    expect(clock.pendingCount).toBe(0);
+    await lease.close();
+  });
+
   it('the same version with a later end is an extension (renewed state, no rotation)', async () => {
     const { clock, source, lease, events } = setup({ pollIntervalMs: 0 }, 'session', true, (s) => {
       s.lifetimeMs = 100_000;
