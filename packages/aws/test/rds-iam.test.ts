@@ -133,13 +133,16 @@ describe('rdsIamCredentials', () => {
         rotations.push({ at: clock.now(), reason: e.reason, retirePrevious: e.retirePrevious }),
       );
       const refreshAt = clock.nextTimerAt();
-      // Refreshed ahead of the 60 s expiry, by the lease's margin (at most half the lifetime).
-      expect(refreshAt).toBeGreaterThanOrEqual(start + 30_000);
-      expect(refreshAt).toBeLessThan(start + 60_000);
+      // Refreshed ahead of the 60 s expiry by the default margin: 20 % of the lifetime, at least 30 s, at most half.
+      expect(refreshAt).toBe(start + 30_000);
       await clock.advanceTo(refreshAt as number);
       await waitFor('the refreshed token', () => rotations.length > 0, 10_000);
       expect(rotations).toEqual([{ at: refreshAt, reason: 'refresh', retirePrevious: false }]);
       expect(lease.current().generation).toBe(first.generation + 1);
+      // The new token was signed at the refresh instant: it ends 60 s later and is refreshed 30 s later.
+      expect(lease.current().expiresAt).toBe(start + 90_000);
+      expect(first.expiresAt).toBe(start + 60_000);
+      await waitFor('the next refresh armed', () => clock.nextTimerAt() === start + 60_000, 10_000);
     } finally {
       await lease.close();
     }
