@@ -16,6 +16,13 @@ export {
   type TestPostgresErrorCode,
 } from './postgres.js';
 export {
+  createRdsIamCheck,
+  type RdsIamCheck,
+  type RdsIamCheckOptions,
+  RdsTokenRefused,
+  type VerifiedRdsToken,
+} from './rds-iam.js';
+export {
   assertClosedAndRevoked,
   findCause,
   type RevokeUnderLoadOptions,
@@ -26,6 +33,24 @@ export {
   revokeUnderLoad,
   rotateUnderLoad,
 } from './rotation.js';
+export {
+  type InjectedFault,
+  type SecretsManagerCall,
+  type SecretsManagerIdentity,
+  type SecretsManagerStandIn,
+  type SecretsManagerStandInOptions,
+  startSecretsManagerStandIn,
+} from './secrets-manager.js';
+export {
+  MAX_SKEW_MS,
+  parseAmzDate,
+  type ReceivedRequest,
+  type SigV4Failure,
+  type SigV4Identity,
+  type SigV4Result,
+  verifyPresignedUrl,
+  verifySignedRequest,
+} from './sigv4.js';
 export { type StsIdentity, type StsStandIn, type StsStandInOptions, startStsStandIn } from './sts.js';
 export {
   canLogin,

@@ -1,0 +1,3 @@
+import { defineLeaseholdConfig } from '@leasehold/vitest-preset';
+
+export default defineLeaseholdConfig({ postgres: true });
