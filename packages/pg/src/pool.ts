@@ -10,7 +10,8 @@
  *   the background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`); each ready one goes
  *   to a waiting query and closes an idle old one. When none is left, the pool tells the lease it drained, so the
  *   old Vault lease is revoked.
- * - A connect rejected with SQLSTATE 28P01/28000 triggers a single-flight re-issue and is retried once. Every wait
+ * - A connect rejected with SQLSTATE 28P01/28000 logs in again with newer credentials: at once when the lease already
+ *   moved on, after a single-flight re-issue otherwise (at most three logins per connect). Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
  *   with a `POOL_CREDENTIALS_UNAVAILABLE` {@link RotatingPoolError}.
  * - A statement refused with 42501 is checked with fresh logins using its connection's credentials: if they are
@@ -181,6 +182,13 @@ const ROLE_PROBE_PAUSES_MS = [0, 50, 100, 200, 400];
 const END_CLOSE_TIMEOUT_MS = 10_000;
 /** Bound of every wait for credentials when `connectionTimeoutMillis` is 0 (pg's "no timeout"). */
 export const DEFAULT_CREDENTIALS_WAIT_MS = 30_000;
+
+/**
+ * Logins one connect may make when PostgreSQL refuses them (28P01/28000): the first, one with the re-issued
+ * credentials, and one more when a rotation landed while that second login was under way (its generation is already
+ * old when the refusal arrives). A login refused for the newest generation after that is the caller's error.
+ */
+const MAX_LOGIN_TRIES = 3;
 
 const authFailures = new WeakMap<object, number>();
 /** Errors of a connect that waited for the lease's first value (not a database answer). */
@@ -485,8 +493,9 @@ export class RotatingPool extends pg.Pool {
   }
 
   /**
-   * pg-pool's connect, bounded: a login rejected for generation g re-issues once (single flight) and retries once,
-   * and every wait for credentials ends within {@link RotatingPool.#waitMs} with `POOL_CREDENTIALS_UNAVAILABLE`. A
+   * pg-pool's connect, bounded: a login rejected for generation g logs in again with a newer generation — at once
+   * when the lease already moved on, after a single-flight re-issue otherwise (or, when a credential source still
+   * answers g, after its next rotation) — at most {@link MAX_LOGIN_TRIES} logins in all, and every wait for credentials ends within {@link RotatingPool.#waitMs} with `POOL_CREDENTIALS_UNAVAILABLE`. A
    * wait for a free connection is pg-pool's own (its `connectionTimeoutMillis`).
    */
   #connect(callback: ConnectCallback): void {
@@ -495,6 +504,7 @@ export class RotatingPool extends pg.Pool {
     let timedOut = false;
     let waitingForCredentials = this.lease.peek() === undefined;
     let refused: Error | undefined;
+    let stopWaiting: (() => void) | undefined;
     const finish: ConnectCallback = (err, client, done) => {
       if (settled) {
         if (client) done(); // a connect that finished after the caller was told it failed: back to the pool
@@ -502,6 +512,7 @@ export class RotatingPool extends pg.Pool {
       }
       settled = true;
       clearTimeout(timer);
+      stopWaiting?.();
       callback(err, client, done);
     };
     const unavailable = (cause?: unknown): void =>
@@ -511,7 +522,7 @@ export class RotatingPool extends pg.Pool {
       if (waitingForCredentials) unavailable();
     }, this.#waitMs);
     timer.unref();
-    const attempt = (retried: boolean): void => {
+    const attempt = (tries: number): void => {
       super.connect((err, client, done) => {
         if (!err) {
           finish(undefined, client, done);
@@ -522,7 +533,7 @@ export class RotatingPool extends pg.Pool {
           return;
         }
         const gen = authFailures.get(err);
-        if (gen === undefined || retried || this.ending || settled) {
+        if (gen === undefined || tries >= MAX_LOGIN_TRIES || this.ending || settled) {
           finish(err, undefined, noop);
           return;
         }
@@ -532,15 +543,33 @@ export class RotatingPool extends pg.Pool {
           unavailable();
           return;
         }
+        // The lease already moved past the refused generation (a rotation landed while this login was under way):
+        // log in again with the newest credentials, no re-issue needed.
+        if ((this.lease.peek()?.generation ?? 0) > gen) {
+          attempt(tries + 1);
+          return;
+        }
         this.#reissue(gen, `database rejected the login (${sqlState(err)})`).then(
-          () => {
-            if (!settled) attempt(true);
+          (snap) => {
+            if (settled) return;
+            if (snap.generation > gen) {
+              attempt(tries + 1);
+              return;
+            }
+            // The source still answers the refused generation (a credential source in the middle of a rotation: the
+            // database changed first, the new version is not published yet): wait for the next rotation, within the
+            // same bound as every wait for credentials (the timer reports POOL_CREDENTIALS_UNAVAILABLE).
+            stopWaiting = this.lease.on('rotated', () => {
+              stopWaiting?.();
+              stopWaiting = undefined;
+              if (!settled) attempt(tries + 1);
+            });
           },
           () => finish(err, undefined, noop),
         );
       });
     };
-    attempt(false);
+    attempt(1);
   }
 
   #credentialsUnavailable(elapsedMs: number, cause: unknown): RotatingPoolError {

@@ -41,6 +41,8 @@ class TestSource implements CredentialSource<DatabaseCredentials> {
   readonly binding: CredentialBinding;
   served: Served;
   fetches = 0;
+  /** Why the lease fetched, in order (`initial`, `changed`, `requested`, …). */
+  readonly reasons: string[] = [];
 
   constructor(name: string, binding: CredentialBinding, served: Served) {
     this.name = name;
@@ -52,8 +54,9 @@ class TestSource implements CredentialSource<DatabaseCredentials> {
     return this.served.version;
   }
 
-  async fetch() {
+  async fetch(_signal: AbortSignal, reason: string) {
     this.fetches++;
+    this.reasons.push(reason);
     const { username, password, version, host, port, database } = this.served;
     return {
       value: {
@@ -242,6 +245,50 @@ describe('RotatingPool on a credential source', () => {
     for (const pid of before) expect(after).toContain(pid);
     expect(poolErrors).toEqual([]);
   }, 90_000);
+
+  it('a login refused while the source is mid-rotation waits for the new version, then succeeds (no failed query)', async () => {
+    const first = await createRole('src_gap');
+    const source = new TestSource('gap-db', 'session', {
+      username: 'src_gap',
+      password: first,
+      version: 'g1',
+    });
+    // Polls far apart: the new version reaches the pool through the refused login, not through a poll.
+    const lease = createSourceLease(source, { pollIntervalMs: 600_000 });
+    leases.push(lease);
+    const pool = createRotatingPool({
+      lease,
+      host: db.host,
+      port: db.port,
+      database: db.name,
+      max: 2,
+      idleTimeoutMillis: 0,
+    });
+    pools.push(pool);
+    await pool.query('SELECT 1');
+    // The database changes first (a rotation's setSecret step); the source still answers the old version.
+    const next = await changePassword('src_gap');
+    // A fresh login (the pool's one connection is busy) is refused; the pool asks the lease to re-issue, the source
+    // answers the same version, and the connect waits for the next rotation instead of failing.
+    const busy = await pool.connect();
+    const query = pool.query<{ u: string }>('SELECT current_user AS u');
+    try {
+      await waitFor(
+        'a re-issue asked by the refused login',
+        () => source.reasons.includes('requested'),
+        15_000,
+      );
+      expect(pool.stats().generation).toBe(1);
+      // The new version is published (finishSecret); the lease re-checks the source after a refused login.
+      source.served = { username: 'src_gap', password: next, version: 'g2' };
+      const res = await query;
+      expect(res.rows[0]?.u).toBe('src_gap');
+      expect(pool.stats().generation).toBe(2);
+    } finally {
+      busy.release();
+    }
+    expect(poolErrors).toEqual([]);
+  }, 60_000);
 
   it('host, port and database from the credentials win over the pool options', async () => {
     const password = await createRole('src_target');
