@@ -82,6 +82,7 @@ export function defineDatabaseSuite(tier: TestTier): void {
           url,
           ['/secret', '/items'],
           () => rotations >= ROTATIONS,
+          { minOk: 31 },
         );
         expect(finished).toBe(true);
         expect(failures.map((f) => String(f.error))).toEqual([]);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { TestDatabase } from './database.js';
+import { waitFor } from './wait.js';
 
 /** What the helpers need of a running dev server (`startDevServer()` from `@leasehold/dev-server`). */
 export interface VaultServerRef {
@@ -108,7 +109,15 @@ export function startLoad(
   concurrency: number,
   worker: (i: number) => Promise<unknown>,
 ): {
-  stop(): Promise<{ ok: number; failures: Array<{ at: number; error: unknown }> }>;
+  /**
+   * Stops the loops and waits for them. With `minOk`, first waits (a guard of `timeoutMs`, default 60 s) until that
+   * many units of work succeeded, so that "the load went on" is a state the test reaches, not a count of what fits
+   * in a fixed time on a fast machine.
+   */
+  stop(options?: {
+    minOk?: number;
+    timeoutMs?: number;
+  }): Promise<{ ok: number; failures: Array<{ at: number; error: unknown }> }>;
   readonly ok: number;
   readonly failures: Array<{ at: number; error: unknown }>;
 } {
@@ -131,9 +140,20 @@ export function startLoad(
       return ok;
     },
     failures,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
+    async stop(options = {}) {
+      const { minOk } = options;
+      try {
+        if (minOk !== undefined) {
+          await waitFor(
+            `${minOk} units of work done under load`,
+            () => ok >= minOk,
+            options.timeoutMs ?? 60_000,
+          );
+        }
+      } finally {
+        running = false;
+        await Promise.all(loops);
+      }
       return { ok, failures };
     },
   };
@@ -184,21 +204,24 @@ export async function setupAppFixture(
 }
 
 /**
- * `concurrency` loops of GET requests over `paths` (round robin) against `baseUrl` until `done()` is true or
- * `timeoutMs` passed. A request that does not answer 200 is a failure (with its status and body).
+ * `concurrency` loops of GET requests over `paths` (round robin) against `baseUrl` until `done()` is true and at
+ * least `minOk` requests succeeded (default 0), or `timeoutMs` passed (a guard: `finished` is then false). A request
+ * that does not answer 200 is a failure (with its status and body).
  */
 export async function httpLoadUntil(
   baseUrl: string,
   paths: string[],
   done: () => boolean,
-  options: { concurrency?: number; timeoutMs?: number } = {},
+  options: { concurrency?: number; timeoutMs?: number; minOk?: number } = {},
 ): Promise<{ ok: number; failures: Array<{ at: number; error: unknown }>; finished: boolean }> {
   const load = startLoad(options.concurrency ?? 8, async (i) => {
     const res = await fetch(`${baseUrl}${paths[i % paths.length]}`);
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   });
+  const minOk = options.minOk ?? 0;
+  const reached = (): boolean => done() && load.ok >= minOk;
   const end = Date.now() + (options.timeoutMs ?? 40_000);
-  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  const finished = done();
+  while (!reached() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  const finished = reached();
   return { ...(await load.stop()), finished };
 }
