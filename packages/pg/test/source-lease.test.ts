@@ -192,7 +192,11 @@ describe('RotatingPool on a credential source', () => {
       async () => (await sessionsOf('src_session_a')).length === 0,
       10_000,
     );
-    expect((await sessionsOf('src_session_b')).length).toBe(pool.totalCount);
+    await waitFor(
+      "the second role's sessions are the pool's",
+      async () => (await sessionsOf('src_session_b')).length === pool.totalCount,
+      15_000,
+    );
     expect(lease.current().value.username).toBe('src_session_b');
     expect(await canLogin(db, 'src_session_a', first)).toBe(false);
     expect(poolErrors).toEqual([]);
@@ -212,6 +216,12 @@ describe('RotatingPool on a credential source', () => {
     let before: number[] = [];
     try {
       await waitFor('load on 3 connections', () => pool.totalCount === 3 && load.ok > 20, 15_000);
+      // The pool counts a connection from the moment it starts connecting; PostgreSQL lists it once it logged in.
+      await waitFor(
+        '3 sessions in PostgreSQL',
+        async () => (await sessionsOf('src_login')).length === 3,
+        15_000,
+      );
       before = await sessionsOf('src_login');
       expect(before).toHaveLength(3);
       const next = await changePassword('src_login');
