@@ -108,13 +108,24 @@ path "sys/leases/revoke" { capabilities = ["update"] }
     const start = Date.now();
     const failures: string[] = [];
     let checks = 0;
-    while (Date.now() - start < durationMs) {
-      await during?.(Date.now() - start);
-      const snap = lease.current();
-      const result = await tryLogin(snap.value);
-      checks += 1;
-      if (result !== null) failures.push(`t=${Date.now() - start}ms gen=${snap.generation}: ${result}`);
-      await new Promise((r) => setTimeout(r, everyMs));
+    // A consumer like the pool: a check under way when the lease rotates holds the drain until it ends, so the
+    // previous lease is revoked after it (the handle's contract), never under it.
+    let inFlight: Promise<unknown> | undefined;
+    const stopHolding = lease.on('rotated', () => inFlight);
+    try {
+      while (Date.now() - start < durationMs) {
+        await during?.(Date.now() - start);
+        const snap = lease.current();
+        const check = tryLogin(snap.value);
+        inFlight = check;
+        const result = await check;
+        inFlight = undefined;
+        checks += 1;
+        if (result !== null) failures.push(`t=${Date.now() - start}ms gen=${snap.generation}: ${result}`);
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    } finally {
+      stopHolding();
     }
     return { checks, failures };
   }
