@@ -17,6 +17,7 @@ import {
   canLogin,
   createRdsIamCheck,
   createTestDatabase,
+  poolUnitOfWork,
   type SecretsManagerStandIn,
   startLoad,
   startSecretsManagerStandIn,
@@ -80,25 +81,6 @@ function smLease(secretId: string, credentials = APP): SourceLease<DatabaseCrede
   );
 }
 
-/** A read through pool.query, or a short transaction on a checked-out client. */
-async function work(pool: RotatingPool, i: number): Promise<void> {
-  if (i % 2 === 0) {
-    await pool.query('SELECT count(*) FROM items');
-    return;
-  }
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
-    await client.query('SELECT pg_sleep(0.005)');
-    await client.query('COMMIT');
-    client.release();
-  } catch (err) {
-    client.release(err as Error);
-    throw err;
-  }
-}
-
 async function sessionsOf(user: string): Promise<number> {
   const res = await db.query<{ n: string }>(
     'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND usename = $2',
@@ -127,7 +109,7 @@ describe('AWS Secrets Manager rotation under load', () => {
     const rotated: Array<LeaseRotateEvent<DatabaseCredentials>['reason']> = [];
     pool.lease.on('rotated', (e) => rotated.push(e.reason));
     await pool.query('SELECT 1');
-    const load = startLoad(6, (i) => work(pool, i));
+    const load = startLoad(6, (i) => poolUnitOfWork(pool, i));
     const passwords = [password];
     try {
       for (let r = 0; r < ROTATIONS; r++) {
@@ -181,7 +163,7 @@ describe('AWS Secrets Manager rotation under load', () => {
     const rotated: string[] = [];
     pool.lease.on('rotated', (e) => rotated.push(e.reason));
     await pool.query('SELECT 1');
-    const load = startLoad(6, (i) => work(pool, i));
+    const load = startLoad(6, (i) => poolUnitOfWork(pool, i));
     let current = { username: 'sm_alt', password: first };
     try {
       for (let r = 0; r < ROTATIONS; r++) {
@@ -268,7 +250,7 @@ describe('RDS IAM tokens', () => {
     lease.on('rotated', (e) => refreshes.push(e.retirePrevious));
     const held = await pool.connect();
     const pid = (await held.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
-    const load = startLoad(4, (i) => work(pool, i));
+    const load = startLoad(4, (i) => poolUnitOfWork(pool, i));
     try {
       await waitFor('3 token refreshes', () => refreshes.length >= 3, GUARD_MS);
     } finally {

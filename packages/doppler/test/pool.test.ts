@@ -5,6 +5,7 @@ import {
   canLogin,
   createTestDatabase,
   type DopplerStandIn,
+  poolUnitOfWork,
   startDopplerStandIn,
   startLoad,
   type TestDatabase,
@@ -57,24 +58,6 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
     await db.query(`GRANT USAGE ON SEQUENCE items_id_seq TO "${role}"`);
   }
 
-  async function work(p: RotatingPool, i: number): Promise<void> {
-    if (i % 2 === 0) {
-      await p.query('SELECT count(*) FROM items');
-      return;
-    }
-    const client = await p.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
-      await client.query('SELECT pg_sleep(0.005)');
-      await client.query('COMMIT');
-      client.release();
-    } catch (error) {
-      client.release(error as Error);
-      throw error;
-    }
-  }
-
   /** Sessions of `role` in the test database, seen by the superuser. */
   async function sessionsOf(role: string): Promise<number> {
     const { rows } = await db.query<{ n: number }>(
@@ -101,7 +84,7 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
     pool.on('drained', (e) => drained.push(e.generation));
     const p = pool;
 
-    const load = startLoad(6, (i) => work(p, i));
+    const load = startLoad(6, (i) => poolUnitOfWork(p, i));
     await waitFor('load on the first role', () => load.ok > 50, 30_000);
     expect(pool.stats().generation).toBe(1);
     expect(await sessionsOf(roleA)).toBeGreaterThan(0);

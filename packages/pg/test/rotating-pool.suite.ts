@@ -12,6 +12,7 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  poolUnitOfWork,
   roleExists,
   sleep,
   startLoad,
@@ -23,7 +24,6 @@ import type {} from '@leasehold/test-env/global-setup';
 import { type TestTier, tierTests } from '@leasehold/test-env/tier';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { work } from './work.js';
 
 /**
  * The rotating pool against the dev server and real PostgreSQL. Shared by `rotating-pool.test.ts` (main tier: one
@@ -104,7 +104,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       pool.on('rotate', (e) => rotations.push(e));
       pool.on('drained', (e) => drained.push(e.generation));
 
-      const load = startLoad(8, (i) => work(pool, i));
+      const load = startLoad(8, (i) => poolUnitOfWork(pool, i));
       await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 60_000);
       const { ok, failures } = await load.stop({ minOk: 51 });
 
@@ -137,7 +137,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
         const pool = open({ vault, role: 'oob', ...poolOptions(), max: 8 });
         await pool.query('SELECT 1');
         const first = pool.lease.current();
-        const load = startLoad(8, (i) => work(pool, i));
+        const load = startLoad(8, (i) => poolUnitOfWork(pool, i));
         await waitFor('load running on the first generation', () => load.ok >= 20);
         await server.revokeLease(first.leaseId);
         await waitFor('a new generation', () => pool.lease.current().generation > first.generation);
@@ -169,7 +169,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       const pool = open({ vault, role: 'sealed', ...poolOptions(), max: 8, idleTimeoutMillis: 300 });
       await pool.query('SELECT 1');
       const load = startLoad(8, async (i) => {
-        await work(pool, i);
+        await poolUnitOfWork(pool, i);
         if (i === 0) await sleep(400); // lets connections go idle and reconnect during the seal
       });
       server.seal();
@@ -203,7 +203,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
           maxUses: 10, // keeps connects happening under load
         });
         await pool.query('SELECT 1');
-        const load = startLoad(6, (i) => work(pool, i));
+        const load = startLoad(6, (i) => poolUnitOfWork(pool, i));
         for (let n = 0; n < 2; n++) {
           await sleep(700);
           await vaultRequest(server, 'POST', 'database/rotate-role/static-app');

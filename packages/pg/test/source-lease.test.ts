@@ -19,11 +19,17 @@ import {
   type SourceLease,
 } from '@leasehold/core';
 import { createRotatingPool, type PoolRotateEvent, type RotatingPool } from '@leasehold/pg';
-import { canLogin, createTestDatabase, startLoad, type TestDatabase, waitFor } from '@leasehold/test-env';
+import {
+  canLogin,
+  createTestDatabase,
+  poolUnitOfWork,
+  startLoad,
+  type TestDatabase,
+  waitFor,
+} from '@leasehold/test-env';
 import type {} from '@leasehold/test-env/global-setup';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { work } from './work.js';
 
 interface Served {
   username: string;
@@ -141,7 +147,7 @@ describe('RotatingPool on a credential source', () => {
     });
     const { lease, pool, rotations } = open(source);
     await pool.query('SELECT 1');
-    const load = startLoad(4, (i) => work(pool, i));
+    const load = startLoad(4, (i) => poolUnitOfWork(pool, i));
     let second = '';
     let third = '';
     try {
@@ -212,7 +218,7 @@ describe('RotatingPool on a credential source', () => {
       version: 't1',
     });
     const { pool, rotations } = open(source, { max: 8 });
-    const load = startLoad(3, (i) => work(pool, i));
+    const load = startLoad(3, (i) => poolUnitOfWork(pool, i));
     let before: number[] = [];
     try {
       await waitFor('load on 3 connections', () => pool.totalCount === 3 && load.ok > 20, 15_000);

@@ -25,6 +25,8 @@ export {
 export {
   assertClosedAndRevoked,
   findCause,
+  poolUnitOfWork,
+  type QueryPoolLike,
   type RevokeUnderLoadOptions,
   type RotatedCredentials,
   type RotateUnderLoadOptions,

@@ -213,3 +213,35 @@ export async function revokeUnderLoad(
   if (load.ok < 20) throw new Error(`only ${load.ok} units of work ran around the revocation`);
   return { ok: load.ok, failures: load.failures.length, first };
 }
+
+/** What {@link poolUnitOfWork} needs of a pool: `pg.Pool`'s `query` and `connect` (a rotating pool is one). */
+export interface QueryPoolLike {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+  connect(): Promise<{
+    query(text: string, values?: unknown[]): Promise<unknown>;
+    release(error?: Error | boolean): void;
+  }>;
+}
+
+/**
+ * The load the pool tests run (needs table `items (id serial, n int)`): even `i`, a read through `pool.query`; odd
+ * `i`, a short transaction (an insert and a 5 ms pause) on a checked-out client, released with its error when it
+ * fails so that a broken connection is not returned to the pool.
+ */
+export async function poolUnitOfWork(pool: QueryPoolLike, i: number): Promise<void> {
+  if (i % 2 === 0) {
+    await pool.query('SELECT count(*) FROM items');
+    return;
+  }
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('INSERT INTO items (n) VALUES ($1)', [i]);
+    await client.query('SELECT pg_sleep(0.005)');
+    await client.query('COMMIT');
+    client.release();
+  } catch (error) {
+    client.release(error as Error);
+    throw error;
+  }
+}
