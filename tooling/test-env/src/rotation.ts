@@ -77,9 +77,12 @@ export async function rotateUnderLoad(
     }),
   ];
   const startRotations = pool.stats().rotations;
+  const minOk = options.minOk ?? 30;
   const load = startLoad(options.concurrency ?? 6, work);
   try {
     await waitFor(`${want} rotations`, () => pool.stats().rotations - startRotations >= want, timeoutMs);
+    // "The load really ran" is a state reached, not a count of what fits in the rotations' time on a fast machine.
+    await waitFor(`${minOk} units of work done`, () => load.ok >= minOk, timeoutMs);
   } finally {
     await load.stop();
   }
@@ -91,21 +94,19 @@ export async function rotateUnderLoad(
       .join('; ');
     throw new Error(`${failures.length} units of work failed during the rotations (the first: ${first})`);
   }
-  if (load.ok < (options.minOk ?? 30)) {
-    throw new Error(`only ${load.ok} units of work ran during the rotations: the load did not really run`);
-  }
   await waitFor(
     'every rotated-away lease revoked',
     () => previous.every((p) => revoked.has(p.generation)),
     timeoutMs,
   );
   for (const p of previous) {
-    if (await canLogin(db, p.value.username, p.value.password.reveal())) {
-      throw new Error(`the user of generation ${p.generation} can still log in after its lease was revoked`);
-    }
-    if (await roleExists(db, p.value.username)) {
-      throw new Error(`the role of generation ${p.generation} still exists after its lease was revoked`);
-    }
+    await waitFor(
+      `the user of generation ${p.generation} refused and its role gone after its lease was revoked`,
+      async () =>
+        !(await canLogin(db, p.value.username, p.value.password.reveal())) &&
+        !(await roleExists(db, p.value.username)),
+      timeoutMs,
+    );
   }
   await waitFor(
     'every connection on the newest generation',
@@ -129,11 +130,11 @@ export async function assertClosedAndRevoked(
   credentials: RotatedCredentials,
 ): Promise<void> {
   if (!pool.ended) throw new Error('closing the ORM did not end its rotating pool');
-  if (await canLogin(db, credentials.value.username, credentials.value.password.reveal())) {
-    throw new Error(
-      `the user of generation ${credentials.generation} can still log in after the ORM was closed`,
-    );
-  }
+  await waitFor(
+    `the user of generation ${credentials.generation} refused after the ORM was closed`,
+    async () => !(await canLogin(db, credentials.value.username, credentials.value.password.reveal())),
+    20_000,
+  );
 }
 
 /** The `RotatingPoolError` code of a statement refused because its connection's role was dropped. */
@@ -171,8 +172,8 @@ export interface RevokeUnderLoadOptions {
 
 /**
  * The out-of-band revocation proof: runs `work(i)` on `concurrency` workers, revokes the pool's current lease with
- * `revoke(leaseId)` (e.g. `sys/leases/revoke`), waits for the pool to be on a new generation and lets the load run on
- * it for a second. Throws unless every failure carries the typed `POOL_ROLE_DROPPED` error (as the pg pool reports a
+ * `revoke(leaseId)` (e.g. `sys/leases/revoke`), waits for the pool to be on a new generation and for 20 more units of
+ * work to succeed on it (states with guard deadlines, no fixed pauses). Throws unless every failure carries the typed `POOL_ROLE_DROPPED` error (as the pg pool reports a
  * statement on a dropped role), there are at most `maxFailures`, and at least 20 units of work succeeded.
  */
 export async function revokeUnderLoad(
@@ -183,16 +184,14 @@ export async function revokeUnderLoad(
 ): Promise<{ ok: number; failures: number; first: RotatedCredentials }> {
   await pool.lease.ready();
   const first = pool.lease.current() as RotatedCredentials & { leaseId: string };
+  const guardMs = options.timeoutMs ?? 20_000;
   const load = startLoad(options.concurrency ?? 6, work);
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('load on the first generation', () => load.ok >= 10, guardMs);
     await revoke(first.leaseId);
-    await waitFor(
-      'a new generation',
-      () => pool.stats().generation > first.generation,
-      options.timeoutMs ?? 20_000,
-    );
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor('a new generation', () => pool.stats().generation > first.generation, guardMs);
+    const before = load.ok;
+    await waitFor('20 units of work on the new generation', () => load.ok >= before + 20, guardMs);
   } finally {
     await load.stop();
   }
