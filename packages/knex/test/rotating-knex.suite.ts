@@ -8,6 +8,7 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  onNewestGeneration,
   startLoad,
   type TestDatabase,
   vaultRequest,
@@ -103,10 +104,7 @@ export function defineRotatingKnexSuite(tier: TestTier): void {
       for (const p of previous) {
         expect(await canLogin(db, p.value.username, p.value.password.reveal())).toBe(false);
       }
-      await waitFor('connections on the newest generation', () => {
-        const s = pool.stats();
-        return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
-      });
+      await waitFor('connections on the newest generation', () => onNewestGeneration(pool));
       const current = pool.lease.current();
       await knex.destroy();
       expect(pool.ended).toBe(true);

@@ -12,6 +12,7 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  onNewestGeneration,
   poolUnitOfWork,
   roleExists,
   sleep,
@@ -119,10 +120,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       expect(drained).toEqual(expect.arrayContaining(previous.map((p) => p.generation)));
       expect(rotations.length).toBe(pool.stats().rotations);
       // All connections are on the newest generation (a rotation may have happened meanwhile: wait for its drain).
-      await waitFor('connections on the newest generation', () => {
-        const s = pool.stats();
-        return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
-      });
+      await waitFor('connections on the newest generation', () => onNewestGeneration(pool));
       // At most one connect per pooled connection per rotation (plus the first fill).
       const s = pool.stats();
       expect(s.connects).toBeLessThanOrEqual(8 * (s.rotations + 1));

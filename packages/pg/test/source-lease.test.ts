@@ -22,6 +22,7 @@ import { createRotatingPool, type PoolRotateEvent, type RotatingPool } from '@le
 import {
   canLogin,
   createTestDatabase,
+  onNewestGeneration,
   poolUnitOfWork,
   startLoad,
   type TestDatabase,
@@ -155,33 +156,11 @@ describe('RotatingPool on a credential source', () => {
       // 1. The password changes at the database, then the source serves it (as a Secrets Manager rotation does).
       second = await changePassword('src_session_a');
       source.served = { username: 'src_session_a', password: second, version: 'v2' };
-      await waitFor(
-        'generation 2, generation 1 drained',
-        () => {
-          const s = pool.stats();
-          return (
-            s.generation === 2 &&
-            s.draining.length === 0 &&
-            Object.keys(s.connections).every((g) => g === '2')
-          );
-        },
-        20_000,
-      );
+      await waitFor('generation 2, generation 1 drained', () => onNewestGeneration(pool, 2), 20_000);
       // 2. A second role replaces the first.
       third = await createRole('src_session_b');
       source.served = { username: 'src_session_b', password: third, version: 'v3' };
-      await waitFor(
-        'generation 3, generation 2 drained',
-        () => {
-          const s = pool.stats();
-          return (
-            s.generation === 3 &&
-            s.draining.length === 0 &&
-            Object.keys(s.connections).every((g) => g === '3')
-          );
-        },
-        20_000,
-      );
+      await waitFor('generation 3, generation 2 drained', () => onNewestGeneration(pool, 3), 20_000);
       const okBefore = load.ok;
       await waitFor('the load goes on', () => load.ok > okBefore + 20, 15_000);
     } finally {

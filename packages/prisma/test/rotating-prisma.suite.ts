@@ -7,6 +7,7 @@ import {
   createDatabaseRole,
   createTestDatabase,
   mountDatabaseEngine,
+  onNewestGeneration,
   sleep,
   startLoad,
   type TestDatabase,
@@ -97,10 +98,7 @@ export function defineRotatingPrismaSuite(tier: TestTier): void {
       for (const p of previous) {
         expect(await canLogin(db, p.value.username, p.value.password.reveal())).toBe(false);
       }
-      await waitFor('connections on the newest generation', () => {
-        const s = pool.stats();
-        return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
-      });
+      await waitFor('connections on the newest generation', () => onNewestGeneration(pool));
       expect(await prisma.item.count()).toBeGreaterThan(0);
 
       const current = pool.lease.current();

@@ -25,6 +25,7 @@ export {
 export {
   assertClosedAndRevoked,
   findCause,
+  onNewestGeneration,
   poolUnitOfWork,
   type QueryPoolLike,
   type RevokeUnderLoadOptions,

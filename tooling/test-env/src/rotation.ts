@@ -27,6 +27,19 @@ export interface RotatingPoolLike {
   };
 }
 
+/**
+ * Whether every open connection of `pool` is on its newest credential generation and none is draining: the state a
+ * clean rotation ends in. `generation`, when given, must also be the newest.
+ */
+export function onNewestGeneration(pool: Pick<RotatingPoolLike, 'stats'>, generation?: number): boolean {
+  const s = pool.stats();
+  return (
+    (generation === undefined || s.generation === generation) &&
+    s.draining.length === 0 &&
+    Object.keys(s.connections).every((g) => Number(g) === s.generation)
+  );
+}
+
 /** Options of {@link rotateUnderLoad}. */
 export interface RotateUnderLoadOptions {
   /** Rotations to go through while the load runs (default 3). */
@@ -108,14 +121,7 @@ export async function rotateUnderLoad(
       timeoutMs,
     );
   }
-  await waitFor(
-    'every connection on the newest generation',
-    () => {
-      const s = pool.stats();
-      return Object.keys(s.connections).every((g) => Number(g) === s.generation) && s.draining.length === 0;
-    },
-    timeoutMs,
-  );
+  await waitFor('every connection on the newest generation', () => onNewestGeneration(pool), timeoutMs);
   for (const unsubscribe of off) unsubscribe();
   return { ok: load.ok, rotations: pool.stats().rotations - startRotations, previous };
 }
