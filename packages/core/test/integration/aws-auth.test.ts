@@ -7,16 +7,8 @@
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort, type StsIdentity, type StsStandIn, startStsStandIn } from '@leasehold/test-env';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AwsCredentials,
-  auth,
-  createVault,
-  type Vault,
-  type VaultError,
-  type VaultEvents,
-  type VaultOptions,
-} from '../../src/index.js';
-import { eventually, firstLoginError, LeakRecorder, rootClient, writePolicy } from './helpers.js';
+import { type AwsCredentials, auth, type Vault, type VaultEvents } from '../../src/index.js';
+import { eventually, LeakRecorder, recordedClients, rootClient, writePolicy } from './helpers.js';
 
 const ACCOUNT = '123456789012';
 const app: StsIdentity = {
@@ -40,7 +32,6 @@ let server: DevServer;
 let sts: StsStandIn;
 let expiredSts: StsStandIn;
 let root: Vault;
-const clients: Vault[] = [];
 
 function fixed(identity: StsIdentity, calls?: { n: number }): () => Promise<AwsCredentials> {
   return async () => {
@@ -53,20 +44,7 @@ function fixed(identity: StsIdentity, calls?: { n: number }): () => Promise<AwsC
   };
 }
 
-function client(awsAuth: ReturnType<typeof auth.aws>, extra: VaultOptions = {}): Vault {
-  const vault = createVault({
-    env: {},
-    address: server.url,
-    auth: recorder.recording(awsAuth),
-    logger: recorder.logger(),
-    ...extra,
-  });
-  recorder.watch(vault);
-  clients.push(vault);
-  return vault;
-}
-
-const loginError = (vault: Vault): Promise<VaultError> => firstLoginError(vault, recorder);
+const { clients, client, loginError } = recordedClients(recorder, () => server.url);
 
 beforeAll(async () => {
   for (const i of [app, other]) recorder.secret(i.secretAccessKey, i.sessionToken);

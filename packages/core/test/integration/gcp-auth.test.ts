@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
 import { freePort } from '@leasehold/test-env';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createVault, type Vault, type VaultError, type VaultEvents } from '../../src/index.js';
+import { auth, type Vault, type VaultEvents } from '../../src/index.js';
 import {
   eventually,
-  firstLoginError,
   LeakRecorder,
+  recordedClients,
   rootClient,
   signingKey,
   signJwt,
@@ -106,21 +106,8 @@ let metadata: Server;
 let metadataHost: string;
 let server: DevServer;
 let root: Vault;
-const clients: Vault[] = [];
 
-function client(method: ReturnType<typeof auth.gcp>): Vault {
-  const vault = createVault({
-    env: {},
-    address: server.url,
-    auth: recorder.recording(method),
-    logger: recorder.logger(),
-  });
-  recorder.watch(vault);
-  clients.push(vault);
-  return vault;
-}
-
-const loginError = (vault: Vault): Promise<VaultError> => firstLoginError(vault, recorder);
+const { clients, client, loginError } = recordedClients(recorder, () => server.url);
 
 beforeAll(async () => {
   recorder.secret(ACCESS_TOKEN);

@@ -198,3 +198,35 @@ export async function firstLoginError(vault: Vault, recorder: LeakRecorder): Pro
   if (VaultError.is(error) && error.code !== 'VAULT_TIMEOUT') return error;
   return new VaultError(event.code, event.message);
 }
+
+/**
+ * The clients of a login suite: `client(method, extra)` builds one against `address()` with the recorder's logger and
+ * recording around the method, watched for leaks and kept in `clients` (close them in the suite's hooks);
+ * `loginError(vault)` is {@link firstLoginError} with the same recorder.
+ */
+export function recordedClients(
+  recorder: LeakRecorder,
+  address: () => string,
+): {
+  clients: Vault[];
+  client(method: AuthMethod, extra?: VaultOptions): Vault;
+  loginError(vault: Vault): Promise<VaultError>;
+} {
+  const clients: Vault[] = [];
+  return {
+    clients,
+    client(method, extra = {}) {
+      const vault = createVault({
+        env: {},
+        address: address(),
+        auth: recorder.recording(method),
+        logger: recorder.logger(),
+        ...extra,
+      });
+      recorder.watch(vault);
+      clients.push(vault);
+      return vault;
+    },
+    loginError: (vault) => firstLoginError(vault, recorder),
+  };
+}
