@@ -151,7 +151,8 @@ interface ClientInternals {
   };
 }
 
-type ConnectCallback = (
+/** The callback form of {@link RotatingPool.connect}, as `pg.Pool#connect(callback)` takes it. */
+export type ConnectCallback = (
   err: Error | undefined,
   client: pg.PoolClient | undefined,
   done: (release?: Error | boolean) => void,
