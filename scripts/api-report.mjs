@@ -7,6 +7,7 @@
 //
 // Any API Extractor warning (an exported symbol that refers to an unexported type, a broken `{@link}`, malformed
 // TSDoc) fails the run too, in both modes.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Extractor, ExtractorConfig } from '@microsoft/api-extractor';
@@ -165,6 +166,16 @@ for (const entry of entries) {
     );
     failed = true;
   } else if (result.apiReportChanged && !update) {
+    // The diff in the log, so CI shows what changed (API Extractor wrote the new report to its temp folder).
+    const fresh = join(tempFolder, `${entry.name}.api.md`);
+    const diff = spawnSync(
+      'git',
+      ['diff', '--no-index', '--no-color', join(reportFolder, `${entry.name}.api.md`), fresh],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (diff.stdout) console.error(diff.stdout);
     console.error(
       `${where}: the public API differs from the committed report.\n` +
         '  If the change is intended, run `pnpm api:update` at the repository root and commit the reports.',

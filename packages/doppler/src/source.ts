@@ -16,7 +16,7 @@ export interface Projection<T> {
   readonly content: string;
 }
 
-/** A {@link CredentialSource} reading a Doppler config. */
+/** A `CredentialSource` reading a Doppler config. */
 export interface DopplerSource<T> extends CredentialSource<T> {
   readonly kind: 'doppler';
 }
