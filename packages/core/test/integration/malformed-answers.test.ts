@@ -352,7 +352,7 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
     expect(stub.seen.filter((r) => pathOf(r).startsWith('database/creds/'))).toHaveLength(ITERATIONS);
   });
 
-  it(`lease renewal (${RENEWAL_ITERATIONS} leases of 1 s at once): one renewal, then one re-issue, no loop`, async () => {
+  it(`lease renewal (${RENEWAL_ITERATIONS} leases of 5 s at once): renewals with backoff, then one re-issue, no loop`, async () => {
     const random = prng(SEED + 4);
     const vault = client();
     await vault.ready();
@@ -368,7 +368,9 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
           status: 200,
           body: envelope({
             lease_id: leaseId,
-            lease_duration: 1,
+            // Long enough that a renewal is due before the re-issue even when the answer was slow: the lease counts
+            // its TTL from the request's send time, and a 1 s lease answered late goes straight to its re-issue.
+            lease_duration: 5,
             renewable: true,
             data: { username: `v-${role}`, password: 'db-password-value' },
           }),
@@ -393,11 +395,11 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
         const renewals = stub.seen.filter(
           (r) => pathOf(r) === 'sys/leases/renew' && r.body.includes(`"${run.firstLease}"`),
         );
-        // A malformed answer is retryable (a proxy may have mangled it): inside a 1 s lease the renewal may be tried
-        // once more (a backoff step, or a wake when Vault answers the re-issue) before the re-issue replaces it. What
-        // must never happen is a loop: at most two renewals of the first lease, then exactly one re-issue.
+        // A malformed answer is retryable (a proxy may have mangled it): inside a 5 s lease the renewal is retried
+        // with backoff, bounded by the time left, before the re-issue replaces it — a handful of renewals. What must
+        // never happen is a loop (a renewal per answer: hundreds in those seconds), and the re-issue is exactly one.
         expect(renewals.length, run.m.description).toBeGreaterThanOrEqual(1);
-        expect(renewals.length, run.m.description).toBeLessThanOrEqual(2);
+        expect(renewals.length, run.m.description).toBeLessThanOrEqual(5);
         expectInvalid(errors[0], 'sys/leases/renew', run.m);
         expect(run.lease.current().generation).toBe(2);
       }),
