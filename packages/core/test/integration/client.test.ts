@@ -442,14 +442,16 @@ describe('token lifecycle against the dev server', () => {
     });
     recorder.secret(roleId, secretId);
     const vault = client(auth.appRole({ roleId, secretId }));
-    // What the client did, for the failure message: its logins (with their reasons) and failed logins.
+    // This client's logins, counted from its own events: the server's log also holds the logins of the other tests'
+    // clients, which keep running (and may re-login) beside this one.
     const seen: string[] = [];
     vault.on('login', (e) => seen.push(`login (${e.reason})`));
     vault.on('login:failed', (e) => seen.push(`login failed (${e.code}: ${e.message})`));
     const before = logins();
     const results = await Promise.all(Array.from({ length: 1000 }, () => readApp(vault)));
     expect(results.every((r) => r === KV_PASSWORD)).toBe(true);
-    expect(logins() - before, seen.join('; ')).toBe(1);
+    expect(seen).toEqual(['login (initial)']);
+    expect(logins() - before).toBeGreaterThanOrEqual(1);
   });
 
   it('a sealed server fails requests fast with VAULT_SEALED; after unseal work resumes without a restart', async () => {
