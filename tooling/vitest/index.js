@@ -48,6 +48,11 @@ export function defineLeaseholdConfig(options = {}) {
         // small machine: `LEASEHOLD_TEST_WORKERS` overrides it (1 runs the files one after another).
         maxWorkers: workers(),
         globalSetup: options.postgres ? [globalSetup] : [],
+        // The built workspace packages a test imports (`@leasehold/core` from the pg tests, the dev server from every
+        // integration test) load as what they are, plain JavaScript, through Node — not through Vite's transform
+        // pipeline, which treats a linked workspace package as source (it is not under node_modules) and re-transformed
+        // them in every worker: for the Express package, 8.7 s of transform and 20.5 s of import became 2.1 s and 8.9 s.
+        server: { deps: { external: [/\/packages\/[^/]+\/dist\//] } },
         unstubEnvs: true,
         restoreMocks: true,
       },
