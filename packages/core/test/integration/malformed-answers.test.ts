@@ -6,7 +6,16 @@
  * answer is never retried: one request; a renewal answered wrongly falls back to one re-issue / re-login).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auth, createVault, type Vault, VaultError, VaultErrorCode } from '../../src/index.js';
+import {
+  auth,
+  type Clock,
+  createVault,
+  systemClock,
+  type TimerHandle,
+  type Vault,
+  VaultError,
+  VaultErrorCode,
+} from '../../src/index.js';
 import { envelope, HttpStub, type SeenRequest, type StubReply } from '../helpers/http-stub.js';
 
 const SEED = 0x5eed_2026;
@@ -253,6 +262,33 @@ function client(options: Parameters<typeof createVault>[0] = {}): Vault {
   return vault;
 }
 
+/** A clock that counts its armed timers (set, neither fired nor cleared yet). */
+class CountingClock implements Clock {
+  readonly #inner: Clock;
+  readonly #armed = new Set<TimerHandle>();
+  constructor(inner: Clock) {
+    this.#inner = inner;
+  }
+  get armed(): number {
+    return this.#armed.size;
+  }
+  now(): number {
+    return this.#inner.now();
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const handle: TimerHandle = this.#inner.setTimeout(() => {
+      this.#armed.delete(handle);
+      fn();
+    }, ms);
+    this.#armed.add(handle);
+    return handle;
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.#armed.delete(handle);
+    this.#inner.clearTimeout(handle);
+  }
+}
+
 const count = (path: string): number => stub.seen.filter((r) => pathOf(r) === path).length;
 
 /** `promise`, or a failure when it is still pending after the guard. */
@@ -336,8 +372,11 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
 
   it('database credentials: lease.ready() rejects with VAULT_INVALID_RESPONSE after one issue request', async () => {
     const random = prng(SEED + 3);
-    const vault = client();
+    // The real clock, with a count of the timers armed and not yet fired or cleared: a failed handle must leave none.
+    const clock = new CountingClock(systemClock);
+    const vault = client({ clock });
     await vault.ready();
+    const armedBefore = clock.armed;
     for (let i = 0; i < ITERATIONS; i++) {
       const m = malformed(CASES.creds, random);
       const path = `database/creds/app-${i}`;
@@ -347,8 +386,8 @@ describe(`malformed Vault answers (seed ${SEED}, ${ITERATIONS} iterations each)`
       expect(count(path), m.description).toBe(1);
       expect(lease.state).toBe('failed');
     }
-    // no loop afterwards: a failed handle sends nothing more
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // No loop afterwards: a failed handle keeps no timer (no retry, no renewal is scheduled), so it sends nothing more.
+    expect(clock.armed).toBe(armedBefore);
     expect(stub.seen.filter((r) => pathOf(r).startsWith('database/creds/'))).toHaveLength(ITERATIONS);
   });
 
