@@ -11,7 +11,7 @@ export interface LeaseholdVitestOptions {
 
 /**
  * The workspace's Vitest preset: node environment, forked workers, optional test PostgreSQL. `vitest run` runs
- * `test/**\/*.test.ts` (and type-checks `test/**\/*.test-d.ts` when there are any) but not the soak files
- * (`*.soak.test.ts`, `test/soak/`); `vitest run --mode soak` runs only those. No test files is an error.
+ * `test/**\/*.test.ts` but not the soak files (`*.soak.test.ts`, `test/soak/`); `vitest run --mode soak` runs only the
+ * soak files. No test files is an error. Type tests (`test/**\/*.test-d.ts`) are checked by `pnpm typecheck`.
  */
 export declare function defineLeaseholdConfig(options?: LeaseholdVitestOptions): ViteUserConfigFnObject;

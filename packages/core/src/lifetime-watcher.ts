@@ -52,8 +52,11 @@ export interface LifetimeClient {
   renew(): Promise<RenewOutcome>;
   /** Whether the loop's result still matters (the credential is still the current one, nothing closed). */
   live(): boolean;
-  /** Reports a renewal (state, events, logs), before the loop follows its next step. */
-  renewed(outcome: RenewOutcome, now: number): void;
+  /**
+   * Reports a renewal (state, events, logs), before the loop follows its next step. `from`: when the renewal was
+   * sent — the new TTL counts from there (Vault started it no earlier), so the credential ends at `from + ttlMs`.
+   */
+  renewed(outcome: RenewOutcome, from: number): void;
   /** Classifies a failed renewal; for `handled` the client acts on it itself. */
   failed(error: unknown): RenewFailure;
   /**
@@ -171,6 +174,7 @@ export class LifetimeWatcher {
     if (this.#stopped || this.#renewing || !this.#client.live()) return;
     this.#retryPending = false;
     this.#renewing = true;
+    const requestedAt = this.#now();
     let outcome: RenewOutcome;
     try {
       outcome = await this.#client.renew();
@@ -183,9 +187,13 @@ export class LifetimeWatcher {
     this.#renewing = false;
     if (this.#stopped || !this.#client.live()) return;
     const now = this.#now();
-    this.#client.renewed(outcome, now);
+    this.#client.renewed(outcome, requestedAt);
     this.#follow(
-      this.#schedule.renewed(outcome.ttlMs, now, { capped: outcome.capped, renewable: outcome.renewable }),
+      this.#schedule.renewed(outcome.ttlMs, now, {
+        capped: outcome.capped,
+        renewable: outcome.renewable,
+        requestedAt,
+      }),
     );
   }
 

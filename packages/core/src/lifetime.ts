@@ -157,8 +157,14 @@ export interface LifetimeScheduleOptions {
   incrementMs?: number;
   /** Whether Vault said the lease/token is renewable. */
   renewable: boolean;
-  /** Issue time, ms. */
+  /** Issue time, ms: when the answer that granted the lifetime arrived. */
   now: number;
+  /**
+   * When the request that granted the lifetime was sent, ms (default {@link now}). Vault starts the TTL when it
+   * handles the request, which is no earlier: counting from the send time never overestimates the time left, however
+   * long the answer took (a slow or loaded link must not eat the rotation margin).
+   */
+  requestedAt?: number;
   random: RandomSource;
   /** Renewal-failure backoff (default {@link RENEW_BACKOFF}); `maxElapsedMs` is always the time left. */
   backoff?: Partial<BackoffOptions>;
@@ -170,6 +176,8 @@ export interface RenewedInfo {
   capped?: boolean;
   /** Vault's `renewable` in the renewal response (default: unchanged). */
   renewable?: boolean;
+  /** When the renewal request was sent, ms (default: the `now` it is reported at): the new TTL counts from there. */
+  requestedAt?: number;
 }
 
 /**
@@ -181,7 +189,10 @@ export class LifetimeSchedule {
   readonly #incrementMs: number;
   readonly #backoffOptions: BackoffOptions;
   #renewable: boolean;
+  /** When the current lifetime started counting (the granting request's send time), ms. */
   #start: number;
+  /** When the schedule was created (the answer's arrival), ms. */
+  readonly #createdAt: number;
   #lastLeaseMs: number;
   #priorMs: number;
   #graceMs: number;
@@ -193,7 +204,8 @@ export class LifetimeSchedule {
     this.#incrementMs = Math.max(0, options.incrementMs ?? 0);
     this.#backoffOptions = { ...RENEW_BACKOFF, ...options.backoff };
     this.#renewable = options.renewable;
-    this.#start = options.now;
+    this.#createdAt = options.now;
+    this.#start = Math.min(options.requestedAt ?? options.now, options.now);
     this.#lastLeaseMs = Math.max(0, options.leaseDurationMs);
     this.#priorMs = this.#lastLeaseMs;
     this.#graceMs = calculateGrace(this.#lastLeaseMs, this.#incrementMs, this.#random);
@@ -221,13 +233,13 @@ export class LifetimeSchedule {
 
   /** First step after issue. Unlike Go's watcher, the issue itself counts as the first renewal. */
   start(): LifetimeStep {
-    return this.#next(this.#lastLeaseMs, this.#start);
+    return this.#next(this.expiresAt - this.#createdAt, this.#createdAt);
   }
 
   /** Reports a successful renewal granting `leaseDurationMs` at `now`. */
   renewed(leaseDurationMs: number, now: number, info: RenewedInfo = {}): LifetimeStep {
     this.#backoff = undefined;
-    this.#start = now;
+    this.#start = Math.min(info.requestedAt ?? now, now);
     this.#lastLeaseMs = Math.max(0, leaseDurationMs);
     if (info.capped) {
       this.#renewable = false;
@@ -236,7 +248,7 @@ export class LifetimeSchedule {
       this.#renewable = false;
       this.#endReason = 'not-renewable';
     }
-    return this.#next(this.#lastLeaseMs, now);
+    return this.#next(this.expiresAt - now, now);
   }
 
   /**

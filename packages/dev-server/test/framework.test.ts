@@ -27,6 +27,9 @@ function raw(method: string, path: string, headers: Record<string, string> = {},
         method,
         path,
         headers: { 'x-vault-token': server.rootToken, ...headers },
+        // A fresh connection per request: reusing a kept-alive one races the server closing it when idle (its 5 s
+        // keep-alive timeout), which on a loaded machine — building a 33 MiB body takes a while — ends in ECONNRESET.
+        agent: false,
       },
       (res) => {
         let text = '';

@@ -342,12 +342,13 @@ export class LeaseHandle<T> implements Lease<T> {
       this.#assertLive();
       try {
         const before = this.#tokenAccessor();
+        const requestedAt = clock.now();
         const issued = await this.#source.issue(this.#abort.signal);
         this.#assertLive();
         const after = this.#tokenAccessor();
         // A login during the request: the request may have used either token; assume the older one (a spurious
         // handover is cheap, a missed one is an outage). No token before: the request triggered the first login.
-        return this.#install(issued, before ?? after, reason);
+        return this.#install(issued, before ?? after, reason, requestedAt);
       } catch (error) {
         if (this.#ended) throw this.#endedError();
         const err = asVaultError(error, this.path);
@@ -368,8 +369,19 @@ export class LeaseHandle<T> implements Lease<T> {
     }
   }
 
-  #install(issued: IssuedSecret<T>, accessor: string | undefined, reason: RotateReason): LeaseSnapshot<T> {
+  /**
+   * Holds a newly issued value. `requestedAt`: when its request was sent. Its TTL counts from there, not from the
+   * answer's arrival: Vault started it no earlier, so a slow answer (a loaded link or machine) shortens the time the
+   * lease believes it has instead of letting it outlive Vault's end — which would eat the rotation margin.
+   */
+  #install(
+    issued: IssuedSecret<T>,
+    accessor: string | undefined,
+    reason: RotateReason,
+    requestedAt: number,
+  ): LeaseSnapshot<T> {
     const now = this.#vault.clock.now();
+    const from = Math.min(requestedAt, now);
     const prev = this.#held;
     this.#timers.clear(this.#expiryTimer);
     this.#expiryTimer = undefined;
@@ -377,13 +389,15 @@ export class LeaseHandle<T> implements Lease<T> {
     // A dynamic secret without a TTL (lease_duration 0) does not expire: hold it, renew nothing.
     const endless =
       this.#source.kind !== 'static' && issued.expiresAt === undefined && issued.leaseDurationMs <= 0;
-    const expiresAt = endless ? Number.POSITIVE_INFINITY : (issued.expiresAt ?? now + issued.leaseDurationMs);
+    const expiresAt = endless
+      ? Number.POSITIVE_INFINITY
+      : (issued.expiresAt ?? from + issued.leaseDurationMs);
 
     // Static credentials: the same secret re-read is not a rotation.
     if (prev && this.#source.kind === 'static' && this.#source.same?.(prev.snap.value, issued.value)) {
       prev.snap = { ...prev.snap, expiresAt };
       this.#publish.unchanged(prev.snap);
-      this.#scheduleAfterIssue(prev, issued);
+      this.#scheduleAfterIssue(prev, issued, from);
       return prev.snap;
     }
 
@@ -408,7 +422,7 @@ export class LeaseHandle<T> implements Lease<T> {
     }
     // A listener may have revoked the handle: then nothing more is scheduled.
     if (this.#ended) return snap;
-    this.#scheduleAfterIssue(held, issued);
+    this.#scheduleAfterIssue(held, issued, from);
     this.#readyWaiters.resolveAll(snap);
     // Issued while a re-login happened: the token that issued it is already being replaced.
     const nowAccessor = this.#tokenAccessor();
@@ -426,7 +440,7 @@ export class LeaseHandle<T> implements Lease<T> {
 
   // ── schedule ─────────────────────────────────────────────────────────────────────────────────────────────
 
-  #scheduleAfterIssue(held: Held<T>, issued: IssuedSecret<T>): void {
+  #scheduleAfterIssue(held: Held<T>, issued: IssuedSecret<T>, requestedAt: number): void {
     const now = this.#vault.clock.now();
     this.#scheduleLookup();
     if (held.snap.expiresAt === Number.POSITIVE_INFINITY) return;
@@ -444,6 +458,8 @@ export class LeaseHandle<T> implements Lease<T> {
       // A lease Vault will not renew (or a certificate without a lease) is only watched until its end.
       renewable: issued.renewable && issued.leaseId !== '',
       now,
+      // The lease's TTL counts from its request (see #install); a PKI certificate's end is its own expiration.
+      requestedAt: issued.expiresAt === undefined ? requestedAt : now,
       random: this.#vault.random,
       backoff: {
         initialMs: this.#options.retry?.initialMs ?? LEASE_DEFAULTS.retryInitialMs,
@@ -484,8 +500,8 @@ export class LeaseHandle<T> implements Lease<T> {
         const capped = hasCappedWarning(env.warnings) || (increment > 0 && ttlS < increment);
         return { ttlMs: ttlS * 1000, capped, renewable: env.renewable };
       },
-      renewed: ({ ttlMs, capped, renewable }, now) => {
-        held.snap = Object.freeze({ ...held.snap, expiresAt: now + ttlMs, renewable });
+      renewed: ({ ttlMs, capped, renewable }, from) => {
+        held.snap = Object.freeze({ ...held.snap, expiresAt: from + ttlMs, renewable });
         this.#publish.renewed(held.snap, ttlMs, capped);
       },
       failed: (error) => {

@@ -284,6 +284,8 @@ export class TokenManager {
     const { auth, clock, events, logger } = this.#d;
     const previous = this.#current ?? this.#retired;
     let result: LoginResult;
+    // The token's TTL counts from here, not from the answer: Vault started it no earlier (see LifetimeSchedule).
+    const requestedAt = clock.now();
     try {
       result = await auth.login(this.#loginContext());
     } catch (caught) {
@@ -305,7 +307,7 @@ export class TokenManager {
       throw error;
     }
     if (this.#closed) {
-      const state = this.#stateFrom(result);
+      const state = this.#stateFrom(result, requestedAt);
       if (!state.userProvided) await this.#revoke(state, 2000);
       throw new VaultError(VaultErrorCode.CLOSED, 'The client was closed during login');
     }
@@ -313,7 +315,7 @@ export class TokenManager {
     this.#loginBlockedUntil = 0;
     this.#loginBackoff.reset(clock.now());
     this.#loginCount += 1;
-    const state = this.#stateFrom(result);
+    const state = this.#stateFrom(result, requestedAt);
     this.#cancelSchedule();
     this.#current = state;
     this.#retired = undefined;
@@ -332,19 +334,20 @@ export class TokenManager {
       'logged in to Vault',
     );
     const sameToken = previous !== undefined && previous.token.reveal() === state.token.reveal();
-    this.#startSchedule(state, result.ttl, sameToken);
+    this.#startSchedule(state, result.ttl, sameToken, requestedAt);
     return state;
   }
 
-  #stateFrom(result: LoginResult): TokenState {
-    const now = this.#d.clock.now();
+  /** The state of a token from `result`, whose login started at `requestedAt` (its TTL counts from there). */
+  #stateFrom(result: LoginResult, requestedAt: number): TokenState {
+    const from = Math.min(requestedAt, this.#d.clock.now());
     return {
       token: Redacted.of(result.token),
       accessor: result.accessor,
       userProvided: result.userProvided,
       policies: result.policies,
       incrementSeconds: this.#d.options.incrementSeconds ?? result.renewIncrement ?? result.ttl,
-      expiresAt: result.ttl > 0 ? now + result.ttl * 1000 : undefined,
+      expiresAt: result.ttl > 0 ? from + result.ttl * 1000 : undefined,
       renewable: result.renewable,
       watcher: undefined,
       expiring: false,
@@ -354,13 +357,14 @@ export class TokenManager {
     };
   }
 
-  #startSchedule(state: TokenState, ttlSeconds: number, sameToken: boolean): void {
+  #startSchedule(state: TokenState, ttlSeconds: number, sameToken: boolean, requestedAt: number): void {
     if (ttlSeconds <= 0) return; // never expires: nothing to schedule
     const schedule = new LifetimeSchedule({
       leaseDurationMs: ttlSeconds * 1000,
       incrementMs: state.incrementSeconds * 1000,
       renewable: state.renewable && this.#d.options.renew,
       now: this.#d.clock.now(),
+      requestedAt,
       random: this.#d.random,
       ...(this.#d.options.renewBackoff ? { backoff: this.#d.options.renewBackoff } : {}),
     });
@@ -408,10 +412,10 @@ export class TokenManager {
         const capped = hasCappedWarning(warnings) || (increment > 0 && ttl < increment);
         return { ttlMs: ttl * 1000, capped, renewable: auth.renewable };
       },
-      renewed: (outcome, now) => {
+      renewed: (outcome, from) => {
         const ttl = outcome.ttlMs / 1000;
         // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
-        state.expiresAt = now + outcome.ttlMs;
+        state.expiresAt = from + outcome.ttlMs;
         state.marginMs = safetyMargin(ttl);
         state.renewable = outcome.renewable;
         state.renewFailing = false;

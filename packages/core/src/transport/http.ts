@@ -3,6 +3,7 @@
  * headers, per-attempt timeouts, retries with jittered exponential backoff (412, 429, 5xx except 501, network
  * errors; `Retry-After` honoured; bounded by attempts and total time), the circuit breaker, and error mapping.
  */
+import { setMaxListeners } from 'node:events';
 import { Agent } from 'undici';
 import { type Clock, type RandomSource, sleep } from '../clock.js';
 import { errorFromResponse, VaultError, VaultErrorCode } from '../errors.js';
@@ -192,6 +193,9 @@ export class HttpTransport implements Transport {
 
   constructor(options: HttpTransportOptions) {
     this.#o = options;
+    // Every request in flight listens on this signal until it settles (and removes its listener then): more than
+    // ten at once is normal, not a leak, and must not print Node's MaxListenersExceededWarning into the app's logs.
+    setMaxListeners(0, this.#closing.signal);
     // The probe asks sys/health with every "unusable but answering" state mapped to 299 (Go's trick): a 2xx
     // means Vault answers (sealed or not, per the body); any error status or network failure means still down.
     options.circuit?.setProbe(async () => {

@@ -325,7 +325,7 @@ describe('every auth method logs in against the dev server', () => {
 });
 
 describe('token lifecycle against the dev server', () => {
-  it('AppRole token_ttl=2s, token_max_ttl=6s: 20 s of continuous requests all succeed with no extra logins', async () => {
+  it('AppRole token_ttl=2s, token_max_ttl=6s: continuous requests through two max-TTL re-logins all succeed, with no extra logins', async () => {
     const { roleId, secretId } = await setupAppRole(root, 'short', {
       token_policies: ['app'],
       token_ttl: '2s',
@@ -336,10 +336,13 @@ describe('token lifecycle against the dev server', () => {
     const loginsBefore = logins();
     const forbiddenBefore = server.requests({ path: 'secret/data/app', status: 403 }).length;
     await vault.ready({ timeoutMs: 30_000 });
-    const end = Date.now() + 20_000;
+    const started = Date.now();
+    // The run ends on a state, not after a fixed time: the first token and two that replaced it at their max TTL.
+    // The deadline is only a guard.
+    const guard = started + 60_000;
     let ok = 0;
     const failures: string[] = [];
-    while (Date.now() < end) {
+    while (logins() - loginsBefore < 3 && Date.now() < guard) {
       try {
         expect(await readApp(vault)).toBe(KV_PASSWORD);
         ok++;
@@ -349,15 +352,24 @@ describe('token lifecycle against the dev server', () => {
       }
       await new Promise((r) => setTimeout(r, 25));
     }
+    const elapsedS = (Date.now() - started) / 1000;
     expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(100);
     const count = logins() - loginsBefore;
-    // The max TTL forces a new token at least every 6 s: 4 logins cover 20 s (t = 0, <6, <12, <18). The client
-    // replaces a token early — renewals and the re-login are spread over [½·d, d] of their scheduled wait so that a
-    // fleet does not act in lockstep — so a token may serve only about half of its max TTL: at most 1 + 20 s / 3 s.
-    // The exact instants are asserted on a manual clock in the unit tests (token-lifecycle.test.ts).
-    expect(count).toBeGreaterThanOrEqual(4);
-    expect(count).toBeLessThanOrEqual(1 + Math.ceil(20 / 3));
+    expect(count).toBeGreaterThanOrEqual(3);
+    expect(ok).toBeGreaterThan(0);
+    // No extra logins: the max TTL forces a new token every 6 s at most, and the client replaces a token early —
+    // renewals and the re-login are spread over [½·d, d] of their scheduled wait so that a fleet does not act in
+    // lockstep — so a token serves at least about half of its max TTL: at most 1 + elapsed / 3 s logins (plus the
+    // one that ended the run). The exact instants are asserted on a manual clock (token-lifecycle.test.ts).
+    expect(count).toBeLessThanOrEqual(2 + Math.ceil(elapsedS / 3));
+    // And no burst of logins: each token served a while (a re-login per request would be 25 ms apart).
+    const loginTimes = server
+      .requests({ method: 'POST', path: 'auth/approle/login', status: 200 })
+      .slice(loginsBefore)
+      .map((entry) => Date.parse(entry.time));
+    for (let i = 1; i < loginTimes.length; i++) {
+      expect(loginTimes[i]! - loginTimes[i - 1]!).toBeGreaterThanOrEqual(1000);
+    }
     expect(server.requests({ path: 'auth/token/renew-self', status: 200 }).length).toBeGreaterThan(0);
     // A request may race a renewal that Vault caps to 0 s (the dev server rounds the time left down): it is then
     // answered 403 and transparently retried with the new token. It must never cost an extra login (checked above)
@@ -365,7 +377,7 @@ describe('token lifecycle against the dev server', () => {
     const forbidden = server.requests({ path: 'secret/data/app', status: 403 }).length - forbiddenBefore;
     expect(forbidden).toBeLessThanOrEqual(count - 1);
     await vault.close();
-  }, 40_000);
+  }, 90_000);
 
   it('while renewals and logins fail, the current token stays in use until Vault answers again', async () => {
     // token_ttl 10 s: the first renewal (~7 s) falls inside an 8 s outage of the auth endpoints; the token stays
@@ -430,10 +442,16 @@ describe('token lifecycle against the dev server', () => {
     });
     recorder.secret(roleId, secretId);
     const vault = client(auth.appRole({ roleId, secretId }));
+    // This client's logins, counted from its own events: the server's log also holds the logins of the other tests'
+    // clients, which keep running (and may re-login) beside this one.
+    const seen: string[] = [];
+    vault.on('login', (e) => seen.push(`login (${e.reason})`));
+    vault.on('login:failed', (e) => seen.push(`login failed (${e.code}: ${e.message})`));
     const before = logins();
     const results = await Promise.all(Array.from({ length: 1000 }, () => readApp(vault)));
     expect(results.every((r) => r === KV_PASSWORD)).toBe(true);
-    expect(logins() - before).toBe(1);
+    expect(seen).toEqual(['login (initial)']);
+    expect(logins() - before).toBeGreaterThanOrEqual(1);
   });
 
   it('a sealed server fails requests fast with VAULT_SEALED; after unseal work resumes without a restart', async () => {

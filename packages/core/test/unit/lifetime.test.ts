@@ -117,6 +117,37 @@ describe('LifetimeSchedule', () => {
     expect(second).toEqual({ type: 'renew', delayMs: 21_000 });
   });
 
+  it('counts a lifetime from when its request was sent, not from the answer (a slow answer shortens it)', () => {
+    // Issued by a request sent at T0 − 900 whose answer arrived at T0: Vault's 30 s started no earlier than the send.
+    const s = new LifetimeSchedule({
+      leaseDurationMs: 30_000,
+      renewable: true,
+      now: T0,
+      requestedAt: T0 - 900,
+      random: () => 0,
+    });
+    expect(s.expiresAt).toBe(T0 - 900 + 30_000);
+    // ⅔ of the 29.1 s left + ⅓ of the 3 s grace.
+    expect(s.start()).toEqual({ type: 'renew', delayMs: 19_400 + 1000 });
+    // A renewal sent at T1 − 500 and answered at T1: the new 30 s count from T1 − 500; 29.5 s are left, which is more
+    // than before, so the grace is drawn again from it (10 % of 29.5 s).
+    const t1 = T0 + 20_400;
+    expect(s.renewed(30_000, t1, { requestedAt: t1 - 500 })).toEqual({
+      type: 'renew',
+      delayMs: Math.round((2 / 3) * 29_500 + (1 / 3) * 2950),
+    });
+    expect(s.expiresAt).toBe(t1 - 500 + 30_000);
+    // A send time after the answer is impossible: it is taken as the answer's time.
+    const late = new LifetimeSchedule({
+      leaseDurationMs: 30_000,
+      renewable: true,
+      now: T0,
+      requestedAt: T0 + 5,
+      random: () => 0,
+    });
+    expect(late.expiresAt).toBe(T0 + 30_000);
+  });
+
   it('keeps renewing forever while the server grants the full lease', () => {
     const s = new LifetimeSchedule({ leaseDurationMs: 10_000, renewable: true, now: T0, random: () => 0.5 });
     let step = s.start();
@@ -312,6 +343,44 @@ describe('spreadRenewal', () => {
       await flush();
     }
     expect(renewedAt).toEqual([21_500, 21_500 + 16_125, 21_500 + 16_125 + 10_750]);
+    watcher.stop();
+    expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('LifetimeWatcher and slow answers', () => {
+  it('a renewal answered 700 ms after it was sent counts its TTL from the send (exact instants)', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const schedule = new LifetimeSchedule({
+      leaseDurationMs: 30_000,
+      renewable: true,
+      now: t0,
+      random: () => 0,
+    });
+    const reported: Array<{ from: number; ttlMs: number }> = [];
+    const watcher = new LifetimeWatcher(
+      schedule,
+      {
+        // Vault answers 700 ms after the request is sent.
+        renew: () =>
+          new Promise((resolve) => {
+            clock.setTimeout(() => resolve({ ttlMs: 30_000, capped: false, renewable: true }), 700);
+          }),
+        live: () => true,
+        renewed: (outcome, from) => reported.push({ from: from - t0, ttlMs: outcome.ttlMs }),
+        failed: () => 'retry',
+        renewFailed: () => undefined,
+        ending: () => undefined,
+      },
+      { timers: new TimerSet(clock), now: () => clock.now() },
+    );
+    watcher.start();
+    // The first renewal is sent at ⅔·30 s + ⅓·3 s = 21 s and answered at 21.7 s.
+    await clock.advance(21_000 + 700);
+    await flush();
+    expect(reported).toEqual([{ from: 21_000, ttlMs: 30_000 }]);
+    expect(schedule.expiresAt - t0).toBe(21_000 + 30_000);
     watcher.stop();
     expect(clock.pendingCount).toBe(0);
   });

@@ -74,6 +74,26 @@ describe('HTTP transport', () => {
     expect(JSON.parse(post?.body ?? '')).toEqual({ data: { a: 1 } });
   });
 
+  it('many requests in flight at once print no MaxListenersExceededWarning (each listens for close())', async () => {
+    const { vault } = await setup(() => ({ status: 200, body: envelope({ data: { a: 1 } }) }));
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => vault.request('GET', 'secret/data/app')),
+      );
+      expect(answers.every((res) => res.status === 200)).toBe(true);
+      // Node emits process warnings on the next tick: let it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
   it('accepts 204 without a body', async () => {
     const { vault } = await setup(() => ({ status: 204 }));
     const res = await vault.request('DELETE', 'secret/data/app');
