@@ -9,8 +9,8 @@ import { type RdsIamCredentialsOptions, rdsIamCredentials } from './rds-iam.js';
 import { type SecretsManagerCredentialsOptions, secretsManagerCredentials } from './secrets-manager.js';
 
 /**
- * A lease on the database credentials of a Secrets Manager secret: `createSourceLease(secretsManagerCredentials(options),
- * leaseOptions)`. Hand it to `createRotatingPool({ lease })`, Knex, Prisma or a framework adapter's `databases`.
+ * A lease on the database credentials of a Secrets Manager secret:
+ * `createSourceLease(secretsManagerCredentials(options), leaseOptions)`. Hand it to `createRotatingPool({ lease })`, Knex, Prisma or a framework adapter's `databases`.
  *
  * @example
  * ```ts

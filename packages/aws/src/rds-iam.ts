@@ -68,7 +68,7 @@ const PEER = '@aws-sdk/rds-signer';
 const FN = 'rdsIamCredentials';
 
 /**
- * A {@link CredentialSource} of RDS IAM auth tokens for one database user, with `login` binding: the token is the
+ * A `CredentialSource` of RDS IAM auth tokens for one database user, with `login` binding: the token is the
  * password of new logins only, so a new token never disturbs open connections. Each value expires 15 minutes after
  * it was signed (`expiresAt`), and the lease fetches the next one before that. Tokens are signed locally (no AWS
  * call) with the credentials of the standard chain; signing needs `rds-db:connect` on

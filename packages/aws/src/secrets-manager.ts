@@ -160,7 +160,7 @@ function holding(stages: Map<string, readonly string[]>, label: string): string 
 }
 
 /**
- * A {@link CredentialSource} of database credentials kept in AWS Secrets Manager in the RDS JSON format
+ * A `CredentialSource` of database credentials kept in AWS Secrets Manager in the RDS JSON format
  * (`username`, `password`, and optionally `host`, `port`, `dbname`, `engine`), with `session` binding: a rotation
  * drains the connections of the old value. Hand it to `createSourceLease()` (or use {@link secretsManagerLease}).
  *

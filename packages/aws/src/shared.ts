@@ -1,6 +1,6 @@
 /**
  * What both sources share: option checks, the region and endpoint rules of the AWS SDKs, loading the optional peer
- * SDK packages, the per-request deadline, and turning AWS SDK errors into {@link CredentialSourceError}s.
+ * SDK packages, the per-request deadline, and turning AWS SDK errors into `CredentialSourceError`s.
  */
 import {
   type AwsCredentialProvider,
@@ -258,7 +258,7 @@ interface AwsErrorShape {
 }
 
 /**
- * An AWS SDK (or network) error as a {@link CredentialSourceError}: refused credentials or permissions →
+ * An AWS SDK (or network) error as a `CredentialSourceError`: refused credentials or permissions →
  * `SOURCE_AUTH_FAILED`; `ResourceNotFoundException` → `SOURCE_NOT_FOUND`; throttling, 5xx and network errors →
  * retryable `SOURCE_UNAVAILABLE`; other client errors (`InvalidRequestException`, …) → `SOURCE_CONFIG`. The message holds the exception name, the HTTP status and AWS's message (ids and
  * ARNs, never a secret value); `what` says what was asked.

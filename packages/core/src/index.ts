@@ -11,13 +11,52 @@
  * await vault.close();
  * ```
  */
-import { aws } from './auth/aws.js';
-import { azure } from './auth/azure.js';
-import { gcp } from './auth/gcp.js';
-import { agent, appRole, cert, jwt, kubernetes, token, userpass } from './auth/methods.js';
+import { type AwsAuthOptions, aws } from './auth/aws.js';
+import { type AzureAuthOptions, azure } from './auth/azure.js';
+import { type GcpAuthOptions, gcp } from './auth/gcp.js';
+import {
+  type AppRoleOptions,
+  agent,
+  appRole,
+  type CertOptions,
+  cert,
+  type JwtOptions,
+  jwt,
+  type KubernetesOptions,
+  kubernetes,
+  type TokenAuthOptions,
+  token,
+  type UserpassOptions,
+  userpass,
+} from './auth/methods.js';
+import type { AuthMethod } from './auth/types.js';
 
-/** Built-in auth methods. */
-export const auth = { token, appRole, kubernetes, jwt, userpass, cert, agent, aws, gcp, azure } as const;
+/** The built-in auth methods: each builds an {@link AuthMethod} for `createVault({ auth })`. */
+export interface AuthMethods {
+  /** An existing token (a value, or a file re-read on every login); a token you supply is never revoked. */
+  readonly token: (options: TokenAuthOptions) => AuthMethod;
+  /** AppRole login with a role id and (unless `bind_secret_id=false`) a secret id, plain or response-wrapped. */
+  readonly appRole: (options: AppRoleOptions) => AuthMethod;
+  /** Kubernetes login with the pod's service-account token, re-read on every login. */
+  readonly kubernetes: (options: KubernetesOptions) => AuthMethod;
+  /** JWT/OIDC login with a JWT given as a value or a file re-read on every login. */
+  readonly jwt: (options: JwtOptions) => AuthMethod;
+  /** Userpass login with a username and password. */
+  readonly userpass: (options: UserpassOptions) => AuthMethod;
+  /** TLS client-certificate login with the client certificate configured in `tls`. */
+  readonly cert: (options?: CertOptions) => AuthMethod;
+  /** Vault Agent / Vault Proxy mode: no login; the agent holds and renews the token. */
+  readonly agent: () => AuthMethod;
+  /** AWS IAM login: a signed `sts:GetCallerIdentity` from the AWS SDK credential chain, fresh for every login. */
+  readonly aws: (options?: AwsAuthOptions) => AuthMethod;
+  /** Google Cloud login (`gce` metadata identity token or `iam` signed JWT), fresh for every login. */
+  readonly gcp: (options: GcpAuthOptions) => AuthMethod;
+  /** Azure managed-identity login with a token from the instance metadata service. */
+  readonly azure: (options: AzureAuthOptions) => AuthMethod;
+}
+
+/** Built-in auth methods, e.g. `auth.appRole({ roleId, secretIdFile })`; see {@link AuthMethods}. */
+export const auth: AuthMethods = { token, appRole, kubernetes, jwt, userpass, cert, agent, aws, gcp, azure };
 
 export type { AwsAuthOptions, AwsCredentialProvider, AwsCredentials } from './auth/aws.js';
 export type { AzureAuthOptions } from './auth/azure.js';
@@ -69,11 +108,14 @@ export { VaultError, VaultErrorCode, type VaultErrorOptions } from './errors.js'
 export type { Listener, LoginReason, VaultEvents } from './events.js';
 export type { DatabaseLeaseOptions, DatabaseLeaseSource } from './host/database-lease.js';
 export type {
+  AcceptsLease,
   CheckedDatabases,
   DatabaseClients,
   DatabaseFactory,
   DatabasesOptions,
+  FactoryParameter,
   HostedDatabaseOptions,
+  LeaseSourceKey,
 } from './host/host.js';
 export { LEASE_DEFAULTS } from './lease/lease.js';
 export type { LeaseSummary } from './lease/manager.js';

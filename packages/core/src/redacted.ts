@@ -1,7 +1,7 @@
 /**
  * `Redacted<T>`: a box for a secret value that refuses to print it.
  *
- * `String(r)`, `` `${r}` ``, `JSON.stringify(r)` and `util.inspect(r)` (hence `console.log`) all show
+ * `String(r)`, a template literal `${r}`, `JSON.stringify(r)` and `util.inspect(r)` (hence `console.log`) all show
  * `[redacted]`. The only way to the value is {@link Redacted.reveal}.
  */
 

@@ -307,7 +307,10 @@ export class Vault {
    * Sends a request to Vault with the client token (typed escape hatch; the full envelope is returned).
    * A 403 `invalid token` causes one re-login and one retry; a plain `permission denied` is thrown as is.
    *
-   * @example const res = await vault.request<{ data: Record<string, string> }>('GET', 'secret/data/app');
+   * @example
+   * ```ts
+   * const res = await vault.request<{ data: Record<string, string> }>('GET', 'secret/data/app');
+   * ```
    */
   async request<TData = Record<string, unknown>>(
     method: VaultMethod,

@@ -123,7 +123,7 @@ export interface DevServer {
   writePolicy(name: string, policy: string): void;
   /** The clock the server runs on ({@link DevServerOptions.clock}; the real clock by default). */
   readonly clock: Clock;
-  /** The server core (advanced: token/lease registries). Not a stable API. */
+  /** @internal The server core (advanced: token/lease registries). Not a stable API. */
   readonly core: Core;
 }
 

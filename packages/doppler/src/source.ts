@@ -16,9 +16,16 @@ export interface Projection<T> {
   readonly content: string;
 }
 
-/** A {@link CredentialSource} reading a Doppler config. */
+/** A `CredentialSource` reading a Doppler config. */
 export interface DopplerSource<T> extends CredentialSource<T> {
   readonly kind: 'doppler';
+  /** `session`: connections opened with a password depend on it, so the pool drains them when it rotates. */
+  readonly binding: CredentialBinding;
+  /**
+   * One conditional download of the config's secrets (`If-None-Match`; a `304` answers the value held). Failures
+   * are typed `CredentialSourceError`s naming the config, never a secret or the token.
+   */
+  fetch(signal: AbortSignal, reason: SourceFetchReason): Promise<SourcedValue<T>>;
 }
 
 /** Builds a source that projects the config's secrets with `project` (which throws typed errors naming keys). */

@@ -6,7 +6,10 @@ import { Observable } from 'rxjs';
  * A client event as an Observable (e.g. `'lease:rotated'`, `'lease:revoked'`, `'login'`, `'circuit:open'`).
  * Subscribing adds a listener; unsubscribing removes it. Completes when the client closes.
  *
- * @example vaultEvents(vault, 'lease:rotated').subscribe((e) => log.info(e, 'credentials rotated'));
+ * @example
+ * ```ts
+ * vaultEvents(vault, 'lease:rotated').subscribe((e) => log.info(e, 'credentials rotated'));
+ * ```
  */
 export function vaultEvents<K extends keyof VaultEvents>(vault: Vault, event: K): Observable<VaultEvents[K]> {
   checkOption('vaultEvents', 'vault', vault, 'vault', { required: true });

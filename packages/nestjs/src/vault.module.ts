@@ -7,6 +7,7 @@ import {
   type VaultHostOptions,
 } from '@leasehold/core/host';
 import {
+  type ConfigurableModuleAsyncOptions,
   ConfigurableModuleBuilder,
   type DynamicModule,
   Inject,
@@ -42,23 +43,32 @@ export interface VaultModuleExtras {
   databaseNames?: string[];
 }
 
-const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
-  new ConfigurableModuleBuilder<VaultModuleOptions>({ moduleName: 'Vault' })
-    .setClassMethodName('forRoot')
-    .setFactoryMethodName('createVaultOptions')
-    .setExtras<VaultModuleExtras>({ isGlobal: false, databaseNames: [] }, (definition, extras) => ({
-      ...definition,
-      global: extras.isGlobal,
-    }))
-    .build();
+const definition = new ConfigurableModuleBuilder<VaultModuleOptions>({ moduleName: 'Vault' })
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createVaultOptions')
+  .setExtras<VaultModuleExtras>({ isGlobal: false, databaseNames: [] }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
+  .build();
+const { MODULE_OPTIONS_TOKEN } = definition;
+/**
+ * @internal The base class Nest's `ConfigurableModuleBuilder` generates; {@link VaultModule} overrides both of its
+ * static methods.
+ */
+const ConfigurableModuleClass = definition.ConfigurableModuleClass;
 
 /** Injection token of the resolved {@link VaultModuleOptions}. */
 export const VAULT_MODULE_OPTIONS: string | symbol = MODULE_OPTIONS_TOKEN;
 
 /** Options of `VaultModule.forRoot()`. */
-export type VaultModuleForRootOptions = typeof OPTIONS_TYPE;
+export type VaultModuleForRootOptions = VaultModuleOptions & Partial<VaultModuleExtras>;
 /** Options of `VaultModule.forRootAsync()`: `imports`, `inject`, and one of `useFactory`/`useClass`/`useExisting`. */
-export type VaultModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
+export type VaultModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  VaultModuleOptions,
+  'createVaultOptions'
+> &
+  Partial<VaultModuleExtras>;
 
 /** Closes pools, revokes leases and stops the client's timers on application shutdown. */
 @Injectable()

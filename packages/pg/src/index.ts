@@ -23,6 +23,7 @@ export {
 export { validateRotatingPoolOptions } from './options.js';
 export {
   AUTH_FAILURE_CODES,
+  type ConnectCallback,
   createRotatingPool,
   DEFAULT_CREDENTIALS_WAIT_MS,
   PERMISSION_DENIED_CODE,

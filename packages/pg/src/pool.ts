@@ -52,7 +52,7 @@ export const PERMISSION_DENIED_CODE = '42501';
  */
 export type RotatingPoolSource = DatabaseLeaseSource;
 
-/** Options of {@link createRotatingPool}: every `pg.PoolConfig` option except the credentials, plus the source. */
+/** Options of `createRotatingPool()`: every `pg.PoolConfig` option except the credentials, plus the source. */
 export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
   RotatingPoolSource & {
     /**
@@ -151,7 +151,8 @@ interface ClientInternals {
   };
 }
 
-type ConnectCallback = (
+/** The callback form of {@link RotatingPool.connect}, as `pg.Pool#connect(callback)` takes it. */
+export type ConnectCallback = (
   err: Error | undefined,
   client: pg.PoolClient | undefined,
   done: (release?: Error | boolean) => void,
@@ -248,10 +249,10 @@ function applyCredentials(client: pg.Client, snap: LeaseSnapshot<DatabaseCredent
 }
 
 /**
- * A `pg.Pool` whose connections follow a Vault database lease. Create it with {@link createRotatingPool}.
+ * A `pg.Pool` whose connections follow a Vault database lease. Create it with `createRotatingPool()`.
  *
- * Events (besides pg.Pool's `connect`, `acquire`, `release`, `remove`, `error`): `rotate` ({@link PoolRotateEvent})
- * and `drained` ({@link PoolDrainedEvent}).
+ * Events (besides pg.Pool's `connect`, `acquire`, `release`, `remove`, `error`): `rotate` (`PoolRotateEvent`)
+ * and `drained` (`PoolDrainedEvent`).
  */
 export class RotatingPool extends pg.Pool {
   /** The credentials lease this pool follows. */

@@ -24,7 +24,7 @@ export interface AwsCredentials {
 /** A function returning AWS credentials (an AWS SDK v3 credential provider such as `fromNodeProviderChain()`). */
 export type AwsCredentialProvider = () => Promise<AwsCredentials>;
 
-/** Options of {@link aws}. */
+/** Options of {@link AuthMethods.aws | auth.aws()}. */
 export interface AwsAuthOptions {
   /** Vault role (default: Vault picks the role named like the IAM principal's friendly name). */
   role?: string;

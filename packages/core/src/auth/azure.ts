@@ -13,7 +13,7 @@ import { platformRequest, readJsonString } from './gcp.js';
 import { loginRequest } from './methods.js';
 import type { AuthMethod } from './types.js';
 
-/** Options of {@link azure}. */
+/** Options of {@link AuthMethods.azure | auth.azure()}. */
 export interface AzureAuthOptions {
   /** Vault role. */
   role: string;

@@ -14,7 +14,7 @@ import { mountPath, parseOptions, positiveInt } from '../validation.js';
 import { loginRequest } from './methods.js';
 import type { AuthMethod, LoginContext } from './types.js';
 
-/** Options of {@link gcp}. */
+/** Options of {@link AuthMethods.gcp | auth.gcp()}. */
 export interface GcpAuthOptions {
   /** Vault role. */
   role: string;

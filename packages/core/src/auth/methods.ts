@@ -168,7 +168,7 @@ const appRoleSchema = z
     message: 'give at most one of "secretId", "secretIdFile" or "wrappedSecretId"',
   });
 
-/** Options of {@link appRole}. */
+/** Options of {@link AuthMethods.appRole | auth.appRole()}. */
 export interface AppRoleOptions {
   roleId: SecretInput;
   /** The secret id value. */
@@ -248,7 +248,7 @@ const kubernetesSchema = z.strictObject({
   mount: mountPath.default('kubernetes'),
 });
 
-/** Options of {@link kubernetes}. */
+/** Options of {@link AuthMethods.kubernetes | auth.kubernetes()}. */
 export interface KubernetesOptions {
   /** Vault role bound to the service account. */
   role: string;
@@ -319,7 +319,7 @@ const userpassSchema = z.strictObject({
   mount: mountPath.default('userpass'),
 });
 
-/** Options of {@link userpass}. */
+/** Options of {@link AuthMethods.userpass | auth.userpass()}. */
 export interface UserpassOptions {
   username: string;
   password: SecretInput;
@@ -343,7 +343,7 @@ const certSchema = z.strictObject({
   mount: mountPath.default('cert'),
 });
 
-/** Options of {@link cert}. */
+/** Options of {@link AuthMethods.cert | auth.cert()}. */
 export interface CertOptions {
   /** Certificate role to log in against (default: any matching role). */
   name?: string;

@@ -44,13 +44,13 @@ import {
 export type DatabaseFactory = (options: any) => unknown;
 
 /** The option keys of a driver the host fills in itself (the lease and where it comes from). */
-type LeaseSourceKey = 'lease' | 'vault' | 'role' | 'credentials' | 'mount' | 'leaseOptions';
+export type LeaseSourceKey = 'lease' | 'vault' | 'role' | 'credentials' | 'mount' | 'leaseOptions';
 
-/** The parameter of factory `F`. */
-type FactoryParameter<F> = F extends (options: infer O) => unknown ? O : never;
+/** The options parameter of database factory `F` (e.g. `RotatingPoolOptions` for `createRotatingPool`). */
+export type FactoryParameter<F> = F extends (options: infer O) => unknown ? O : never;
 
-/** Whether factory `F` accepts the credentials lease as `lease`. */
-type AcceptsLease<F> = 'lease' extends keyof FactoryParameter<F>
+/** `true` when factory `F` accepts a `Lease<DatabaseCredentials>` as its `lease` option, else `false`. */
+export type AcceptsLease<F> = 'lease' extends keyof FactoryParameter<F>
   ? [Lease<DatabaseCredentials>] extends [FactoryParameter<F> extends { lease?: infer L } ? L : never]
     ? true
     : false

@@ -17,7 +17,7 @@
  * ```
  */
 
-/** Waits on a {@link Clock} (any delay, unref'ed): `sleep(clock, ms, signal?)`, `within(clock, promise, ms, onTimeout)`. */
+/** Waits on a `Clock` (any delay, unref'ed): `sleep(clock, ms, signal?)`, `within(clock, promise, ms, onTimeout)`. */
 export { sleep, within } from '../clock.js';
 export {
   checkOption,

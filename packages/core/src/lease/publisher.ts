@@ -52,7 +52,7 @@ export function isLeaseTransitionAllowed(from: LeaseState, to: LeaseState): bool
   return LEASE_TRANSITIONS[from].has(to);
 }
 
-/** Where a {@link LeaseEventPublisher} sends the client-wide mirror (the client's `emit`). */
+/** Where a `LeaseEventPublisher` sends the client-wide mirror (the client's `emit`). */
 export interface LeaseEventSink {
   emit<K extends keyof VaultEvents>(event: K, payload: VaultEvents[K]): void;
 }

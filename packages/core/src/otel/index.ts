@@ -107,7 +107,9 @@ const optionsSchema = z.strictObject({
  * `VAULT_CONFIG`); `uninstall()` removes it.
  *
  * @example
+ * ```ts
  * const telemetry = instrumentVault(vault, { tracerProvider, meterProvider });
+ * ```
  */
 export function instrumentVault(vault: Vault, options: VaultTelemetryOptions = {}): VaultTelemetry {
   const o = parseOptions(optionsSchema, options, 'instrumentVault');

@@ -5,7 +5,7 @@
  */
 import type { Transport, TransportRequestOptions, VaultMethod, VaultResponse } from './types.js';
 
-/** Wraps one transport request (e.g. in a span). `send` performs it with the options given. */
+/** @internal Wraps one transport request (e.g. in a span). `send` performs it with the options given. */
 export interface RequestTelemetry {
   request<TBody>(
     method: VaultMethod,

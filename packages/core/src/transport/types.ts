@@ -82,7 +82,7 @@ export interface TransportRequestOptions {
   onRetry?: (attempt: number) => void;
 }
 
-/** Sends requests to Vault. The HTTP implementation is {@link HttpTransport}; unit tests inject their own. */
+/** Sends requests to Vault. The HTTP implementation is `HttpTransport`; unit tests inject their own. */
 export interface Transport {
   /**
    * Sends `method path` (path relative to `/v1/`, no leading slash needed) and returns the parsed response.

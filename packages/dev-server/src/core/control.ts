@@ -47,7 +47,7 @@ export interface RequestLogEntry {
   durationMs: number;
 }
 
-/** Filter for {@link Control.requests}. */
+/** Filter for `Control.requests()` (the dev server's control API). */
 export interface RequestLogFilter extends RequestMatcher {
   status?: number;
 }

@@ -140,7 +140,10 @@ function headerValue(headers: RawRequest['headers'], name: string): string | und
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The dev server's core: mounts, tokens, policies, leases, wrapping, sealing and the request pipeline. */
+/**
+ * @internal The dev server's core: mounts, tokens, policies, leases, wrapping, sealing and the request pipeline.
+ * Reachable as {@link DevServer.core} for advanced tests; not a stable API.
+ */
 export class Core {
   readonly control = new Control();
   readonly leases: LeaseRegistry;

@@ -464,37 +464,39 @@ export class FieldData {
 // ---------------------------------------------------------------------------------------------------------------
 // Schema-less getters over a request's data (each returns `undefined` when the field is not given)
 
-type Data = Readonly<Record<string, unknown>>;
+/** A request body as the field getters read it: field name → decoded JSON value. */
+export type RequestData = Readonly<Record<string, unknown>>;
 
 /** True when `data[field]` was given (present and not JSON `null`). */
-export const has = (data: Data, field: string): boolean => data[field] !== undefined && data[field] !== null;
+export const has = (data: RequestData, field: string): boolean =>
+  data[field] !== undefined && data[field] !== null;
 /** `string` field. */
-export const getString = (data: Data, field: string): string | undefined =>
+export const getString = (data: RequestData, field: string): string | undefined =>
   parseField('string', data[field], field);
 /** `bool` field. */
-export const getBool = (data: Data, field: string): boolean | undefined =>
+export const getBool = (data: RequestData, field: string): boolean | undefined =>
   parseField('bool', data[field], field);
 /** `int` field. */
-export const getInt = (data: Data, field: string): number | undefined =>
+export const getInt = (data: RequestData, field: string): number | undefined =>
   parseField('int', data[field], field);
 /** `duration` field, in seconds (negative values refused). */
-export const getDuration = (data: Data, field: string): number | undefined =>
+export const getDuration = (data: RequestData, field: string): number | undefined =>
   parseField('duration', data[field], field);
 /** `comma-string-slice` field. */
-export const getCommaStringSlice = (data: Data, field: string): string[] | undefined =>
+export const getCommaStringSlice = (data: RequestData, field: string): string[] | undefined =>
   parseField('comma-string-slice', data[field], field);
 /** `string-slice` field. */
-export const getStringSlice = (data: Data, field: string): string[] | undefined =>
+export const getStringSlice = (data: RequestData, field: string): string[] | undefined =>
   parseField('string-slice', data[field], field);
 /** `map` field. */
-export const getMap = (data: Data, field: string): Record<string, unknown> | undefined =>
+export const getMap = (data: RequestData, field: string): Record<string, unknown> | undefined =>
   parseField('map', data[field], field);
 
 /**
  * The fields that were given: `data` without its `null`/`undefined` values (JSON `null` means "not given"), for code
  * that tests `data.x !== undefined` or `data.x ?? fallback`.
  */
-export function givenFields(data: Data): Record<string, unknown> {
+export function givenFields(data: RequestData): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data))
     if (value !== undefined && value !== null) out[key] = value;
