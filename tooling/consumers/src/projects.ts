@@ -20,6 +20,8 @@ export interface Program {
   entry: string;
   /** Run it with Node 22 from the registry's `node` package (`npx -p node@22`) instead of this Node. */
   node22?: boolean;
+  /** Run `prisma generate` (the project's Prisma CLI) on `schema.prisma` in `dir` before compiling. */
+  prismaGenerate?: boolean;
 }
 
 /** One temporary project: the packages it installs and the programs that share its node_modules. */
@@ -160,6 +162,13 @@ export const PROJECTS: Project[] = [
         entry: 'main.mjs',
       },
       expressProgram('express-5-cjs'),
+      {
+        name: 'knex-3-cjs',
+        dir: 'knex-cjs',
+        type: 'commonjs',
+        files: { 'js/knex.cjs': 'main.cjs' },
+        entry: 'main.cjs',
+      },
       nestProgram('nestjs-11'),
       {
         name: 'load-every-package',
@@ -175,6 +184,31 @@ export const PROJECTS: Project[] = [
     tarballs: ['@leasehold/core', '@leasehold/pg', '@leasehold/nestjs'],
     dependencies: { pg: '^8.16.0', ...nest(12), ...typescript },
     programs: [nestProgram('nestjs-12')],
+  },
+  {
+    name: 'prisma-7',
+    tarballs: ['@leasehold/core', '@leasehold/pg', '@leasehold/prisma'],
+    dependencies: {
+      pg: '^8.16.0',
+      '@prisma/client': '^7.0.0',
+      '@prisma/adapter-pg': '^7.0.0',
+      prisma: '^7.0.0',
+      ...typescript,
+    },
+    programs: [
+      {
+        name: 'prisma-7',
+        dir: 'prisma-7',
+        type: 'module',
+        files: { 'prisma/main.ts': 'main.ts', 'prisma/schema.prisma': 'schema.prisma' },
+        tsconfig: {
+          compilerOptions: { ...strict, module: 'node16', moduleResolution: 'node16' },
+          include: ['main.ts', 'generated/**/*.ts'],
+        },
+        entry: 'dist/main.js',
+        prismaGenerate: true,
+      },
+    ],
   },
   {
     name: 'older-majors',
