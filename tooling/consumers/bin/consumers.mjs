@@ -7,8 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 console.log('$ pnpm build');
+// LEASEHOLD_DECLARATIONS=true whatever the environment says: `pnpm test` builds without declarations, and the
+// tarballs must have them.
 const build = spawnSync('pnpm', ['build', '--output-logs=errors-only'], {
   cwd: root,
+  env: { ...process.env, LEASEHOLD_DECLARATIONS: 'true' },
   stdio: 'inherit',
   shell: process.platform === 'win32',
 });
