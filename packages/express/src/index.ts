@@ -1,6 +1,6 @@
 /**
  * @packageDocumentation
- * Express 5 middleware for Leasehold, on the core's `VaultHost` like the NestJS and Fastify adapters:
+ * Express 4 and 5 middleware for Leasehold, on the core's `VaultHost` like the NestJS and Fastify adapters:
  * `createVaultExpress()` (the client plus rotating databases typed from their factories), `req.vault`, a readiness
  * gate that answers 503 until the host is started (and while Vault is down), a health handler, and a graceful
  * shutdown that stops accepting, lets in-flight requests finish, closes the pools and revokes the leases.
