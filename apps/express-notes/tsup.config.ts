@@ -1,10 +1,10 @@
 import { defineConfig } from 'tsup';
+import { declarations } from '../../tooling/tsconfig/tsup.js';
 
 export default defineConfig({
   entry: ['src/app.ts', 'src/main.ts'],
   format: ['esm'],
-  // `pnpm test` builds without declarations (LEASEHOLD_DECLARATIONS=false); its one typecheck reads the sources.
-  dts: process.env.LEASEHOLD_DECLARATIONS === 'false' ? false : { entry: 'src/app.ts' },
+  dts: declarations ? { entry: 'src/app.ts' } : false,
   sourcemap: true,
   clean: true,
   target: 'node20',

@@ -1,6 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative } from 'node:path';
-import { defineConfig } from 'tsup';
+import { libraryConfig } from '../../tooling/tsconfig/tsup.js';
 
 /**
  * tsup's CommonJS code splitting (esbuild's ESM output turned into CommonJS afterwards) leaves the absolute path of
@@ -19,19 +19,13 @@ async function relativizeSourceMaps(dir: string): Promise<void> {
   }
 }
 
-export default defineConfig({
+export default libraryConfig({
   entry: {
     index: 'src/index.ts',
     'host/index': 'src/host/index.ts',
     'metrics/index': 'src/metrics/index.ts',
     'otel/index': 'src/otel/index.ts',
   },
-  format: ['esm', 'cjs'],
-  // Declarations are for the published package; `pnpm test` builds without them (LEASEHOLD_DECLARATIONS=false).
-  dts: process.env.LEASEHOLD_DECLARATIONS !== 'false',
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
   // Shared chunks: the main entry and `/host` use one copy of the client, its errors and its state.
   splitting: true,
   onSuccess: () => relativizeSourceMaps('dist'),

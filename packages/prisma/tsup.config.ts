@@ -1,12 +1,3 @@
-import { defineConfig } from 'tsup';
+import { libraryConfig } from '../../tooling/tsconfig/tsup.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  // Declarations are for the published package; `pnpm test` builds without them (LEASEHOLD_DECLARATIONS=false).
-  dts: process.env.LEASEHOLD_DECLARATIONS !== 'false',
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  splitting: false,
-});
+export default libraryConfig();
