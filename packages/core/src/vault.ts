@@ -208,11 +208,16 @@ export class Vault {
 
   /**
    * @internal While the circuit is open, probes Vault now (at most every 250 ms, shared by all callers) so that a
-   * lease or token about to end sees a Vault that is back without waiting for the next scheduled probe. Never
-   * rejects; a no-op while the circuit is closed.
+   * lease or token about to end sees a Vault that is back without waiting for the next scheduled probe. Resolves
+   * `true` when the circuit was open and is closed once the probe is done: Vault just came back, which every client
+   * of a fleet sees within a probe interval of the others (the caller spreads what it does next). Never rejects;
+   * `false` at once while the circuit is closed.
    */
-  probeIfOpen(): Promise<void> {
-    return this.#circuit?.probeNow() ?? Promise.resolve();
+  async probeIfOpen(): Promise<boolean> {
+    const circuit = this.#circuit;
+    if (!circuit?.state.open) return false;
+    await circuit.probeNow();
+    return !circuit.state.open;
   }
 
   /** The address in use (no credentials). */

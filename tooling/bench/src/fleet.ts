@@ -103,8 +103,13 @@ path "sys/leases/revoke" { capabilities = ["update"] }`,
         `${n} clients, token TTL 20 s, lease TTL 20 s; warm-up ${warmupS} s, steady window ${steadyS} s, outage ${outageS} s`,
     );
     const activity: number[] = [];
+    /** Which event each entry of `activity` was (same index), for the recovery breakdown. */
+    const kinds: string[] = [];
     const failures: Record<string, number> = {};
-    const mark = () => activity.push(performance.now());
+    const mark = (kind: string) => () => {
+      activity.push(performance.now());
+      kinds.push(kind);
+    };
     const fail = (name: string) => () => {
       failures[name] = (failures[name] ?? 0) + 1;
     };
@@ -115,7 +120,7 @@ path "sys/leases/revoke" { capabilities = ["update"] }`,
     for (let i = 0; i < n; i++) {
       const vault = createVault({ address: server.url, auth: auth.appRole({ roleId, secretId }) });
       for (const event of ['login', 'token:renewed', 'lease:renewed', 'lease:issued'] as const)
-        vault.on(event, mark);
+        vault.on(event, mark(event));
       for (const event of [
         'login:failed',
         'token:renew-failed',
@@ -198,6 +203,10 @@ path "sys/leases/revoke" { capabilities = ["update"] }`,
     const recovery = bins(activity, back, 10);
     const burst = Math.max(...recovery);
     console.log(`  recovery (10 s after unseal): ${recovery.join(' ')}`);
+    for (const kind of ['login', 'token:renewed', 'lease:renewed', 'lease:issued']) {
+      const times = activity.filter((_, i) => kinds[i] === kind);
+      console.log(`    ${kind.padEnd(14)} ${bins(times, back, 10).join(' ')}`);
+    }
 
     const fmt = (v: number, d = 2) => v.toFixed(d);
     console.log('');

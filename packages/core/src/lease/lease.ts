@@ -11,8 +11,8 @@
  *   that fails transiently (Vault unreachable, sealed, timed out) is retried in the background with backoff
  *   ({@link REVOKE_RETRY}) until it succeeds or the lease ends by itself; `close()` cancels the retries.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
- *   left) and keep the current value; they probe an open circuit first and wake up at once when it closes (Vault is
- *   back). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
+ *   left) and keep the current value; they probe an open circuit first and wake up when it closes (Vault is back):
+ *   at once when the held value has ended, else spread over half of its time left ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
  *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token.
  * - **State and events**: every transition goes through the handle's {@link LeaseEventPublisher}, which checks it
@@ -28,6 +28,7 @@ import {
   ExponentialBackoff,
   hasCappedWarning,
   LifetimeSchedule,
+  spreadWake,
   untilNextAttempt,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
@@ -140,6 +141,8 @@ export class LeaseHandle<T> implements Lease<T> {
   #lookupTimer: ReturnType<TimerSet['set']> | undefined;
   #expiryTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
+  /** When the backoff wait {@link #wake} cuts short ends by itself (clock ms). */
+  #pauseUntil = Number.POSITIVE_INFINITY;
   #failure: VaultError | undefined;
   readonly #readyWaiters: ReadyWaiters<LeaseSnapshot<T>>;
   #ended = false;
@@ -249,12 +252,39 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#startIssue('requested').catch(() => undefined);
   }
 
-  /** @internal Vault is reachable again: cut any backoff wait short. */
+  /** @internal Cuts a backoff wait short (close, or a renewal waiting for its backoff). */
   wake(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
     if (!this.#ended && !this.#flight) this.#held?.watcher?.wake();
+  }
+
+  /**
+   * @internal Vault answers again (the circuit closed). An issue attempt waiting for its backoff goes at once when
+   * the handle holds no usable value. While the held value is still valid it goes after {@link spreadWake} of the
+   * time that value has left — never later than its backoff: every client of a fleet sees Vault return within a
+   * probe interval of the others, and all their re-issues at that instant would be a burst of several times the
+   * steady rate, while each of them still serves. A renewal waiting for its backoff is woken by the watcher's own
+   * spread.
+   */
+  vaultRecovered(): void {
+    if (this.#ended) return;
+    const wake = this.#wake;
+    if (!wake) {
+      if (!this.#flight) this.#held?.watcher?.wake();
+      return;
+    }
+    const now = this.#vault.clock.now();
+    const wait = this.#recoveryWait();
+    if (wait <= 0) {
+      this.wake();
+      return;
+    }
+    if (now + wait >= this.#pauseUntil) return;
+    this.#timers.set(() => {
+      if (this.#wake === wake) this.wake();
+    }, wait);
   }
 
   /**
@@ -338,7 +368,13 @@ export class LeaseHandle<T> implements Lease<T> {
       this.#assertLive();
       // Vault seen as down (circuit open): ask for a probe first, so that a Vault that is back is used now rather
       // than at the next scheduled probe (shared and rate-limited by the circuit).
-      await this.#vault.probeIfOpen();
+      if (await this.#vault.probeIfOpen()) {
+        // This probe saw Vault return: while the held value still serves, re-issue after a spread wait (as when the
+        // circuit closes during a backoff), not at the instant the whole fleet sees Vault back.
+        this.#assertLive();
+        const wait = this.#recoveryWait();
+        if (wait > 0) await this.#pause(wait);
+      }
       this.#assertLive();
       try {
         const before = this.#tokenAccessor();
@@ -701,8 +737,16 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#timer = undefined;
   }
 
+  /** The wait before re-issuing once Vault is back: {@link spreadWake} of the held value's time left (0: none). */
+  #recoveryWait(): number {
+    const held = this.#held;
+    const left = held && !held.lost ? held.snap.expiresAt - this.#vault.clock.now() : 0;
+    return spreadWake(left, this.#vault.random);
+  }
+
   /** Waits `ms` on the clock; {@link wake} or close cut it short. */
   #pause(ms: number): Promise<void> {
+    this.#pauseUntil = this.#vault.clock.now() + ms;
     return new Promise<void>((resolve) => {
       const timer = this.#timers.set(() => {
         this.#wake = undefined;

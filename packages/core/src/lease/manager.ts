@@ -48,7 +48,7 @@ export class LeaseManager {
         for (const h of this.#handles.values()) h.tokenChanged(e.previousAccessor, dead);
       }),
       vault.on('circuit:close', () => {
-        for (const h of this.#handles.values()) h.wake();
+        for (const h of this.#handles.values()) h.vaultRecovered();
       }),
     );
   }

@@ -15,6 +15,7 @@ import {
   ExponentialBackoff,
   hasCappedWarning,
   LifetimeSchedule,
+  spreadWake,
   untilNextAttempt,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
@@ -85,8 +86,11 @@ export interface TokenManagerDeps {
   events: TypedEmitter<VaultEvents>;
   logger: Logger;
   options: TokenLifecycleOptions;
-  /** While Vault is seen as down (circuit open), probes it now; resolves when done, never rejects. */
-  probe?: () => Promise<void>;
+  /**
+   * While Vault is seen as down (circuit open), probes it now; resolves when done, `true` when Vault just came back
+   * (the circuit closed), never rejects.
+   */
+  probe?: () => Promise<boolean>;
 }
 
 export class TokenManager {
@@ -102,6 +106,8 @@ export class TokenManager {
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
   #pendingRelogin: (() => void) | undefined;
+  /** When {@link #reloginTimer} fires (clock ms). */
+  #reloginDueAt = Number.POSITIVE_INFINITY;
   #closed = false;
   #loginCount = 0;
 
@@ -189,18 +195,29 @@ export class TokenManager {
   }
 
   /**
-   * Vault answers again (the circuit closed): forget the login backoff so the next caller or the pending
-   * background re-login tries at once.
+   * Vault answers again (the circuit closed): forget the login backoff so that the next caller tries at once. A
+   * pending background re-login goes at once when the token is no longer usable; while it still is, it goes after
+   * {@link spreadWake} of the time the token has left (never later than its backoff), so that a fleet that sees
+   * Vault return together does not log in together.
    */
   vaultRecovered(): void {
     if (this.#closed) return;
+    const now = this.#d.clock.now();
     this.#loginBlockedUntil = 0;
-    this.#loginBackoff.reset(this.#d.clock.now());
+    this.#loginBackoff.reset(now);
     if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
-      const run = this.#pendingRelogin;
-      this.#timers.clear(this.#reloginTimer);
-      this.#reloginTimer = this.#timers.set(run, 0);
+      const wait = this.#recoveryWait();
+      if (now + wait < this.#reloginDueAt) this.#armRelogin(this.#pendingRelogin, wait);
     }
+  }
+
+  /** The wait before a background re-login once Vault is back: {@link spreadWake} of the token's usable time left. */
+  #recoveryWait(): number {
+    const cur = this.#current;
+    const now = this.#d.clock.now();
+    const left =
+      cur && cur.expiresAt !== undefined && this.#isValid(cur) ? cur.expiresAt - cur.marginMs - now : 0;
+    return spreadWake(left, this.#d.random);
   }
 
   /** Milliseconds until the next login attempt is allowed (0 = now). */
@@ -471,8 +488,17 @@ export class TokenManager {
       if (this.#closed) return;
       if (this.#current !== undefined && this.#current !== state) return; // someone else already logged in
       // Vault seen as down: probe first, so that a Vault that is back is used now, not at the next scheduled probe.
-      await this.#d.probe?.();
+      const back = (await this.#d.probe?.()) === true;
       if (this.#closed) return;
+      if (back) {
+        // This probe saw Vault return: while the token still serves, log in after a spread wait (as when the circuit
+        // closes while this re-login waits for its backoff), not at the instant the whole fleet sees Vault back.
+        const wait = this.#recoveryWait();
+        if (wait > 0) {
+          this.#armRelogin(run, wait);
+          return;
+        }
+      }
       try {
         await this.#login(reason, false);
       } catch {
@@ -486,12 +512,19 @@ export class TokenManager {
           { accessor: state.accessor, retryInMs: delay },
           'retrying Vault login in the background',
         );
-        this.#reloginTimer = this.#timers.set(run, delay);
+        this.#armRelogin(run, delay);
       }
     };
     const run = (): void => void attempt();
     this.#pendingRelogin = run;
-    this.#reloginTimer = this.#timers.set(run, 0);
+    this.#armRelogin(run, 0);
+  }
+
+  /** (Re)schedules the background re-login `run` after `delayMs`. */
+  #armRelogin(run: () => void, delayMs: number): void {
+    this.#timers.clear(this.#reloginTimer);
+    this.#reloginDueAt = this.#d.clock.now() + delayMs;
+    this.#reloginTimer = this.#timers.set(run, delayMs);
   }
 }
 

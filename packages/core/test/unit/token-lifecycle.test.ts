@@ -1,5 +1,5 @@
 import type { DevServer } from '@leasehold/dev-server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type AuthMethod,
   auth,
@@ -402,6 +402,65 @@ describe('token lifecycle (dev server and client on one manual clock)', () => {
     expect(health.token).toMatchObject({ ttl: 2, renewable: true });
     const text = JSON.stringify(health);
     for (const token of h.tokens) expect(text).not.toContain(token);
+  });
+});
+
+describe('Vault back (circuit:close) with a background re-login pending', () => {
+  it('a still-valid token logs in again after a wait spread over half its time left, not at once', async () => {
+    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    const attempts: number[] = [];
+    h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
+    down(h);
+    // Given up at 43 s (see below), then attempts at 43, 44 and 46 s; the next is due at 50 s.
+    await h.clock.advance(46_500);
+    expect(attempts).toEqual([43_000, 44_000, 46_000]);
+    up(h);
+    h.vault.emit('circuit:close', { openForMs: 3500 });
+    // spreadWake: 0.5 · min(10 s, (59 − 46.5 s) / 2) = 3.125 s (59 s: the end minus the 1 s safety margin).
+    await h.clock.advance(3124);
+    expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
+    await h.clock.advance(1);
+    const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 49_625]);
+    expect(h.vault.health().status).toBe('ready');
+  });
+
+  it('a re-login attempt whose probe sees Vault return waits a spread part of the time the token has left', async () => {
+    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    down(h);
+    await h.clock.advance(46_500); // attempts at 43, 44 and 46 s failed; the next is due at 50 s
+    up(h);
+    // That attempt's probe of the open circuit is what sees Vault return.
+    vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
+    // spreadWake: 0.5 · min(10 s, (59 − 50 s) / 2) = 2.25 s after it: 52.25 s, not 50 s.
+    await h.clock.advance(5749);
+    expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
+    await h.clock.advance(1);
+    const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 52_250]);
+  });
+
+  it('a token no longer usable (past its end minus the safety margin) logs in again at once', async () => {
+    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    const attempts: number[] = [];
+    h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
+    down(h);
+    await h.clock.advance(59_100);
+    // the attempts of the test below, then the 500 ms floor: the next is due at 59.315 s; the token stopped being
+    // usable at 59 s (its end minus the 1 s safety margin)
+    expect(attempts.slice(-3)).toEqual([57_815, 58_315, 58_815]);
+    expect(h.vault.health().status).toBe('down');
+    up(h);
+    h.vault.emit('circuit:close', { openForMs: 16_100 });
+    await h.clock.advance(0);
+    const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 59_100]);
   });
 });
 
