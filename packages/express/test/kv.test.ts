@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { auth, createVault, type Vault } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { freePort } from '@leasehold/test-env';
+import { freePort, waitFor } from '@leasehold/test-env';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gracefulShutdown, vaultHealthHandler, vaultMiddleware, vaultReadiness } from '../src/index.js';
@@ -149,7 +149,12 @@ describe('@leasehold/express', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
+    let entered: () => void = () => undefined;
+    const arrived = new Promise<void>((r) => {
+      entered = r;
+    });
     app.get('/slow', async (req, res) => {
+      entered();
       await gate;
       const { data } = await req.vault.kv.get<{ greeting: string }>('app');
       res.json({ greeting: data.reveal().greeting });
@@ -164,10 +169,9 @@ describe('@leasehold/express', () => {
     });
     await vault.ready({ timeoutMs: 30_000 });
     const inFlight = fetch(`${url}/slow`);
-    await new Promise((r) => setTimeout(r, 100));
+    await arrived; // the request is in the route, waiting on the gate
     const done = shutdown();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(http.listening).toBe(false);
+    await waitFor('the server stopped listening', () => !http.listening, 10_000);
     await expect(fetch(`${url}/secret`)).rejects.toThrow();
     expect(vault.closed).toBe(false); // still serving the in-flight request
     release();
@@ -183,18 +187,18 @@ describe('@leasehold/express', () => {
     const vault = createVault({ address: server.url, auth: auth.token({ token: server.rootToken }) });
     const { http } = await listen(buildApp(vault));
     const before = process.listenerCount('SIGUSR2');
-    let finished = false;
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((r) => {
+      finish = r;
+    });
     gracefulShutdown(http, vault, {
       signals: ['SIGUSR2'],
       exitOnSignal: false,
-      onShutdown: () => {
-        finished = true;
-      },
+      onShutdown: () => finish(),
     });
     expect(process.listenerCount('SIGUSR2')).toBe(before + 1);
     process.emit('SIGUSR2', 'SIGUSR2');
-    for (let i = 0; i < 50 && !finished; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(finished).toBe(true);
+    await finished;
     expect(vault.closed).toBe(true);
     expect(process.listenerCount('SIGUSR2')).toBe(before);
   });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { auth, createVault, type Vault, VaultError } from '@leasehold/core';
 import { type DevServer, startDevServer } from '@leasehold/dev-server';
-import { freePort, vaultRequest } from '@leasehold/test-env';
+import { freePort, vaultRequest, waitFor } from '@leasehold/test-env';
 import {
   ConfigurableModuleBuilder,
   Controller,
@@ -332,7 +332,10 @@ describe('@nestjs/config loader, observables, terminus', () => {
       await putSecret(server, 'watched', { v: 1 });
       const changes = firstValueFrom(kvChanges(vault, 'watched', { intervalMs: 100 }).pipe(take(1)));
       const requests = firstValueFrom(vaultEvents(vault, 'request').pipe(take(2), toArray()));
-      await new Promise((r) => setTimeout(r, 300));
+      // The watcher's first read (version 1, its baseline) is answered before version 2 is written.
+      const watched = () => server.requests({ path: 'secret/*/watched', status: 200 }).length;
+      const before = watched();
+      await waitFor("the watcher's first read", () => watched() > before, 10_000);
       await putSecret(server, 'watched', { v: 2 });
       const change = await changes;
       expect(change).toMatchObject({ path: 'watched', version: 2, previousVersion: 1 });
