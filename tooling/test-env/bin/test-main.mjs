@@ -32,6 +32,11 @@ const env = { ...process.env, LEASEHOLD_DECLARATIONS: 'false' };
 const TEST_CONCURRENCY = 4;
 /** Packages built at once: esbuild is CPU-bound, two per core pair is as fast as more. */
 const BUILD_CONCURRENCY = 2;
+/**
+ * How long one package's build or test run may take before it is stopped and counted as failed (seconds):
+ * `LEASEHOLD_TEST_PACKAGE_TIMEOUT_S`, default 900. A guard against a hung run, far above any package's time.
+ */
+const PACKAGE_TIMEOUT_S = packageTimeout();
 /** Where the duration of each package's last test run is kept, to start the longest first next time. */
 const durationsFile = join(root, 'node_modules/.cache/leasehold/test-durations.json');
 /**
@@ -57,6 +62,19 @@ const TYPICAL_SECONDS = {
   '@leasehold/doppler': 14,
   '@leasehold/consumers': 1,
 };
+
+function packageTimeout() {
+  const raw = process.env.LEASEHOLD_TEST_PACKAGE_TIMEOUT_S;
+  if (raw === undefined || raw === '') return 900;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    console.error(
+      `LEASEHOLD_TEST_PACKAGE_TIMEOUT_S must be a positive number of seconds (got "${raw}"); unset it for 900.`,
+    );
+    process.exit(2);
+  }
+  return seconds;
+}
 
 /** Runs `command args` in `cwd`, output inherited; resolves with its exit status. */
 function run(command, args, cwd = root) {
@@ -108,15 +126,33 @@ function commandFor(pkg, script, plain, tool, args) {
  */
 function runCollected(label, command, args, cwd) {
   const started = Date.now();
+  console.log(`${label}: started`);
   return new Promise((resolve) => {
     const chunks = [];
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (c) => chunks.push(c));
     child.stderr.on('data', (c) => chunks.push(c));
+    // A hung run is stopped (SIGTERM, then SIGKILL 10 s later) and fails with a message, instead of holding the
+    // whole command forever with its output unseen.
+    let timedOut = false;
+    const guard = setTimeout(() => {
+      timedOut = true;
+      chunks.push(
+        Buffer.from(
+          `stopped: still running after ${PACKAGE_TIMEOUT_S} s (LEASEHOLD_TEST_PACKAGE_TIMEOUT_S)\n`,
+        ),
+      );
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }, PACKAGE_TIMEOUT_S * 1000);
+    let settled = false;
     const finish = (status) => {
+      if (settled) return; // 'error' and 'close' can both come
+      settled = true;
+      clearTimeout(guard);
       const text = Buffer.concat(chunks).toString('utf8').replace(/\n$/, '');
       if (text) process.stdout.write(`${text.replace(/^/gm, `${label}: `)}\n`);
-      resolve({ status, seconds: (Date.now() - started) / 1000 });
+      resolve({ status: timedOut && status === 0 ? 1 : status, seconds: (Date.now() - started) / 1000 });
     };
     child.on('error', (error) => {
       chunks.push(Buffer.from(`could not start ${command}: ${error.message}\n`));
