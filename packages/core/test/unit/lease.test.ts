@@ -102,6 +102,46 @@ async function harness(extra: VaultOptions = {}, options: HarnessOptions = {}) {
 }
 type Harness = Awaited<ReturnType<typeof harness>>;
 
+/**
+ * A 60 s non-renewable lease (re-issued 20 s before its end, retries 10 s apart) on a Vault that stops answering
+ * at 39 s: its re-issue at 40 s fails. `t0`: the instant it was issued.
+ */
+async function reissueInOutage() {
+  const h = await harness(
+    { leases: { rotationMarginMs: 20_000, retry: { initialMs: 10_000, maxMs: 10_000 } } },
+    { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
+  );
+  const lease = h.vault.database.credentials('app');
+  const first = await readyLease(lease);
+  const t0 = h.clock.now();
+  expect(first.expiresAt - t0).toBe(60_000);
+  await h.clock.advance(39_000);
+  h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+  return { h, lease, t0 };
+}
+
+/**
+ * Asserts that the lease of {@link reissueInOutage} is re-issued exactly `at` ms after `t0` (its only other request
+ * being the failed one at 40 s): still generation 1 and serving (`expiring`) 1 ms before, generation 2 at `at`.
+ */
+async function reissuedAt(
+  { h, lease, t0 }: Awaited<ReturnType<typeof reissueInOutage>>,
+  at: number,
+): Promise<void> {
+  await h.clock.advanceTo(t0 + at - 1);
+  expect(lease.current().generation).toBe(1);
+  expect(lease.state).toBe('expiring');
+  await h.clock.advance(1);
+  expect(
+    h.server.requests({ path: 'database/creds/app' }).map((r) => [Date.parse(r.time) - t0, r.status]),
+  ).toEqual([
+    [0, 200],
+    [40_000, 0],
+    [at, 200],
+  ]);
+  expect(lease.current().generation).toBe(2);
+}
+
 function assertNoSecrets(h: Harness, extra: unknown[] = []): void {
   const haystack = [...h.logs, JSON.stringify(h.events), JSON.stringify(extra)].join('\n');
   expect(haystack).not.toMatch(/pw-secret|KEY-secret|static-password/);
@@ -538,76 +578,29 @@ describe('lease state machine (dev server on one manual clock)', () => {
   });
 
   it('circuit:close cuts a re-issue backoff short: spread over half the time the held value has left', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 20_000, retry: { initialMs: 10_000, maxMs: 10_000 } } },
-      { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(lease);
-    const t0 = h.clock.now();
-    expect(first.expiresAt - t0).toBe(60_000);
-    await h.clock.advance(39_000);
-    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    const { h, lease, t0 } = await reissueInOutage();
     // the re-issue due at 40 s (60 s − the 20 s margin) fails; the next attempt waits min(10 s, 20 s / 3) = 6.667 s
     await h.clock.advance(2000);
     h.server.clearFaults();
     h.vault.emit('circuit:close', { openForMs: 1000 });
     // spreadWake: 0.5 · min(10 s, (60 − 41 s) / 2) = 4.75 s after Vault's return (45.75 s), before the backoff's
     // 46.667 s; the held value serves meanwhile.
-    await h.clock.advance(4749);
-    expect(lease.current().generation).toBe(1);
-    expect(lease.state).toBe('expiring');
-    await h.clock.advance(1);
-    expect(
-      h.server.requests({ path: 'database/creds/app' }).map((r) => [Date.parse(r.time) - t0, r.status]),
-    ).toEqual([
-      [0, 200],
-      [40_000, 0],
-      [45_750, 200],
-    ]);
-    expect(lease.current().generation).toBe(2);
+    await reissuedAt({ h, lease, t0 }, 45_750);
   });
 
   it('a re-issue attempt whose probe sees Vault return waits a spread part of the time the held value has left', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 20_000, retry: { initialMs: 10_000, maxMs: 10_000 } } },
-      { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    await readyLease(lease);
-    const t0 = h.clock.now();
-    await h.clock.advance(39_000);
-    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    const { h, lease, t0 } = await reissueInOutage();
     await h.clock.advance(2000); // the attempt at 40 s fails; the next is due at 40 + min(10, 20 / 3) = 46.667 s
     h.server.clearFaults();
     // The next attempt's probe of the open circuit is what sees Vault return (as in a fleet, where every client's
     // probe sees it within a probe interval of the others).
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
-    await h.clock.advance(5667);
     // spreadWake: 0.5 · min(10 s, (60 − 46.667 s) / 2) = 3.333 s after that probe: 50 s, not 46.667 s.
-    await h.clock.advance(3332);
-    expect(lease.current().generation).toBe(1);
-    await h.clock.advance(1);
-    expect(
-      h.server.requests({ path: 'database/creds/app' }).map((r) => [Date.parse(r.time) - t0, r.status]),
-    ).toEqual([
-      [0, 200],
-      [40_000, 0],
-      [50_000, 200],
-    ]);
-    expect(lease.current().generation).toBe(2);
+    await reissuedAt({ h, lease, t0 }, 50_000);
   });
 
   it('circuit:close re-issues at once when the held value has ended', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 20_000, retry: { initialMs: 10_000, maxMs: 10_000 } } },
-      { roles: { app: { ttl: 60, maxTtl: 60, renewable: false } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    await readyLease(lease);
-    const t0 = h.clock.now();
-    await h.clock.advance(39_000);
-    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    const { h, lease, t0 } = await reissueInOutage();
     await h.clock.advance(22_500); // the value ended at 60 s
     expect(lease.state).toBe('expired');
     h.server.clearFaults();

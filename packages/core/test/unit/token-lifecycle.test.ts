@@ -405,14 +405,23 @@ describe('token lifecycle (dev server and client on one manual clock)', () => {
   });
 });
 
+/**
+ * A batch token of 60 s (never renewable: given up at 43 s, Vault's grace) on a Vault that stops answering at once:
+ * its background re-login attempts fail. `attempts`: their instants since `start`.
+ */
+async function batchTokenInOutage() {
+  const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
+  const start = h.clock.now();
+  await h.vault.ready();
+  const attempts: number[] = [];
+  h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
+  down(h);
+  return { h, start, attempts };
+}
+
 describe('Vault back (circuit:close) with a background re-login pending', () => {
   it('a still-valid token logs in again after a wait spread over half its time left, not at once', async () => {
-    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
-    const start = h.clock.now();
-    await h.vault.ready();
-    const attempts: number[] = [];
-    h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
-    down(h);
+    const { h, start, attempts } = await batchTokenInOutage();
     // Given up at 43 s (see below), then attempts at 43, 44 and 46 s; the next is due at 50 s.
     await h.clock.advance(46_500);
     expect(attempts).toEqual([43_000, 44_000, 46_000]);
@@ -428,10 +437,7 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
   });
 
   it('a re-login attempt whose probe sees Vault return waits a spread part of the time the token has left', async () => {
-    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
-    const start = h.clock.now();
-    await h.vault.ready();
-    down(h);
+    const { h, start, attempts } = await batchTokenInOutage();
     await h.clock.advance(46_500); // attempts at 43, 44 and 46 s failed; the next is due at 50 s
     up(h);
     // That attempt's probe of the open circuit is what sees Vault return.
@@ -445,12 +451,7 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
   });
 
   it('a token no longer usable (past its end minus the safety margin) logs in again at once', async () => {
-    const h = await harness({ token_type: 'batch', token_ttl: '60s', token_max_ttl: '60s' });
-    const start = h.clock.now();
-    await h.vault.ready();
-    const attempts: number[] = [];
-    h.vault.on('login:failed', () => attempts.push(h.clock.now() - start));
-    down(h);
+    const { h, start, attempts } = await batchTokenInOutage();
     await h.clock.advance(59_100);
     // the attempts of the test below, then the 500 ms floor: the next is due at 59.315 s; the token stopped being
     // usable at 59 s (its end minus the 1 s safety margin)
