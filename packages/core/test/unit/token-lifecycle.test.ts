@@ -438,7 +438,8 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
 
   it('a re-login attempt whose probe sees Vault return waits a spread part of the time the token has left', async () => {
     const { h, start, attempts } = await batchTokenInOutage();
-    await h.clock.advance(46_500); // attempts at 43, 44 and 46 s failed; the next is due at 50 s
+    await h.clock.advance(46_500);
+    expect(attempts).toEqual([43_000, 44_000, 46_000]); // the next is due at 50 s
     up(h);
     // That attempt's probe of the open circuit is what sees Vault return.
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
