@@ -1,24 +1,24 @@
 #!/usr/bin/env node
-// `pnpm test`: the main tier, in steps that stop at the first failure.
-//  1. `biome check .` once over the whole repository (lint and format);
-//  2. `turbo run generate` (the Prisma client the tests and the type-check read);
-//  3. at the same time:
-//     - every workspace package's JavaScript build without declarations (LEASEHOLD_DECLARATIONS=false: esbuild
-//       only; the tests run the JavaScript, and declarations are checked by the packaging tier), and
-//     - `pnpm typecheck`'s one TypeScript program over every package's sources, tests and type tests (the root
-//       tsconfig.json), instead of one program per package that re-reads its dependencies' declarations;
-//  4. every package's Vitest run, four packages at a time (each with up to three files at once), the longest first.
-//     They mostly wait on PostgreSQL and HTTP, so they run after the compilers rather than beside them, and no more
-//     than four at once: on a small machine, more only makes the real-time leases of the integration tests compete
-//     for the CPU (a lease re-issued after its end) without finishing sooner.
+// `pnpm test`: the main tier. It fails if any step fails:
+//  - `biome check .` once over the whole repository (lint and format);
+//  - `turbo run generate` (the Prisma client the tests and the type-check read);
+//  - every workspace package's JavaScript build without declarations (LEASEHOLD_DECLARATIONS=false: esbuild only;
+//    the tests run the JavaScript, and declarations are checked by the packaging tier);
+//    these three start together, and the tests start once all three are done;
+//  - `pnpm typecheck`'s one TypeScript program over every package's sources, tests and type tests (the root
+//    tsconfig.json), once the client is generated, beside the tests: both are CPU-bound, but the tests also wait on
+//    PostgreSQL and HTTP, and the type-check fills those gaps instead of holding every test back;
+//  - every package's Vitest run, four packages at a time (each with up to three files at once), the longest first:
+//    on a small machine, more at once only makes the real-time leases of the integration tests compete for the CPU
+//    (a lease re-issued after its end) without finishing sooner.
 //
-// Steps 3 and 4 start the packages' `tsup` and `vitest run` directly, not through turbo and `pnpm run`: a JavaScript
-// build has no order (each package's imports of the others stay imports), and `pnpm run` cost about a CPU-second per
-// package and task — on a 2-core machine the build step went from 46 to 22 CPU-s and from 29 s to 13 s. A package
-// whose script is anything else than plain `tsup` / `vitest run` is run with `pnpm run`.
+// The builds and the tests start the packages' `tsup` and `vitest run` directly, not through turbo and `pnpm run`:
+// a JavaScript build has no order (each package's imports of the others stay imports), and `pnpm run` cost about a
+// CPU-second per package and task — on a 2-core machine the builds went from 46 to 22 CPU-s and from 29 s to 13 s.
+// A package whose script is anything else than plain `tsup` / `vitest run` is run with `pnpm run`.
 //
-// With arguments (e.g. `--filter=@leasehold/core...`, `--force`, `--continue`), steps 2–4 go through turbo
-// instead, and the arguments are passed to every turbo run; `turbo run test` also caches passing packages.
+// With arguments (e.g. `--filter=@leasehold/core...`, `--force`, `--continue`), the steps run one after another as
+// before, through turbo, with the arguments passed to every turbo run; `turbo run test` also caches passing packages.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -247,9 +247,9 @@ const typecheck = () =>
     status === 0 ? run('tsc', ['-p', 'tooling/vitest/tsconfig.json']) : status,
   );
 
-stopOnFailure(await run('biome', ['check', '.']));
-stopOnFailure(await run('turbo', ['run', 'generate', '--output-logs=errors-only', ...extra]));
 if (extra.length > 0) {
+  stopOnFailure(await run('biome', ['check', '.']));
+  stopOnFailure(await run('turbo', ['run', 'generate', '--output-logs=errors-only', ...extra]));
   stopOnFailure(
     ...(await Promise.all([
       run('turbo', ['run', 'build', '--output-logs=errors-only', ...extra]),
@@ -258,11 +258,16 @@ if (extra.length > 0) {
   );
   stopOnFailure(await run('turbo', ['run', 'test', '--concurrency=4', ...extra]));
 } else {
+  // Lint, code generation and the builds start together: none needs another's output (a JavaScript build does not
+  // read the generated Prisma client; the type-check and the tests do, so they wait for it).
   const packages = workspacePackages();
-  const typechecked = typecheck();
-  const built = await buildAll(packages);
+  const built = buildAll(packages);
+  const linted = run('biome', ['check', '.']);
+  const generated = run('turbo', ['run', 'generate', '--output-logs=errors-only']);
+  const typechecked = generated.then((status) => (status === 0 ? typecheck() : status));
   // The type-check goes on beside the tests: both are CPU-bound, but the tests also wait on PostgreSQL and
   // HTTP, and the type-check fills those gaps instead of holding every test back until it is done.
-  if (built !== 0) stopOnFailure(built, await typechecked);
+  const ready = await Promise.all([linted, generated, built]);
+  if (ready.some((status) => status !== 0)) stopOnFailure(...ready, await typechecked);
   stopOnFailure(...(await Promise.all([testAll(packages), typechecked])));
 }
