@@ -23,8 +23,10 @@ import {
   type ExpiringReason,
   type LifetimeSchedule,
   type LifetimeStep,
+  lifetimeStart,
   spreadRenewal,
   spreadWake,
+  wakeBefore,
 } from './lifetime.js';
 
 /** What one successful renewal granted, validated by the client. */
@@ -124,9 +126,10 @@ export class LifetimeWatcher {
     if (this.#random) {
       const now = this.#now();
       const end = Math.min(this.#schedule.expiresAt, this.#client.endAt?.() ?? Number.POSITIVE_INFINITY);
-      const wait = spreadWake(end - now, this.#random);
+      const wait = wakeBefore(end - now, this.#dueAt - now, this.#random);
+      if (wait === undefined) return;
       if (wait > 0) {
-        if (now + wait < this.#dueAt) this.#at(wait, () => void this.#renew());
+        this.#at(wait, () => void this.#renew());
         return;
       }
     }
@@ -187,12 +190,14 @@ export class LifetimeWatcher {
     this.#renewing = false;
     if (this.#stopped || !this.#client.live()) return;
     const now = this.#now();
-    this.#client.renewed(outcome, requestedAt);
+    // The client and the schedule count the new TTL from the same instant.
+    const from = lifetimeStart(requestedAt, now);
+    this.#client.renewed(outcome, from);
     this.#follow(
       this.#schedule.renewed(outcome.ttlMs, now, {
         capped: outcome.capped,
         renewable: outcome.renewable,
-        requestedAt,
+        requestedAt: from,
       }),
     );
   }

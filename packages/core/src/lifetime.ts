@@ -120,6 +120,26 @@ export function spreadRenewal(delayMs: number, random: RandomSource): number {
   return Math.round(delayMs * (1 - RENEW_SPREAD * random()));
 }
 
+/**
+ * When a lifetime granted by a request sent at `requestedAt` and answered at `now` starts counting (ms): the send
+ * time — Vault started the TTL when it handled the request, which is no earlier, so counting from there never
+ * overestimates the time left however long the answer took — and never later than the answer (a clock that
+ * stepped back meanwhile).
+ */
+export function lifetimeStart(requestedAt: number | undefined, now: number): number {
+  return Math.min(requestedAt ?? now, now);
+}
+
+/**
+ * The wait after which something due in `dueInMs` should run now that Vault answers again, or `undefined` to leave
+ * it as it is: {@link spreadWake} of the `leftMs` the credential still has (0: at once, when it has ended), but never
+ * later than it was due anyway (its backoff).
+ */
+export function wakeBefore(leftMs: number, dueInMs: number, random: RandomSource): number | undefined {
+  const wait = spreadWake(leftMs, random);
+  return wait < dueInMs ? wait : undefined;
+}
+
 /** Renewals woken by Vault's return are spread over at most this long (ms): see {@link spreadWake}. */
 export const WAKE_SPREAD_MS = 10_000;
 
@@ -205,7 +225,7 @@ export class LifetimeSchedule {
     this.#backoffOptions = { ...RENEW_BACKOFF, ...options.backoff };
     this.#renewable = options.renewable;
     this.#createdAt = options.now;
-    this.#start = Math.min(options.requestedAt ?? options.now, options.now);
+    this.#start = lifetimeStart(options.requestedAt, options.now);
     this.#lastLeaseMs = Math.max(0, options.leaseDurationMs);
     this.#priorMs = this.#lastLeaseMs;
     this.#graceMs = calculateGrace(this.#lastLeaseMs, this.#incrementMs, this.#random);
@@ -239,7 +259,7 @@ export class LifetimeSchedule {
   /** Reports a successful renewal granting `leaseDurationMs` at `now`. */
   renewed(leaseDurationMs: number, now: number, info: RenewedInfo = {}): LifetimeStep {
     this.#backoff = undefined;
-    this.#start = Math.min(info.requestedAt ?? now, now);
+    this.#start = lifetimeStart(info.requestedAt, now);
     this.#lastLeaseMs = Math.max(0, leaseDurationMs);
     if (info.capped) {
       this.#renewable = false;

@@ -12,7 +12,9 @@
  *   ({@link REVOKE_RETRY}) until it succeeds or the lease ends by itself; `close()` cancels the retries.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
  *   left) and keep the current value; they probe an open circuit first and wake up when it closes (Vault is back):
- *   at once when the held value has ended, else spread over half of its time left ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
+ *   at once when the held value has ended, else spread over half of its time left
+ *   ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is
+ *   re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
  *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token.
  * - **State and events**: every transition goes through the handle's {@link LeaseEventPublisher}, which checks it
@@ -28,8 +30,10 @@ import {
   ExponentialBackoff,
   hasCappedWarning,
   LifetimeSchedule,
+  lifetimeStart,
   spreadWake,
   untilNextAttempt,
+  wakeBefore,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -276,12 +280,12 @@ export class LeaseHandle<T> implements Lease<T> {
       return;
     }
     const now = this.#vault.clock.now();
-    const wait = this.#recoveryWait();
-    if (wait <= 0) {
+    const wait = wakeBefore(this.#valueLeft(), this.#pauseUntil - now, this.#vault.random);
+    if (wait === undefined) return;
+    if (wait === 0) {
       this.wake();
       return;
     }
-    if (now + wait >= this.#pauseUntil) return;
     this.#timers.set(() => {
       if (this.#wake === wake) this.wake();
     }, wait);
@@ -372,7 +376,7 @@ export class LeaseHandle<T> implements Lease<T> {
         // This probe saw Vault return: while the held value still serves, re-issue after a spread wait (as when the
         // circuit closes during a backoff), not at the instant the whole fleet sees Vault back.
         this.#assertLive();
-        const wait = this.#recoveryWait();
+        const wait = spreadWake(this.#valueLeft(), this.#vault.random);
         if (wait > 0) await this.#pause(wait);
       }
       this.#assertLive();
@@ -417,7 +421,7 @@ export class LeaseHandle<T> implements Lease<T> {
     requestedAt: number,
   ): LeaseSnapshot<T> {
     const now = this.#vault.clock.now();
-    const from = Math.min(requestedAt, now);
+    const from = lifetimeStart(requestedAt, now);
     const prev = this.#held;
     this.#timers.clear(this.#expiryTimer);
     this.#expiryTimer = undefined;
@@ -737,11 +741,10 @@ export class LeaseHandle<T> implements Lease<T> {
     this.#timer = undefined;
   }
 
-  /** The wait before re-issuing once Vault is back: {@link spreadWake} of the held value's time left (0: none). */
-  #recoveryWait(): number {
+  /** How long the held value still serves (ms; 0 or less when there is none, it ended or its token is gone). */
+  #valueLeft(): number {
     const held = this.#held;
-    const left = held && !held.lost ? held.snap.expiresAt - this.#vault.clock.now() : 0;
-    return spreadWake(left, this.#vault.random);
+    return held && !held.lost ? held.snap.expiresAt - this.#vault.clock.now() : 0;
   }
 
   /** Waits `ms` on the clock; {@link wake} or close cut it short. */

@@ -15,8 +15,10 @@ import {
   ExponentialBackoff,
   hasCappedWarning,
   LifetimeSchedule,
+  lifetimeStart,
   spreadWake,
   untilNextAttempt,
+  wakeBefore,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -206,18 +208,17 @@ export class TokenManager {
     this.#loginBlockedUntil = 0;
     this.#loginBackoff.reset(now);
     if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
-      const wait = this.#recoveryWait();
-      if (now + wait < this.#reloginDueAt) this.#armRelogin(this.#pendingRelogin, wait);
+      const wait = wakeBefore(this.#usableLeft(), this.#reloginDueAt - now, this.#d.random);
+      if (wait !== undefined) this.#armRelogin(this.#pendingRelogin, wait);
     }
   }
 
-  /** The wait before a background re-login once Vault is back: {@link spreadWake} of the token's usable time left. */
-  #recoveryWait(): number {
+  /** How long the current token is still used (ms; 0 when there is none or it is past its safety margin). */
+  #usableLeft(): number {
     const cur = this.#current;
-    const now = this.#d.clock.now();
-    const left =
-      cur && cur.expiresAt !== undefined && this.#isValid(cur) ? cur.expiresAt - cur.marginMs - now : 0;
-    return spreadWake(left, this.#d.random);
+    return cur && cur.expiresAt !== undefined && this.#isValid(cur)
+      ? cur.expiresAt - cur.marginMs - this.#d.clock.now()
+      : 0;
   }
 
   /** Milliseconds until the next login attempt is allowed (0 = now). */
@@ -357,7 +358,7 @@ export class TokenManager {
 
   /** The state of a token from `result`, whose login started at `requestedAt` (its TTL counts from there). */
   #stateFrom(result: LoginResult, requestedAt: number): TokenState {
-    const from = Math.min(requestedAt, this.#d.clock.now());
+    const from = lifetimeStart(requestedAt, this.#d.clock.now());
     return {
       token: Redacted.of(result.token),
       accessor: result.accessor,
@@ -493,7 +494,7 @@ export class TokenManager {
       if (back) {
         // This probe saw Vault return: while the token still serves, log in after a spread wait (as when the circuit
         // closes while this re-login waits for its backoff), not at the instant the whole fleet sees Vault back.
-        const wait = this.#recoveryWait();
+        const wait = spreadWake(this.#usableLeft(), this.#d.random);
         if (wait > 0) {
           this.#armRelogin(run, wait);
           return;

@@ -10,6 +10,7 @@ import {
   spreadRenewal,
   spreadWake,
 } from '../../src/index.js';
+import { lifetimeStart, wakeBefore } from '../../src/lifetime.js';
 import { LifetimeWatcher } from '../../src/lifetime-watcher.js';
 import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
 
@@ -394,5 +395,23 @@ describe('spreadWake', () => {
     expect(spreadWake(9000, () => 0)).toBe(0);
     expect(spreadWake(0, () => 0.5)).toBe(0);
     expect(spreadWake(-5, () => 0.5)).toBe(0);
+  });
+});
+
+describe('wakeBefore', () => {
+  it('is the spread wait when it comes before what was due, undefined (leave it) when not; 0 once ended', () => {
+    expect(wakeBefore(60_000, 8000, () => 0.5)).toBe(5000);
+    expect(wakeBefore(60_000, 5000, () => 0.5)).toBeUndefined();
+    expect(wakeBefore(60_000, 4000, () => 0.5)).toBeUndefined();
+    expect(wakeBefore(0, 4000, () => 0.5)).toBe(0);
+    expect(wakeBefore(-5, Number.POSITIVE_INFINITY, () => 0.5)).toBe(0);
+  });
+});
+
+describe('lifetimeStart', () => {
+  it("is the request's send time, never later than the answer; the answer's time without one", () => {
+    expect(lifetimeStart(T0, T0 + 800)).toBe(T0);
+    expect(lifetimeStart(T0 + 900, T0 + 800)).toBe(T0 + 800); // the clock stepped back during the request
+    expect(lifetimeStart(undefined, T0 + 800)).toBe(T0 + 800);
   });
 });
