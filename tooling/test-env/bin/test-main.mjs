@@ -162,6 +162,23 @@ function runCollected(label, command, args, cwd) {
   });
 }
 
+/**
+ * Runs `script` of each package (the tool directly when the script is exactly `plain`, see {@link commandFor}),
+ * `limit` at a time, in the order given; resolves with `{ pkg, status, seconds }` for each.
+ */
+function runScripts(packages, script, plain, tool, args, limit) {
+  return pool(
+    packages.map((pkg) => () => {
+      const [command, commandArgs] = commandFor(pkg, script, plain, tool, args);
+      return runCollected(`${pkg.name}:${script}`, command, commandArgs, pkg.dir).then((r) => ({
+        pkg,
+        ...r,
+      }));
+    }),
+    limit,
+  );
+}
+
 /** Runs `jobs` (functions returning a promise) `limit` at a time, in order; resolves with their results. */
 async function pool(jobs, limit) {
   const results = new Array(jobs.length);
@@ -181,13 +198,7 @@ async function buildAll(packages) {
   const started = Date.now();
   const builds = packages.filter((p) => p.scripts.build);
   console.log(`\n$ build (JavaScript only) of ${builds.length} packages, ${BUILD_CONCURRENCY} at a time`);
-  const results = await pool(
-    builds.map((pkg) => () => {
-      const [command, args] = commandFor(pkg, 'build', 'tsup', 'tsup', ['--silent']);
-      return runCollected(`${pkg.name}:build`, command, args, pkg.dir).then((r) => ({ pkg, ...r }));
-    }),
-    BUILD_CONCURRENCY,
-  );
+  const results = await runScripts(builds, 'build', 'tsup', 'tsup', ['--silent'], BUILD_CONCURRENCY);
   const failed = results.filter((r) => r.status !== 0);
   for (const r of failed) console.error(`${r.pkg.name}: build failed (exit ${r.status})`);
   console.log(
@@ -215,13 +226,7 @@ async function testAll(packages) {
   };
   const tests = packages.filter((p) => p.scripts.test).sort((a, b) => expected(b) - expected(a));
   console.log(`\n$ vitest run in ${tests.length} packages, ${TEST_CONCURRENCY} at a time, the longest first`);
-  const results = await pool(
-    tests.map((pkg) => () => {
-      const [command, args] = commandFor(pkg, 'test', 'vitest run', 'vitest', ['run']);
-      return runCollected(`${pkg.name}:test`, command, args, pkg.dir).then((r) => ({ pkg, ...r }));
-    }),
-    TEST_CONCURRENCY,
-  );
+  const results = await runScripts(tests, 'test', 'vitest run', 'vitest', ['run'], TEST_CONCURRENCY);
   const durations = { ...known };
   for (const r of results) if (r.status === 0) durations[r.pkg.name] = Math.round(r.seconds);
   try {

@@ -420,9 +420,7 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
           'synchronous_commit=off',
           '-c',
           'full_page_writes=off',
-          ...(options.scramIterations === undefined
-            ? []
-            : ['-c', `scram_iterations=${options.scramIterations}`]),
+          ...(iterations === undefined ? [] : ['-c', `scram_iterations=${iterations}`]),
         ],
         user,
       );
