@@ -131,6 +131,15 @@ export function lifetimeStart(requestedAt: number | undefined, now: number): num
 }
 
 /**
+ * When a value replaced at `now` is revoked at the latest, whether or not its consumers drained (ms since epoch):
+ * `drainTimeoutMs` after the rotation, or at `until` (just before the value ends), whichever comes first; never
+ * before `now`. `Infinity` when neither bounds it.
+ */
+export function drainDeadline(until: number, drainTimeoutMs: number | undefined, now: number): number {
+  return Math.max(now, Math.min(until, now + (drainTimeoutMs ?? Number.POSITIVE_INFINITY)));
+}
+
+/**
  * The wait after which something due in `dueInMs` should run now that Vault answers again, or `undefined` to leave
  * it as it is: {@link spreadWake} of the `leftMs` the credential still has (0: at once, when it has ended), but never
  * later than it was due anyway (its backoff).

@@ -38,6 +38,11 @@ export interface RotatingKnexPoolConfig {
    * credentials (default: 30 s for those, no bound for a free connection).
    */
   acquireTimeoutMillis?: number;
+  /**
+   * Longest time a rotation spreads the replacement of old connections over (ms, default 30 000; 0 = at once). See
+   * `@leasehold/pg`'s `rotationWindowMs`.
+   */
+  rotationWindowMs?: number;
 }
 
 /** Options of {@link createRotatingKnex}. */
@@ -96,6 +101,7 @@ function validateKnexOptions(options: unknown): void {
   checkOption(CREATE, 'pool.min', p.min, 'nonNegativeInteger');
   checkOption(CREATE, 'pool.idleTimeoutMillis', p.idleTimeoutMillis, 'ms');
   checkOption(CREATE, 'pool.acquireTimeoutMillis', p.acquireTimeoutMillis, 'ms');
+  checkOption(CREATE, 'pool.rotationWindowMs', p.rotationWindowMs, 'ms');
 }
 
 /**
@@ -120,8 +126,9 @@ function retryDroppedStatements(db: Knex, pool: RotatingPool): void {
 
 /**
  * Creates a normal Knex instance (PostgreSQL) over a rotating `pg.Pool` from `@leasehold/pg`: every pooled connection
- * carries its credential generation; on rotation idle old connections close at once and busy ones when released, so
- * no query fails, and the old lease is revoked once they are gone. `db.destroy()` ends the pool and revokes the lease.
+ * carries its credential generation; on rotation the old connections are replaced one by one over the rotation window
+ * (`pool.rotationWindowMs`), so no query fails or waits for a burst of logins, and the old lease is revoked once they
+ * are gone. `db.destroy()` ends the pool and revokes the lease.
  *
  * Needs knex ≥ 3.3 (the `connectionPool` option).
  */
@@ -150,6 +157,7 @@ export function createRotatingKnex(options: RotatingKnexOptions): RotatingKnex {
     min: poolConfig?.min ?? 0,
     idleTimeoutMillis: poolConfig?.idleTimeoutMillis ?? 10_000,
     connectionTimeoutMillis: poolConfig?.acquireTimeoutMillis,
+    rotationWindowMs: poolConfig?.rotationWindowMs,
     revokeOnEnd,
   };
   validateRotatingPoolOptions(poolOptions, CREATE);

@@ -212,6 +212,10 @@ export function defineRotatingKnexSuite(tier: TestTier): void {
         /"pool\.acquireTimeoutMillis"/,
       );
       config(
+        () => createRotatingKnex({ vault, role: 'x', client: 'pg', pool: { rotationWindowMs: 1.5 } }),
+        /"pool\.rotationWindowMs".*got 1\.5/,
+      );
+      config(
         () => createRotatingKnex({ vault, role: 'x', client: 'pg', revokeOnEnd: 'no' as never }),
         /"revokeOnEnd" of createRotatingKnex: must be true or false/,
       );

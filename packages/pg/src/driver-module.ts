@@ -27,7 +27,7 @@ const CREATE = 'createRotatingPgModule';
 
 /** Options of {@link createRotatingPgModule}: where the credentials come from, and how the pools treat the lease. */
 export type RotatingPgModuleOptions = RotatingPoolSource &
-  Pick<RotatingPoolOptions, 'revokeOnEnd' | 'detectDroppedRole'> & {
+  Pick<RotatingPoolOptions, 'revokeOnEnd' | 'detectDroppedRole' | 'rotationWindowMs'> & {
     /**
      * Pool options that override what the ORM passes (e.g. `{ max: 20, idleTimeoutMillis: 5000 }`), for settings
      * the ORM has no option of its own for. Not `user`/`password`.

@@ -26,6 +26,7 @@ export {
   type ConnectCallback,
   createRotatingPool,
   DEFAULT_CREDENTIALS_WAIT_MS,
+  DEFAULT_ROTATION_WINDOW_MS,
   PERMISSION_DENIED_CODE,
   type PoolDrainedEvent,
   type PoolRotateEvent,

@@ -43,6 +43,9 @@ export function validateRotatingPoolOptions(options: unknown, fn = 'createRotati
     fix: 'Pass how long a query may wait for a connection and for credentials (0 = no pg timeout; credential waits then end after 30 s).',
   });
   checkOption(fn, 'idleTimeoutMillis', o.idleTimeoutMillis, 'ms');
+  checkOption(fn, 'rotationWindowMs', o.rotationWindowMs, 'ms', {
+    fix: 'Pass how long a rotation may spread the replacement of old connections over, in ms (0 = at once; default 30000).',
+  });
   checkOption(fn, 'max', o.max, 'positiveInteger');
   checkOption(fn, 'min', o.min, 'nonNegativeInteger');
   if (typeof o.min === 'number' && typeof o.max === 'number' && o.min > o.max) {

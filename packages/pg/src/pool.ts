@@ -5,11 +5,14 @@
  * - Every physical connection is opened with the lease's current credentials and tagged with their generation. The
  *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
- * - On `rotate`, every old connection is marked to close when next released (pg-pool's own "expired" path, the one
- *   `maxLifetimeSeconds` uses), and the new generation is warmed meanwhile: one new connection per old one, opened in
- *   the background ({@link WARM_CONNECTS_IN_FLIGHT} at a time, so at most that many above `max`); each ready one goes
- *   to a waiting query and closes an idle old one. When none is left, the pool tells the lease it drained, so the
- *   old Vault lease is revoked.
+ * - On `rotate`, the old connections keep serving while the new generation is warmed: one new connection per old
+ *   one, opened in the background, paced over the rotation window ({@link RotatingPoolOptions.rotationWindowMs},
+ *   at most half the time until the previous lease's `drainBy`) and {@link WARM_CONNECTS_IN_FLIGHT} at a time (so at
+ *   most that many above `max`); each ready one goes to a waiting query and retires one old connection (an idle one
+ *   at once, a busy one when released). When the window ends — at once when the old credentials may no longer work
+ *   (a re-issue after a rejected login, a lost lease, a new token) — every old connection left is marked to close
+ *   when next released (pg-pool's own "expired" path, the one `maxLifetimeSeconds` uses). When none is left, the
+ *   pool tells the lease it drained, so the old Vault lease is revoked.
  * - A connect rejected with SQLSTATE 28P01/28000 logs in again with newer credentials: at once when the lease already
  *   moved on, after a single-flight re-issue otherwise (at most three logins per connect). Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
@@ -68,6 +71,19 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
      * for a while (100 ms, doubling up to 5 s per generation): a real permission error then fails at once.
      */
     detectDroppedRole?: boolean;
+    /**
+     * Longest time a rotation spreads the replacement of the old connections over, ms (default
+     * {@link DEFAULT_ROTATION_WINDOW_MS}, 30 s; 0 = replace them at once). While it lasts the old connections keep
+     * serving: the pool opens one new connection per old one, paced evenly over the first 80 % of the window (at
+     * most 2 at a time), and closes an old one as each new one is ready, so the cost
+     * of the new logins (a PostgreSQL backend each) is spread instead of landing at once. Whatever is left when the
+     * window ends closes once released.
+     *
+     * The window is never longer than half the time until the previous lease is revoked (the rotation event's
+     * `drainBy`), and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
+     * dropped role, a lost lease, a new Vault token, an expired value.
+     */
+    rotationWindowMs?: number;
   };
 
 /** Payload of the pool's `rotate` event. */
@@ -76,8 +92,8 @@ export interface PoolRotateEvent {
   readonly generation: number;
   readonly reason: RotateReason;
   /**
-   * Whether the connections of the previous generations are being retired (closed once released, replaced by warm
-   * ones). `false` when the lease says the old value stays valid for open connections (a credential source with
+   * Whether the connections of the previous generations are being retired (replaced by warm ones over the rotation
+   * window, then closed once released). `false` when the lease says the old value stays valid for open connections (a credential source with
    * `login` binding, e.g. RDS IAM tokens): they stay; only new connections use the new value.
    */
   readonly retirePrevious: boolean;
@@ -135,6 +151,44 @@ interface PoolInternals {
  * connections above `max` while it rotates (each ready one retires an old one).
  */
 export const WARM_CONNECTS_IN_FLIGHT = 2;
+
+/** Default of {@link RotatingPoolOptions.rotationWindowMs}. */
+export const DEFAULT_ROTATION_WINDOW_MS = 30_000;
+
+/** Share of the rotation window the replacement connects are paced over (the rest is slack for slow connects). */
+const WARM_PACE_SHARE = 0.8;
+
+/** A window shorter than this replaces the old connections at once (pacing would not spread anything). */
+const MIN_ROTATION_WINDOW_MS = 100;
+
+/**
+ * Rotation reasons after which the previous credentials may no longer work (or must not be used): their connections
+ * are retired at once instead of over the rotation window.
+ */
+const RETIRE_AT_ONCE: ReadonlySet<RotateReason> = new Set<RotateReason>([
+  'requested',
+  'lease-lost',
+  'expired',
+  'token-changed',
+]);
+
+/** The replacement of old connections after one rotation. */
+interface Rotation {
+  /** The generation new connections use. */
+  readonly target: number;
+  /** Replacement connects still to start. */
+  toWarm: number;
+  /** Replacement connects under way. */
+  warming: number;
+  /** Earliest start of the next replacement connect (ms since epoch); pacing ends with the window. */
+  nextStartAt: number;
+  /** Pause between replacement starts, ms (0 once the window ended). */
+  intervalMs: number;
+  /** Whether the old connections still serve (the window has not ended). */
+  gradual: boolean;
+  pace: ReturnType<typeof setTimeout> | undefined;
+  windowEnd: ReturnType<typeof setTimeout> | undefined;
+}
 
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
 interface ClientInternals {
@@ -275,12 +329,10 @@ export class RotatingPool extends pg.Pool {
   #lastIssueError: LeaseError | undefined;
   /** Generations replaced by a rotation that kept their connections (`login` binding): their values may have expired. */
   readonly #kept = new Set<number>();
-  /** Warm connects under way for the current rotation. */
-  #warming = 0;
-  /** Warm connects the current rotation still has to start. */
-  #toWarm = 0;
-  /** Old connections retired by a warm replacement, or waiting for one (ids of the rotation's generation). */
-  #warmFor = 0;
+  /** The replacement of old connections under way, if any. */
+  #rotation: Rotation | undefined;
+  /** {@link RotatingPoolOptions.rotationWindowMs}. */
+  readonly #rotationWindowMs: number;
   #endPromise: Promise<void> | undefined;
   readonly #closedWaiters: Array<() => void> = [];
 
@@ -295,6 +347,7 @@ export class RotatingPool extends pg.Pool {
       lease: givenLease,
       revokeOnEnd,
       detectDroppedRole,
+      rotationWindowMs,
       ...poolConfig
     } = options as RotatingPoolOptions & {
       vault?: Vault;
@@ -319,6 +372,7 @@ export class RotatingPool extends pg.Pool {
     this.#BaseClient = BaseClient;
     this.#revokeOnEnd = revokeOnEnd ?? givenLease === undefined;
     this.#detectDroppedRole = detectDroppedRole ?? true;
+    this.#rotationWindowMs = rotationWindowMs ?? DEFAULT_ROTATION_WINDOW_MS;
     const timeout = poolConfig.connectionTimeoutMillis ?? 0;
     this.#waitMs = timeout > 0 ? timeout : DEFAULT_CREDENTIALS_WAIT_MS;
     this.#unsubscribe = [
@@ -332,7 +386,7 @@ export class RotatingPool extends pg.Pool {
     lease.ready().catch(noop);
   }
 
-  /** `rotate`: the pool switched to new credentials (old connections are closing). */
+  /** `rotate`: the pool switched to new credentials (old connections are being replaced). */
   override on(event: 'rotate', listener: (event: PoolRotateEvent) => void): this;
   /** `drained`: no connection of `generation` (or older) is left; its lease may be revoked. */
   override on(event: 'drained', listener: (event: PoolDrainedEvent) => void): this;
@@ -423,6 +477,7 @@ export class RotatingPool extends pg.Pool {
     if (!this.#endPromise) {
       this.#endPromise = (async () => {
         for (const unsubscribe of this.#unsubscribe) unsubscribe();
+        this.#stopRotation();
         try {
           await super.end();
           // pg-pool resolves end() once it has asked every client to end, not once their sockets have closed:
@@ -463,7 +518,10 @@ export class RotatingPool extends pg.Pool {
       const values = typeof second === 'function' ? undefined : second;
       const run = (client: pg.PoolClient): Promise<pg.QueryResult> =>
         (client.query as AnyQuery).call(client, text, values) as Promise<pg.QueryResult>;
-      const result = this.#withClient(run).catch((error: unknown) => this.retryDropped(error, run));
+      // pg-pool's own query() (checkout, query, release: its callbacks cost less than a promise chain per statement);
+      // only a failed statement goes through retryDropped().
+      const first = (pg.Pool.prototype.query as AnyQuery).call(this, text, values) as Promise<pg.QueryResult>;
+      const result = first.catch((error: unknown) => this.retryDropped(error, run));
       if (!callback) return result;
       result.then(
         (res) => callback(undefined, res),
@@ -502,27 +560,37 @@ export class RotatingPool extends pg.Pool {
   #connect(callback: ConnectCallback): void {
     const started = Date.now();
     let settled = false;
-    let timedOut = false;
-    let waitingForCredentials = this.lease.peek() === undefined;
     let refused: Error | undefined;
     let stopWaiting: (() => void) | undefined;
+    // Armed only once the connect has to wait for credentials (most checkouts never do: a timer per checkout cost
+    // measurable CPU under load).
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const finish: ConnectCallback = (err, client, done) => {
       if (settled) {
         if (client) done(); // a connect that finished after the caller was told it failed: back to the pool
         return;
       }
       settled = true;
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
       stopWaiting?.();
       callback(err, client, done);
     };
     const unavailable = (cause?: unknown): void =>
       finish(this.#credentialsUnavailable(Date.now() - started, cause ?? refused), undefined, noop);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (waitingForCredentials) unavailable();
-    }, this.#waitMs);
-    timer.unref();
+    /** Bounds the wait for credentials from `started`; false when the bound has passed already (reported). */
+    const waitForCredentials = (): boolean => {
+      const leftMs = this.#waitMs - (Date.now() - started);
+      if (leftMs <= 0) {
+        unavailable();
+        return false;
+      }
+      if (!timer) {
+        timer = setTimeout(unavailable, leftMs);
+        timer.unref();
+      }
+      return true;
+    };
+    if (this.lease.peek() === undefined && !waitForCredentials()) return;
     const attempt = (tries: number): void => {
       super.connect((err, client, done) => {
         if (!err) {
@@ -539,11 +607,7 @@ export class RotatingPool extends pg.Pool {
           return;
         }
         refused = err;
-        waitingForCredentials = true;
-        if (timedOut) {
-          unavailable();
-          return;
-        }
+        if (!waitForCredentials()) return;
         // The lease already moved past the refused generation (a rotation landed while this login was under way):
         // log in again with the newest credentials, no re-issue needed.
         if ((this.lease.peek()?.generation ?? 0) > gen) {
@@ -739,66 +803,142 @@ export class RotatingPool extends pg.Pool {
     }
     const drained = e.drained; // reading it defers the drain until we call it
     this.#draining.set(previous, drained);
-    this.#warmFor = current;
-    // Every old connection closes when next released (a busy one after its query, an idle one after serving one
-    // more), so the old generation drains as fast as before; warm connections take their places meanwhile.
-    this.#toWarm = this.#markOld(current).length;
+    // A replacement still under way for an earlier rotation: what it left of the older generations closes now.
+    if (this.#rotation) this.#retire(this.#rotation.target - 1);
+    this.#stopRotation();
+    const now = Date.now();
+    const windowMs = RETIRE_AT_ONCE.has(e.reason)
+      ? 0
+      : Math.min(this.#rotationWindowMs, (Math.min(e.drainBy, e.previous.expiresAt) - now) / 2);
+    const old = this.#oldConnections(current).length;
+    const rotation: Rotation = {
+      target: current,
+      toWarm: old,
+      warming: 0,
+      nextStartAt: now,
+      intervalMs: 0,
+      gradual: false,
+      pace: undefined,
+      windowEnd: undefined,
+    };
+    this.#rotation = rotation;
+    if (windowMs >= MIN_ROTATION_WINDOW_MS && old > 0) {
+      // The old connections keep serving; replacements are paced over the window, each retiring one old connection.
+      rotation.gradual = true;
+      rotation.intervalMs = (windowMs * WARM_PACE_SHARE) / old;
+      rotation.windowEnd = setTimeout(() => this.#endWindow(rotation), windowMs);
+      rotation.windowEnd.unref();
+    } else {
+      this.#endWindow(rotation);
+    }
     this.#warmNext();
     this.emit('rotate', event);
     this.#checkDrained();
   }
 
-  /** Marks every connection older than `current` to close when released; returns them. */
-  #markOld(current: number): pg.Client[] {
+  /** Open connections older than `current`. */
+  #oldConnections(current: number): pg.Client[] {
     const internals = this as unknown as PoolInternals;
-    const old = internals._clients.filter((client) => {
+    return internals._clients.filter((client) => {
       const gen = this.#generationOf.get(client);
       return gen !== undefined && gen < current;
     });
-    for (const client of old) internals._expired.add(client);
-    return old;
   }
 
   /**
-   * Warms the generation `#warmFor`: opens one new connection per old one (up to {@link WARM_CONNECTS_IN_FLIGHT} at
-   * a time) through pg-pool's own connect path; once ready it goes to a waiting query or the idle list, and an idle
-   * old connection, if any is left, closes at once. A warm connect that fails stops warming and retires every old
-   * connection (new connections are then opened on demand, with the pool's re-issue of rejected logins).
+   * The rotation window of `rotation` ended (or it had none): every old connection still open closes when next
+   * released (pg-pool's own "expired" path, the one `maxLifetimeSeconds` uses; an idle one after serving one more, or
+   * when a replacement is ready), and the remaining replacements start without pacing.
+   */
+  #endWindow(rotation: Rotation): void {
+    clearTimeout(rotation.windowEnd);
+    rotation.windowEnd = undefined;
+    rotation.gradual = false;
+    rotation.intervalMs = 0;
+    if (this.#rotation !== rotation) return;
+    const internals = this as unknown as PoolInternals;
+    for (const client of this.#oldConnections(rotation.target)) internals._expired.add(client);
+    if (rotation.pace) {
+      clearTimeout(rotation.pace);
+      rotation.pace = undefined;
+      this.#warmNext();
+    }
+  }
+
+  /** Stops the pacing and window timers of the replacement under way (a new rotation, or `end()`). */
+  #stopRotation(): void {
+    const rotation = this.#rotation;
+    if (!rotation) return;
+    clearTimeout(rotation.pace);
+    clearTimeout(rotation.windowEnd);
+    rotation.pace = rotation.windowEnd = undefined;
+    rotation.toWarm = 0;
+    this.#rotation = undefined;
+  }
+
+  /**
+   * Opens replacement connections for the rotation under way through pg-pool's own connect path: one per old
+   * connection still open, at most {@link WARM_CONNECTS_IN_FLIGHT} at a time, paced while its window lasts. A ready one
+   * goes to a waiting query (or the idle list) and retires one old connection ({@link RotatingPool.#retireOne}). A
+   * replacement connect that fails ends the replacement and retires every old connection at once (new connections
+   * are then opened on demand, with the pool's re-issue of rejected logins).
    */
   #warmNext(): void {
-    const internals = this as unknown as PoolInternals;
-    const target = this.#warmFor;
+    const rotation = this.#rotation;
+    if (!rotation || rotation.pace) return;
     while (
       !this.ending &&
-      this.#warming < WARM_CONNECTS_IN_FLIGHT &&
-      this.#toWarm > 0 &&
-      // Old connections that closed meanwhile were replaced on demand: warm only for those still open.
-      internals._clients.filter((c) => (this.#generationOf.get(c) ?? target) < target).length > this.#warming
+      rotation.warming < WARM_CONNECTS_IN_FLIGHT &&
+      rotation.toWarm > 0 &&
+      // Old connections that closed meanwhile (idle timeout, errors) need no replacement.
+      this.#oldConnections(rotation.target).length > rotation.warming
     ) {
-      this.#toWarm--;
-      this.#warming++;
-      internals.newClient({
+      const now = Date.now();
+      if (rotation.nextStartAt > now) {
+        rotation.pace = setTimeout(() => {
+          rotation.pace = undefined;
+          if (this.#rotation === rotation) this.#warmNext();
+        }, rotation.nextStartAt - now);
+        rotation.pace.unref();
+        return;
+      }
+      rotation.nextStartAt = now + rotation.intervalMs;
+      rotation.toWarm--;
+      rotation.warming++;
+      (this as unknown as PoolInternals).newClient({
         timedOut: false,
         callback: (err, client, release) => {
-          this.#warming--;
+          rotation.warming--;
           if (err || !client) {
-            this.#toWarm = 0;
-            this.#retire(target - 1);
+            if (this.#rotation === rotation) this.#stopRotation();
+            this.#retire(rotation.target - 1);
             return;
           }
           release(); // to a waiting query, or idle
-          if (this.#warmFor === target) this.#closeIdleOld(target);
-          this.#warmNext();
+          if (this.#rotation === rotation) {
+            this.#retireOne(rotation);
+            this.#warmNext();
+          }
         },
       });
     }
   }
 
-  /** Closes one idle connection older than `current`, if any. */
-  #closeIdleOld(current: number): void {
+  /**
+   * A replacement is ready: one old connection goes — an idle one at once; during the window, when none is idle, a
+   * busy one when it is next released.
+   */
+  #retireOne(rotation: Rotation): void {
     const internals = this as unknown as PoolInternals;
-    const item = internals._idle.find((i) => (this.#generationOf.get(i.client) ?? current) < current);
-    if (item) internals._remove(item.client, () => internals._pulseQueue());
+    const target = rotation.target;
+    const item = internals._idle.find((i) => (this.#generationOf.get(i.client) ?? target) < target);
+    if (item) {
+      internals._remove(item.client, () => internals._pulseQueue());
+      return;
+    }
+    if (!rotation.gradual) return; // after the window every old connection is marked already
+    const busy = this.#oldConnections(target).find((client) => !internals._expired.has(client));
+    if (busy) internals._expired.add(busy);
   }
 
   /** Closes idle connections of `generation` and older at once, busy ones when they are released. */
@@ -933,16 +1073,21 @@ function rotatingClientClass(
         return superQuery.apply(this, args) as never;
       }
       const last = args[args.length - 1];
-      const callback = typeof last === 'function' ? (last as QueryCallback) : undefined;
-      const result = (superQuery.apply(this, callback ? args.slice(0, -1) : args) as Promise<unknown>).catch(
-        (error: unknown) => this.#explain(pool, error),
-      );
-      if (!callback) return result as never;
-      result.then(
-        (res) => callback(undefined, res),
-        (error: Error) => callback(error),
-      );
-      return undefined as never;
+      if (typeof last === 'function') {
+        // Callback form (pg-pool's own query() uses it): the callback is wrapped, no promise is made per statement.
+        const callback = last as QueryCallback;
+        args[args.length - 1] = (error: Error | undefined, res?: unknown) => {
+          if (error && sqlState(error) === PERMISSION_DENIED_CODE) {
+            this.#explain(pool, error).catch((explained: Error) => callback(explained));
+          } else {
+            callback(error, res);
+          }
+        };
+        return superQuery.apply(this, args) as never;
+      }
+      return (superQuery.apply(this, args) as Promise<unknown>).catch((error: unknown) =>
+        this.#explain(pool, error),
+      ) as never;
     }
 
     async #explain(pool: RotatingPool, error: unknown): Promise<never> {

@@ -88,6 +88,15 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       expect(() => createRotatingPool({ vault, role: 'x', credentials: 'weird' as never })).toThrow(
         expect.objectContaining({ code: 'VAULT_CONFIG' }),
       );
+      expect(() => createRotatingPool({ vault, role: 'x', rotationWindowMs: -1 })).toThrow(
+        expect.objectContaining({
+          code: 'VAULT_CONFIG',
+          message: expect.stringMatching(/"rotationWindowMs"/),
+        }),
+      );
+      expect(() => createRotatingPool({ vault, role: 'x', rotationWindowMs: Number.NaN })).toThrow(
+        /rotationWindowMs/,
+      );
     });
 
     it(`follows ${ROTATIONS} rotation(s) under concurrent load: 0 failed queries, old leases revoked after drain`, async () => {
@@ -104,6 +113,17 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       });
       pool.on('rotate', (e) => rotations.push(e));
       pool.on('drained', (e) => drained.push(e.generation));
+      // The rotation window: old connections keep serving after a rotation while replacements are opened one at a
+      // time, so the pool never holds more than max + 2 connections.
+      let oldServedAfterRotate = 0;
+      let mostOpen = 0;
+      pool.on('acquire', (client) => {
+        const gen = pool.generationOf(client);
+        if (gen !== undefined && gen < pool.stats().generation) oldServedAfterRotate++;
+      });
+      pool.on('connect', () => {
+        mostOpen = Math.max(mostOpen, pool.totalCount);
+      });
 
       const load = startLoad(8, (i) => poolUnitOfWork(pool, i));
       await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 60_000);
@@ -124,6 +144,8 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       // At most one connect per pooled connection per rotation (plus the first fill).
       const s = pool.stats();
       expect(s.connects).toBeLessThanOrEqual(8 * (s.rotations + 1));
+      expect(oldServedAfterRotate).toBeGreaterThan(0);
+      expect(mostOpen).toBeLessThanOrEqual(8 + 2);
       const current = pool.lease.current();
       await pool.end();
       expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);

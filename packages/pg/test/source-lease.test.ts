@@ -108,7 +108,7 @@ async function sessionsOf(user: string): Promise<number[]> {
   return res.rows.map((r) => r.pid);
 }
 
-function open(source: TestSource, extra: Partial<pg.PoolConfig> = {}) {
+function open(source: TestSource, extra: Partial<pg.PoolConfig> & { rotationWindowMs?: number } = {}) {
   const lease = createSourceLease(source, { pollIntervalMs: 100 });
   leases.push(lease);
   const pool = createRotatingPool({
@@ -146,7 +146,8 @@ describe('RotatingPool on a credential source', () => {
       password: first,
       version: 'v1',
     });
-    const { lease, pool, rotations } = open(source);
+    // A source's value has no end here, so the default rotation window (30 s) would apply in full: keep it short.
+    const { lease, pool, rotations } = open(source, { rotationWindowMs: 1000 });
     await pool.query('SELECT 1');
     const load = startLoad(4, (i) => poolUnitOfWork(pool, i));
     let second = '';

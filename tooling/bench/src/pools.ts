@@ -13,6 +13,9 @@
  * 1 h role (PostgreSQL role churn without reconnects); BENCH_ROLE_TTL / BENCH_ROLE_MAX_TTL change the role (e.g. `1h` to measure without rotations).
  * `LEASEHOLD_TEST_PG_URL` uses an existing PostgreSQL instead of starting one.
  */
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { auth, createVault } from '@leasehold/core';
 import { createRotatingPool, type RotatingPool } from '@leasehold/pg';
 import {
@@ -26,6 +29,48 @@ import { DEV_SERVER_CHILD, devServerChild, startVault } from './vault-process.js
 
 /** A query not settled after this long counts as hung (and its worker moves on). */
 const HUNG_AFTER_MS = 10_000;
+
+/** CPU time (ms) of every `postgres` process on this machine, from /proc (0 where /proc cannot be read). */
+function postgresCpuMs(): number {
+  let ticks = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const pid of entries) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      // Fields after the command: utime, stime, cutime, cstime are the 12th to 15th (exited backends are in cutime).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/**
+ * What one connection costs here (CPU ms of this process and of PostgreSQL): 20 sequential connects, each with one
+ * query and its close, before the load starts. A rotation opens one per pooled connection.
+ */
+async function connectCost(config: pg.ClientConfig): Promise<{ clientMs: number; serverMs: number }> {
+  const n = 20;
+  const cpu = process.cpuUsage();
+  const server = postgresCpuMs();
+  for (let i = 0; i < n; i++) {
+    const client = new pg.Client(config);
+    await client.connect();
+    await client.query('SELECT 1');
+    await client.end();
+  }
+  const used = process.cpuUsage(cpu);
+  return { clientMs: (used.user + used.system) / 1000 / n, serverMs: (postgresCpuMs() - server) / n };
+}
 
 interface Phase {
   queries: number;
@@ -176,7 +221,13 @@ async function main(): Promise<void> {
     }
     const common = { host: db.host, port: db.port, database: db.name, max, idleTimeoutMillis: 0 };
     plain = new pg.Pool({ ...common, user: 'bench_static', password: 'bench-static-password' });
-    rotating = createRotatingPool({ vault, role: poolRole, ...common });
+    const windowEnv = process.env.BENCH_ROTATION_WINDOW_MS;
+    rotating = createRotatingPool({
+      vault,
+      role: poolRole,
+      ...common,
+      ...(windowEnv === undefined ? {} : { rotationWindowMs: Number(windowEnv) }),
+    });
     plain.on('error', () => undefined);
     rotating.on('error', () => undefined);
     const rotationTimes: number[] = [];
@@ -234,6 +285,11 @@ async function main(): Promise<void> {
       `rotating-pool benchmark (dev server ${process.env.BENCH_INPROCESS_VAULT === '1' ? 'in this process' : 'in a child process'}): ${durationS} s per pool in ${rounds} alternating rounds, concurrency ${concurrency}, ` +
         `pool max ${max}, role default_ttl ${process.env.BENCH_ROLE_TTL ?? '4s'} / max_ttl ${process.env.BENCH_ROLE_MAX_TTL ?? '8s'}`,
     );
+    const cost = await connectCost({ ...common, user: 'bench_static', password: 'bench-static-password' });
+    console.log(
+      `one connect (login, one query, close) costs ${(cost.clientMs + cost.serverMs).toFixed(1)} ms of CPU here ` +
+        `(${cost.clientMs.toFixed(1)} in this process, ${cost.serverMs.toFixed(1)} in PostgreSQL)`,
+    );
     // Warm both pools up (fill them) outside the measurement.
     await run(plain, concurrency, 1000, rows);
     await run(rotating, concurrency, 1000, rows);
@@ -278,7 +334,20 @@ async function main(): Promise<void> {
       `extra connects per rotation:           ${fmt(perRotation)} for ${max} pooled connections ` +
         `(${fmt(perRotation / max)} per pooled connection; target <= 1)`,
     );
-    for (const windowMs of [250, 1000]) {
+    // The CPU the rotations' reconnects alone take from the rotating phases, as a share of the machine: the best
+    // whole-run ratio any pool that opens one connection per pooled connection per rotation can reach here.
+    const cores = availableParallelism();
+    const rotatingMs = rotatingPhases.reduce((sum, phase) => sum + phase.ms, 0);
+    const underLoad = rotationTimes.filter((t) =>
+      rotatingPhases.some((ph) => t >= ph.start && t < ph.start + ph.ms),
+    );
+    const reconnectMs = underLoad.length * max * (cost.clientMs + cost.serverMs);
+    console.log(
+      `reconnect CPU during the rotating phases: ${underLoad.length} rotations x ${max} connects = ` +
+        `${fmt(reconnectMs / 1000)} s of ${fmt((rotatingMs / 1000) * cores)} CPU-s (${cores} cores): ` +
+        `ceiling of the ratio here ~${fmt(1 - reconnectMs / (rotatingMs * cores), 3)}`,
+    );
+    for (const windowMs of [250, 1000, 2000, 3000]) {
       const a = afterRotation(rotatingPhases, rotationTimes, windowMs);
       console.log(
         `throughput in the ${String(windowMs).padStart(4)} ms after a rotation: ${fmt(a.ratio, 3)} of its phase's average ` +

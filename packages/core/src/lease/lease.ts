@@ -27,6 +27,7 @@ import { TimerSet } from '../clock.js';
 import { VaultError, VaultErrorCode } from '../errors.js';
 import {
   type BackoffOptions,
+  drainDeadline,
   ExponentialBackoff,
   hasCappedWarning,
   LifetimeSchedule,
@@ -456,7 +457,12 @@ export class LeaseHandle<T> implements Lease<T> {
       const rotateReason =
         reason === 'requested' || reason === 'token-changed' ? reason : prevReason(prev, now, reason);
       prev.watcher?.stop();
-      this.#retire(prev, this.#publish.rotated(prev.snap, snap, rotateReason, ttl));
+      const drainBy = drainDeadline(
+        prev.snap.expiresAt - LEASE_DEFAULTS.expiryGuardMs,
+        this.#options.drainTimeoutMs,
+        now,
+      );
+      this.#retire(prev, this.#publish.rotated(prev.snap, snap, rotateReason, ttl, drainBy), drainBy);
     } else {
       this.#publish.issued(snap, ttl);
     }
@@ -629,22 +635,17 @@ export class LeaseHandle<T> implements Lease<T> {
   // ── rotation: drain, then revoke the previous lease ──────────────────────────────────────────────────────
 
   /**
-   * The previous value is revoked once `waits` (the `rotated` listeners that have not drained) settle, after
-   * `drainTimeoutMs`, or just before it expires — whichever comes first.
+   * The previous value is revoked once `waits` (the `rotated` listeners that have not drained) settle, or at
+   * `drainBy` (`drainTimeoutMs` after the rotation, or just before it expires — whichever comes first).
    */
-  #retire(prev: Held<T>, waits: Array<Promise<unknown>>): void {
+  #retire(prev: Held<T>, waits: Array<Promise<unknown>>, drainBy: number): void {
     let finish: () => void = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
     const retirement: Retirement<T> = { held: prev, timer: undefined, done, finish };
     this.#retirements.add(retirement);
-    const now = this.#vault.clock.now();
-    const untilExpiry = prev.snap.expiresAt - LEASE_DEFAULTS.expiryGuardMs - now;
-    const timeout = Math.max(
-      0,
-      Math.min(this.#options.drainTimeoutMs ?? Number.POSITIVE_INFINITY, untilExpiry),
-    );
+    const timeout = Math.max(0, drainBy - this.#vault.clock.now());
     // (A previous value without TTL and no drain timeout waits for its listeners only.)
     if (waits.length > 0 && Number.isFinite(timeout)) retirement.timer = this.#timers.set(finish, timeout);
     else if (waits.length === 0) finish();

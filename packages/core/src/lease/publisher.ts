@@ -123,10 +123,11 @@ export class LeaseEventPublisher<T> {
     current: LeaseSnapshot<T>,
     reason: RotateReason,
     ttl: number,
+    drainBy: number,
     retirePrevious = true,
   ): Array<Promise<unknown>> {
     this.#move('issued');
-    const waits = this.#emitRotate(previous, current, reason, retirePrevious);
+    const waits = this.#emitRotate(previous, current, reason, drainBy, retirePrevious);
     this.#issuedMirror(current, ttl);
     this.#client.emit('lease:rotated', {
       key: this.#key,
@@ -335,6 +336,7 @@ export class LeaseEventPublisher<T> {
     previous: LeaseSnapshot<T>,
     current: LeaseSnapshot<T>,
     reason: RotateReason,
+    drainBy: number,
     retirePrevious: boolean,
   ): Array<Promise<unknown>> {
     const waits: Array<Promise<unknown>> = [];
@@ -349,6 +351,7 @@ export class LeaseEventPublisher<T> {
         current,
         reason,
         retirePrevious,
+        drainBy,
         get drained() {
           deferred = true;
           return markDrained;

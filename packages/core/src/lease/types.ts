@@ -90,6 +90,14 @@ export interface LeaseRotateEvent<T> {
    * only new ones use `current`.
    */
   readonly retirePrevious: boolean;
+  /**
+   * When `previous` is retired at the latest, whether or not this listener drained (ms since epoch, on the
+   * client's clock): the handle's `drainTimeoutMs` after the rotation, or just before `previous.expiresAt` —
+   * whichever comes first; `Infinity` when neither bounds it. A consumer that replaces its resources gradually
+   * (a pool reconnecting a few connections at a time) must finish before this instant: the previous Vault lease
+   * is revoked then, and its database role dropped.
+   */
+  readonly drainBy: number;
   /** Call when nothing uses `previous` any more. Idempotent. Reading this property defers the drain until called. */
   readonly drained: () => void;
 }

@@ -37,7 +37,7 @@ import type {
   LeaseState,
   RotateReason,
 } from '../lease/types.js';
-import { ExponentialBackoff, untilNextAttempt } from '../lifetime.js';
+import { drainDeadline, ExponentialBackoff, untilNextAttempt } from '../lifetime.js';
 import { componentLogger, type Logger, silentLogger } from '../logger.js';
 import { asSourceError, CredentialSourceError, type SourceRef } from './errors.js';
 import { checkSource, parseSourceLeaseOptions } from './options.js';
@@ -379,7 +379,12 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
             : reason === 'refresh'
               ? 'refresh'
               : 'source-changed';
-      this.#retire(prev, this.#publish.rotated(prev.snap, snap, rotateReason, ttl, retire));
+      const drainBy = drainDeadline(
+        prev.snap.expiresAt,
+        this.#options.drainTimeoutMs ?? (this.#src.binding === 'login' ? 0 : undefined),
+        now,
+      );
+      this.#retire(prev, this.#publish.rotated(prev.snap, snap, rotateReason, ttl, drainBy, retire), drainBy);
     } else {
       this.#publish.issued(snap, ttl);
     }
@@ -529,7 +534,7 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
    * The previous generation is retired (`revoked`, reason `rotated`) once `waits` settle, after `drainTimeoutMs`
    * (default: none for `session`, 0 for `login` binding), or when the previous value ends.
    */
-  #retire(prev: Held<T>, waits: Array<Promise<unknown>>): void {
+  #retire(prev: Held<T>, waits: Array<Promise<unknown>>, drainBy: number): void {
     let timer: ReturnType<TimerSet['set']> | undefined;
     let done = false;
     const finish = (): void => {
@@ -544,9 +549,7 @@ class SourceLeaseHandle<T> implements SourceLease<T> {
       return;
     }
     this.#retirements.add(finish);
-    const drainTimeout =
-      this.#options.drainTimeoutMs ?? (this.#src.binding === 'login' ? 0 : Number.POSITIVE_INFINITY);
-    const timeout = Math.max(0, Math.min(drainTimeout, prev.snap.expiresAt - this.#clock.now()));
+    const timeout = Math.max(0, drainBy - this.#clock.now());
     if (Number.isFinite(timeout)) timer = this.#timers.set(finish, timeout);
     Promise.all(waits).then(finish, finish);
   }

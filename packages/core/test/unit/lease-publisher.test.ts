@@ -104,7 +104,7 @@ describe('LeaseEventPublisher', () => {
     pub.closed();
     expect(pub.state).toBe('revoked');
     lines.length = 0;
-    pub.rotated(snap(1), snap(2), 'requested', 60); // terminal: nothing leaves revoked
+    pub.rotated(snap(1), snap(2), 'requested', 60, Number.POSITIVE_INFINITY); // terminal: nothing leaves revoked
     pub.expiring(snap(2), 1000, 'max-ttl');
     expect(pub.state).toBe('revoked');
     expect(lines.filter((l) => l.startsWith('error lease state transition not allowed'))).toHaveLength(2);

@@ -276,9 +276,15 @@ describe('lease state machine (dev server on one manual clock)', () => {
     const h2 = await harness({ leases: { rotationMarginMs: 1500, drainTimeoutMs: 400 } }, { roles: long });
     const l2 = h2.vault.database.credentials('app');
     const f2 = await readyLease(l2);
-    l2.on('rotated', () => new Promise<void>(() => {}));
+    const drainBy2: number[] = [];
+    l2.on('rotated', (e) => {
+      drainBy2.push(e.drainBy);
+      return new Promise<void>(() => {});
+    });
     await l2.reissue();
     const r2 = h2.clock.now();
+    // The event says when the revocation comes: the drain timeout after the rotation.
+    expect(drainBy2).toEqual([r2 + 400]);
     await h2.clock.advance(399);
     expect(await h2.alive(f2.leaseId)).toBe(true);
     await h2.clock.advance(1);
@@ -291,8 +297,14 @@ describe('lease state machine (dev server on one manual clock)', () => {
     const h3 = await harness({ leases: { rotationMarginMs: 1500 } }, { roles: long });
     const l3 = h3.vault.database.credentials('app');
     const f3 = await readyLease(l3);
-    l3.on('rotated', () => new Promise<void>(() => {}));
+    const drainBy3: number[] = [];
+    l3.on('rotated', (e) => {
+      drainBy3.push(e.drainBy);
+      return new Promise<void>(() => {});
+    });
     await l3.reissue();
+    // … just before the previous value ends (its expiry guard, 500 ms).
+    expect(drainBy3).toEqual([f3.expiresAt - 500]);
     const remaining = f3.expiresAt - h3.clock.now();
     await h3.clock.advance(remaining - 600);
     expect(await h3.alive(f3.leaseId)).toBe(true);

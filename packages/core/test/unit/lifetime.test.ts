@@ -10,7 +10,7 @@ import {
   spreadRenewal,
   spreadWake,
 } from '../../src/index.js';
-import { lifetimeStart, wakeBefore } from '../../src/lifetime.js';
+import { drainDeadline, lifetimeStart, wakeBefore } from '../../src/lifetime.js';
 import { LifetimeWatcher } from '../../src/lifetime-watcher.js';
 import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
 
@@ -413,5 +413,16 @@ describe('lifetimeStart', () => {
     expect(lifetimeStart(T0, T0 + 800)).toBe(T0);
     expect(lifetimeStart(T0 + 900, T0 + 800)).toBe(T0 + 800); // the clock stepped back during the request
     expect(lifetimeStart(undefined, T0 + 800)).toBe(T0 + 800);
+  });
+});
+
+describe('drainDeadline', () => {
+  it('is the drain timeout after the rotation or the given end, whichever comes first; never before now', () => {
+    expect(drainDeadline(T0 + 10_000, 400, T0)).toBe(T0 + 400);
+    expect(drainDeadline(T0 + 10_000, undefined, T0)).toBe(T0 + 10_000);
+    expect(drainDeadline(T0 + 10_000, 60_000, T0)).toBe(T0 + 10_000);
+    expect(drainDeadline(T0 + 10_000, 0, T0)).toBe(T0);
+    expect(drainDeadline(T0 - 5, undefined, T0)).toBe(T0); // already past its end: at once
+    expect(drainDeadline(Number.POSITIVE_INFINITY, undefined, T0)).toBe(Number.POSITIVE_INFINITY);
   });
 });

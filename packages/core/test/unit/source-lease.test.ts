@@ -459,11 +459,14 @@ describe('createSourceLease: drain and close', () => {
   it('drainTimeoutMs bounds the wait: retired at exactly that instant', async () => {
     const { clock, source, lease, events } = setup({ pollIntervalMs: 0, drainTimeoutMs: 7000 });
     await lease.ready();
+    const drainBy: number[] = [];
     lease.on('rotated', (e) => {
+      drainBy.push(e.drainBy);
       void e.drained; // never called
     });
     source.current = 'v2';
     await lease.reissue();
+    expect(drainBy).toEqual([T0 + 7000]);
     await clock.advance(6999);
     expect(events.filter((e) => e.event === 'revoked')).toHaveLength(0);
     await clock.advance(1);
@@ -474,11 +477,14 @@ describe('createSourceLease: drain and close', () => {
   it('login binding: drain timeout 0 by default', async () => {
     const { clock, source, lease, events } = setup({ pollIntervalMs: 0 }, 'login');
     await lease.ready();
+    const drainBy: number[] = [];
     lease.on('rotated', (e) => {
+      drainBy.push(e.drainBy);
       void e.drained;
     });
     source.current = 'v2';
     await lease.reissue();
+    expect(drainBy).toEqual([T0]);
     await clock.advance(0);
     expect(events.filter((e) => e.event === 'revoked').map((e) => e.at)).toEqual([0]);
     await lease.close();
