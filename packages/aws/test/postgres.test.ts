@@ -62,6 +62,8 @@ function open(lease: SourceLease<DatabaseCredentials>, extra: { maxUses?: number
     port: db.port,
     database: db.name,
     max: 4,
+    // A source's value has no end here, so the default rotation window (30 s) would apply in full: keep it short.
+    rotationWindowMs: 1000,
     ...extra,
   });
   pool.on('error', (err) => poolErrors.push(err));

@@ -78,7 +78,15 @@ describe('createRotatingPool over a Doppler lease (real PostgreSQL)', () => {
       env: {},
       pollIntervalMs: 200,
     });
-    pool = createRotatingPool({ lease, host: db.host, port: db.port, database: db.name, max: 6 });
+    // A source's value has no end here, so the default rotation window (30 s) would apply in full: keep it short.
+    pool = createRotatingPool({
+      lease,
+      host: db.host,
+      port: db.port,
+      database: db.name,
+      max: 6,
+      rotationWindowMs: 1000,
+    });
     pool.on('error', (error) => poolErrors.push(error));
     const drained: number[] = [];
     pool.on('drained', (e) => drained.push(e.generation));

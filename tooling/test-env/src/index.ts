@@ -8,6 +8,7 @@ export {
   startDopplerStandIn,
 } from './doppler.js';
 export {
+  DEFAULT_TEMPLATE_DIR,
   freePort,
   type StartTestPostgresOptions,
   startTestPostgres,

@@ -15,13 +15,26 @@
  * Every failure is one {@link TestPostgresError} whose message names the cause and the fix.
  */
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
@@ -33,6 +46,11 @@ export interface TestPostgres {
   url: string;
   /** True when the server was started here (embedded), false when an external URL was used. */
   embedded: boolean;
+  /**
+   * Whether `initdb` ran for this server: false when its data directory was copied from the template an earlier
+   * start left (see {@link StartTestPostgresOptions.templateDir}), and for an external server.
+   */
+  initdb: boolean;
   /** Stops the embedded server and deletes its directory; a no-op for an external server. */
   stop(): Promise<void>;
 }
@@ -96,7 +114,20 @@ export interface StartTestPostgresOptions {
   scramIterations?: number;
   /** How long to wait for an external server that refuses connections (it may still be starting). Default 30 000 ms. */
   connectWaitMs?: number;
+  /**
+   * Where the data directory `initdb` made is kept for the next start, which copies it instead of running `initdb`
+   * again (on a small machine `initdb` costs several CPU-seconds, and every package's test run starts a server).
+   * One template per installation and `initdb` settings; its superuser password is kept beside it (mode 0600) — a
+   * password of throw-away test servers that listen on 127.0.0.1 only. Default: {@link DEFAULT_TEMPLATE_DIR};
+   * `false` runs `initdb` every time.
+   */
+  templateDir?: string | false;
 }
+
+/** Where {@link startTestPostgres} keeps its initdb templates by default: this package's `node_modules/.cache`. */
+export const DEFAULT_TEMPLATE_DIR = fileURLToPath(
+  new URL('../node_modules/.cache/leasehold-pg-template/', import.meta.url),
+);
 
 /**
  * The `scram_iterations` of the PostgreSQL the test runs start (PostgreSQL's default is 4096). Logins are still
@@ -130,7 +161,7 @@ export async function startTestPostgres(options: StartTestPostgresOptions = {}):
   const external = options.url === undefined ? process.env.LEASEHOLD_TEST_PG_URL : options.url;
   if (external) {
     await checkExternal(external, setting, options.connectWaitMs ?? 30_000);
-    return { url: external, embedded: false, stop: async () => {} };
+    return { url: external, embedded: false, initdb: false, stop: async () => {} };
   }
   return await startEmbedded(options, setting);
 }
@@ -351,51 +382,57 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
     const install = await reachableInstall(source, base, user, setting);
     const bin = (name: string) => binaryPath(install, name);
     const dataDir = join(base, 'data');
-    const passwordFile = join(base, 'password');
-    const password = randomBytes(18).toString('base64url');
+    const initdbArgs = [
+      '--auth=scram-sha-256',
+      '--username=postgres',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ];
+    const templates =
+      options.templateDir === false ? undefined : (options.templateDir ?? DEFAULT_TEMPLATE_DIR);
+    const template = templates && join(templates, await templateKey(source, initdbArgs, user));
     await mkdir(dataDir, { mode: 0o700 });
-    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-    if (user) {
-      await chown(dataDir, user.uid, user.gid);
-      await chown(passwordFile, user.uid, user.gid);
-    }
-
-    const initdb = start(
-      bin('initdb'),
-      [
-        `--pgdata=${dataDir}`,
-        '--auth=scram-sha-256',
-        '--username=postgres',
-        `--pwfile=${passwordFile}`,
-        '--encoding=UTF8',
-        '--locale=C',
-        '--no-sync',
-      ],
-      user,
-    );
-    const initCode = await withTimeout(
-      initdb.exited.catch((error: NodeJS.ErrnoException) => {
-        throw new TestPostgresError(
-          error.code === 'EACCES' ? 'PERMISSION' : 'INITDB_FAILED',
-          `Could not run ${bin('initdb')}: ${error.message}. ${fallbackHint(setting)}`,
-          { cause: error },
-        );
-      }),
-      timeoutMs,
-      () => {
-        initdb.kill('SIGKILL');
-        return new TestPostgresError(
-          'INITDB_FAILED',
-          `initdb did not finish within ${timeoutMs} ms. ${fallbackHint(setting)}`,
-        );
-      },
-    );
-    await rm(passwordFile, { force: true });
-    if (initCode !== 0) {
-      throw new TestPostgresError(
-        'INITDB_FAILED',
-        `initdb exited with code ${String(initCode)}. Its last output:\n${initdb.output()}\n${fallbackHint(setting)}`,
+    if (user) await chown(dataDir, user.uid, user.gid);
+    let password = template ? await copyTemplate(template, dataDir, user) : undefined;
+    const initdbRan = password === undefined;
+    if (password === undefined) {
+      password = randomBytes(18).toString('base64url');
+      const passwordFile = join(base, 'password');
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+      if (user) await chown(passwordFile, user.uid, user.gid);
+      const initdb = start(
+        bin('initdb'),
+        [`--pgdata=${dataDir}`, `--pwfile=${passwordFile}`, ...initdbArgs],
+        user,
       );
+      const initCode = await withTimeout(
+        initdb.exited.catch((error: NodeJS.ErrnoException) => {
+          throw new TestPostgresError(
+            error.code === 'EACCES' ? 'PERMISSION' : 'INITDB_FAILED',
+            `Could not run ${bin('initdb')}: ${error.message}. ${fallbackHint(setting)}`,
+            { cause: error },
+          );
+        }),
+        timeoutMs,
+        () => {
+          initdb.kill('SIGKILL');
+          return new TestPostgresError(
+            'INITDB_FAILED',
+            `initdb did not finish within ${timeoutMs} ms. ${fallbackHint(setting)}`,
+          );
+        },
+      );
+      await rm(passwordFile, { force: true });
+      if (initCode !== 0) {
+        throw new TestPostgresError(
+          'INITDB_FAILED',
+          `initdb exited with code ${String(initCode)}. Its last output:\n${initdb.output()}\n${fallbackHint(setting)}`,
+        );
+      }
+      // Before the server ever ran in it: the template is a clean, shut-down cluster. Best effort (a read-only
+      // cache only costs the next start its own initdb).
+      if (template) await saveTemplate(template, dataDir, password).catch(() => undefined);
     }
 
     // A port chosen by freePort() can be taken by someone else before the server binds it: try a few.
@@ -458,6 +495,7 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
         return {
           url,
           embedded: true,
+          initdb: initdbRan,
           stop() {
             stopping ??= (async () => {
               // SIGINT: PostgreSQL's fast shutdown; SIGQUIT when it does not finish in time.
@@ -481,6 +519,71 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
     }
   } catch (error) {
     return await fail(error);
+  }
+}
+
+/**
+ * The template directory name of an installation and its `initdb` settings: a template made by other binaries (a
+ * reinstall, another version) or other settings is never reused.
+ */
+async function templateKey(source: string, args: string[], user: OsUser | undefined): Promise<string> {
+  const binary = await stat(binaryPath(source, 'postgres'));
+  const what = JSON.stringify([resolve(source), binary.size, binary.mtimeMs, args, user?.uid ?? null]);
+  return createHash('sha256').update(what).digest('hex').slice(0, 24);
+}
+
+/**
+ * Copies the template in `template` (a `data/` directory and its superuser `password`) into `dataDir`, owned by
+ * `user`; resolves with the password, or undefined when there is no complete template (then nothing was copied
+ * that matters: `initdb` fills the directory).
+ */
+async function copyTemplate(
+  template: string,
+  dataDir: string,
+  user: OsUser | undefined,
+): Promise<string | undefined> {
+  let password: string;
+  try {
+    await stat(join(template, 'data', 'PG_VERSION'));
+    password = (await readFile(join(template, 'password'), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9_-]{16,}$/.test(password)) return undefined;
+  try {
+    await cp(join(template, 'data'), dataDir, { recursive: true });
+    if (user) await chownTree(dataDir, user);
+    await chmod(dataDir, 0o700);
+    return password;
+  } catch {
+    // A template that cannot be copied is left alone: this start runs initdb in an emptied directory.
+    await rm(dataDir, { recursive: true, force: true });
+    await mkdir(dataDir, { mode: 0o700 });
+    if (user) await chown(dataDir, user.uid, user.gid);
+    return undefined;
+  }
+}
+
+/** Keeps `dataDir` (fresh from initdb) as the template `template`; a concurrent start that saved one first wins. */
+async function saveTemplate(template: string, dataDir: string, password: string): Promise<void> {
+  await mkdir(dirname(template), { recursive: true });
+  const temporary = `${template}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await cp(dataDir, join(temporary, 'data'), { recursive: true });
+    await writeFile(join(temporary, 'password'), `${password}\n`, { mode: 0o600 });
+    await rename(temporary, template);
+  } finally {
+    await rm(temporary, { recursive: true, force: true });
+  }
+}
+
+/** Gives `dir` and everything below it to `user`. */
+async function chownTree(dir: string, user: OsUser): Promise<void> {
+  await chown(dir, user.uid, user.gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(path, user);
+    else await chown(path, user.uid, user.gid);
   }
 }
 

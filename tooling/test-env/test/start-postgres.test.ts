@@ -2,13 +2,19 @@
  * Starting PostgreSQL from anywhere: binaries below a private (0700) directory — as in a checkout in root's home or
  * a `mktemp -d` folder — and one clear, typed error for each way it can fail.
  */
-import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startTestPostgres, type TestPostgres, TestPostgresError } from '../src/index.js';
+import {
+  DEFAULT_TEMPLATE_DIR,
+  freePort,
+  startTestPostgres,
+  type TestPostgres,
+  TestPostgresError,
+} from '../src/index.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -41,7 +47,7 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
     const installDir = join(privateDir, 'checkout', 'node_modules', '.pnpm', 'native');
     await mkdir(dirname(installDir), { recursive: true });
     await cp(installedDir(), installDir, { recursive: true, verbatimSymlinks: true });
-    server = await startTestPostgres({ url: '', installDir, scramIterations: 16 });
+    server = await startTestPostgres({ url: '', installDir, scramIterations: 16, templateDir: false });
   }, 180_000);
 
   afterAll(async () => {
@@ -51,6 +57,7 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
 
   it('starts, and accepts the right password over TCP', async () => {
     expect(server?.embedded).toBe(true);
+    expect(server?.initdb).toBe(true);
     const client = new pg.Client({ connectionString: server?.url });
     await client.connect();
     const { rows } = await client.query<{ superuser: string; method: string | null }>(
@@ -88,6 +95,39 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
     }
   });
 
+  it('a start after the first copies the data directory initdb left (no initdb), with its own port and files', async () => {
+    // The run's own server (the global setup) left the default template; without one (an external server), the
+    // first start here makes it.
+    const started: TestPostgres[] = [];
+    try {
+      let again = await startTestPostgres({ url: '', scramIterations: 16 });
+      started.push(again);
+      if (again.initdb) {
+        again = await startTestPostgres({ url: '', scramIterations: 16 });
+        started.push(again);
+      }
+      expect(again.initdb).toBe(false);
+      const entries = await readdir(DEFAULT_TEMPLATE_DIR);
+      expect(entries.filter((name) => name.endsWith('.tmp'))).toEqual([]); // no temporary copy left
+      expect(new URL(again.url).port).not.toBe(new URL(server?.url ?? '').port);
+      const client = new pg.Client({ connectionString: again.url });
+      await client.connect();
+      const { rows } = await client.query<{ superuser: string; method: string | null; iterations: string }>(
+        `select current_setting('is_superuser') as superuser, current_setting('scram_iterations') as iterations,
+                (select auth_method from pg_hba_file_rules where type = 'host' limit 1) as method`,
+      );
+      await client.end();
+      expect(rows[0]).toEqual({ superuser: 'on', method: 'scram-sha-256', iterations: '16' });
+      // A wrong password is still refused: the copy keeps password authentication.
+      const wrong = new URL(again.url);
+      wrong.password = 'not-the-password';
+      const refused = new pg.Client({ connectionString: wrong.toString() });
+      refused.on('error', () => undefined);
+      await expect(refused.connect()).rejects.toMatchObject({ code: '28P01' });
+    } finally {
+      await Promise.all(started.map((s) => s.stop()));
+    }
+  }, 120_000);
   it('scramIterations that is not an integer >= 1 → RangeError naming the option, before anything starts', async () => {
     for (const bad of [0, 1.5, Number.NaN]) {
       await expect(startTestPostgres({ url: '', scramIterations: bad })).rejects.toThrow(
