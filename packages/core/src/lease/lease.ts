@@ -16,7 +16,8 @@
  *   ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is
  *   re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
- *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token.
+ *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token — at once when
+ *   the old token is dead (its leases are gone), else spread over part of the time the held lease has left.
  * - **State and events**: every transition goes through the handle's {@link LeaseEventPublisher}, which checks it
  *   against the allowed-transitions table and sends the handle event, its client-wide `lease:*` mirror and the log
  *   line; this file never sets the state or emits an event itself.
@@ -145,6 +146,8 @@ export class LeaseHandle<T> implements Lease<T> {
   #timer: ReturnType<TimerSet['set']> | undefined;
   #lookupTimer: ReturnType<TimerSet['set']> | undefined;
   #expiryTimer: ReturnType<TimerSet['set']> | undefined;
+  /** A re-issue under a new token, spread while the held lease is still valid ({@link tokenChanged}). */
+  #tokenChangeTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
   /** When the backoff wait {@link #wake} cuts short ends by itself (clock ms). */
   #pauseUntil = Number.POSITIVE_INFINITY;
@@ -294,20 +297,41 @@ export class LeaseHandle<T> implements Lease<T> {
 
   /**
    * @internal The token with `accessor` is being replaced. `dead`: it is already unusable (revoked / expired), so
-   * its leases are gone too and are not revoked.
+   * its leases are gone too and are not revoked: re-issued at once. Otherwise the held lease stays valid until its
+   * own end or the old token's (`tokenEnd`, ms; Vault revokes a token's leases when it ends), whichever comes first,
+   * so the re-issue under the new token waits {@link spreadWake} of that time (at most half of it, at most 10 s): a
+   * fleet that logs in again together — every client at Vault's return after an outage — does not re-issue every
+   * lease in the same instant, ahead of the clients whose leases have ended and who cannot serve until theirs is
+   * issued.
    */
-  tokenChanged(accessor: string, dead: boolean): void {
+  tokenChanged(accessor: string, dead: boolean, tokenEnd: number): void {
     const held = this.#held;
     if (this.#ended || !held || held.accessor !== accessor || this.#source.kind === 'static') return;
     // Only Vault leases are children of the token (a PKI certificate without a lease outlives it).
     if (!held.snap.leaseId) return;
     if (dead) held.lost = true;
     if (this.#flight) return;
-    this.#log.info(
-      { path: this.path, leaseId: held.snap.leaseId, accessor },
-      're-issuing the lease under the new token',
-    );
-    this.#startIssue('token-changed').catch(() => undefined);
+    this.#timers.clear(this.#tokenChangeTimer);
+    this.#tokenChangeTimer = undefined;
+    const reissue = (): void => {
+      this.#log.info(
+        { path: this.path, leaseId: held.snap.leaseId, accessor },
+        're-issuing the lease under the new token',
+      );
+      this.#startIssue('token-changed').catch(() => undefined);
+    };
+    const left = Math.min(this.#valueLeft(), tokenEnd - this.#vault.clock.now());
+    const wait = dead ? 0 : spreadWake(left, this.#vault.random);
+    if (wait === 0) {
+      reissue();
+      return;
+    }
+    this.#tokenChangeTimer = this.#timers.set(() => {
+      this.#tokenChangeTimer = undefined;
+      // Re-issued meanwhile (for another reason, under the new token), or ended: nothing left to do.
+      if (this.#ended || this.#flight || this.#held !== held) return;
+      reissue();
+    }, wait);
   }
 
   /** @internal Ends the handle; revokes held leases when `revoke` (bounded by `timeoutMs` each). */
@@ -473,7 +497,8 @@ export class LeaseHandle<T> implements Lease<T> {
     // Issued while a re-login happened: the token that issued it is already being replaced.
     const nowAccessor = this.#tokenAccessor();
     if (accessor !== undefined && nowAccessor !== undefined && nowAccessor !== accessor) {
-      queueMicrotask(() => this.tokenChanged(accessor, false));
+      // The end of the token that issued it is not known here: re-issued at once, as before the spread.
+      queueMicrotask(() => this.tokenChanged(accessor, false, this.#vault.clock.now()));
     }
     return snap;
   }

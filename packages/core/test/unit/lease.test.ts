@@ -798,6 +798,41 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(h.served('auth/approle/login')).toBe(1);
   });
 
+  it('a re-login while the old token is still valid re-issues its lease after a spread wait, before that token ends', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } }, token: { ttl: '20s', maxTtl: '30s' } },
+    );
+    const t0 = h.clock.now();
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const logins: Array<{ at: number; reason: string }> = [];
+    const tokenEnds: number[] = [];
+    h.vault.on('token:renewed', (e) => tokenEnds.push(h.clock.now() - t0 + e.ttl * 1000));
+    h.vault.on('login', (e) => {
+      if (e.previousAccessor) logins.push({ at: h.clock.now() - t0, reason: e.reason });
+    });
+    await h.clock.advance(25_749);
+    // The token reaches its max TTL: a re-login at 24.417 s, while the old token (which ends at 29.75 s, as its last
+    // renewal said) and the lease (60 s) are still valid. The lease is not re-issued in the same instant …
+    expect(logins).toEqual([{ at: 24_417, reason: 'expiring' }]);
+    expect(tokenEnds.at(-1)).toBe(29_750);
+    expect(lease.current().generation).toBe(1);
+    expect(await h.alive(first.leaseId)).toBe(true);
+    // … but after spreadWake of the time the old token has left: 0.5 · min(10 s, (29.75 − 24.417 s) / 2) = 1.333 s.
+    await h.clock.advance(1);
+    expect(h.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t0)).toEqual([
+      0, 25_750,
+    ]);
+    expect(lease.current().generation).toBe(2);
+    // The new lease belongs to the new token; the old one was revoked after the drain, before its token ended.
+    const issuedWith = h.calls.filter((c) => c.path === 'database/creds/app').at(-1)?.token;
+    expect(issuedWith).toBe(h.calls.at(-1)?.token);
+    await h.clock.idle();
+    expect(await h.lookup(first.leaseId)).toBeUndefined();
+    expect(h.served('sys/leases/revoke')).toBe(1);
+  });
+
   it('a re-login re-issues every lease of the old token before that token ends', async () => {
     const h = await harness(
       { leases: { rotationMarginMs: 1500 } },
