@@ -45,22 +45,22 @@ const durationsFile = join(root, 'node_modules/.cache/leasehold/test-durations.j
  * counts as long, so a new package is never left for the end.
  */
 const TYPICAL_SECONDS = {
-  '@leasehold/dev-server': 74,
-  '@leasehold/core': 65,
-  '@leasehold/pg': 57,
-  '@leasehold/test-env': 39,
-  '@leasehold/demo': 31,
-  '@leasehold/nestjs': 25,
-  '@leasehold/aws': 25,
-  '@leasehold/fastify-notes': 22,
-  '@leasehold/knex': 21,
-  '@leasehold/express-notes': 20,
-  '@leasehold/express': 18,
-  '@leasehold/nestjs-notes': 18,
-  '@leasehold/prisma': 18,
-  '@leasehold/fastify': 16,
-  '@leasehold/doppler': 14,
-  '@leasehold/consumers': 1,
+  '@leasehold/dev-server': 113,
+  '@leasehold/core': 105,
+  '@leasehold/test-env': 88,
+  '@leasehold/pg': 85,
+  '@leasehold/demo': 64,
+  '@leasehold/nestjs': 46,
+  '@leasehold/aws': 43,
+  '@leasehold/fastify-notes': 38,
+  '@leasehold/knex': 34,
+  '@leasehold/prisma': 26,
+  '@leasehold/express-notes': 25,
+  '@leasehold/nestjs-notes': 23,
+  '@leasehold/express': 21,
+  '@leasehold/fastify': 18,
+  '@leasehold/doppler': 17,
+  '@leasehold/consumers': 4,
 };
 
 function packageTimeout() {

@@ -2,7 +2,18 @@
  * Starting PostgreSQL from anywhere: binaries below a private (0700) directory — as in a checkout in root's home or
  * a `mktemp -d` folder — and one clear, typed error for each way it can fail.
  */
-import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  symlink,
+} from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,6 +37,26 @@ function installedDir(): string {
   return resolve(dirname(main), '..', 'native');
 }
 
+/**
+ * Recreates the tree `from` at `to` with hard links to its files (copies across file systems; symbolic links are
+ * recreated as they are).
+ */
+async function linkTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) await linkTree(source, target);
+    else if (entry.isSymbolicLink()) await symlink(await readlink(source), target);
+    else
+      await link(source, target).catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EXDEV') throw error;
+        await copyFile(source, target); // another file system: a copy
+        await chmod(target, (await stat(source)).mode);
+      });
+  }
+}
+
 async function failure(promise: Promise<unknown>): Promise<TestPostgresError> {
   const error = await promise.then(
     () => undefined,
@@ -46,7 +77,9 @@ describe('embedded PostgreSQL from a checkout below a private directory', () => 
     expect((await stat(privateDir)).mode & 0o777).toBe(0o700);
     const installDir = join(privateDir, 'checkout', 'node_modules', '.pnpm', 'native');
     await mkdir(dirname(installDir), { recursive: true });
-    await cp(installedDir(), installDir, { recursive: true, verbatimSymlinks: true });
+    // Hard links, not copies: the same 60 MB of binaries, out of the postgres user's reach all the same (reaching a
+    // file depends on the directories above it), without writing them once more.
+    await linkTree(installedDir(), installDir);
     server = await startTestPostgres({ url: '', installDir, scramIterations: 16, templateDir: false });
   }, 180_000);
 
