@@ -6,13 +6,15 @@
  *   password is never a plain property of a client: it is read through a hidden accessor while the connection logs
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
  * - On `rotate`, the old connections keep serving while the new generation is warmed: one new connection per old
- *   one, opened in the background, paced over the rotation window ({@link RotatingPoolOptions.rotationWindowMs},
- *   at most half the time until the previous lease's `drainBy`) and {@link WARM_CONNECTS_IN_FLIGHT} at a time (so at
- *   most that many above `max`); each ready one goes to a waiting query and retires one old connection (an idle one
- *   at once, a busy one when released). When the window ends — at once when the old credentials may no longer work
- *   (a re-issue after a rejected login, a lost lease, a new token) — every old connection left is marked to close
- *   when next released (pg-pool's own "expired" path, the one `maxLifetimeSeconds` uses). When none is left, the
- *   pool tells the lease it drained, so the old Vault lease is revoked.
+ *   one, opened in the background, paced over the rotation window ({@link RotatingPoolOptions.rotationWindowMs}; at
+ *   most half the time until the previous lease's `drainBy` once {@link RETIRE_RESERVE_MS} is set aside) and
+ *   {@link WARM_CONNECTS_IN_FLIGHT} at a time (so at most that many above `max`); each ready one goes to a waiting
+ *   query and retires one old connection (an idle one at once, a busy one when released). When the window ends,
+ *   idle old connections close and busy ones close when released (pg-pool's own "expired" path, the one
+ *   `maxLifetimeSeconds` uses). Without a window — the old credentials may no longer work (a re-issue after a
+ *   rejected login, a lost lease, a new token), or the margin is too short — every old connection is marked at once
+ *   and the warm ones replace them. When none is left, the pool tells the lease it drained, so the old Vault lease
+ *   is revoked.
  * - A connect rejected with SQLSTATE 28P01/28000 logs in again with newer credentials: at once when the lease already
  *   moved on, after a single-flight re-issue otherwise (at most three logins per connect). Every wait
  *   for credentials (first issue, re-issue) ends within the pool's `connectionTimeoutMillis` (30 s when it is 0)
@@ -80,7 +82,8 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
      * window ends closes once released.
      *
      * The window is never longer than half the time until the previous lease is revoked (the rotation event's
-     * `drainBy`), and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
+     * `drainBy`) less 2 s kept for the old connections' last work — so a lease whose rotation margin is under ~2.5 s
+     * gets none — and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
      * dropped role, a lost lease, a new Vault token, an expired value.
      */
     rotationWindowMs?: number;
@@ -160,6 +163,14 @@ const WARM_PACE_SHARE = 0.8;
 
 /** A window shorter than this replaces the old connections at once (pacing would not spread anything). */
 const MIN_ROTATION_WINDOW_MS = 100;
+
+/**
+ * Time kept, after the rotation window, for the old connections' last statements and transactions before the
+ * previous lease is revoked: the window is at most half of what is left before `drainBy` once this is set aside (a
+ * lease whose rotation margin is shorter than this gets no window: its old connections are replaced at once, with
+ * the whole margin to finish their work).
+ */
+const RETIRE_RESERVE_MS = 2000;
 
 /**
  * Rotation reasons after which the previous credentials may no longer work (or must not be used): their connections
@@ -807,9 +818,10 @@ export class RotatingPool extends pg.Pool {
     if (this.#rotation) this.#retire(this.#rotation.target - 1);
     this.#stopRotation();
     const now = Date.now();
+    const untilRevoked = Math.min(e.drainBy, e.previous.expiresAt) - now;
     const windowMs = RETIRE_AT_ONCE.has(e.reason)
       ? 0
-      : Math.min(this.#rotationWindowMs, (Math.min(e.drainBy, e.previous.expiresAt) - now) / 2);
+      : Math.min(this.#rotationWindowMs, (untilRevoked - RETIRE_RESERVE_MS) / 2);
     const old = this.#oldConnections(current).length;
     const rotation: Rotation = {
       target: current,
@@ -847,17 +859,21 @@ export class RotatingPool extends pg.Pool {
 
   /**
    * The rotation window of `rotation` ended (or it had none): every old connection still open closes when next
-   * released (pg-pool's own "expired" path, the one `maxLifetimeSeconds` uses; an idle one after serving one more, or
-   * when a replacement is ready), and the remaining replacements start without pacing.
+   * released (pg-pool's own "expired" path, the one `maxLifetimeSeconds` uses), and the remaining replacements start
+   * without pacing. At the end of a window the idle old connections close at once: the previous lease is revoked
+   * soon, and a transaction begun on one of them now could still be running then. Without a window (the rotation
+   * just happened, the whole margin is left) an idle one serves until its replacement is ready.
    */
   #endWindow(rotation: Rotation): void {
+    const windowEnded = rotation.gradual;
     clearTimeout(rotation.windowEnd);
     rotation.windowEnd = undefined;
     rotation.gradual = false;
     rotation.intervalMs = 0;
     if (this.#rotation !== rotation) return;
     const internals = this as unknown as PoolInternals;
-    for (const client of this.#oldConnections(rotation.target)) internals._expired.add(client);
+    if (windowEnded) this.#retire(rotation.target - 1);
+    else for (const client of this.#oldConnections(rotation.target)) internals._expired.add(client);
     if (rotation.pace) {
       clearTimeout(rotation.pace);
       rotation.pace = undefined;

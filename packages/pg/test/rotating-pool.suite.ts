@@ -59,7 +59,9 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
     server = await startDevServer();
     await mountDatabaseEngine(server, db);
-    await createDatabaseRole(server, 'fast', { defaultTtl: '6s', maxTtl: '6s' });
+    // A 5 s rotation margin: long enough for a rotation window (half of what is left before the old lease is
+    // revoked, once 2 s are kept for the old connections' last work).
+    await createDatabaseRole(server, 'fast', { defaultTtl: '10s', maxTtl: '10s' });
     await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
     await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
     await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
