@@ -75,7 +75,7 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
     detectDroppedRole?: boolean;
     /**
      * Longest time a rotation spreads the replacement of the old connections over, ms (default
-     * {@link DEFAULT_ROTATION_WINDOW_MS}, 30 s; 0 = replace them at once). While it lasts the old connections keep
+     * `DEFAULT_ROTATION_WINDOW_MS`, 30 s; 0 = replace them at once). While it lasts the old connections keep
      * serving: the pool opens one new connection per old one, paced evenly over the first 80 % of the window (at
      * most 2 at a time), and closes an old one as each new one is ready, so the cost
      * of the new logins (a PostgreSQL backend each) is spread instead of landing at once. Whatever is left when the
@@ -155,7 +155,7 @@ interface PoolInternals {
  */
 export const WARM_CONNECTS_IN_FLIGHT = 2;
 
-/** Default of {@link RotatingPoolOptions.rotationWindowMs}. */
+/** Default of the `rotationWindowMs` option of {@link RotatingPoolOptions}, ms. */
 export const DEFAULT_ROTATION_WINDOW_MS = 30_000;
 
 /** Share of the rotation window the replacement connects are paced over (the rest is slack for slow connects). */
