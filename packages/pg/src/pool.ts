@@ -82,7 +82,7 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
      * window ends closes once released.
      *
      * The window is never longer than half the time until the previous lease is revoked (the rotation event's
-     * `drainBy`) less 2 s kept for the old connections' last work — so a lease whose rotation margin is under ~2.5 s
+     * `drainBy`) less 10 s kept for the old connections' last work — so a lease whose rotation margin is under ~10.5 s
      * gets none — and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
      * dropped role, a lost lease, a new Vault token, an expired value.
      */
@@ -166,11 +166,12 @@ const MIN_ROTATION_WINDOW_MS = 100;
 
 /**
  * Time kept, after the rotation window, for the old connections' last statements and transactions before the
- * previous lease is revoked: the window is at most half of what is left before `drainBy` once this is set aside (a
- * lease whose rotation margin is shorter than this gets no window: its old connections are replaced at once, with
- * the whole margin to finish their work).
+ * previous lease is revoked: the window is at most half of what is left before `drainBy` once this is set aside. A
+ * transaction can begin on an old connection until the window ends, and on a busy machine one took over 2 s between
+ * its checkout and its first statement; a lease whose rotation margin is shorter than this gets no window (its old
+ * connections are replaced at once, with the whole margin to finish their work).
  */
-const RETIRE_RESERVE_MS = 2000;
+const RETIRE_RESERVE_MS = 10_000;
 
 /**
  * Rotation reasons after which the previous credentials may no longer work (or must not be used): their connections

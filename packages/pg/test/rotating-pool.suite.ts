@@ -59,9 +59,9 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
     server = await startDevServer();
     await mountDatabaseEngine(server, db);
-    // A 5 s rotation margin: long enough for a rotation window (half of what is left before the old lease is
-    // revoked, once 2 s are kept for the old connections' last work).
-    await createDatabaseRole(server, 'fast', { defaultTtl: '10s', maxTtl: '10s' });
+    // A 12 s rotation margin: long enough for a rotation window (half of what is left before the old lease is
+    // revoked, once 10 s are kept for the old connections' last work).
+    await createDatabaseRole(server, 'fast', { defaultTtl: '24s', maxTtl: '24s' });
     await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
     await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
     await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
@@ -128,7 +128,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       });
 
       const load = startLoad(8, (i) => poolUnitOfWork(pool, i));
-      await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 60_000);
+      await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 120_000);
       const { ok, failures } = await load.stop({ minOk: 51 });
 
       expect(failures.map((f) => String(f.error))).toEqual([]);
@@ -151,7 +151,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       const current = pool.lease.current();
       await pool.end();
       expect(await canLogin(db, current.value.username, current.value.password.reveal())).toBe(false);
-    }, 90_000);
+    }, 180_000);
 
     mainOnly(
       'recovers when the lease is revoked out of band: pool.query never fails, transactions fail typed',
