@@ -34,7 +34,9 @@ let server: DevServer;
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));
   server = await startDevServer({ port: 0 });
-  await setupAppFixture(server, db, { roles: { fast: { defaultTtl: '6s', maxTtl: '6s' } } });
+  // A 5 s rotation margin: the old lease is revoked ~4.5 s after each rotation, and an interactive transaction that
+  // began on an old connection must end by then (on a busy machine one took more than the 2.5 s a 6 s role left).
+  await setupAppFixture(server, db, { roles: { fast: { defaultTtl: '10s', maxTtl: '10s' } } });
 });
 afterAll(async () => {
   await server?.close();

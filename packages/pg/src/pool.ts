@@ -712,6 +712,7 @@ export class RotatingPool extends pg.Pool {
   _closed(client: pg.Client): void {
     if (!this.#generationOf.delete(client)) return;
     this.#checkDrained();
+    if (this.#rotation) this.#warmNext();
     if (this.#generationOf.size === 0) for (const resolve of this.#closedWaiters.splice(0)) resolve();
   }
 
@@ -849,6 +850,11 @@ export class RotatingPool extends pg.Pool {
     this.#checkDrained();
   }
 
+  /** The most connections the pool holds while it rotates: `max` (pg-pool's default 10) + the warm connects. */
+  #maxOpen(): number {
+    return (this.options.max ?? 10) + WARM_CONNECTS_IN_FLIGHT;
+  }
+
   /** Open connections older than `current`. */
   #oldConnections(current: number): pg.Client[] {
     const internals = this as unknown as PoolInternals;
@@ -907,6 +913,9 @@ export class RotatingPool extends pg.Pool {
       !this.ending &&
       rotation.warming < WARM_CONNECTS_IN_FLIGHT &&
       rotation.toWarm > 0 &&
+      // At most WARM_CONNECTS_IN_FLIGHT above max: an old connection marked to close when released still counts
+      // until it is gone (then `_closed` warms the next).
+      (this as unknown as PoolInternals)._clients.length < this.#maxOpen() &&
       // Old connections that closed meanwhile (idle timeout, errors) need no replacement.
       this.#oldConnections(rotation.target).length > rotation.warming
     ) {
