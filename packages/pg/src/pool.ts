@@ -37,6 +37,7 @@ import {
   type LeaseSnapshot,
   type RotateReason,
   systemClock,
+  type TimerHandle,
   type Vault,
   VaultError,
   VaultErrorCode,
@@ -196,10 +197,18 @@ interface Rotation {
   nextStartAt: number;
   /** Pause between replacement starts, ms (0 once the window ended). */
   intervalMs: number;
-  /** Whether the old connections still serve (the window has not ended). */
-  gradual: boolean;
-  pace: ReturnType<typeof setTimeout> | undefined;
-  windowEnd: ReturnType<typeof setTimeout> | undefined;
+  /** The next paced start, while one waits. */
+  pace: TimerHandle | undefined;
+  /** The end of the window, while it lasts: the old connections still serve. */
+  windowEnd: TimerHandle | undefined;
+}
+
+/** Cancels the pacing and window timers of `rotation` (the window has ended afterwards). */
+function clearRotationTimers(rotation: Rotation): void {
+  for (const handle of [rotation.pace, rotation.windowEnd]) {
+    if (handle !== undefined) systemClock.clearTimeout(handle);
+  }
+  rotation.pace = rotation.windowEnd = undefined;
 }
 
 /** The parts of pg.Client the credential hand-off sets (pg reads `connectionParameters` for the startup message). */
@@ -576,14 +585,14 @@ export class RotatingPool extends pg.Pool {
     let stopWaiting: (() => void) | undefined;
     // Armed only once the connect has to wait for credentials (most checkouts never do: a timer per checkout cost
     // measurable CPU under load).
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerHandle | undefined;
     const finish: ConnectCallback = (err, client, done) => {
       if (settled) {
         if (client) done(); // a connect that finished after the caller was told it failed: back to the pool
         return;
       }
       settled = true;
-      if (timer) clearTimeout(timer);
+      if (timer) systemClock.clearTimeout(timer);
       stopWaiting?.();
       callback(err, client, done);
     };
@@ -596,10 +605,7 @@ export class RotatingPool extends pg.Pool {
         unavailable();
         return false;
       }
-      if (!timer) {
-        timer = setTimeout(unavailable, leftMs);
-        timer.unref();
-      }
+      timer ??= systemClock.setTimeout(unavailable, leftMs);
       return true;
     };
     if (this.lease.peek() === undefined && !waitForCredentials()) return;
@@ -831,17 +837,14 @@ export class RotatingPool extends pg.Pool {
       warming: 0,
       nextStartAt: now,
       intervalMs: 0,
-      gradual: false,
       pace: undefined,
       windowEnd: undefined,
     };
     this.#rotation = rotation;
     if (windowMs >= MIN_ROTATION_WINDOW_MS && old > 0) {
       // The old connections keep serving; replacements are paced over the window, each retiring one old connection.
-      rotation.gradual = true;
       rotation.intervalMs = (windowMs * WARM_PACE_SHARE) / old;
-      rotation.windowEnd = setTimeout(() => this.#endWindow(rotation), windowMs);
-      rotation.windowEnd.unref();
+      rotation.windowEnd = systemClock.setTimeout(() => this.#endWindow(rotation), windowMs);
     } else {
       this.#endWindow(rotation);
     }
@@ -872,29 +875,22 @@ export class RotatingPool extends pg.Pool {
    * just happened, the whole margin is left) an idle one serves until its replacement is ready.
    */
   #endWindow(rotation: Rotation): void {
-    const windowEnded = rotation.gradual;
-    clearTimeout(rotation.windowEnd);
-    rotation.windowEnd = undefined;
-    rotation.gradual = false;
+    const windowEnded = rotation.windowEnd !== undefined;
+    const paced = rotation.pace !== undefined;
+    clearRotationTimers(rotation);
     rotation.intervalMs = 0;
     if (this.#rotation !== rotation) return;
     const internals = this as unknown as PoolInternals;
     if (windowEnded) this.#retire(rotation.target - 1);
     else for (const client of this.#oldConnections(rotation.target)) internals._expired.add(client);
-    if (rotation.pace) {
-      clearTimeout(rotation.pace);
-      rotation.pace = undefined;
-      this.#warmNext();
-    }
+    if (paced) this.#warmNext();
   }
 
   /** Stops the pacing and window timers of the replacement under way (a new rotation, or `end()`). */
   #stopRotation(): void {
     const rotation = this.#rotation;
     if (!rotation) return;
-    clearTimeout(rotation.pace);
-    clearTimeout(rotation.windowEnd);
-    rotation.pace = rotation.windowEnd = undefined;
+    clearRotationTimers(rotation);
     rotation.toWarm = 0;
     this.#rotation = undefined;
   }
@@ -921,11 +917,10 @@ export class RotatingPool extends pg.Pool {
     ) {
       const now = Date.now();
       if (rotation.nextStartAt > now) {
-        rotation.pace = setTimeout(() => {
+        rotation.pace = systemClock.setTimeout(() => {
           rotation.pace = undefined;
           if (this.#rotation === rotation) this.#warmNext();
         }, rotation.nextStartAt - now);
-        rotation.pace.unref();
         return;
       }
       rotation.nextStartAt = now + rotation.intervalMs;
@@ -962,7 +957,7 @@ export class RotatingPool extends pg.Pool {
       internals._remove(item.client, () => internals._pulseQueue());
       return;
     }
-    if (!rotation.gradual) return; // after the window every old connection is marked already
+    if (rotation.windowEnd === undefined) return; // after the window every old connection is marked already
     const busy = this.#oldConnections(target).find((client) => !internals._expired.has(client));
     if (busy) internals._expired.add(busy);
   }
