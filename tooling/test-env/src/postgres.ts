@@ -293,11 +293,22 @@ async function reachableInstall(
 
 /** Gives everyone read (and search, for directories) access below `dir`, keeping the executable bits of files. */
 async function openUp(dir: string): Promise<void> {
-  await chmod(dir, 0o755);
+  await walkTree(dir, async (path, kind) => {
+    if (kind === 'directory') await chmod(path, 0o755);
+    else if (kind === 'file') await chmod(path, (await stat(path)).mode & 0o111 ? 0o755 : 0o644);
+  });
+}
+
+/** Calls `visit` for `dir` and for everything below it, each directory before its entries. */
+async function walkTree(
+  dir: string,
+  visit: (path: string, kind: 'directory' | 'file' | 'other') => Promise<void>,
+): Promise<void> {
+  await visit(dir, 'directory');
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) await openUp(path);
-    else if (entry.isFile()) await chmod(path, (await stat(path)).mode & 0o111 ? 0o755 : 0o644);
+    if (entry.isDirectory()) await walkTree(path, visit);
+    else await visit(path, entry.isFile() ? 'file' : 'other');
   }
 }
 
@@ -579,12 +590,7 @@ async function saveTemplate(template: string, dataDir: string, password: string)
 
 /** Gives `dir` and everything below it to `user`. */
 async function chownTree(dir: string, user: OsUser): Promise<void> {
-  await chown(dir, user.uid, user.gid);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) await chownTree(path, user);
-    else await chown(path, user.uid, user.gid);
-  }
+  await walkTree(dir, (path) => chown(path, user.uid, user.gid));
 }
 
 /** A URL with its password masked, for messages. */
