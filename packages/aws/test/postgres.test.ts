@@ -33,6 +33,8 @@ const ROTATIONS = 3;
 const GUARD_MS = 60_000;
 
 let db: TestDatabase;
+/** The group role holding the table's grants; every login role of the file is a member. Unique on the server. */
+let appGroup: string;
 let sm: SecretsManagerStandIn;
 const pools: RotatingPool[] = [];
 const leases: SourceLease<DatabaseCredentials>[] = [];
@@ -41,9 +43,10 @@ const poolErrors: Error[] = [];
 beforeAll(async () => {
   db = await createTestDatabase(inject('pgSuperuserUrl'));
   await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
-  await db.query('CREATE ROLE app_group NOLOGIN');
-  await db.query('GRANT SELECT, INSERT ON items TO app_group');
-  await db.query('GRANT USAGE ON SEQUENCE items_id_seq TO app_group');
+  appGroup = db.roleName('app_group');
+  await db.query(`CREATE ROLE ${appGroup} NOLOGIN`);
+  await db.query(`GRANT SELECT, INSERT ON items TO ${appGroup}`);
+  await db.query(`GRANT USAGE ON SEQUENCE items_id_seq TO ${appGroup}`);
   sm = await startSecretsManagerStandIn({ identities: [APP, ROTATOR], region: REGION });
 });
 
@@ -100,10 +103,11 @@ function noFailures(load: { ok: number; failures: Array<{ error: unknown }> }): 
 describe('AWS Secrets Manager rotation under load', () => {
   it(`single user: ${ROTATIONS} rotations (password changed at setSecret, AWSPENDING used for the refused login) with 0 failed queries`, async () => {
     const password = newPassword();
-    await db.query(`CREATE ROLE sm_single LOGIN PASSWORD '${password}' IN ROLE app_group`);
+    const user = db.roleName('sm_single');
+    await db.query(`CREATE ROLE ${user} LOGIN PASSWORD '${password}' IN ROLE ${appGroup}`);
     const secretId = `rds/single-${randomUUID()}`;
     const secret = (pw: string) =>
-      rdsSecret({ username: 'sm_single', password: pw, host: db.host, port: db.port, dbname: db.name });
+      rdsSecret({ username: user, password: pw, host: db.host, port: db.port, dbname: db.name });
     sm.createSecret(secretId, secret(password), { rotationEnabled: true });
     const rotator = new Rotator(sm, secretId);
     const lease = smLease(secretId);
@@ -119,12 +123,12 @@ describe('AWS Secrets Manager rotation under load', () => {
         // createSecret: the new value as AWSPENDING.
         const token = await rotator.createSecret(secret(next));
         // setSecret: the database gets the new password; logins with the AWSCURRENT one are refused from now on.
-        await db.query(`ALTER ROLE sm_single PASSWORD '${next}'`);
+        await db.query(`ALTER ROLE ${user} PASSWORD '${next}'`);
         passwords.push(next);
         // A new login now (a second pool on the same lease, as a scaled-out replica would open) is refused; the
         // pool re-issues, the source answers with AWSPENDING, and the login is retried with it.
         const probe = open(lease);
-        expect((await probe.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u).toBe('sm_single');
+        expect((await probe.query<{ u: string }>('SELECT current_user AS u')).rows[0]?.u).toBe(user);
         await probe.end();
         expect(pool.lease.current().value.password.reveal()).toBe(next);
         // finishSecret: AWSCURRENT moves (AWSPREVIOUS follows); the source already serves that version.
@@ -140,15 +144,15 @@ describe('AWS Secrets Manager rotation under load', () => {
     expect(rotated).toEqual(Array(ROTATIONS).fill('requested'));
     const s = pool.stats();
     expect(Object.keys(s.connections).map(Number)).toEqual([s.generation]);
-    expect(await canLogin(db, 'sm_single', passwords.at(-2) as string)).toBe(false);
-    expect(await canLogin(db, 'sm_single', passwords.at(-1) as string)).toBe(true);
+    expect(await canLogin(db, user, passwords.at(-2) as string)).toBe(false);
+    expect(await canLogin(db, user, passwords.at(-1) as string)).toBe(true);
     expect(poolErrors).toEqual([]);
   });
 
   it(`alternating users: ${ROTATIONS} rotations to a cloned role with 0 failed queries; the old user works until drained`, async () => {
-    const users = ['sm_alt', 'sm_alt_clone'];
+    const users = [db.roleName('sm_alt'), db.roleName('sm_alt_clone')] as const;
     const first = newPassword();
-    await db.query(`CREATE ROLE sm_alt LOGIN PASSWORD '${first}' IN ROLE app_group`);
+    await db.query(`CREATE ROLE ${users[0]} LOGIN PASSWORD '${first}' IN ROLE ${appGroup}`);
     const secretId = `rds/alternating-${randomUUID()}`;
     const secret = (username: string, pw: string) =>
       rdsSecret({
@@ -159,14 +163,14 @@ describe('AWS Secrets Manager rotation under load', () => {
         dbname: db.name,
         masterarn: `arn:aws:secretsmanager:${REGION}:123456789012:secret:rds/master-AbCdEf`,
       });
-    sm.createSecret(secretId, secret('sm_alt', first), { rotationEnabled: true });
+    sm.createSecret(secretId, secret(users[0], first), { rotationEnabled: true });
     const rotator = new Rotator(sm, secretId);
     const pool = open(smLease(secretId));
     const rotated: string[] = [];
     pool.lease.on('rotated', (e) => rotated.push(e.reason));
     await pool.query('SELECT 1');
     const load = startLoad(6, (i) => poolUnitOfWork(pool, i));
-    let current = { username: 'sm_alt', password: first };
+    let current: { username: string; password: string } = { username: users[0], password: first };
     try {
       for (let r = 0; r < ROTATIONS; r++) {
         const username = users[(r + 1) % 2] as string;
@@ -175,7 +179,7 @@ describe('AWS Secrets Manager rotation under load', () => {
         // setSecret: the other user gets the new password (the clone is created, with the same grants, once).
         const exists = await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [username]);
         if (exists.rowCount === 0)
-          await db.query(`CREATE ROLE ${username} LOGIN PASSWORD '${next.password}' IN ROLE app_group`);
+          await db.query(`CREATE ROLE ${username} LOGIN PASSWORD '${next.password}' IN ROLE ${appGroup}`);
         else await db.query(`ALTER ROLE ${username} PASSWORD '${next.password}'`);
         await rotator.finishSecret(token);
         // The poll sees AWSCURRENT move; the pool rotates to the other user.
@@ -219,7 +223,8 @@ describe('AWS Secrets Manager rotation under load', () => {
 
 describe('RDS IAM tokens', () => {
   it('the pool keeps working across token refreshes; every token verified; open connections kept', async () => {
-    await db.query('CREATE ROLE iam_app LOGIN IN ROLE app_group');
+    const iamUser = db.roleName('iam_app');
+    await db.query(`CREATE ROLE ${iamUser} LOGIN IN ROLE ${appGroup}`);
     const check = createRdsIamCheck({
       identities: [APP],
       hostname: db.host,
@@ -230,7 +235,7 @@ describe('RDS IAM tokens', () => {
     const signer = rdsIamCredentials({
       hostname: db.host,
       port: db.port,
-      username: 'iam_app',
+      username: iamUser,
       database: db.name,
       region: REGION,
       credentials: { accessKeyId: APP.accessKeyId, secretAccessKey: APP.secretAccessKey },
@@ -265,7 +270,7 @@ describe('RDS IAM tokens', () => {
     held.release();
     expect(check.refused).toEqual([]);
     expect(check.verified.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(check.verified.map((v) => v.user))).toEqual(new Set(['iam_app']));
+    expect(new Set(check.verified.map((v) => v.user))).toEqual(new Set([iamUser]));
     expect(pool.stats().connects).toBeGreaterThan(1);
     expect(poolErrors).toEqual([]);
   });

@@ -208,12 +208,13 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     mainOnly(
       'follows a static role: a rejected login re-reads the password and retries once',
       async () => {
-        await db.query(`CREATE ROLE static_app LOGIN PASSWORD 'initial-password'`);
-        await db.query('GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO static_app');
-        await db.query('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO static_app');
+        const staticUser = db.roleName('static_app');
+        await db.query(`CREATE ROLE ${staticUser} LOGIN PASSWORD 'initial-password'`);
+        await db.query(`GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO ${staticUser}`);
+        await db.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${staticUser}`);
         await vaultRequest(server, 'POST', 'database/static-roles/static-app', {
           db_name: 'test',
-          username: 'static_app',
+          username: staticUser,
           rotation_period: '1h',
         });
         const pool = open({
@@ -238,7 +239,7 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
         const s = pool.stats();
         expect(s.generation).toBe(3);
         expect(s.reissues).toBeGreaterThanOrEqual(2);
-        expect(pool.lease.current().value.username).toBe('static_app');
+        expect(pool.lease.current().value.username).toBe(staticUser);
         await pool.end();
       },
       30_000,

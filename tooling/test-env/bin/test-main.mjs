@@ -10,7 +10,11 @@
 //    PostgreSQL and HTTP, and the type-check fills those gaps instead of holding every test back;
 //  - every package's Vitest run, four packages at a time (each with up to three files at once), the longest first:
 //    on a small machine, more at once only makes the real-time leases of the integration tests compete for the CPU
-//    (a lease re-issued after its end) without finishing sooner.
+//    (a lease re-issued after its end) without finishing sooner;
+//  - one PostgreSQL for all of them (unless LEASEHOLD_TEST_PG_URL names one), started as soon as this package's own
+//    build is done and given to every package's run as LEASEHOLD_TEST_PG_URL. Every test file works in its own
+//    database with its own roles, so the packages share the server as a package's files always did; a server per
+//    package cost about two CPU-seconds each to start and stop.
 //
 // The builds and the tests start the packages' `tsup` and `vitest run` directly, not through turbo and `pnpm run`:
 // a JavaScript build has no order (each package's imports of the others stay imports), and `pnpm run` cost about a
@@ -193,16 +197,22 @@ async function pool(jobs, limit) {
   return results;
 }
 
-/** Builds every package that has a `build` script, without order (see the header). Resolves with 0 or 1. */
-async function buildAll(packages) {
+/**
+ * Builds every package of `packages` that has a `build` script, without order (see the header); `what` names them
+ * in the log. Resolves with 0 or 1.
+ */
+async function buildAll(packages, what) {
   const started = Date.now();
   const builds = packages.filter((p) => p.scripts.build);
-  console.log(`\n$ build (JavaScript only) of ${builds.length} packages, ${BUILD_CONCURRENCY} at a time`);
+  if (builds.length === 0) return 0;
+  console.log(
+    `\n$ build (JavaScript only) of ${what ?? `${builds.length} packages`}, ${BUILD_CONCURRENCY} at a time`,
+  );
   const results = await runScripts(builds, 'build', 'tsup', 'tsup', ['--silent'], BUILD_CONCURRENCY);
   const failed = results.filter((r) => r.status !== 0);
   for (const r of failed) console.error(`${r.pkg.name}: build failed (exit ${r.status})`);
   console.log(
-    `build: ${failed.length ? 'failed' : 'done'} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    `build${what ? ` of ${what}` : ''}: ${failed.length ? 'failed' : 'done'} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return failed.length ? 1 : 0;
 }
@@ -247,6 +257,31 @@ async function testAll(packages) {
   return failed.length ? 1 : 0;
 }
 
+/**
+ * The PostgreSQL every package's run shares: undefined when LEASEHOLD_TEST_PG_URL already names one (each run then
+ * checks and uses it), null when it could not be started (the message is printed). Started by the test
+ * environment's own code (its build, `dist/postgres.js`), the same server a package's Vitest global setup starts,
+ * with more connections: four packages run at once.
+ */
+async function sharedPostgres() {
+  if (process.env.LEASEHOLD_TEST_PG_URL) return undefined;
+  const started = Date.now();
+  try {
+    const { startTestPostgres, TEST_SCRAM_ITERATIONS } = await import(
+      new URL('../dist/postgres.js', import.meta.url).href
+    );
+    const server = await startTestPostgres({ scramIterations: TEST_SCRAM_ITERATIONS, maxConnections: 1000 });
+    const { port } = new URL(server.url);
+    console.log(
+      `\n$ PostgreSQL for every package: 127.0.0.1:${port}, ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return server;
+  } catch (error) {
+    console.error(`\nTest PostgreSQL: ${error instanceof Error ? error.message : String(error)}`);
+    return null;
+  }
+}
+
 const typecheck = () =>
   run('tsc', ['-p', 'tsconfig.json']).then((status) =>
     status === 0 ? run('tsc', ['-p', 'tooling/vitest/tsconfig.json']) : status,
@@ -266,7 +301,12 @@ if (extra.length > 0) {
   // Lint, code generation and the builds start together: none needs another's output (a JavaScript build does not
   // read the generated Prisma client; the type-check and the tests do, so they wait for it).
   const packages = workspacePackages();
-  const built = buildAll(packages);
+  const testEnv = packages.find((p) => p.dir === join(root, 'tooling/test-env'));
+  const others = packages.filter((p) => p !== testEnv);
+  // This package's build first (beside the others): the shared PostgreSQL starts from it while the rest build.
+  const testEnvBuilt = buildAll(testEnv ? [testEnv] : [], 'the test environment');
+  const postgres = testEnvBuilt.then((status) => (status === 0 ? sharedPostgres() : undefined));
+  const built = Promise.all([testEnvBuilt, buildAll(others)]).then((statuses) => Math.max(...statuses));
   const linted = run('biome', ['check', '.']);
   const generated = run('turbo', ['run', 'generate', '--output-logs=errors-only']);
   const typechecked = generated.then((status) => (status === 0 ? typecheck() : status));
@@ -274,5 +314,10 @@ if (extra.length > 0) {
   // HTTP, and the type-check fills those gaps instead of holding every test back until it is done.
   const ready = await Promise.all([linted, generated, built]);
   if (ready.some((status) => status !== 0)) stopOnFailure(...ready, await typechecked);
-  stopOnFailure(...(await Promise.all([testAll(packages), typechecked])));
+  const server = await postgres;
+  if (server === null) stopOnFailure(1, await typechecked);
+  if (server) env.LEASEHOLD_TEST_PG_URL = server.url;
+  const statuses = await Promise.all([testAll(packages), typechecked]);
+  await server?.stop();
+  stopOnFailure(...statuses);
 }

@@ -17,7 +17,13 @@ export interface TestDatabase {
     sql: string,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>>;
-  /** Drops the database (terminating its sessions) and every role created by the test. */
+  /**
+   * A role name for this test file: `<prefix>_<random>`, unique on the server (roles belong to the server, not to a
+   * database, and several packages' runs share one server), and dropped by {@link TestDatabase.drop}. `prefix` must
+   * be a plain lower-case SQL identifier, so the name needs no quoting.
+   */
+  roleName(prefix: string): string;
+  /** Drops the database (terminating its sessions) and every role named by {@link TestDatabase.roleName}. */
   drop(): Promise<void>;
 }
 
@@ -47,6 +53,7 @@ export async function createTestDatabase(superuserUrl: string): Promise<TestData
   // pool.end() resolves before its sockets are closed; DROP DATABASE … WITH (FORCE) can then terminate one, and an
   // idle client's error would surface as the pool's unhandled 'error' event.
   pool.on('error', () => undefined);
+  const roles: string[] = [];
   return {
     name,
     url,
@@ -54,12 +61,23 @@ export async function createTestDatabase(superuserUrl: string): Promise<TestData
     host: parsed.hostname,
     port: Number(parsed.port || 5432),
     query: (sql, params) => pool.query(sql, params as unknown[]),
+    roleName(prefix) {
+      if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix))
+        throw new RangeError(
+          `roleName: the prefix must be a lower-case SQL identifier of at most 41 characters (got "${prefix}").`,
+        );
+      const role = `${prefix}_${randomBytes(4).toString('hex')}`;
+      roles.push(role);
+      return role;
+    },
     async drop() {
       await pool.end();
       const client = new pg.Client({ connectionString: superuserUrl });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        // After the database: its objects held the roles' privileges. Newest first (a group role after its members).
+        for (const role of [...roles].reverse()) await client.query(`DROP ROLE IF EXISTS "${role}"`);
       } finally {
         await client.end();
       }

@@ -112,6 +112,11 @@ export interface StartTestPostgresOptions {
    * server (`url`).
    */
   scramIterations?: number;
+  /**
+   * The started server's `max_connections`. Default 300: one package's test run. A server shared by several
+   * packages' runs at once (`pnpm test` starts one for the whole run) needs more. Ignored for an external server.
+   */
+  maxConnections?: number;
   /** How long to wait for an external server that refuses connections (it may still be starting). Default 30 000 ms. */
   connectWaitMs?: number;
   /**
@@ -369,6 +374,11 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
     throw new RangeError(
       `startTestPostgres: scramIterations must be an integer >= 1 (got ${String(iterations)}); leave it out for PostgreSQL's 4096.`,
     );
+  const maxConnections = options.maxConnections ?? 300;
+  if (!(Number.isInteger(maxConnections) && maxConnections >= 10 && maxConnections <= 10_000))
+    throw new RangeError(
+      `startTestPostgres: maxConnections must be an integer from 10 to 10000 (got ${String(options.maxConnections)}); leave it out for 300.`,
+    );
   const user = isRoot() ? await postgresOsUser(setting) : undefined;
   const source = options.installDir ?? installedDir(setting);
   const base = await mkdtemp(join(tmpdir(), 'leasehold-pg-'));
@@ -461,7 +471,7 @@ async function startEmbedded(options: StartTestPostgresOptions, setting: string)
           '-c',
           'unix_socket_directories=',
           '-c',
-          'max_connections=300',
+          `max_connections=${maxConnections}`,
           '-c',
           'fsync=off',
           '-c',

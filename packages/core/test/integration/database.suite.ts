@@ -34,6 +34,8 @@ export function defineDatabaseSuite(tier: TestTier): void {
 
   const recorder = new LeakRecorder();
   let db: TestDatabase;
+  /** The static role's database user: unique on the server (see `TestDatabase.roleName`). */
+  let staticUser: string;
   let server: DevServer;
   let root: Vault;
   const clients: Vault[] = [];
@@ -171,11 +173,12 @@ path "sys/leases/revoke" { capabilities = ["update"] }
     await db.query('CREATE TABLE items (id int primary key)');
     server = await startDevServer();
     root = await configure(server);
-    await db.query(`CREATE ROLE static_user LOGIN PASSWORD 'initial-static-pw'`);
-    await db.query('GRANT SELECT ON items TO static_user');
+    staticUser = db.roleName('static_user');
+    await db.query(`CREATE ROLE ${staticUser} LOGIN PASSWORD 'initial-static-pw'`);
+    await db.query(`GRANT SELECT ON items TO ${staticUser}`);
     recorder.secret('initial-static-pw');
     await root.request('POST', 'database/static-roles/fixed', {
-      body: { db_name: 'pg', username: 'static_user', rotation_period: '5s' },
+      body: { db_name: 'pg', username: staticUser, rotation_period: '5s' },
     });
   });
 
@@ -183,7 +186,6 @@ path "sys/leases/revoke" { capabilities = ["update"] }
     await Promise.all(clients.map((c) => c.close()));
     await root?.close();
     await server?.close();
-    await db?.query('DROP ROLE IF EXISTS static_user').catch(() => undefined);
     await db?.drop();
     expect(recorder.leaks()).toEqual([]);
   });
@@ -367,7 +369,7 @@ path "sys/leases/revoke" { capabilities = ["update"] }
         const vault = client();
         const lease = vault.database.staticCredentials('fixed');
         const first = await lease.ready();
-        expect(first.value.username).toBe('static_user');
+        expect(first.value.username).toBe(staticUser);
         expect(await tryLogin(first.value)).toBeNull();
         const rotated = await new Promise<LeaseSnapshot<DatabaseCredentials>>((resolve) =>
           lease.on('rotated', (e) => resolve(e.current)),
