@@ -1,5 +1,7 @@
 // Plain JavaScript on purpose: Vitest loads config files through Node, which cannot import TypeScript from a
 // linked workspace package. Types are in index.d.ts.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig, mergeConfig } from 'vitest/config';
 
@@ -8,17 +10,46 @@ const globalSetup = fileURLToPath(new URL('../test-env/src/global-setup.ts', imp
 /** Long real-time runs (many rotations, long seals, outage drills): `vitest run --mode soak` (`pnpm test:soak`). */
 const SOAK_FILES = ['test/**/*.soak.test.ts', 'test/soak/**/*.test.ts'];
 
-/** Files run at once per package: `LEASEHOLD_TEST_WORKERS` (a positive integer) or 3. */
-function workers() {
+/**
+ * Files run at once per package: `LEASEHOLD_TEST_WORKERS` (a positive integer), or one worker per three test files
+ * of the run (`files`: the main tier's count; the soak tier passes Infinity), at most three. Each worker loads
+ * Vitest and the package's imports once (1–1.5 CPU-s on a small machine), which a package of one to three files
+ * does not win back by running them side by side while other packages' runs keep the cores busy; the packages with
+ * many files, which wait on real time, keep three.
+ */
+function workers(files) {
   const raw = process.env.LEASEHOLD_TEST_WORKERS;
-  if (raw === undefined || raw === '') return 3;
+  if (raw === undefined || raw === '') return Math.min(3, Math.max(1, Math.ceil(files / 3)));
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
     throw new Error(
-      `LEASEHOLD_TEST_WORKERS must be a positive integer (got "${raw}"); unset it for the default of 3.`,
+      `LEASEHOLD_TEST_WORKERS must be a positive integer (got "${raw}"); unset it for the default (one per three test files, at most 3).`,
     );
   }
   return n;
+}
+
+/** The main tier's test files (not soak files) of the package Vitest runs in (its working directory). */
+function countMainTestFiles() {
+  let count = 0;
+  const walk = (dir, inSoak) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules')
+          walk(join(dir, entry.name), inSoak || (dir === 'test' && entry.name === 'soak'));
+      } else if (entry.name.endsWith('.test.ts')) {
+        if (!inSoak && !entry.name.endsWith('.soak.test.ts')) count++;
+      }
+    }
+  };
+  walk('test', false);
+  return count;
 }
 
 /** @param {import('./index.js').LeaseholdVitestOptions} [options] */
@@ -44,9 +75,11 @@ export function defineLeaseholdConfig(options = {}) {
         // databases, Vitest restores stubbed env vars and mocks after every test, and no package keeps module-level
         // state that a test mutates.
         isolate: false,
-        // Most files wait on real I/O (PostgreSQL, HTTP) rather than compute, so a few files run at once even on a
-        // small machine: `LEASEHOLD_TEST_WORKERS` overrides it (1 runs the files one after another).
-        maxWorkers: workers(),
+        // Most files wait on real I/O (PostgreSQL, HTTP) rather than compute, so a package with many files runs a few
+        // at once even on a small machine (see workers()): `LEASEHOLD_TEST_WORKERS` overrides it (1 runs the files one
+        // after another).
+        // The soak tier's files are long real-time runs that barely use the CPU: each package runs three at once.
+        maxWorkers: workers(soak ? Number.POSITIVE_INFINITY : countMainTestFiles()),
         globalSetup: options.postgres ? [globalSetup] : [],
         // The built workspace packages a test imports (`@leasehold/core` from the pg tests, the dev server from every
         // integration test) load as what they are, plain JavaScript, through Node — not through Vite's transform

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `pnpm test`: the main tier. It fails if any step fails:
 //  - `biome check .` once over the whole repository (lint and format);
-//  - `turbo run generate` (the Prisma client the tests and the type-check read);
+//  - `turbo run generate` (the Prisma client the tests of the packages that use `@leasehold/prisma` and the
+//    type-check read);
 //  - every workspace package's JavaScript build without declarations (LEASEHOLD_DECLARATIONS=false: esbuild only;
-//    the tests run the JavaScript, and declarations are checked by the packaging tier);
-//    these three start together, and the tests start once all three are done;
+//    the tests run the JavaScript, and declarations are checked by the packaging tier), in this process (below);
+//    these three start together; a package's tests start once the lint and the builds are done, and, when it uses
+//    the generated client, once it is generated;
 //  - `pnpm typecheck`'s one TypeScript program over every package's sources, tests and type tests (the root
 //    tsconfig.json), once the client is generated, beside the tests: both are CPU-bound, but the tests also wait on
 //    PostgreSQL and HTTP, and the type-check fills those gaps instead of holding every test back;
@@ -16,10 +18,12 @@
 //    database with its own roles, so the packages share the server as a package's files always did; a server per
 //    package cost about two CPU-seconds each to start and stop.
 //
-// The builds and the tests start the packages' `tsup` and `vitest run` directly, not through turbo and `pnpm run`:
-// a JavaScript build has no order (each package's imports of the others stay imports), and `pnpm run` cost about a
-// CPU-second per package and task — on a 2-core machine the builds went from 46 to 22 CPU-s and from 29 s to 13 s.
-// A package whose script is anything else than plain `tsup` / `vitest run` is run with `pnpm run`.
+// The builds run through tsup's API in this process, one package after another (a JavaScript build has no order:
+// each package's imports of the others stay imports): a `tsup` process per package spent about a CPU-second
+// loading Node and tsup for a tenth of that in esbuild — 17 builds took 23 CPU-s and 27 s, in one process 3 CPU-s
+// and 4 s, with byte-identical output. The tests start each package's `vitest run` directly, not through turbo and
+// `pnpm run` (about a CPU-second per package and task). A package whose script is anything else than plain `tsup` /
+// `vitest run`, or whose tsup config sets `esbuildOptions`, is run with `pnpm run`.
 //
 // With arguments (e.g. `--filter=@leasehold/core...`, `--force`, `--continue`), the steps run one after another as
 // before, through turbo, with the arguments passed to every turbo run; `turbo run test` also caches passing packages.
@@ -32,10 +36,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const extra = process.argv.slice(2);
 // The same value in every step: a build for the tests (and, through turbo, the same cache key in every step).
 const env = { ...process.env, LEASEHOLD_DECLARATIONS: 'false' };
+// Read by the tsup configs this process loads (tooling/tsconfig/tsup.ts).
+process.env.LEASEHOLD_DECLARATIONS = 'false';
 /** Packages tested at once; files at once inside a package: the Vitest preset (`LEASEHOLD_TEST_WORKERS`). */
 const TEST_CONCURRENCY = 4;
-/** Packages built at once: esbuild is CPU-bound, two per core pair is as fast as more. */
-const BUILD_CONCURRENCY = 2;
 /**
  * How long one package's build or test run may take before it is stopped and counted as failed (seconds):
  * `LEASEHOLD_TEST_PACKAGE_TIMEOUT_S`, default 900. A guard against a hung run, far above any package's time.
@@ -101,7 +105,7 @@ function stopOnFailure(...statuses) {
   if (failed !== undefined) process.exit(failed);
 }
 
-/** The workspace packages (pnpm-workspace.yaml: packages/*, apps/*, tooling/*) with their scripts. */
+/** The workspace packages (pnpm-workspace.yaml: packages/*, apps/*, tooling/*) with their scripts and dependencies. */
 function workspacePackages() {
   const out = [];
   for (const group of ['packages', 'apps', 'tooling']) {
@@ -110,7 +114,12 @@ function workspacePackages() {
       const manifest = join(dir, 'package.json');
       if (!entry.isDirectory() || !existsSync(manifest)) continue;
       const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
-      out.push({ name: pkg.name ?? relative(root, dir), dir, scripts: pkg.scripts ?? {} });
+      const dependencies = Object.keys({
+        ...pkg.dependencies,
+        ...pkg.devDependencies,
+        ...pkg.peerDependencies,
+      });
+      out.push({ name: pkg.name ?? relative(root, dir), dir, scripts: pkg.scripts ?? {}, dependencies });
     }
   }
   return out;
@@ -168,11 +177,18 @@ function runCollected(label, command, args, cwd) {
 
 /**
  * Runs `script` of each package (the tool directly when the script is exactly `plain`, see {@link commandFor}),
- * `limit` at a time, in the order given; resolves with `{ pkg, status, seconds }` for each.
+ * `limit` at a time, in the order given, each once `gate(pkg)` (a status, or a promise of one) is 0; resolves with
+ * `{ pkg, status, seconds }` for each.
  */
-function runScripts(packages, script, plain, tool, args, limit) {
+function runScripts(packages, script, plain, tool, args, limit, gate = () => 0) {
   return pool(
-    packages.map((pkg) => () => {
+    packages.map((pkg) => async () => {
+      // What the package needs first (the generated Prisma client): a failure there fails it without a run.
+      const before = await gate(pkg);
+      if (before !== 0) {
+        console.log(`${pkg.name}:${script}: not run: a step it needs failed`);
+        return { pkg, status: before, seconds: 0 };
+      }
       const [command, commandArgs] = commandFor(pkg, script, plain, tool, args);
       return runCollected(`${pkg.name}:${script}`, command, commandArgs, pkg.dir).then((r) => ({
         pkg,
@@ -198,23 +214,77 @@ async function pool(jobs, limit) {
 }
 
 /**
- * Builds every package of `packages` that has a `build` script, without order (see the header); `what` names them
- * in the log. Resolves with 0 or 1.
+ * Builds every package of `packages` that has a `build` script, one after another in this process through tsup's
+ * API (see the header); `what` names them in the log. Resolves with 0 or 1.
  */
 async function buildAll(packages, what) {
   const started = Date.now();
   const builds = packages.filter((p) => p.scripts.build);
   if (builds.length === 0) return 0;
-  console.log(
-    `\n$ build (JavaScript only) of ${what ?? `${builds.length} packages`}, ${BUILD_CONCURRENCY} at a time`,
-  );
-  const results = await runScripts(builds, 'build', 'tsup', 'tsup', ['--silent'], BUILD_CONCURRENCY);
-  const failed = results.filter((r) => r.status !== 0);
-  for (const r of failed) console.error(`${r.pkg.name}: build failed (exit ${r.status})`);
+  console.log(`\n$ build (JavaScript only) of ${what ?? `${builds.length} packages`}, in this process`);
+  const failed = [];
+  for (const pkg of builds) {
+    const status = inProcess(pkg)
+      ? await tsupHere(pkg)
+      : (await runScripts([pkg], 'build', 'tsup', 'tsup', ['--silent'], 1))[0].status;
+    if (status !== 0) failed.push(pkg);
+  }
+  for (const pkg of failed) console.error(`${pkg.name}: build failed`);
   console.log(
     `build${what ? ` of ${what}` : ''}: ${failed.length ? 'failed' : 'done'} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return failed.length ? 1 : 0;
+}
+
+/** Whether `pkg` builds in this process: its script is plain `tsup` and its config leaves `esbuildOptions` to us. */
+function inProcess(pkg) {
+  if (pkg.scripts.build !== 'tsup') return false;
+  const config = ['tsup.config.ts', 'tsup.config.mjs', 'tsup.config.js']
+    .map((f) => join(pkg.dir, f))
+    .find(existsSync);
+  return config !== undefined && !readFileSync(config, 'utf8').includes('esbuildOptions');
+}
+
+let tsup;
+/**
+ * `tsup --silent` in `pkg.dir`, in this process. tsup reads its config and entries from the working directory;
+ * esbuild resolves against the directory its service started in unless told (`absWorkingDir`). Resolves with 0 or 1.
+ */
+async function tsupHere(pkg) {
+  tsup ??= await import('tsup');
+  const started = Date.now();
+  try {
+    process.chdir(pkg.dir);
+    await withTimeout(
+      tsup.build({
+        silent: true,
+        esbuildOptions(options) {
+          options.absWorkingDir = pkg.dir;
+        },
+      }),
+      PACKAGE_TIMEOUT_S * 1000,
+      `still running after ${PACKAGE_TIMEOUT_S} s (LEASEHOLD_TEST_PACKAGE_TIMEOUT_S)`,
+    );
+    return 0;
+  } catch (error) {
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stdout.write(`${text.replace(/^/gm, `${pkg.name}:build: `)}\n`);
+    return 1;
+  } finally {
+    process.chdir(root);
+    if (Date.now() - started > 10_000)
+      console.log(`${pkg.name}:build: took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+/** `promise`, or a rejection with `message` after `ms`. */
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function readDurations() {
@@ -226,8 +296,11 @@ function readDurations() {
   }
 }
 
-/** Tests every package with a `test` script, the longest first. Resolves with 0 or 1. */
-async function testAll(packages) {
+/**
+ * Tests every package with a `test` script, the longest first, each once `gate(pkg)` is 0 (see {@link runScripts}).
+ * Resolves with 0 or 1.
+ */
+async function testAll(packages, gate) {
   const started = Date.now();
   const known = readDurations();
   const expected = (pkg) => {
@@ -236,7 +309,7 @@ async function testAll(packages) {
   };
   const tests = packages.filter((p) => p.scripts.test).sort((a, b) => expected(b) - expected(a));
   console.log(`\n$ vitest run in ${tests.length} packages, ${TEST_CONCURRENCY} at a time, the longest first`);
-  const results = await runScripts(tests, 'test', 'vitest run', 'vitest', ['run'], TEST_CONCURRENCY);
+  const results = await runScripts(tests, 'test', 'vitest run', 'vitest', ['run'], TEST_CONCURRENCY, gate);
   const durations = { ...known };
   for (const r of results) if (r.status === 0) durations[r.pkg.name] = Math.round(r.seconds);
   try {
@@ -299,25 +372,30 @@ if (extra.length > 0) {
   stopOnFailure(await run('turbo', ['run', 'test', '--concurrency=4', ...extra]));
 } else {
   // Lint, code generation and the builds start together: none needs another's output (a JavaScript build does not
-  // read the generated Prisma client; the type-check and the tests do, so they wait for it).
+  // read the generated Prisma client; the type-check and the tests that use it do, so they wait for it).
   const packages = workspacePackages();
   const testEnv = packages.find((p) => p.dir === join(root, 'tooling/test-env'));
-  const others = packages.filter((p) => p !== testEnv);
-  // This package's build first (beside the others): the shared PostgreSQL starts from it while the rest build.
-  const testEnvBuilt = buildAll(testEnv ? [testEnv] : [], 'the test environment');
-  const postgres = testEnvBuilt.then((status) => (status === 0 ? sharedPostgres() : undefined));
-  const built = Promise.all([testEnvBuilt, buildAll(others)]).then((statuses) => Math.max(...statuses));
   const linted = run('biome', ['check', '.']);
   const generated = run('turbo', ['run', 'generate', '--output-logs=errors-only']);
   const typechecked = generated.then((status) => (status === 0 ? typecheck() : status));
-  // The type-check goes on beside the tests: both are CPU-bound, but the tests also wait on PostgreSQL and
-  // HTTP, and the type-check fills those gaps instead of holding every test back until it is done.
-  const ready = await Promise.all([linted, generated, built]);
-  if (ready.some((status) => status !== 0)) stopOnFailure(...ready, await typechecked);
+  // This package's build first: the shared PostgreSQL starts from it while the others build.
+  const testEnvBuilt = buildAll(testEnv ? [testEnv] : [], 'the test environment');
+  const postgres = testEnvBuilt.then((status) => (status === 0 ? sharedPostgres() : undefined));
+  const built = testEnvBuilt.then(async (status) =>
+    Math.max(status, await buildAll(packages.filter((p) => p !== testEnv))),
+  );
+  const ready = await Promise.all([linted, built]);
+  if (ready.some((status) => status !== 0)) stopOnFailure(...ready, await generated, await typechecked);
   const server = await postgres;
   if (server === null) stopOnFailure(1, await typechecked);
   if (server) env.LEASEHOLD_TEST_PG_URL = server.url;
-  const statuses = await Promise.all([testAll(packages), typechecked]);
+  const generators = new Set(packages.filter((p) => p.scripts.generate).map((p) => p.name));
+  const usesGenerated = (pkg) => generators.has(pkg.name) || pkg.dependencies.some((d) => generators.has(d));
+  const statuses = await Promise.all([
+    testAll(packages, (pkg) => (usesGenerated(pkg) ? generated : 0)),
+    typechecked,
+    generated,
+  ]);
   await server?.stop();
   stopOnFailure(...statuses);
 }
