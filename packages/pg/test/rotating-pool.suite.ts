@@ -59,11 +59,11 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
     server = await startDevServer();
     await mountDatabaseEngine(server, db);
-    // A 16 s rotation margin (half the lease): the rotation window is half of what is left before the old lease is
-    // revoked once 10 s are kept for the old connections' last work, so a re-issue that arrives up to ~5 s late (a
-    // loaded machine: a late timer, a slow role creation) still leaves one. A 24 s lease (12 s margin) left none after
-    // 2 s, and the old connections could not be seen serving.
-    await createDatabaseRole(server, 'fast', { defaultTtl: '32s', maxTtl: '32s' });
+    // A 24 s rotation margin (half the lease): the rotation window is half of what is left before the old lease is
+    // revoked once 10 s are kept for the old connections' last work — about 7 s here, so a re-issue that lands many
+    // seconds late on a loaded machine (a late timer, a slow role creation) still leaves one. With a 24 s lease (12 s
+    // margin), and then a 32 s one, a whole-suite run under CPU stress saw no window, and no old connection serving.
+    await createDatabaseRole(server, 'fast', { defaultTtl: '48s', maxTtl: '48s' });
     await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
     await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
     await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
