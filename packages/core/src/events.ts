@@ -20,6 +20,11 @@ export interface VaultEvents {
     mount: string;
     accessor: string;
     previousAccessor: string | undefined;
+    /**
+     * When the replaced token ends, as this client last knew it (ms since epoch on the client's clock): `undefined`
+     * when there is no previous token or it never expires. A lease issued under it lives at most until then.
+     */
+    previousExpiresAt: number | undefined;
     reason: LoginReason;
     /** Token TTL in seconds (0 = no expiry). */
     ttl: number;

@@ -36,27 +36,17 @@ export class LeaseManager {
   readonly #defaults: LeaseOptions;
   readonly #handles = new Map<string, LeaseHandle<unknown>>();
   readonly #unsubscribe: Array<() => void> = [];
-  /** When each token this client logged in with ends, as last known (ms; `Infinity`: no expiry). */
-  readonly #tokenEnds = new Map<string, number>();
   #closed = false;
 
   constructor(vault: Vault, defaults: LeaseOptions = {}) {
     this.#vault = vault;
     this.#defaults = defaults;
-    const ends = (ttlSeconds: number): number =>
-      ttlSeconds > 0 ? vault.clock.now() + ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
     this.#unsubscribe.push(
       vault.on('login', (e) => {
-        this.#tokenEnds.set(e.accessor, ends(e.ttl));
         if (!e.previousAccessor) return;
         const dead = e.reason === 'invalid-token' || e.reason === 'expired';
-        // A token this handle set never saw log in (unknown end) counts as ending now.
-        const end = dead ? vault.clock.now() : (this.#tokenEnds.get(e.previousAccessor) ?? vault.clock.now());
-        this.#tokenEnds.delete(e.previousAccessor);
+        const end = dead ? vault.clock.now() : (e.previousExpiresAt ?? Number.POSITIVE_INFINITY);
         for (const h of this.#handles.values()) h.tokenChanged(e.previousAccessor, dead, end);
-      }),
-      vault.on('token:renewed', (e) => {
-        if (this.#tokenEnds.has(e.accessor)) this.#tokenEnds.set(e.accessor, ends(e.ttl));
       }),
       vault.on('circuit:close', () => {
         for (const h of this.#handles.values()) h.vaultRecovered();

@@ -342,6 +342,7 @@ export class TokenManager {
       mount: auth.mount,
       accessor: state.accessor,
       previousAccessor: previous?.accessor,
+      previousExpiresAt: previous?.expiresAt,
       reason,
       ttl: result.ttl,
       renewable: result.renewable,

@@ -139,7 +139,9 @@ describe('token lifecycle (dev server and client on one manual clock)', () => {
   it('a token revoked out of band is replaced by exactly one re-login and the request retried once', async () => {
     const h = await harness();
     await h.vault.ready();
-    const first = h.events.find((e) => e.event === 'login')?.payload as { accessor: string };
+    const loggedInAt = h.clock.now();
+    const first = h.events.find((e) => e.event === 'login')?.payload as { accessor: string; ttl: number };
+    expect(first).toMatchObject({ previousAccessor: undefined, previousExpiresAt: undefined });
     await h.server.revokeToken(first.accessor);
     const res = await h.vault.request('GET', 'secret/data/app');
     expect(res.status).toBe(200);
@@ -147,7 +149,11 @@ describe('token lifecycle (dev server and client on one manual clock)', () => {
     expect(h.count('secret/data/app')).toBe(2);
     const logins = h.events.filter((e) => e.event === 'login').map((e) => e.payload as { reason: string });
     expect(logins[1]?.reason).toBe('invalid-token');
-    expect(logins[1]).toMatchObject({ previousAccessor: first.accessor });
+    // The replaced token's end as the client knew it: its TTL counted from the login (no time passed since).
+    expect(logins[1]).toMatchObject({
+      previousAccessor: first.accessor,
+      previousExpiresAt: loggedInAt + first.ttl * 1000,
+    });
     expect(h.events.filter((e) => e.event === 'token:invalid')).toHaveLength(1);
   });
 
