@@ -59,11 +59,10 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
     server = await startDevServer();
     await mountDatabaseEngine(server, db);
-    // A 24 s rotation margin (half the lease): the rotation window is half of what is left before the old lease is
-    // revoked once 10 s are kept for the old connections' last work — about 7 s here, so a re-issue that lands many
-    // seconds late on a loaded machine (a late timer, a slow role creation) still leaves one. With a 24 s lease (12 s
-    // margin), and then a 32 s one, a whole-suite run under CPU stress saw no window, and no old connection serving.
-    await createDatabaseRole(server, 'fast', { defaultTtl: '48s', maxTtl: '48s' });
+    // A 16 s rotation margin (half the lease): the rotation window is half of what is left before the old lease is
+    // revoked once 10 s are kept for the old connections' last work — about 3 s here, and still one when the re-issue
+    // lands a few seconds late on a loaded machine.
+    await createDatabaseRole(server, 'fast', { defaultTtl: '32s', maxTtl: '32s' });
     await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
     await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
     await createDatabaseRole(server, 'ending', { defaultTtl: '60s', maxTtl: '120s' });
@@ -120,10 +119,17 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
       // The rotation window: old connections keep serving after a rotation while replacements are opened one at a
       // time, so the pool never holds more than max + 2 connections.
       let oldServedAfterRotate = 0;
+      let oldServedSinceLastRotate = 0;
       let mostOpen = 0;
+      pool.on('rotate', () => {
+        oldServedSinceLastRotate = 0;
+      });
       pool.on('acquire', (client) => {
         const gen = pool.generationOf(client);
-        if (gen !== undefined && gen < pool.stats().generation) oldServedAfterRotate++;
+        if (gen !== undefined && gen < pool.stats().generation) {
+          oldServedAfterRotate++;
+          oldServedSinceLastRotate++;
+        }
       });
       pool.on('connect', () => {
         mostOpen = Math.max(mostOpen, pool.totalCount);
@@ -131,6 +137,9 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
 
       const load = startLoad(8, (i) => poolUnitOfWork(pool, i));
       await waitFor(`${ROTATIONS} rotation(s)`, () => pool.stats().rotations >= ROTATIONS, 120_000);
+      // The load goes on after the rotation until the old connections were seen serving beside the new ones (the
+      // window). Stopping it at the rotation left a few milliseconds to see that, none on an overloaded machine.
+      await waitFor('old connections serving after the rotation', () => oldServedSinceLastRotate >= 8);
       const { ok, failures } = await load.stop({ minOk: 51 });
 
       expect(failures.map((f) => String(f.error))).toEqual([]);
