@@ -206,12 +206,15 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
         if (i === 0) await sleep(400); // lets connections go idle and reconnect during the seal
       });
       server.seal();
+      const atSeal = load.ok;
       await sleep(SEAL_MS);
+      // Work went on while Vault was sealed: a state reached before it returns (a loaded machine does less per
+      // second), not a count of what fits in the seal.
+      await waitFor('work done while sealed', () => load.ok >= atSeal + 20);
       server.unseal();
       await sleep(300);
-      const { ok, failures } = await load.stop();
+      const { failures } = await load.stop();
       expect(failures.map((f) => String(f.error))).toEqual([]);
-      expect(ok).toBeGreaterThan(SEAL_MS / 100);
       expect(pool.stats().connects).toBeGreaterThan(1);
       await pool.end();
     }, 30_000);
