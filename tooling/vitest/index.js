@@ -1,7 +1,7 @@
 // Plain JavaScript on purpose: Vitest loads config files through Node, which cannot import TypeScript from a
 // linked workspace package. Types are in index.d.ts.
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig, mergeConfig } from 'vitest/config';
 
@@ -29,27 +29,20 @@ function workers(files) {
   return n;
 }
 
-/** The main tier's test files (not soak files) of the package Vitest runs in (its working directory). */
+/**
+ * The main tier's test files of the package Vitest runs in (its working directory): `test/**\/*.test.ts` without the
+ * soak files ({@link SOAK_FILES}).
+ */
 function countMainTestFiles() {
-  let count = 0;
-  const walk = (dir, inSoak) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      if (entry.isDirectory()) {
-        if (entry.name !== 'node_modules')
-          walk(join(dir, entry.name), inSoak || (dir === 'test' && entry.name === 'soak'));
-      } else if (entry.name.endsWith('.test.ts')) {
-        if (!inSoak && !entry.name.endsWith('.soak.test.ts')) count++;
-      }
-    }
-  };
-  walk('test', false);
-  return count;
+  let files;
+  try {
+    files = readdirSync('test', { recursive: true, encoding: 'utf8' });
+  } catch {
+    return 0;
+  }
+  return files.filter(
+    (file) => file.endsWith('.test.ts') && !file.endsWith('.soak.test.ts') && !file.startsWith(`soak${sep}`),
+  ).length;
 }
 
 /** @param {import('./index.js').LeaseholdVitestOptions} [options] */
