@@ -49,7 +49,10 @@ export interface VaultEvents {
     message: string;
     retryInMs: number | undefined;
   };
-  /** The token cannot be extended any more (max TTL, not renewable, renewals failing): a re-login follows. */
+  /**
+   * The token cannot be extended any more (max TTL, not renewable, renewals failing): a re-login follows. After
+   * renewals that failed because Vault did not answer, each attempt renews the token first if it is still usable.
+   */
   'token:expiring': {
     accessor: string;
     remainingMs: number;

@@ -15,8 +15,8 @@
  *   time: stop renewing and end — at the schedule's grace, or at the client's own deadline ({@link
  *   LifetimeClient.endAt}, the lease's rotation margin) when it has one, whichever the client asks for;
  * - a renewal is never scheduled past that deadline (a renewal that comes back capped there would leave no time);
- * - a failed renewal waits for its backoff, cut short by {@link LifetimeWatcher.wake} (Vault answers again) — to a
- *   wait spread by {@link spreadWake} when the owner passes its random source (the credential is still valid).
+ * - a failed renewal waits for its backoff; {@link LifetimeWatcher.wake} (Vault answers again) moves it to a wait
+ *   spread by {@link spreadWake} when the owner passes its random source (the credential is still valid), else to now.
  */
 import type { RandomSource, TimerHandle, TimerSet } from './clock.js';
 import {
@@ -26,7 +26,6 @@ import {
   lifetimeStart,
   spreadRenewal,
   spreadWake,
-  wakeBefore,
 } from './lifetime.js';
 
 /** What one successful renewal granted, validated by the client. */
@@ -83,8 +82,6 @@ export class LifetimeWatcher {
   readonly #now: () => number;
   readonly #random: RandomSource | undefined;
   #timer: TimerHandle | undefined;
-  /** When {@link #timer} fires (clock ms). */
-  #dueAt = Number.POSITIVE_INFINITY;
   /** A failed renewal waits for its backoff: {@link wake} renews at once. */
   #retryPending = false;
   #renewing = false;
@@ -119,15 +116,13 @@ export class LifetimeWatcher {
 
   /**
    * Vault answers again: a renewal waiting for its backoff runs now — or, with a random source, after a wait spread
-   * by {@link spreadWake} (bounded by half the time left), when that is sooner than the backoff.
+   * by {@link spreadWake} (a third to two thirds of the time left, at most 10 s), sooner or later than its backoff.
    */
   wake(): void {
     if (!this.#retryPending || this.#stopped || this.#renewing) return;
     if (this.#random) {
-      const now = this.#now();
       const end = Math.min(this.#schedule.expiresAt, this.#client.endAt?.() ?? Number.POSITIVE_INFINITY);
-      const wait = wakeBefore(end - now, this.#dueAt - now, this.#random);
-      if (wait === undefined) return;
+      const wait = spreadWake(end - this.#now(), this.#random);
       if (wait > 0) {
         this.#at(wait, () => void this.#renew());
         return;
@@ -238,10 +233,8 @@ export class LifetimeWatcher {
 
   #at(ms: number, fn: () => void): void {
     this.#clear();
-    this.#dueAt = this.#now() + ms;
     this.#timer = this.#timers.set(() => {
       this.#timer = undefined;
-      this.#dueAt = Number.POSITIVE_INFINITY;
       fn();
     }, ms);
   }
@@ -249,6 +242,5 @@ export class LifetimeWatcher {
   #clear(): void {
     this.#timers.clear(this.#timer);
     this.#timer = undefined;
-    this.#dueAt = Number.POSITIVE_INFINITY;
   }
 }

@@ -139,31 +139,26 @@ export function drainDeadline(until: number, drainTimeoutMs: number | undefined,
   return Math.max(now, Math.min(until, now + (drainTimeoutMs ?? Number.POSITIVE_INFINITY)));
 }
 
-/**
- * The wait after which something due in `dueInMs` should run now that Vault answers again, or `undefined` to leave
- * it as it is: {@link spreadWake} of the `leftMs` the credential still has (0: at once, when it has ended), but never
- * later than it was due anyway (its backoff).
- */
-export function wakeBefore(leftMs: number, dueInMs: number, random: RandomSource): number | undefined {
-  const wait = spreadWake(leftMs, random);
-  return wait < dueInMs ? wait : undefined;
-}
-
-/** Renewals woken by Vault's return are spread over at most this long (ms): see {@link spreadWake}. */
+/** Renewals woken by Vault's return wait at most this long (ms): see {@link spreadWake}. */
 export const WAKE_SPREAD_MS = 10_000;
 
 /**
- * The wait before a renewal that failed while Vault was unreachable or sealed, once Vault answers again: uniform in
- * `[0, min(WAKE_SPREAD_MS, leftMs / 2)]` (`random` in `[0, 1)`). Every client of a fleet sees Vault return within a
- * probe interval of the others; renewing all their still-valid tokens and leases at that instant would be a burst of
- * several times the steady rate. The credential is still valid (`leftMs` of it left), so the renewal can wait a
- * little — never more than half of what is left (to the end, or to the lease's rotation deadline), so that it
- * stays well before the end. A credential that has
- * already ended is replaced at once (that is not a renewal).
+ * The wait before a renewal (or a replacement) that failed while Vault was unreachable or sealed, once Vault answers
+ * again, for a credential that still has `leftMs` of validity: {@link spreadRenewal} of two thirds of `leftMs`
+ * capped at {@link WAKE_SPREAD_MS}, i.e. uniform in a third to two thirds of what is left (`random` in `[0, 1)`), at
+ * most 10 s. It is the rule of a steady
+ * renewal applied from Vault's return: Go's schedule would renew a credential with `leftMs` remaining after ⅔ of it
+ * (leaving a third for retries before the end), and the steady spread sends it in the later half of that wait.
+ *
+ * Every client of a fleet sees Vault return within a probe interval of the others; renewing all their still-valid
+ * tokens and leases at that instant would be a burst of several times the steady rate. A uniform wait from zero
+ * still crowds the first second (every client has some chance to land there, and those with little time left land
+ * nowhere else); waiting from a third of the time left on spreads the fleet evenly over the time it has. A
+ * credential that has already ended is replaced at once (0: that is not a renewal).
  */
 export function spreadWake(leftMs: number, random: RandomSource): number {
   if (!(leftMs > 0)) return 0;
-  return Math.round(random() * Math.min(WAKE_SPREAD_MS, leftMs / 2));
+  return spreadRenewal(Math.min(WAKE_SPREAD_MS, (2 / 3) * leftMs), random);
 }
 
 /** What the owner of a schedule must do next. */

@@ -36,6 +36,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 interface Client {
   vault: Vault;
   lease: Lease<unknown>;
+  /** BENCH_TRACE: the client's last login failure (ms after the return, its code and announced retry). */
+  lastLoginFailure?: { at: number; code: string; retryInMs: number | undefined };
 }
 
 function serving(c: Client): boolean {
@@ -129,13 +131,28 @@ path "sys/leases/revoke" { capabilities = ["update"] }`,
       ] as const)
         vault.on(event, fail(event));
       if (process.env.BENCH_TRACE === '1')
+        vault.on('token:invalid', () => {
+          const at =
+            backAt > 0 ? `+${((performance.now() - backAt) / 1000).toFixed(2)} s` : 'before the return';
+          console.log(`  ${at} Vault said the token is invalid`);
+        });
+      if (process.env.BENCH_TRACE === '1')
         vault.on('lease:issue-failed', (e) => {
           if (backAt > 0)
             console.log(
               `  +${((performance.now() - backAt) / 1000).toFixed(2)} s issue failed: ${e.code} retry ${e.retryInMs}`,
             );
         });
-      clients.push({ vault, lease: vault.database.credentials('fleet') });
+      const c: Client = { vault, lease: vault.database.credentials('fleet') };
+      if (process.env.BENCH_TRACE === '1')
+        vault.on('login:failed', (e) => {
+          c.lastLoginFailure = {
+            at: Math.round(performance.now() - backAt),
+            code: e.code,
+            retryInMs: e.retryInMs,
+          };
+        });
+      clients.push(c);
     }
     const startErrors = (
       await Promise.allSettled(clients.map((c) => c.lease.ready({ timeoutMs: 180_000 })))
@@ -190,7 +207,9 @@ path "sys/leases/revoke" { capabilities = ["update"] }`,
         // Why some clients are still not serving 3 s after the return (a sample of them).
         explained = true;
         for (const c of clients.filter((x) => !serving(x)).slice(0, 5))
-          console.log(`  still down: ${JSON.stringify({ health: c.vault.health(), lease: c.lease.state })}`);
+          console.log(
+            `  still down: ${JSON.stringify({ health: c.vault.health(), lease: c.lease.state, lastLoginFailure: c.lastLoginFailure })}`,
+          );
       }
       if (performance.now() - back < 50) downAtReturn = Math.max(downAtReturn, down);
       if (down === 0) {

@@ -10,9 +10,12 @@
  *   all listeners drained, after `drainTimeoutMs`, or just before it expires — whichever comes first. A revocation
  *   that fails transiently (Vault unreachable, sealed, timed out) is retried in the background with backoff
  *   ({@link REVOKE_RETRY}) until it succeeds or the lease ends by itself; `close()` cancels the retries.
+ * - **Outage**: when the renewals ended only because Vault did not answer (reason `renew-failed`), each re-issue
+ *   attempt first renews the held lease if it is still valid and belongs to the current token: once Vault answers,
+ *   the lease is extended and kept — same value, no rotation, no reconnects — instead of replaced.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
  *   left) and keep the current value; they probe an open circuit first and wake up when it closes (Vault is back):
- *   at once when the held value has ended, else spread over half of its time left
+ *   at once when the held value has ended, else after a third to two thirds of its time left
  *   ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is
  *   re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
@@ -35,7 +38,6 @@ import {
   lifetimeStart,
   spreadWake,
   untilNextAttempt,
-  wakeBefore,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -149,7 +151,9 @@ export class LeaseHandle<T> implements Lease<T> {
   /** A re-issue under a new token, spread while the held lease is still valid ({@link tokenChanged}). */
   #tokenChangeTimer: ReturnType<TimerSet['set']> | undefined;
   #wake: (() => void) | undefined;
-  /** When the backoff wait {@link #wake} cuts short ends by itself (clock ms). */
+  /** Moves the end of the backoff wait {@link #wake} cuts short to `wait` ms from now. */
+  #rearmPause: ((wait: number) => void) | undefined;
+  /** When that wait ends by itself (clock ms). */
   #pauseUntil = Number.POSITIVE_INFINITY;
   #failure: VaultError | undefined;
   readonly #readyWaiters: ReadyWaiters<LeaseSnapshot<T>>;
@@ -271,46 +275,53 @@ export class LeaseHandle<T> implements Lease<T> {
   /**
    * @internal Vault answers again (the circuit closed). An issue attempt waiting for its backoff goes at once when
    * the handle holds no usable value. While the held value is still valid it goes after {@link spreadWake} of the
-   * time that value has left — never later than its backoff: every client of a fleet sees Vault return within a
-   * probe interval of the others, and all their re-issues at that instant would be a burst of several times the
-   * steady rate, while each of them still serves. A renewal waiting for its backoff is woken by the watcher's own
-   * spread.
+   * time that value has left — sooner or later than its backoff: every client of a fleet sees Vault return within a
+   * probe interval of the others, and all their re-issues (or renewals) then, or at their backoffs of a second or
+   * two, would be a burst of several times the steady rate, while each of them still serves. A renewal waiting for
+   * its backoff is moved by the watcher's own spread.
    */
   vaultRecovered(): void {
     if (this.#ended) return;
-    const wake = this.#wake;
-    if (!wake) {
+    const rearm = this.#rearmPause;
+    if (!rearm) {
       if (!this.#flight) this.#held?.watcher?.wake();
       return;
     }
-    const now = this.#vault.clock.now();
-    const wait = wakeBefore(this.#valueLeft(), this.#pauseUntil - now, this.#vault.random);
-    if (wait === undefined) return;
-    if (wait === 0) {
-      this.wake();
-      return;
-    }
-    this.#timers.set(() => {
-      if (this.#wake === wake) this.wake();
-    }, wait);
+    const wait = spreadWake(this.#valueLeft(), this.#vault.random);
+    if (wait === 0) this.wake();
+    else rearm(wait);
   }
 
   /**
-   * @internal The token with `accessor` is being replaced. `dead`: it is already unusable (revoked / expired), so
-   * its leases are gone too and are not revoked: re-issued at once. Otherwise the held lease stays valid until its
+   * @internal The token with `accessor` is being replaced. `dead` (it is already unusable: revoked, expired) or
+   * `tokenEnd` passed: its leases are gone too and are not revoked: re-issued at once — a re-issue already under way
+   * stops waiting for its backoff or spread wait. Otherwise the held lease stays valid until its
    * own end or the old token's (`tokenEnd`, ms; Vault revokes a token's leases when it ends), whichever comes first,
-   * so the re-issue under the new token waits {@link spreadWake} of that time (at most half of it, at most 10 s): a
+   * so the re-issue under the new token waits {@link spreadWake} of that time (a third to two thirds, at most 10 s): a
    * fleet that logs in again together — every client at Vault's return after an outage — does not re-issue every
    * lease in the same instant, ahead of the clients whose leases have ended and who cannot serve until theirs is
-   * issued.
+   * issued. A re-issue already under way is moved to that spread wait when it would otherwise wait past the old
+   * token's end.
    */
   tokenChanged(accessor: string, dead: boolean, tokenEnd: number): void {
     const held = this.#held;
     if (this.#ended || !held || held.accessor !== accessor || this.#source.kind === 'static') return;
     // Only Vault leases are children of the token (a PKI certificate without a lease outlives it).
     if (!held.snap.leaseId) return;
-    if (dead) held.lost = true;
-    if (this.#flight) return;
+    const now = this.#vault.clock.now();
+    // Vault revokes a token's leases when the token ends: one that has ended took this lease with it.
+    if (dead || tokenEnd <= now) held.lost = true;
+    const left = Math.min(this.#valueLeft(), tokenEnd - now);
+    if (this.#flight) {
+      // A re-issue is under way (its attempt waits for a backoff or a spread wait): it goes at once when the lease is
+      // gone, and never waits past the old token's end.
+      const rearm = this.#rearmPause;
+      const wait = spreadWake(left, this.#vault.random);
+      if (!rearm) return;
+      if (wait === 0) this.wake();
+      else if (now + wait < this.#pauseUntil) rearm(wait);
+      return;
+    }
     this.#timers.clear(this.#tokenChangeTimer);
     this.#tokenChangeTimer = undefined;
     const reissue = (): void => {
@@ -320,8 +331,7 @@ export class LeaseHandle<T> implements Lease<T> {
       );
       this.#startIssue('token-changed').catch(() => undefined);
     };
-    const left = Math.min(this.#valueLeft(), tokenEnd - this.#vault.clock.now());
-    const wait = dead ? 0 : spreadWake(left, this.#vault.random);
+    const wait = held.lost ? 0 : spreadWake(left, this.#vault.random);
     if (wait === 0) {
       reissue();
       return;
@@ -405,6 +415,15 @@ export class LeaseHandle<T> implements Lease<T> {
         if (wait > 0) await this.#pause(wait);
       }
       this.#assertLive();
+      // Renewals failed only because Vault could not be reached: a lease that is still valid is renewed now that
+      // Vault answers, not replaced — its value (and every connection opened with it) stays in use.
+      if (reason === 'renew-failed') {
+        const renewed = await this.#renewInstead();
+        this.#assertLive();
+        if (renewed) return renewed;
+        // Vault answered that the lease is gone (revoked meanwhile, or with its token): that is the rotation's cause.
+        if (this.#held?.lost) reason = 'lease-lost';
+      }
       try {
         const before = this.#tokenAccessor();
         const requestedAt = clock.now();
@@ -501,6 +520,67 @@ export class LeaseHandle<T> implements Lease<T> {
       queueMicrotask(() => this.tokenChanged(accessor, false, this.#vault.clock.now()));
     }
     return snap;
+  }
+
+  /**
+   * One renewal of the held lease in place of a re-issue, when its renewals ended because Vault was unreachable or
+   * sealed (reason `renew-failed`): the held snapshot, extended, when Vault renewed it past the rotation margin — its
+   * renewal schedule starts again and nothing rotates. `undefined` — re-issue instead — when there is no such lease
+   * (ended, lost, not renewable, static or a certificate), when it belongs to a token that is no longer the current
+   * one (its leases end with that token), when the renewal fails (`lease not found`: it is lost; anything else: the
+   * issue that follows reports it), or when Vault capped it short of the margin.
+   */
+  async #renewInstead(): Promise<LeaseSnapshot<T> | undefined> {
+    const held = this.#held;
+    if (!held || held.lost || this.#source.kind !== 'dynamic' || !held.snap.leaseId) return undefined;
+    if (!held.snap.renewable || this.#valueLeft() <= 0) return undefined;
+    if (held.accessor !== undefined && held.accessor !== this.#tokenAccessor()) return undefined;
+    const clock = this.#vault.clock;
+    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
+    const requestedAt = clock.now();
+    let ttlMs: number;
+    let renewable: boolean;
+    try {
+      const res = await this.#vault.request('PUT', 'sys/leases/renew', {
+        body: { lease_id: held.snap.leaseId, increment },
+        retry: false,
+        signal: this.#abort.signal,
+        template: 'sys/leases/renew',
+      });
+      const env = parseResponse(leaseRenewal, res.body, {
+        method: 'PUT',
+        path: 'sys/leases/renew',
+        status: res.status,
+      });
+      if (hasCappedWarning(env.warnings) || (increment > 0 && env.lease_duration < increment))
+        return undefined;
+      ttlMs = env.lease_duration * 1000;
+      renewable = env.renewable;
+    } catch (error) {
+      const err = asVaultError(error, 'sys/leases/renew');
+      if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e)))
+        this.#lost(held);
+      return undefined;
+    }
+    if (this.#ended || this.#held !== held) return undefined;
+    const from = lifetimeStart(requestedAt, clock.now());
+    const expiresAt = from + ttlMs;
+    if (expiresAt - this.#margin(held) <= clock.now()) return undefined;
+    this.#timers.clear(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    this.#failure = undefined;
+    held.snap = Object.freeze({ ...held.snap, expiresAt, renewable });
+    this.#publish.renewed(held.snap, ttlMs, false);
+    this.#log.info(
+      { path: this.path, leaseId: held.snap.leaseId, ttl: ttlMs / 1000 },
+      'Vault answers again: renewed the lease instead of re-issuing it',
+    );
+    this.#scheduleAfterIssue(
+      held,
+      { value: held.snap.value, leaseId: held.snap.leaseId, leaseDurationMs: ttlMs, renewable },
+      from,
+    );
+    return held.snap;
   }
 
   #fail(err: VaultError): void {
@@ -773,18 +853,24 @@ export class LeaseHandle<T> implements Lease<T> {
     return held && !held.lost ? held.snap.expiresAt - this.#vault.clock.now() : 0;
   }
 
-  /** Waits `ms` on the clock; {@link wake} or close cut it short. */
+  /** Waits `ms` on the clock; {@link wake} or close cut it short, {@link vaultRecovered} moves its end. */
   #pause(ms: number): Promise<void> {
-    this.#pauseUntil = this.#vault.clock.now() + ms;
     return new Promise<void>((resolve) => {
-      const timer = this.#timers.set(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
+      let timer: ReturnType<TimerSet['set']>;
+      const done = (): void => {
         this.#timers.clear(timer);
+        this.#wake = undefined;
+        this.#rearmPause = undefined;
         resolve();
       };
+      const arm = (wait: number): void => {
+        this.#timers.clear(timer);
+        this.#pauseUntil = this.#vault.clock.now() + wait;
+        timer = this.#timers.set(done, wait);
+      };
+      arm(ms);
+      this.#wake = done;
+      this.#rearmPause = arm;
     });
   }
 

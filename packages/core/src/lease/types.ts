@@ -20,7 +20,10 @@ export type LeaseState =
   | 'issued'
   /** A value is held and Vault extended it at least once. */
   | 'renewed'
-  /** The value can no longer be extended (max TTL, not renewable, renewals failing): a re-issue is under way. */
+  /**
+   * The value can no longer be extended (max TTL, not renewable, renewals failing): a re-issue is under way. After
+   * renewals that failed because Vault did not answer, each attempt renews the lease first if it is still valid.
+   */
   | 'expiring'
   /** The value ended before a new one could be obtained; a re-issue is still being attempted. */
   | 'expired'

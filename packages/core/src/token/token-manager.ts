@@ -3,7 +3,8 @@
  * {@link LifetimeSchedule}, re-login before the token ends (max TTL, not renewable, renewals failing), re-login
  * once when Vault says the token is invalid, login backoff with jitter, and revocation on close.
  *
- * While Vault is unreachable the current token keeps being used as long as it is valid.
+ * While Vault is unreachable the current token keeps being used as long as it is valid; when renewals ended only
+ * because Vault did not answer, the background attempts renew that token first once Vault answers (its leases stay).
  */
 import { readFile } from 'node:fs/promises';
 import type { AuthMethod, LoginContext, LoginResult } from '../auth/types.js';
@@ -18,7 +19,6 @@ import {
   lifetimeStart,
   spreadWake,
   untilNextAttempt,
-  wakeBefore,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -108,8 +108,6 @@ export class TokenManager {
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
   #pendingRelogin: (() => void) | undefined;
-  /** When {@link #reloginTimer} fires (clock ms). */
-  #reloginDueAt = Number.POSITIVE_INFINITY;
   #closed = false;
   #loginCount = 0;
 
@@ -198,9 +196,11 @@ export class TokenManager {
 
   /**
    * Vault answers again (the circuit closed): forget the login backoff so that the next caller tries at once. A
-   * pending background re-login goes at once when the token is no longer usable; while it still is, it goes after
-   * {@link spreadWake} of the time the token has left (never later than its backoff), so that a fleet that sees
-   * Vault return together does not log in together.
+   * pending background attempt (a renewal of a token that is still usable, else a login) goes at once when the token
+   * is no longer usable; while it still is, it goes after {@link spreadWake} of the time the token has left — sooner
+   * or later than its backoff of a second or two — so that a fleet that sees Vault return together does not renew or
+   * log in together. Without a pending attempt, a client whose token is no longer usable (ended, or dropped as
+   * invalid) logs in at once.
    */
   vaultRecovered(): void {
     if (this.#closed) return;
@@ -208,8 +208,13 @@ export class TokenManager {
     this.#loginBlockedUntil = 0;
     this.#loginBackoff.reset(now);
     if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
-      const wait = wakeBefore(this.#usableLeft(), this.#reloginDueAt - now, this.#d.random);
-      if (wait !== undefined) this.#armRelogin(this.#pendingRelogin, wait);
+      this.#armRelogin(this.#pendingRelogin, spreadWake(this.#usableLeft(), this.#d.random));
+    } else if (!this.agentMode && !this.#flight && this.#reloginTimer === undefined) {
+      // A token was held and is no longer usable (ended, or dropped as invalid), and nothing is logging in: the client
+      // is down until it has one, so it logs in now rather than when some request next asks for a token.
+      const cur = this.#current;
+      if (cur && !this.#isValid(cur)) this.#backgroundRelogin(cur, 'expired');
+      else if (!cur && this.#retired) this.#backgroundRelogin(this.#retired, 'invalid-token');
     }
   }
 
@@ -272,7 +277,9 @@ export class TokenManager {
       { accessor: state.accessor },
       'the Vault token expired before a new one was obtained',
     );
-    this.#cancelSchedule(state);
+    // Its renewals stop; a background re-login under way goes on (cancelling it would leave the client without a
+    // token until some request asks for one).
+    state.watcher?.stop();
   }
 
   /** Single flight: concurrent callers share one login. */
@@ -501,6 +508,10 @@ export class TokenManager {
           return;
         }
       }
+      // Renewals failed only because Vault could not be reached: a token that is still valid and renewable is
+      // renewed now that Vault answers, not replaced — its leases stay valid (a new token would mean re-issuing them).
+      if (reason === 'renew-failed' && (await this.#renewInstead(state))) return;
+      if (this.#closed) return;
       try {
         await this.#login(reason, false);
       } catch {
@@ -522,10 +533,63 @@ export class TokenManager {
     this.#armRelogin(run, 0);
   }
 
+  /**
+   * One `renew-self` of `state` in place of a re-login, when its renewals ended because Vault was unreachable or
+   * sealed: `true` when Vault extended it (not capped) and its renewal schedule starts again. `false` — log in
+   * instead — when it is no longer the current token, no longer usable or not renewable, when the renewal fails
+   * (whatever the reason: the login that follows reports it), or when Vault capped it (its max TTL is near: a new
+   * token is needed anyway).
+   */
+  async #renewInstead(state: TokenState): Promise<boolean> {
+    const { clock, events, logger, transport } = this.#d;
+    if (this.#current !== state || !this.#isValid(state) || !state.renewable || !this.#d.options.renew) {
+      return false;
+    }
+    const increment = state.incrementSeconds;
+    const requestedAt = clock.now();
+    let ttl: number;
+    let renewable: boolean;
+    try {
+      const res = await transport.request('POST', 'auth/token/renew-self', {
+        token: state.token,
+        body: increment > 0 ? { increment } : {},
+        retry: false,
+        signal: this.#abort.signal,
+      });
+      const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
+        method: 'POST',
+        path: 'auth/token/renew-self',
+        status: res.status,
+      });
+      ttl = auth.lease_duration;
+      renewable = auth.renewable;
+      if (hasCappedWarning(warnings) || (increment > 0 && ttl < increment) || !renewable || ttl <= 0) {
+        return false;
+      }
+    } catch {
+      return false;
+    }
+    if (this.#closed || this.#current !== state) return false;
+    const from = lifetimeStart(requestedAt, clock.now());
+    state.expiresAt = from + ttl * 1000;
+    state.marginMs = safetyMargin(ttl);
+    state.renewable = renewable;
+    state.renewFailing = false;
+    state.expiring = false;
+    this.#pendingRelogin = undefined;
+    this.#cancelSchedule(state);
+    events.emit('token:renewed', { accessor: state.accessor, ttl, renewable, capped: false });
+    logger.info(
+      { accessor: state.accessor, ttl },
+      'Vault answers again: renewed the Vault token instead of logging in again',
+    );
+    this.#startSchedule(state, ttl, false, requestedAt);
+    return true;
+  }
+
   /** (Re)schedules the background re-login `run` after `delayMs`. */
   #armRelogin(run: () => void, delayMs: number): void {
     this.#timers.clear(this.#reloginTimer);
-    this.#reloginDueAt = this.#d.clock.now() + delayMs;
     this.#reloginTimer = this.#timers.set(run, delayMs);
   }
 }

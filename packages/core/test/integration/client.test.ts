@@ -379,9 +379,10 @@ describe('token lifecycle against the dev server', () => {
     await vault.close();
   }, 90_000);
 
-  it('while renewals and logins fail, the current token stays in use until Vault answers again', async () => {
+  it('while renewals and logins fail, the current token stays in use until Vault answers again, then is renewed', async () => {
     // token_ttl 10 s: the first renewal (~7 s) falls inside an 8 s outage of the auth endpoints; the token stays
-    // valid until 10 s (the client stops using it 1 s early), so the re-login after the outage is seamless.
+    // valid until 10 s (the client stops using it 1 s early). Its renewals ended because Vault did not answer, so
+    // once it answers the token is renewed (still valid, renewable), not replaced: no login, no lease re-issued.
     const { roleId, secretId } = await setupAppRole(root, 'outage', {
       token_policies: ['app'],
       token_ttl: '10s',
@@ -395,6 +396,8 @@ describe('token lifecycle against the dev server', () => {
     const failedRenewals: unknown[] = [];
     vault.on('login:failed', (e) => failedLogins.push(e));
     vault.on('token:renew-failed', (e) => failedRenewals.push(e));
+    const logins: unknown[] = [];
+    vault.on('login', (e) => logins.push(e));
     await vault.ready({ timeoutMs: 30_000 });
     const first = vault.health().token?.accessor;
     // The auth endpoints fail (503) while the KV mount keeps working.
@@ -407,6 +410,7 @@ describe('token lifecycle against the dev server', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     expect(vault.health().token?.accessor).toBe(first); // still the first token, still valid
+    const renewedBefore = server.requests({ path: 'auth/token/renew-self', status: 200 }).length;
     server.clearFaults();
     const end = Date.now() + 1500;
     while (Date.now() < end) {
@@ -415,7 +419,13 @@ describe('token lifecycle against the dev server', () => {
     }
     expect(failures).toEqual([]);
     expect(failedRenewals.length + failedLogins.length).toBeGreaterThan(0);
-    expect(vault.health().token?.accessor).not.toBe(first); // replaced once Vault answered
+    // Renewed once Vault answered: the same token, extended to a full TTL again, and no second login.
+    await expect
+      .poll(() => server.requests({ path: 'auth/token/renew-self', status: 200 }).length, { timeout: 10_000 })
+      .toBeGreaterThan(renewedBefore);
+    expect(vault.health().token?.accessor).toBe(first);
+    expect(vault.health().token?.ttl).toBeGreaterThan(5);
+    expect(logins).toHaveLength(1);
     expect(vault.health().status).toBe('ready');
   }, 30_000);
 

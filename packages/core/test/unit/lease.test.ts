@@ -560,7 +560,117 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect((await h.lookup(first.leaseId))?.ttl).toBe(10);
   });
 
-  it('circuit:close (Vault is back) cuts a renewal backoff short, to a spread wait within half the time left', async () => {
+  it('an outage past the rotation deadline: a lease still valid when Vault answers again is renewed, not replaced', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    const rotated: unknown[] = [];
+    lease.on('rotated', (e) => rotated.push(e));
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    const at = (path: string, status?: number) =>
+      h.server.requests({ path, status }).map((r) => Date.parse(r.time) - t0);
+    // The renewal at 5.375 s fails, then its retries 200, 400, 800 and 1000 ms apart; at 7.775 s the backoff leaves
+    // no time before the end (10 s) beyond the grace, so the renewals end and the re-issue begins: each attempt is a
+    // renewal, then an issue, both failing, 200 and 400 ms apart, then a third of the time left. The value serves.
+    await h.clock.advance(9000);
+    expect(h.events.find((e) => e.event === 'lease:expiring')?.payload).toMatchObject({
+      reason: 'renew-failed',
+    });
+    expect(lease.state).toBe('expiring');
+    expect(at('sys/leases/renew')).toEqual([5375, 5575, 5975, 6775, 7775, 7775, 7975, 8375, 8917]);
+    expect(at('database/creds/app')).toEqual([0, 7775, 7975, 8375, 8917]);
+    h.server.clearFaults();
+    h.vault.emit('circuit:close', { openForMs: 4000 });
+    // spreadWake: 0.75 · min(10 s, ⅔ · (10 − 9 s)) = 500 ms after Vault's return: the attempt at 9.5 s renews.
+    await h.clock.advance(499);
+    expect(at('sys/leases/renew', 200)).toEqual([]);
+    await h.clock.advance(1);
+    expect(at('sys/leases/renew', 200)).toEqual([9500]);
+    // Same lease, same value, extended from the renewal: nothing was issued, rotated or revoked.
+    expect(at('database/creds/app', 200)).toEqual([0]);
+    expect(lease.current()).toMatchObject({ leaseId: first.leaseId, generation: 1 });
+    expect(lease.current().expiresAt).toBe(t0 + 9500 + 10_000);
+    expect(lease.state).toBe('renewed');
+    expect(h.events.filter((e) => e.event === 'lease:renewed').at(-1)?.payload).toMatchObject({
+      leaseId: first.leaseId,
+      ttl: 10,
+    });
+    expect(rotated).toEqual([]);
+    expect((await h.lookup(first.leaseId))?.ttl).toBe(10);
+    expect(h.vault.health().status).toBe('ready');
+    // The renewal schedule starts again from there: (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s later.
+    await h.clock.advance(5374);
+    expect(at('sys/leases/renew', 200)).toEqual([9500]);
+    await h.clock.advance(1);
+    expect(at('sys/leases/renew', 200)).toEqual([9500, 14_875]);
+    expect(lease.current().leaseId).toBe(first.leaseId);
+    assertNoSecrets(h);
+  });
+
+  it('an outage past the rotation deadline: a lease Vault revoked meanwhile is re-issued at once, not revoked', async () => {
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
+      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    await h.clock.advance(9000);
+    h.server.clearFaults();
+    expect((await rootCall(h.server, 'PUT', 'sys/leases/revoke', { lease_id: first.leaseId })).status).toBe(
+      204,
+    );
+    h.vault.emit('circuit:close', { openForMs: 4000 });
+    await h.clock.advance(500);
+    const at = (path: string, status: number) =>
+      h.server.requests({ path, status }).map((r) => Date.parse(r.time) - t0);
+    // At 9.5 s (as in the test above) the renewal is refused — the lease is gone — and the issue follows at once.
+    expect(at('sys/leases/renew', 400)).toEqual([9500]);
+    expect(at('database/creds/app', 200)).toEqual([0, 9500]);
+    expect(lease.current().generation).toBe(2);
+    expect(h.events.find((e) => e.event === 'lease:rotated')?.payload).toMatchObject({
+      reason: 'lease-lost',
+    });
+    // Lost, so never revoked by the client: the only revocation is the test's own.
+    expect(h.server.requests({ path: 'sys/leases/revoke' })).toHaveLength(1);
+  });
+
+  it('a lease whose token ended during the outage is re-issued as soon as the client has a new token', async () => {
+    // Lease 60 s with a 30 s margin: its renewals end at 30 s and its re-issue attempts begin. Token 40 s: its
+    // renewals fail from 21.5 s and it ends at 40 s, taking the lease with it on the server's side.
+    const h = await harness(
+      { leases: { rotationMarginMs: 30_000, retry: { initialMs: 200, maxMs: 1000 } } },
+      { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } }, token: { ttl: '40s', maxTtl: '1h' } },
+    );
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    const t0 = h.clock.now();
+    h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
+    await h.clock.advance(45_000);
+    expect(lease.state).toBe('expiring');
+    expect(h.vault.health().token).toBeNull();
+    h.server.clearFaults();
+    expect(await h.lookup(first.leaseId)).toBeUndefined(); // revoked with its token at 40 s
+    h.vault.emit('circuit:close', { openForMs: 23_500 });
+    // The lease alone would wait spreadWake of the 15 s it seems to have left (7.5 s); the login at 45 s shows that
+    // its token has ended, so the lease is gone and re-issued at once, under the new token.
+    await h.clock.advance(0);
+    const at = (path: string, status: number) =>
+      h.server.requests({ path, status }).map((r) => Date.parse(r.time) - t0);
+    expect(at('auth/approle/login', 200)).toEqual([0, 45_000]);
+    expect(at('database/creds/app', 200)).toEqual([0, 45_000]);
+    expect(lease.current().generation).toBe(2);
+    expect(await h.alive(lease.current().leaseId)).toBe(true);
+    expect(h.server.requests({ path: 'sys/leases/revoke' })).toHaveLength(0);
+    expect(h.vault.health().status).toBe('ready');
+  });
+
+  it('circuit:close (Vault is back) moves a renewal backoff to a spread wait of a third to two thirds of the time left', async () => {
     const h = await harness(
       { leases: { rotationMarginMs: 1500, retry: { initialMs: 10_000, maxMs: 10_000 } } },
       { roles: { app: { ttl: 60, maxTtl: 600, renewable: true } } },
@@ -574,30 +684,30 @@ describe('lease state machine (dev server on one manual clock)', () => {
     const t = h.clock.now();
     h.vault.emit('circuit:close', { openForMs: 1000 });
     await h.clock.idle();
-    // spreadWake: 0.5 · min(10 s, (58.5 − 33 s) / 2) = 5 s after Vault's return (58.5 s: the lease's end minus its
+    // spreadWake: 0.75 · min(10 s, ⅔ · (58.5 − 33 s)) = 7.5 s after Vault's return (58.5 s: the lease's end minus its
     // 1.5 s rotation margin), not at once and not at 42.25 s.
     expect(first.expiresAt - t).toBe(27_000);
-    await h.clock.advance(4999);
+    await h.clock.advance(7499);
     expect(h.served('sys/leases/renew')).toBe(1);
     await h.clock.advance(1);
     expect(
       h.server.requests({ path: 'sys/leases/renew' }).map((r) => [Date.parse(r.time) - t, r.status]),
     ).toEqual([
       [-750, 0],
-      [5000, 200],
+      [7500, 200],
     ]);
     expect(lease.state).toBe('renewed');
   });
 
-  it('circuit:close cuts a re-issue backoff short: spread over half the time the held value has left', async () => {
+  it('circuit:close moves a re-issue backoff to a spread wait of a third to two thirds of the time the held value has left', async () => {
     const { h, lease, t0 } = await reissueInOutage();
     // the re-issue due at 40 s (60 s − the 20 s margin) fails; the next attempt waits min(10 s, 20 s / 3) = 6.667 s
     await h.clock.advance(2000);
     h.server.clearFaults();
     h.vault.emit('circuit:close', { openForMs: 1000 });
-    // spreadWake: 0.5 · min(10 s, (60 − 41 s) / 2) = 4.75 s after Vault's return (45.75 s), before the backoff's
-    // 46.667 s; the held value serves meanwhile.
-    await reissuedAt({ h, lease, t0 }, 45_750);
+    // spreadWake: 0.75 · min(10 s, ⅔ · (60 − 41 s)) = 7.5 s after Vault's return (48.5 s), later than the backoff's
+    // 46.667 s (the fleet's backoffs of a few seconds would otherwise bunch up there); the held value serves meanwhile.
+    await reissuedAt({ h, lease, t0 }, 48_500);
   });
 
   it('a re-issue attempt whose probe sees Vault return waits a spread part of the time the held value has left', async () => {
@@ -607,8 +717,8 @@ describe('lease state machine (dev server on one manual clock)', () => {
     // The next attempt's probe of the open circuit is what sees Vault return (as in a fleet, where every client's
     // probe sees it within a probe interval of the others).
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
-    // spreadWake: 0.5 · min(10 s, (60 − 46.667 s) / 2) = 3.333 s after that probe: 50 s, not 46.667 s.
-    await reissuedAt({ h, lease, t0 }, 50_000);
+    // spreadWake: 0.75 · min(10 s, ⅔ · (60 − 46.667 s)) = 6.667 s after that probe: 53.333 s, not 46.667 s.
+    await reissuedAt({ h, lease, t0 }, 53_334);
   });
 
   it('circuit:close re-issues at once when the held value has ended', async () => {
@@ -812,17 +922,17 @@ describe('lease state machine (dev server on one manual clock)', () => {
     h.vault.on('login', (e) => {
       if (e.previousAccessor) logins.push({ at: h.clock.now() - t0, reason: e.reason });
     });
-    await h.clock.advance(25_749);
+    await h.clock.advance(27_083);
     // The token reaches its max TTL: a re-login at 24.417 s, while the old token (which ends at 29.75 s, as its last
     // renewal said) and the lease (60 s) are still valid. The lease is not re-issued in the same instant …
     expect(logins).toEqual([{ at: 24_417, reason: 'expiring' }]);
     expect(tokenEnds.at(-1)).toBe(29_750);
     expect(lease.current().generation).toBe(1);
     expect(await h.alive(first.leaseId)).toBe(true);
-    // … but after spreadWake of the time the old token has left: 0.5 · min(10 s, (29.75 − 24.417 s) / 2) = 1.333 s.
+    // … but after spreadWake of the time the old token has left: 0.75 · min(10 s, ⅔ · (29.75 − 24.417 s)) = 2.667 s.
     await h.clock.advance(1);
     expect(h.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t0)).toEqual([
-      0, 25_750,
+      0, 27_084,
     ]);
     expect(lease.current().generation).toBe(2);
     // The new lease belongs to the new token; the old one was revoked after the drain, before its token ended.

@@ -10,7 +10,7 @@ import {
   spreadRenewal,
   spreadWake,
 } from '../../src/index.js';
-import { drainDeadline, lifetimeStart, wakeBefore } from '../../src/lifetime.js';
+import { drainDeadline, lifetimeStart } from '../../src/lifetime.js';
 import { LifetimeWatcher } from '../../src/lifetime-watcher.js';
 import { fixedRandom, flush, ManualClock } from '../helpers/manual-clock.js';
 
@@ -388,23 +388,17 @@ describe('LifetimeWatcher and slow answers', () => {
 });
 
 describe('spreadWake', () => {
-  it('is uniform in [0, min(10 s, half the time left)]; 0 once the credential ended', () => {
-    expect(spreadWake(60_000, () => 0.5)).toBe(5000);
-    expect(spreadWake(60_000, () => 0.999999)).toBe(10_000);
-    expect(spreadWake(9000, () => 0.5)).toBe(2250);
-    expect(spreadWake(9000, () => 0)).toBe(0);
+  it('is uniform in [⅓, ⅔] of the time left, at most [5 s, 10 s]; 0 once the credential ended', () => {
+    // ⅔ of 60 s is over the 10 s cap: uniform in [5 s, 10 s] (random 0 is the latest, as for a steady renewal).
+    expect(spreadWake(60_000, () => 0.5)).toBe(7500);
+    expect(spreadWake(60_000, () => 0.999999)).toBe(5000);
+    expect(spreadWake(60_000, () => 0)).toBe(10_000);
+    // 9 s left: uniform in [3 s, 6 s].
+    expect(spreadWake(9000, () => 0.5)).toBe(4500);
+    expect(spreadWake(9000, () => 0.999999)).toBe(3000);
+    expect(spreadWake(9000, () => 0)).toBe(6000);
     expect(spreadWake(0, () => 0.5)).toBe(0);
     expect(spreadWake(-5, () => 0.5)).toBe(0);
-  });
-});
-
-describe('wakeBefore', () => {
-  it('is the spread wait when it comes before what was due, undefined (leave it) when not; 0 once ended', () => {
-    expect(wakeBefore(60_000, 8000, () => 0.5)).toBe(5000);
-    expect(wakeBefore(60_000, 5000, () => 0.5)).toBeUndefined();
-    expect(wakeBefore(60_000, 4000, () => 0.5)).toBeUndefined();
-    expect(wakeBefore(0, 4000, () => 0.5)).toBe(0);
-    expect(wakeBefore(-5, Number.POSITIVE_INFINITY, () => 0.5)).toBe(0);
   });
 });
 

@@ -426,19 +426,20 @@ async function batchTokenInOutage() {
 }
 
 describe('Vault back (circuit:close) with a background re-login pending', () => {
-  it('a still-valid token logs in again after a wait spread over half its time left, not at once', async () => {
+  it('a still-valid token logs in again after a spread wait of a third to two thirds of its time left, not at once', async () => {
     const { h, start, attempts } = await batchTokenInOutage();
     // Given up at 43 s (see below), then attempts at 43, 44 and 46 s; the next is due at 50 s.
     await h.clock.advance(46_500);
     expect(attempts).toEqual([43_000, 44_000, 46_000]);
     up(h);
     h.vault.emit('circuit:close', { openForMs: 3500 });
-    // spreadWake: 0.5 · min(10 s, (59 − 46.5 s) / 2) = 3.125 s (59 s: the end minus the 1 s safety margin).
-    await h.clock.advance(3124);
+    // spreadWake: 0.75 · min(10 s, ⅔ · (59 − 46.5 s)) = 6.25 s (59 s: the end minus the 1 s safety margin), later
+    // than the attempt due at 50 s: a fleet's backoffs of a few seconds would otherwise bunch its logins up there.
+    await h.clock.advance(6249);
     expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
     await h.clock.advance(1);
     const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
-    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 49_625]);
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 52_750]);
     expect(h.vault.health().status).toBe('ready');
   });
 
@@ -449,12 +450,12 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
     up(h);
     // That attempt's probe of the open circuit is what sees Vault return.
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
-    // spreadWake: 0.5 · min(10 s, (59 − 50 s) / 2) = 2.25 s after it: 52.25 s, not 50 s.
-    await h.clock.advance(5749);
+    // spreadWake: 0.75 · min(10 s, ⅔ · (59 − 50 s)) = 4.5 s after it: 54.5 s, not 50 s.
+    await h.clock.advance(7999);
     expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
     await h.clock.advance(1);
     const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
-    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 52_250]);
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 54_500]);
   });
 
   it('a token no longer usable (past its end minus the safety margin) logs in again at once', async () => {
@@ -469,6 +470,136 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
     await h.clock.advance(0);
     const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
     expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 59_100]);
+  });
+});
+
+describe('renewals that failed only because Vault was unreachable', () => {
+  /** A renewable 60 s token (max 1 h) whose renewals fail from the start: Vault is unreachable. */
+  async function renewableTokenInOutage() {
+    const h = await harness({ token_ttl: '60s', token_max_ttl: '1h' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    const first = h.vault.health().token?.accessor;
+    const failedLogins: number[] = [];
+    h.vault.on('login:failed', () => failedLogins.push(h.clock.now() - start));
+    down(h);
+    return { h, start, first, failedLogins };
+  }
+
+  it('a token still valid when Vault answers again is renewed, not replaced: one login in all', async () => {
+    const { h, start, first, failedLogins } = await renewableTokenInOutage();
+    // Renewal at (⅔·60 + ⅓·9 s)·0.75 = 32.25 s fails; the renewal backoff (10 s, then 20 s) outruns the 27.75 s left
+    // at 42.25 s: the schedule ends there and the background attempts begin (a renewal, then a login, both failing),
+    // 1 s and 2 s apart; the next is due at 49.25 s.
+    await h.clock.advance(46_500);
+    expect(h.events.find((e) => e.event === 'token:expiring')?.payload).toMatchObject({
+      reason: 'renew-failed',
+    });
+    expect(failedLogins).toEqual([42_250, 43_250, 45_250]);
+    expect(h.vault.health().status).toBe('degraded');
+    up(h);
+    h.vault.emit('circuit:close', { openForMs: 14_250 });
+    // spreadWake: 0.75 · min(10 s, ⅔ · (59 − 46.5 s)) = 6.25 s (59 s: the end minus the 1 s safety margin): the
+    // attempt, moved from 49.25 s to 52.75 s, renews the token instead of logging in.
+    await h.clock.advance(6249);
+    expect(h.server.requests({ path: 'auth/token/renew-self', status: 200 })).toHaveLength(0);
+    await h.clock.advance(1);
+    const renewed = h.server.requests({ path: 'auth/token/renew-self', status: 200 });
+    expect(renewed.map((r) => Date.parse(String(r.time)) - start)).toEqual([52_750]);
+    expect(h.server.requests({ path: 'auth/approle/login', status: 200 })).toHaveLength(1);
+    expect(h.vault.health().token).toMatchObject({ accessor: first, ttl: 60 });
+    expect(h.vault.health().status).toBe('ready');
+    expect(h.events.filter((e) => e.event === 'token:renewed').at(-1)?.payload).toMatchObject({
+      accessor: first,
+      ttl: 60,
+      capped: false,
+    });
+    // Its schedule starts again from the renewal: the next one at 52.75 + 32.25 s, no login meanwhile.
+    await h.clock.advance(32_249);
+    expect(h.server.requests({ path: 'auth/token/renew-self', status: 200 })).toHaveLength(1);
+    await h.clock.advance(1);
+    expect(
+      h.server
+        .requests({ path: 'auth/token/renew-self', status: 200 })
+        .map((r) => Date.parse(String(r.time)) - start),
+    ).toEqual([52_750, 85_000]);
+    expect(h.server.requests({ path: 'auth/approle/login', status: 200 })).toHaveLength(1);
+    assertNoSecrets(h);
+  });
+
+  it('a token Vault no longer honours when it answers again is replaced by a login at the same attempt', async () => {
+    const { h, start, first } = await renewableTokenInOutage();
+    await h.clock.advance(46_500);
+    up(h);
+    // Revoked out of band during the outage: the renewal is refused, the login that follows replaces the token.
+    const accessor = String(first);
+    const res = await fetch(`${h.server.url}/v1/auth/token/revoke-accessor`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': h.server.rootToken, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ accessor }),
+    });
+    expect(res.status).toBe(204);
+    h.vault.emit('circuit:close', { openForMs: 14_250 });
+    await h.clock.advance(6250);
+    const at = (path: string, status: number) =>
+      h.server.requests({ path, status }).map((r) => Date.parse(String(r.time)) - start);
+    expect(at('auth/token/renew-self', 403)).toEqual([52_750]);
+    expect(at('auth/approle/login', 200)).toEqual([0, 52_750]);
+    expect(h.vault.health().token?.accessor).not.toBe(first);
+    expect(h.vault.health().status).toBe('ready');
+  });
+});
+
+describe('Vault back while the client holds no usable token', () => {
+  it('a token that ended during the outage is replaced at once, even after a request found it ended', async () => {
+    const h = await harness({ token_ttl: '60s', token_max_ttl: '1h' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    down(h);
+    const attempts = () =>
+      h.server.requests({ path: 'auth/approle/login' }).map((r) => Date.parse(String(r.time)) - start);
+    // Renewals fail from 32.25 s; the background attempts (a renewal, then a login) come closer as the token ends:
+    // 58.716 s, then 59.216 s. The token is usable until 59 s (its 60 s end minus the 1 s safety margin).
+    await h.clock.advance(59_100);
+    expect(attempts().slice(-2)).toEqual([58_216, 58_716]);
+    // A request at 59.1 s is the first to find the token ended: it fails fast with the last login error, and the
+    // background attempt due at 59.216 s still goes.
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toBeInstanceOf(VaultError);
+    expect(h.events.some((e) => e.event === 'token:expired')).toBe(true);
+    expect(h.vault.health().status).toBe('down');
+    await h.clock.advanceTo(start + 61_000);
+    expect(attempts().at(-1)).toBe(59_216);
+    up(h);
+    h.vault.emit('circuit:close', { openForMs: 28_750 });
+    await h.clock.advance(0);
+    const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 61_000]);
+    expect(h.vault.health().status).toBe('ready');
+  });
+
+  it('a token dropped as invalid while logins failed is replaced at once when Vault answers again', async () => {
+    const h = await harness({ token_ttl: '60s', token_max_ttl: '1h' });
+    const start = h.clock.now();
+    await h.vault.ready();
+    await h.clock.advance(10_000);
+    // Revoked out of band, and logins fail: the request that finds it invalid cannot replace it.
+    const accessor = String(h.vault.health().token?.accessor);
+    const res = await fetch(`${h.server.url}/v1/auth/token/revoke-accessor`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': h.server.rootToken, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ accessor }),
+    });
+    expect(res.status).toBe(204);
+    h.server.failNext({ path: 'auth/approle/login', status: 503, error: 'injected outage', count: 1000 });
+    await expect(h.vault.request('GET', 'secret/data/app')).rejects.toBeInstanceOf(VaultError);
+    expect(h.vault.health().status).toBe('down');
+    h.server.clearFaults();
+    h.vault.emit('circuit:close', { openForMs: 1000 });
+    await h.clock.advance(0);
+    const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 10_000]);
+    expect(h.vault.health().token?.accessor).not.toBe(accessor);
+    expect(h.vault.health().status).toBe('ready');
   });
 });
 
