@@ -7,7 +7,7 @@
  *   in and forgotten afterwards, so inspecting a client, the pool or a Knex/Prisma object shows no secret.
  * - On `rotate`, the old connections keep serving while the new generation is warmed: one new connection per old
  *   one, opened in the background, paced over the rotation window ({@link RotatingPoolOptions.rotationWindowMs}; at
- *   most half the time until the previous lease's `drainBy` once {@link RETIRE_RESERVE_MS} is set aside) and
+ *   most the time until the previous lease's `drainBy` less {@link RETIRE_RESERVE_MS}) and
  *   {@link WARM_CONNECTS_IN_FLIGHT} at a time (so at most that many above `max`); each ready one goes to a waiting
  *   query and retires one old connection (an idle one at once, a busy one when released). When the window ends,
  *   idle old connections close and busy ones close when released (pg-pool's own "expired" path, the one
@@ -82,9 +82,9 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
      * of the new logins (a PostgreSQL backend each) is spread instead of landing at once. Whatever is left when the
      * window ends closes once released.
      *
-     * The window is never longer than half the time until the previous lease is revoked (the rotation event's
-     * `drainBy`) less 10 s kept for the old connections' last work — so a lease whose rotation margin is under ~10.5 s
-     * gets none — and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
+     * The window is never longer than the time until the previous lease is revoked (the rotation event's `drainBy`)
+     * less 10 s kept for the old connections' last work — so a lease whose rotation margin is under ~10.5 s gets
+     * none — and is 0 when the previous credentials may no longer work: a re-issue after a rejected login or a
      * dropped role, a lost lease, a new Vault token, an expired value.
      */
     rotationWindowMs?: number;
@@ -167,10 +167,11 @@ const MIN_ROTATION_WINDOW_MS = 100;
 
 /**
  * Time kept, after the rotation window, for the old connections' last statements and transactions before the
- * previous lease is revoked: the window is at most half of what is left before `drainBy` once this is set aside. A
- * transaction can begin on an old connection until the window ends, and on a busy machine one took over 2 s between
- * its checkout and its first statement; a lease whose rotation margin is shorter than this gets no window (its old
- * connections are replaced at once, with the whole margin to finish their work).
+ * previous lease is revoked: the window ends this long before `drainBy` at the latest. A transaction can begin on an
+ * old connection until the window ends, and on a busy machine one took over 2 s between its checkout and its first
+ * statement; a lease whose rotation margin is shorter than this gets no window (its old connections are replaced at
+ * once, with the whole margin to finish their work). The replacements themselves are paced over the first 80 % of
+ * the window, so the last of them is due a fifth of the window plus these 10 s before `drainBy`.
  */
 const RETIRE_RESERVE_MS = 10_000;
 
@@ -829,7 +830,7 @@ export class RotatingPool extends pg.Pool {
     const untilRevoked = Math.min(e.drainBy, e.previous.expiresAt) - now;
     const windowMs = RETIRE_AT_ONCE.has(e.reason)
       ? 0
-      : Math.min(this.#rotationWindowMs, (untilRevoked - RETIRE_RESERVE_MS) / 2);
+      : Math.min(this.#rotationWindowMs, untilRevoked - RETIRE_RESERVE_MS);
     const old = this.#oldConnections(current).length;
     const rotation: Rotation = {
       target: current,

@@ -59,9 +59,9 @@ export function defineRotatingPoolSuite(tier: TestTier): void {
     await db.query('CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL)');
     server = await startDevServer();
     await mountDatabaseEngine(server, db);
-    // A 16 s rotation margin (half the lease): the rotation window is half of what is left before the old lease is
-    // revoked once 10 s are kept for the old connections' last work — about 3 s here, and still one when the re-issue
-    // lands a few seconds late on a loaded machine.
+    // A 16 s rotation margin (half the lease): the rotation window is what is left before the old lease is revoked
+    // once 10 s are kept for the old connections' last work — about 5.5 s here, and still one when the re-issue lands
+    // a few seconds late on a loaded machine.
     await createDatabaseRole(server, 'fast', { defaultTtl: '32s', maxTtl: '32s' });
     await createDatabaseRole(server, 'oob', { defaultTtl: '60s', maxTtl: '120s' });
     await createDatabaseRole(server, 'sealed', { defaultTtl: '30s', maxTtl: '60s' });
