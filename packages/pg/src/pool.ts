@@ -77,8 +77,8 @@ export type RotatingPoolOptions = Omit<pg.PoolConfig, 'user' | 'password'> &
     /**
      * Longest time a rotation spreads the replacement of the old connections over, ms (default
      * `DEFAULT_ROTATION_WINDOW_MS`, 30 s; 0 = replace them at once). While it lasts the old connections keep
-     * serving: the pool opens one new connection per old one, paced evenly over the first 80 % of the window (at
-     * most 2 at a time), and closes an old one as each new one is ready, so the cost
+     * serving: the pool opens one new connection per old one, paced evenly over the first 80 % of the window (each
+     * in the middle of its slot, at most 2 at a time), and closes an old one as each new one is ready, so the cost
      * of the new logins (a PostgreSQL backend each) is spread instead of landing at once. Whatever is left when the
      * window ends closes once released.
      *
@@ -845,6 +845,9 @@ export class RotatingPool extends pg.Pool {
     if (windowMs >= MIN_ROTATION_WINDOW_MS && old > 0) {
       // The old connections keep serving; replacements are paced over the window, each retiring one old connection.
       rotation.intervalMs = (windowMs * WARM_PACE_SHARE) / old;
+      // Each replacement starts in the middle of its slot: the first half a slot after the rotation, not in the
+      // instant that already carried the new lease's issue (and, under load, its first waiting queries).
+      rotation.nextStartAt = now + rotation.intervalMs / 2;
       rotation.windowEnd = systemClock.setTimeout(() => this.#endWindow(rotation), windowMs);
     } else {
       this.#endWindow(rotation);
