@@ -39,7 +39,7 @@ import {
   spreadWake,
   untilNextAttempt,
 } from '../lifetime.js';
-import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
+import { type LifetimeClient, LifetimeWatcher, type RenewOutcome } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { leaseRenewal, parseResponse } from '../validation.js';
 import type { Vault } from '../vault.js';
@@ -126,6 +126,11 @@ interface Retirement<T> {
 }
 
 const LOST_LEASE = /lease not found|invalid lease|lease expired|past the max TTL|lease is not renewable/i;
+
+/** Vault answered that it no longer knows the lease, or will not renew it any more (a 400 with such an error). */
+function isLostLease(err: VaultError): boolean {
+  return err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e));
+}
 
 /** @internal The implementation behind {@link Lease}. Created by the LeaseManager. */
 export class LeaseHandle<T> implements Lease<T> {
@@ -282,14 +287,11 @@ export class LeaseHandle<T> implements Lease<T> {
    */
   vaultRecovered(): void {
     if (this.#ended) return;
-    const rearm = this.#rearmPause;
-    if (!rearm) {
+    if (!this.#rearmPause) {
       if (!this.#flight) this.#held?.watcher?.wake();
       return;
     }
-    const wait = spreadWake(this.#valueLeft(), this.#vault.random);
-    if (wait === 0) this.wake();
-    else rearm(wait);
+    this.#repause(spreadWake(this.#valueLeft(), this.#vault.random));
   }
 
   /**
@@ -315,11 +317,9 @@ export class LeaseHandle<T> implements Lease<T> {
     if (this.#flight) {
       // A re-issue is under way (its attempt waits for a backoff or a spread wait): it goes at once when the lease is
       // gone, and never waits past the old token's end.
-      const rearm = this.#rearmPause;
+      if (!this.#rearmPause) return;
       const wait = spreadWake(left, this.#vault.random);
-      if (!rearm) return;
-      if (wait === 0) this.wake();
-      else if (now + wait < this.#pauseUntil) rearm(wait);
+      if (now + wait < this.#pauseUntil) this.#repause(wait);
       return;
     }
     this.#timers.clear(this.#tokenChangeTimer);
@@ -536,48 +536,29 @@ export class LeaseHandle<T> implements Lease<T> {
     if (!held.snap.renewable || this.#valueLeft() <= 0) return undefined;
     if (held.accessor !== undefined && held.accessor !== this.#tokenAccessor()) return undefined;
     const clock = this.#vault.clock;
-    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
     const requestedAt = clock.now();
-    let ttlMs: number;
-    let renewable: boolean;
+    let outcome: RenewOutcome;
     try {
-      const res = await this.#vault.request('PUT', 'sys/leases/renew', {
-        body: { lease_id: held.snap.leaseId, increment },
-        retry: false,
-        signal: this.#abort.signal,
-        template: 'sys/leases/renew',
-      });
-      const env = parseResponse(leaseRenewal, res.body, {
-        method: 'PUT',
-        path: 'sys/leases/renew',
-        status: res.status,
-      });
-      if (hasCappedWarning(env.warnings) || (increment > 0 && env.lease_duration < increment))
-        return undefined;
-      ttlMs = env.lease_duration * 1000;
-      renewable = env.renewable;
+      outcome = await this.#sendRenewal(held, false);
     } catch (error) {
-      const err = asVaultError(error, 'sys/leases/renew');
-      if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e)))
-        this.#lost(held);
+      if (isLostLease(asVaultError(error, 'sys/leases/renew'))) this.#lost(held);
       return undefined;
     }
-    if (this.#ended || this.#held !== held) return undefined;
+    if (outcome.capped || this.#ended || this.#held !== held) return undefined;
     const from = lifetimeStart(requestedAt, clock.now());
-    const expiresAt = from + ttlMs;
-    if (expiresAt - this.#margin(held) <= clock.now()) return undefined;
+    if (from + outcome.ttlMs - this.#margin(held) <= clock.now()) return undefined;
     this.#timers.clear(this.#expiryTimer);
     this.#expiryTimer = undefined;
     this.#failure = undefined;
-    held.snap = Object.freeze({ ...held.snap, expiresAt, renewable });
-    this.#publish.renewed(held.snap, ttlMs, false);
+    this.#renewedTo(held, outcome, from);
     this.#log.info(
-      { path: this.path, leaseId: held.snap.leaseId, ttl: ttlMs / 1000 },
+      { path: this.path, leaseId: held.snap.leaseId, ttl: outcome.ttlMs / 1000 },
       'Vault answers again: renewed the lease instead of re-issuing it',
     );
+    const { value, leaseId } = held.snap;
     this.#scheduleAfterIssue(
       held,
-      { value: held.snap.value, leaseId: held.snap.leaseId, leaseDurationMs: ttlMs, renewable },
+      { value, leaseId, leaseDurationMs: outcome.ttlMs, renewable: outcome.renewable },
       from,
     );
     return held.snap;
@@ -632,32 +613,14 @@ export class LeaseHandle<T> implements Lease<T> {
    * inside the margin would leave no time to re-issue).
    */
   #lifetimeClient(held: Held<T>): LifetimeClient {
-    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
     return {
       live: () => !this.#ended && this.#held === held && !this.#flight,
       endAt: () => held.snap.expiresAt - this.#margin(held),
-      renew: async () => {
-        const res = await this.#vault.request('PUT', 'sys/leases/renew', {
-          body: { lease_id: held.snap.leaseId, increment },
-          signal: this.#abort.signal,
-          template: 'sys/leases/renew',
-        });
-        const env = parseResponse(leaseRenewal, res.body, {
-          method: 'PUT',
-          path: 'sys/leases/renew',
-          status: res.status,
-        });
-        const ttlS = env.lease_duration;
-        const capped = hasCappedWarning(env.warnings) || (increment > 0 && ttlS < increment);
-        return { ttlMs: ttlS * 1000, capped, renewable: env.renewable };
-      },
-      renewed: ({ ttlMs, capped, renewable }, from) => {
-        held.snap = Object.freeze({ ...held.snap, expiresAt: from + ttlMs, renewable });
-        this.#publish.renewed(held.snap, ttlMs, capped);
-      },
+      renew: () => this.#sendRenewal(held),
+      renewed: (outcome, from) => this.#renewedTo(held, outcome, from),
       failed: (error) => {
         const err = asVaultError(error, 'sys/leases/renew');
-        if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
+        if (isLostLease(err)) {
           const maxTtl = err.errors.some((e) => /past the max TTL|not renewable/i.test(e));
           if (maxTtl) {
             this.#log.warn(
@@ -677,6 +640,34 @@ export class LeaseHandle<T> implements Lease<T> {
       },
       ending: (reason) => this.#expiring(held, reason),
     };
+  }
+
+  /**
+   * One `sys/leases/renew` of `held` asking for its initial lifetime again: what Vault granted, validated (`capped`:
+   * Vault's capped-TTL warning, or less than was asked). `retry: false` sends it once, without the transport's retries.
+   */
+  async #sendRenewal(held: Held<T>, retry?: false): Promise<RenewOutcome> {
+    const increment = this.#incrementSeconds({ leaseDurationMs: held.initialMs });
+    const res = await this.#vault.request('PUT', 'sys/leases/renew', {
+      body: { lease_id: held.snap.leaseId, increment },
+      ...(retry === false ? { retry } : {}),
+      signal: this.#abort.signal,
+      template: 'sys/leases/renew',
+    });
+    const env = parseResponse(leaseRenewal, res.body, {
+      method: 'PUT',
+      path: 'sys/leases/renew',
+      status: res.status,
+    });
+    const ttlS = env.lease_duration;
+    const capped = hasCappedWarning(env.warnings) || (increment > 0 && ttlS < increment);
+    return { ttlMs: ttlS * 1000, capped, renewable: env.renewable };
+  }
+
+  /** `held` was renewed by a request sent at `from`: its new end and renewability, and the `renewed` events. */
+  #renewedTo(held: Held<T>, { ttlMs, capped, renewable }: RenewOutcome, from: number): void {
+    held.snap = Object.freeze({ ...held.snap, expiresAt: from + ttlMs, renewable });
+    this.#publish.renewed(held.snap, ttlMs, capped);
   }
 
   #expiring(held: Held<T>, reason: RotateReason): void {
@@ -728,7 +719,7 @@ export class LeaseHandle<T> implements Lease<T> {
     } catch (error) {
       if (this.#ended || this.#held !== held) return;
       const err = asVaultError(error, 'sys/leases/lookup');
-      if (err.code === VaultErrorCode.BAD_REQUEST && err.errors.some((e) => LOST_LEASE.test(e))) {
+      if (isLostLease(err)) {
         this.#lost(held);
         this.#startIssue('lease-lost').catch(() => undefined);
         return;
@@ -851,6 +842,12 @@ export class LeaseHandle<T> implements Lease<T> {
   #valueLeft(): number {
     const held = this.#held;
     return held && !held.lost ? held.snap.expiresAt - this.#vault.clock.now() : 0;
+  }
+
+  /** Moves the end of the backoff wait under way to `wait` ms from now: at once (`0`) ends it. */
+  #repause(wait: number): void {
+    if (wait === 0) this.wake();
+    else this.#rearmPause?.(wait);
   }
 
   /** Waits `ms` on the clock; {@link wake} or close cut it short, {@link vaultRecovered} moves its end. */

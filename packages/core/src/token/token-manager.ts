@@ -20,7 +20,7 @@ import {
   spreadWake,
   untilNextAttempt,
 } from '../lifetime.js';
-import { type LifetimeClient, LifetimeWatcher } from '../lifetime-watcher.js';
+import { type LifetimeClient, LifetimeWatcher, type RenewOutcome } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
 import { Redacted } from '../redacted.js';
 import type { Transport } from '../transport/types.js';
@@ -419,39 +419,16 @@ export class TokenManager {
 
   /** The token's side of its renewal loop: `renew-self`, its events, and re-login when it cannot be extended. */
   #lifetimeClient(state: TokenState): LifetimeClient {
-    const { transport, events, logger } = this.#d;
-    const increment = state.incrementSeconds;
+    const { events, logger } = this.#d;
     return {
       live: () => !this.#closed && this.#current === state,
-      renew: async () => {
-        const res = await transport.request('POST', 'auth/token/renew-self', {
-          token: state.token,
-          body: increment > 0 ? { increment } : {},
-          retry: false,
-        });
-        const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
-          method: 'POST',
-          path: 'auth/token/renew-self',
-          status: res.status,
-        });
-        const ttl = auth.lease_duration;
-        const capped = hasCappedWarning(warnings) || (increment > 0 && ttl < increment);
-        return { ttlMs: ttl * 1000, capped, renewable: auth.renewable };
-      },
+      renew: () => this.#renewSelf(state),
       renewed: (outcome, from) => {
-        const ttl = outcome.ttlMs / 1000;
-        // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
-        state.expiresAt = from + outcome.ttlMs;
-        state.marginMs = safetyMargin(ttl);
-        state.renewable = outcome.renewable;
-        state.renewFailing = false;
-        events.emit('token:renewed', {
-          accessor: state.accessor,
-          ttl,
-          renewable: state.renewable,
-          capped: outcome.capped,
-        });
-        logger.debug({ accessor: state.accessor, ttl, capped: outcome.capped }, 'renewed the Vault token');
+        this.#renewed(state, outcome, from);
+        logger.debug(
+          { accessor: state.accessor, ttl: outcome.ttlMs / 1000, capped: outcome.capped },
+          'renewed the Vault token',
+        );
       },
       failed: (caught) => {
         if (VaultError.is(caught, VaultErrorCode.INVALID_TOKEN)) {
@@ -541,50 +518,65 @@ export class TokenManager {
    * token is needed anyway).
    */
   async #renewInstead(state: TokenState): Promise<boolean> {
-    const { clock, events, logger, transport } = this.#d;
+    const { clock, logger } = this.#d;
     if (this.#current !== state || !this.#isValid(state) || !state.renewable || !this.#d.options.renew) {
       return false;
     }
-    const increment = state.incrementSeconds;
     const requestedAt = clock.now();
-    let ttl: number;
-    let renewable: boolean;
+    let outcome: RenewOutcome;
     try {
-      const res = await transport.request('POST', 'auth/token/renew-self', {
-        token: state.token,
-        body: increment > 0 ? { increment } : {},
-        retry: false,
-        signal: this.#abort.signal,
-      });
-      const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
-        method: 'POST',
-        path: 'auth/token/renew-self',
-        status: res.status,
-      });
-      ttl = auth.lease_duration;
-      renewable = auth.renewable;
-      if (hasCappedWarning(warnings) || (increment > 0 && ttl < increment) || !renewable || ttl <= 0) {
-        return false;
-      }
+      outcome = await this.#renewSelf(state, this.#abort.signal);
     } catch {
       return false;
     }
+    if (outcome.capped || !outcome.renewable || outcome.ttlMs <= 0) return false;
     if (this.#closed || this.#current !== state) return false;
-    const from = lifetimeStart(requestedAt, clock.now());
-    state.expiresAt = from + ttl * 1000;
-    state.marginMs = safetyMargin(ttl);
-    state.renewable = renewable;
-    state.renewFailing = false;
+    const ttl = outcome.ttlMs / 1000;
     state.expiring = false;
     this.#pendingRelogin = undefined;
     this.#cancelSchedule(state);
-    events.emit('token:renewed', { accessor: state.accessor, ttl, renewable, capped: false });
+    this.#renewed(state, outcome, lifetimeStart(requestedAt, clock.now()));
     logger.info(
       { accessor: state.accessor, ttl },
       'Vault answers again: renewed the Vault token instead of logging in again',
     );
     this.#startSchedule(state, ttl, false, requestedAt);
     return true;
+  }
+
+  /** One `renew-self` of `state`: what Vault granted, validated (`capped`: the capped-TTL warning, or less asked). */
+  async #renewSelf(state: TokenState, signal?: AbortSignal): Promise<RenewOutcome> {
+    const increment = state.incrementSeconds;
+    const res = await this.#d.transport.request('POST', 'auth/token/renew-self', {
+      token: state.token,
+      body: increment > 0 ? { increment } : {},
+      retry: false,
+      ...(signal ? { signal } : {}),
+    });
+    const { auth, warnings } = parseResponse(renewedAuthEnvelope, res.body, {
+      method: 'POST',
+      path: 'auth/token/renew-self',
+      status: res.status,
+    });
+    const ttl = auth.lease_duration;
+    const capped = hasCappedWarning(warnings) || (increment > 0 && ttl < increment);
+    return { ttlMs: ttl * 1000, capped, renewable: auth.renewable };
+  }
+
+  /** `state` was renewed by a request sent at `from`: its new end, margin and renewability, and `token:renewed`. */
+  #renewed(state: TokenState, outcome: RenewOutcome, from: number): void {
+    const ttl = outcome.ttlMs / 1000;
+    // Vault answers whole seconds, rounded down: a capped renewal may say 0 (the token ends now).
+    state.expiresAt = from + outcome.ttlMs;
+    state.marginMs = safetyMargin(ttl);
+    state.renewable = outcome.renewable;
+    state.renewFailing = false;
+    this.#d.events.emit('token:renewed', {
+      accessor: state.accessor,
+      ttl,
+      renewable: state.renewable,
+      capped: outcome.capped,
+    });
   }
 
   /** (Re)schedules the background re-login `run` after `delayMs`. */

@@ -103,6 +103,20 @@ async function harness(extra: VaultOptions = {}, options: HarnessOptions = {}) {
 type Harness = Awaited<ReturnType<typeof harness>>;
 
 /**
+ * A 10 s renewable lease (max TTL 10 min, 1.5 s rotation margin, retries 200 ms doubling to 1 s), issued at `t0`;
+ * its first renewal is due at (⅔·10 + ⅓·1.5 s)·0.75 = 5.375 s.
+ */
+async function tenSecondLease() {
+  const h = await harness(
+    { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
+    { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
+  );
+  const lease = h.vault.database.credentials('app');
+  const first = await readyLease(lease);
+  return { h, lease, first, t0: h.clock.now() };
+}
+
+/**
  * A 60 s non-renewable lease (re-issued 20 s before its end, retries 10 s apart) on a Vault that stops answering
  * at 39 s: its re-issue at 40 s fails. `t0`: the instant it was issued.
  */
@@ -490,13 +504,7 @@ describe('lease state machine (dev server on one manual clock)', () => {
   });
 
   it('renewal errors: back off, keep the value while valid, re-issue as soon as Vault is back', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
-      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(lease);
-    const t0 = h.clock.now();
+    const { h, lease, first, t0 } = await tenSecondLease();
     const errors: Array<{ at: number; what: string }> = [];
     lease.on('error', (e) => errors.push({ at: h.clock.now() - t0, what: `${e.operation}:${e.error.code}` }));
     h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
@@ -561,13 +569,7 @@ describe('lease state machine (dev server on one manual clock)', () => {
   });
 
   it('an outage past the rotation deadline: a lease still valid when Vault answers again is renewed, not replaced', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
-      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(lease);
-    const t0 = h.clock.now();
+    const { h, lease, first, t0 } = await tenSecondLease();
     const rotated: unknown[] = [];
     lease.on('rotated', (e) => rotated.push(e));
     h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
@@ -612,13 +614,7 @@ describe('lease state machine (dev server on one manual clock)', () => {
   });
 
   it('an outage past the rotation deadline: a lease Vault revoked meanwhile is re-issued at once, not revoked', async () => {
-    const h = await harness(
-      { leases: { rotationMarginMs: 1500, retry: { initialMs: 200, maxMs: 1000 } } },
-      { roles: { app: { ttl: 10, maxTtl: 600, renewable: true } } },
-    );
-    const lease = h.vault.database.credentials('app');
-    const first = await readyLease(lease);
-    const t0 = h.clock.now();
+    const { h, lease, first, t0 } = await tenSecondLease();
     h.server.dropConnections({ count: Number.POSITIVE_INFINITY });
     await h.clock.advance(9000);
     h.server.clearFaults();
