@@ -295,9 +295,9 @@ export class LeaseHandle<T> implements Lease<T> {
   }
 
   /**
-   * @internal The token with `accessor` is being replaced. `dead` (it is already unusable: revoked, expired) or
-   * `tokenEnd` passed: its leases are gone too and are not revoked: re-issued at once — a re-issue already under way
-   * stops waiting for its backoff or spread wait. Otherwise the held lease stays valid until its
+   * @internal The token with `accessor` is being replaced. `dead` (it is already unusable: revoked, expired, or it
+   * ended before the new login): its leases are gone too and are not revoked: re-issued at once — a re-issue already
+   * under way stops waiting for its backoff or spread wait. Otherwise the held lease stays valid until its
    * own end or the old token's (`tokenEnd`, ms; Vault revokes a token's leases when it ends), whichever comes first,
    * so the re-issue under the new token waits {@link spreadWake} of that time (a third to two thirds, at most 10 s): a
    * fleet that logs in again together — every client at Vault's return after an outage — does not re-issue every
@@ -311,8 +311,7 @@ export class LeaseHandle<T> implements Lease<T> {
     // Only Vault leases are children of the token (a PKI certificate without a lease outlives it).
     if (!held.snap.leaseId) return;
     const now = this.#vault.clock.now();
-    // Vault revokes a token's leases when the token ends: one that has ended took this lease with it.
-    if (dead || tokenEnd <= now) held.lost = true;
+    if (dead) held.lost = true;
     const left = Math.min(this.#valueLeft(), tokenEnd - now);
     if (this.#flight) {
       // A re-issue is under way (its attempt waits for a backoff or a spread wait): it goes at once when the lease is
@@ -516,8 +515,9 @@ export class LeaseHandle<T> implements Lease<T> {
     // Issued while a re-login happened: the token that issued it is already being replaced.
     const nowAccessor = this.#tokenAccessor();
     if (accessor !== undefined && nowAccessor !== undefined && nowAccessor !== accessor) {
-      // The end of the token that issued it is not known here: re-issued at once, as before the spread.
-      queueMicrotask(() => this.tokenChanged(accessor, false, this.#vault.clock.now()));
+      // The end of the token that issued it is not known here: re-issued at once, as before the spread. On a timer,
+      // not a microtask: the issue under way (this one) must have ended, or tokenChanged() would leave it to that.
+      this.#timers.set(() => this.tokenChanged(accessor, false, this.#vault.clock.now()), 0);
     }
     return snap;
   }

@@ -44,8 +44,12 @@ export class LeaseManager {
     this.#unsubscribe.push(
       vault.on('login', (e) => {
         if (!e.previousAccessor) return;
-        const dead = e.reason === 'invalid-token' || e.reason === 'expired';
-        const end = dead ? vault.clock.now() : (e.previousExpiresAt ?? Number.POSITIVE_INFINITY);
+        const now = vault.clock.now();
+        // Vault revokes a token's leases when the token ends: a re-login after its end (a background re-login that
+        // outlasted an outage, reason `renew-failed`) finds them gone, as one after `invalid-token` or `expired`.
+        const ended = e.previousExpiresAt !== undefined && e.previousExpiresAt <= now;
+        const dead = e.reason === 'invalid-token' || e.reason === 'expired' || ended;
+        const end = dead ? now : (e.previousExpiresAt ?? Number.POSITIVE_INFINITY);
         for (const h of this.#handles.values()) h.tokenChanged(e.previousAccessor, dead, end);
       }),
       vault.on('circuit:close', () => {

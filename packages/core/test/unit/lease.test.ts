@@ -939,6 +939,38 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(h.served('sys/leases/revoke')).toBe(1);
   });
 
+  it('a lease issued while a re-login happened is re-issued under the new token at once, and revoked after it', async () => {
+    // Token 20 s / max 30 s: the re-login at 24.417 s lands while a re-issue's request (300 ms, real time) is in
+    // flight; that request may have used the old token, which stays valid until 29.75 s.
+    const h = await harness(
+      { leases: { rotationMarginMs: 1500 } },
+      {
+        roles: { app: { ttl: 60, maxTtl: 600, renewable: true } },
+        token: { ttl: '20s', maxTtl: '30s' },
+        untracked: /database\/creds/,
+      },
+    );
+    const t0 = h.clock.now();
+    const lease = h.vault.database.credentials('app');
+    const first = await readyLease(lease);
+    await h.clock.advanceTo(t0 + 24_300);
+    h.server.addLatency({ path: 'database/creds/app', ms: 300, count: 1 });
+    const reissued = lease.reissue();
+    await h.clock.advanceTo(t0 + 24_417);
+    expect(h.events.filter((e) => e.event === 'login')).toHaveLength(2);
+    const second = await reissued;
+    expect(second.generation).toBe(2);
+    // Issued under either token: re-issued under the new one at once, and (the old token still valid) revoked.
+    await h.clock.advance(0);
+    await vi.waitFor(() => expect(lease.current().generation).toBe(3), { timeout: 5000 });
+    await h.clock.idle();
+    expect(await h.lookup(second.leaseId)).toBeUndefined();
+    expect(h.events.filter((e) => e.event === 'lease:revoked').map((e) => e.payload)).toEqual([
+      expect.objectContaining({ leaseId: first.leaseId, reason: 'rotated' }),
+      expect.objectContaining({ leaseId: second.leaseId, reason: 'rotated' }),
+    ]);
+  });
+
   it('a re-login re-issues every lease of the old token before that token ends', async () => {
     const h = await harness(
       { leases: { rotationMarginMs: 1500 } },
