@@ -150,6 +150,7 @@ export {
   spreadRenewal,
   spreadWake,
   WAKE_SPREAD_MS,
+  type WakeStep,
 } from './lifetime.js';
 export type { LogFn, Logger } from './logger.js';
 export { Redacted } from './redacted.js';

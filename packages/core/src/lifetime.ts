@@ -139,25 +139,40 @@ export function drainDeadline(until: number, drainTimeoutMs: number | undefined,
   return Math.max(now, Math.min(until, now + (drainTimeoutMs ?? Number.POSITIVE_INFINITY)));
 }
 
-/** Renewals woken by Vault's return wait at most this long (ms): see {@link spreadWake}. */
+/** Renewals and replacements woken by Vault's return wait at most this long (ms): see {@link spreadWake}. */
 export const WAKE_SPREAD_MS = 10_000;
 
 /**
+ * What a credential woken by Vault's return does first, for {@link spreadWake}: `renew` when its renewals failed only
+ * because Vault could not be reached (it is renewed, and replaced only if that fails); `replace` when it can no longer
+ * be extended (its max TTL is near, it is not renewable, or its token is being replaced) and must be re-issued or
+ * logged in again.
+ */
+export type WakeStep = 'renew' | 'replace';
+
+/**
  * The wait before a renewal (or a replacement) that failed while Vault was unreachable or sealed, once Vault answers
- * again, for a credential that still has `leftMs` of validity: {@link spreadRenewal} of two thirds of `leftMs`
- * capped at {@link WAKE_SPREAD_MS}, i.e. uniform in a third to two thirds of what is left (`random` in `[0, 1)`), at
- * most 10 s. It is the rule of a steady
- * renewal applied from Vault's return: Go's schedule would renew a credential with `leftMs` remaining after ⅔ of it
- * (leaving a third for retries before the end), and the steady spread sends it in the later half of that wait.
+ * again, for a credential that still has `leftMs` of validity (`random` in `[0, 1)`):
+ *
+ * - `renew` (the default): {@link spreadRenewal} of two thirds of `leftMs` capped at {@link WAKE_SPREAD_MS}, i.e.
+ *   uniform in a third to two thirds of what is left, at most 10 s. It is the rule of a steady renewal applied from
+ *   Vault's return: Go's schedule would renew a credential with `leftMs` remaining after ⅔ of it (leaving a third
+ *   for retries, and for a replacement if the renewal is refused), and the steady spread sends it in the later half
+ *   of that wait.
+ * - `replace`: uniform in the first third of what is left, at most 10 s. The credential is past the point where its
+ *   schedule wanted it replaced (that is why it is being replaced); at least two thirds of what is left remain for
+ *   the re-issue or login, its retries, and its consumers (a pool's new connections) to move before it ends.
  *
  * Every client of a fleet sees Vault return within a probe interval of the others; renewing all their still-valid
  * tokens and leases at that instant would be a burst of several times the steady rate. A uniform wait from zero
  * still crowds the first second (every client has some chance to land there, and those with little time left land
- * nowhere else); waiting from a third of the time left on spreads the fleet evenly over the time it has. A
- * credential that has already ended is replaced at once (0: that is not a renewal).
+ * nowhere else); waiting from a third of the time left on spreads the fleet evenly over the time it has. Replacements
+ * are the few credentials whose end is near; they keep the end in sight rather than spread as far. A credential that
+ * has already ended is replaced at once (0).
  */
-export function spreadWake(leftMs: number, random: RandomSource): number {
+export function spreadWake(leftMs: number, random: RandomSource, step: WakeStep = 'renew'): number {
   if (!(leftMs > 0)) return 0;
+  if (step === 'replace') return Math.round(Math.min(WAKE_SPREAD_MS, leftMs / 3) * random());
   return spreadRenewal(Math.min(WAKE_SPREAD_MS, (2 / 3) * leftMs), random);
 }
 

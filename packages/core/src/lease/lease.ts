@@ -38,6 +38,7 @@ import {
   lifetimeStart,
   spreadWake,
   untilNextAttempt,
+  type WakeStep,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher, type RenewOutcome } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -160,6 +161,8 @@ export class LeaseHandle<T> implements Lease<T> {
   #rearmPause: ((wait: number) => void) | undefined;
   /** When that wait ends by itself (clock ms). */
   #pauseUntil = Number.POSITIVE_INFINITY;
+  /** What the issue attempt under way does first when Vault answers again (see {@link spreadWake}). */
+  #wakeStep: WakeStep = 'replace';
   #failure: VaultError | undefined;
   readonly #readyWaiters: ReadyWaiters<LeaseSnapshot<T>>;
   #ended = false;
@@ -280,7 +283,8 @@ export class LeaseHandle<T> implements Lease<T> {
   /**
    * @internal Vault answers again (the circuit closed). An issue attempt waiting for its backoff goes at once when
    * the handle holds no usable value. While the held value is still valid it goes after {@link spreadWake} of the
-   * time that value has left — sooner or later than its backoff: every client of a fleet sees Vault return within a
+   * time that value has left (`renew` when the attempt renews first, else `replace`) — sooner or later than its
+   * backoff: every client of a fleet sees Vault return within a
    * probe interval of the others, and all their re-issues (or renewals) then, or at their backoffs of a second or
    * two, would be a burst of several times the steady rate, while each of them still serves. A renewal waiting for
    * its backoff is moved by the watcher's own spread.
@@ -291,7 +295,7 @@ export class LeaseHandle<T> implements Lease<T> {
       if (!this.#flight) this.#held?.watcher?.wake();
       return;
     }
-    this.#repause(spreadWake(this.#valueLeft(), this.#vault.random));
+    this.#repause(spreadWake(this.#valueLeft(), this.#vault.random, this.#wakeStep));
   }
 
   /**
@@ -299,11 +303,11 @@ export class LeaseHandle<T> implements Lease<T> {
    * ended before the new login): its leases are gone too and are not revoked: re-issued at once — a re-issue already
    * under way stops waiting for its backoff or spread wait. Otherwise the held lease stays valid until its
    * own end or the old token's (`tokenEnd`, ms; Vault revokes a token's leases when it ends), whichever comes first,
-   * so the re-issue under the new token waits {@link spreadWake} of that time (a third to two thirds, at most 10 s): a
-   * fleet that logs in again together — every client at Vault's return after an outage — does not re-issue every
-   * lease in the same instant, ahead of the clients whose leases have ended and who cannot serve until theirs is
-   * issued. A re-issue already under way is moved to that spread wait when it would otherwise wait past the old
-   * token's end.
+   * so the re-issue under the new token waits {@link spreadWake} of that time (`replace`: within its first third, at
+   * most 10 s): a fleet that logs in again together — every client at Vault's return after an outage — does not
+   * re-issue every lease in the same instant, ahead of the clients whose leases have ended and who cannot serve until
+   * theirs is issued. A re-issue already under way is moved to that spread wait when it would otherwise wait past the
+   * old token's end.
    */
   tokenChanged(accessor: string, dead: boolean, tokenEnd: number): void {
     const held = this.#held;
@@ -317,7 +321,7 @@ export class LeaseHandle<T> implements Lease<T> {
       // A re-issue is under way (its attempt waits for a backoff or a spread wait): it goes at once when the lease is
       // gone, and never waits past the old token's end.
       if (!this.#rearmPause) return;
-      const wait = spreadWake(left, this.#vault.random);
+      const wait = spreadWake(left, this.#vault.random, 'replace');
       if (now + wait < this.#pauseUntil) this.#repause(wait);
       return;
     }
@@ -330,7 +334,7 @@ export class LeaseHandle<T> implements Lease<T> {
       );
       this.#startIssue('token-changed').catch(() => undefined);
     };
-    const wait = held.lost ? 0 : spreadWake(left, this.#vault.random);
+    const wait = held.lost ? 0 : spreadWake(left, this.#vault.random, 'replace');
     if (wait === 0) {
       reissue();
       return;
@@ -404,13 +408,14 @@ export class LeaseHandle<T> implements Lease<T> {
     if (previous) this.#watchExpiry(previous);
     for (;;) {
       this.#assertLive();
+      this.#wakeStep = reason === 'renew-failed' ? 'renew' : 'replace';
       // Vault seen as down (circuit open): ask for a probe first, so that a Vault that is back is used now rather
       // than at the next scheduled probe (shared and rate-limited by the circuit).
       if (await this.#vault.probeIfOpen()) {
         // This probe saw Vault return: while the held value still serves, re-issue after a spread wait (as when the
         // circuit closes during a backoff), not at the instant the whole fleet sees Vault back.
         this.#assertLive();
-        const wait = spreadWake(this.#valueLeft(), this.#vault.random);
+        const wait = spreadWake(this.#valueLeft(), this.#vault.random, this.#wakeStep);
         if (wait > 0) await this.#pause(wait);
       }
       this.#assertLive();

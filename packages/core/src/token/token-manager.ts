@@ -19,6 +19,7 @@ import {
   lifetimeStart,
   spreadWake,
   untilNextAttempt,
+  type WakeStep,
 } from '../lifetime.js';
 import { type LifetimeClient, LifetimeWatcher, type RenewOutcome } from '../lifetime-watcher.js';
 import type { Logger } from '../logger.js';
@@ -108,6 +109,8 @@ export class TokenManager {
   #loginBlockedUntil = 0;
   #reloginTimer: ReturnType<TimerSet['set']> | undefined;
   #pendingRelogin: (() => void) | undefined;
+  /** What the pending background attempt does first when Vault answers again (see {@link spreadWake}). */
+  #pendingStep: WakeStep = 'replace';
   #closed = false;
   #loginCount = 0;
 
@@ -197,8 +200,9 @@ export class TokenManager {
   /**
    * Vault answers again (the circuit closed): forget the login backoff so that the next caller tries at once. A
    * pending background attempt (a renewal of a token that is still usable, else a login) goes at once when the token
-   * is no longer usable; while it still is, it goes after {@link spreadWake} of the time the token has left — sooner
-   * or later than its backoff of a second or two — so that a fleet that sees Vault return together does not renew or
+   * is no longer usable; while it still is, it goes after {@link spreadWake} of the time the token has left (`renew`
+   * when the attempt renews first, `replace` when it logs in because the token cannot be extended) — sooner or later
+   * than its backoff of a second or two — so that a fleet that sees Vault return together does not renew or
    * log in together. Without a pending attempt, a client whose token is no longer usable (ended, or dropped as
    * invalid) logs in at once.
    */
@@ -208,7 +212,10 @@ export class TokenManager {
     this.#loginBlockedUntil = 0;
     this.#loginBackoff.reset(now);
     if (this.#reloginTimer !== undefined && this.#pendingRelogin) {
-      this.#armRelogin(this.#pendingRelogin, spreadWake(this.#usableLeft(), this.#d.random));
+      this.#armRelogin(
+        this.#pendingRelogin,
+        spreadWake(this.#usableLeft(), this.#d.random, this.#pendingStep),
+      );
     } else if (!this.agentMode && !this.#flight && this.#reloginTimer === undefined) {
       // A token was held and is no longer usable (ended, or dropped as invalid), and nothing is logging in: the client
       // is down until it has one, so it logs in now rather than when some request next asks for a token.
@@ -479,7 +486,7 @@ export class TokenManager {
       if (back) {
         // This probe saw Vault return: while the token still serves, log in after a spread wait (as when the circuit
         // closes while this re-login waits for its backoff), not at the instant the whole fleet sees Vault back.
-        const wait = spreadWake(this.#usableLeft(), this.#d.random);
+        const wait = spreadWake(this.#usableLeft(), this.#d.random, step);
         if (wait > 0) {
           this.#armRelogin(run, wait);
           return;
@@ -506,7 +513,10 @@ export class TokenManager {
       }
     };
     const run = (): void => void attempt();
+    // Renewed first when its renewals ended only because Vault could not be reached; else a login replaces it.
+    const step: WakeStep = reason === 'renew-failed' ? 'renew' : 'replace';
     this.#pendingRelogin = run;
+    this.#pendingStep = step;
     this.#armRelogin(run, 0);
   }
 

@@ -695,15 +695,16 @@ describe('lease state machine (dev server on one manual clock)', () => {
     expect(lease.state).toBe('renewed');
   });
 
-  it('circuit:close moves a re-issue backoff to a spread wait of a third to two thirds of the time the held value has left', async () => {
+  it('circuit:close moves a re-issue backoff to a spread wait within the first third of the time the held value has left', async () => {
     const { h, lease, t0 } = await reissueInOutage();
     // the re-issue due at 40 s (60 s − the 20 s margin) fails; the next attempt waits min(10 s, 20 s / 3) = 6.667 s
     await h.clock.advance(2000);
     h.server.clearFaults();
     h.vault.emit('circuit:close', { openForMs: 1000 });
-    // spreadWake: 0.75 · min(10 s, ⅔ · (60 − 41 s)) = 7.5 s after Vault's return (48.5 s), later than the backoff's
-    // 46.667 s (the fleet's backoffs of a few seconds would otherwise bunch up there); the held value serves meanwhile.
-    await reissuedAt({ h, lease, t0 }, 48_500);
+    // spreadWake, replace: 0.5 · min(10 s, (60 − 41 s) / 3) = 3.167 s after Vault's return (44.167 s), not at that
+    // instant nor at the backoff's 46.667 s; two thirds of the time left remain for the re-issue and its retries, and
+    // the held value serves meanwhile.
+    await reissuedAt({ h, lease, t0 }, 44_167);
   });
 
   it('a re-issue attempt whose probe sees Vault return waits a spread part of the time the held value has left', async () => {
@@ -713,8 +714,8 @@ describe('lease state machine (dev server on one manual clock)', () => {
     // The next attempt's probe of the open circuit is what sees Vault return (as in a fleet, where every client's
     // probe sees it within a probe interval of the others).
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
-    // spreadWake: 0.75 · min(10 s, ⅔ · (60 − 46.667 s)) = 6.667 s after that probe: 53.333 s, not 46.667 s.
-    await reissuedAt({ h, lease, t0 }, 53_334);
+    // spreadWake, replace: 0.5 · min(10 s, (60 − 46.667 s) / 3) = 2.222 s after that probe: 48.889 s, not 46.667 s.
+    await reissuedAt({ h, lease, t0 }, 48_889);
   });
 
   it('circuit:close re-issues at once when the held value has ended', async () => {
@@ -918,17 +919,18 @@ describe('lease state machine (dev server on one manual clock)', () => {
     h.vault.on('login', (e) => {
       if (e.previousAccessor) logins.push({ at: h.clock.now() - t0, reason: e.reason });
     });
-    await h.clock.advance(27_083);
+    await h.clock.advance(25_305);
     // The token reaches its max TTL: a re-login at 24.417 s, while the old token (which ends at 29.75 s, as its last
     // renewal said) and the lease (60 s) are still valid. The lease is not re-issued in the same instant …
     expect(logins).toEqual([{ at: 24_417, reason: 'expiring' }]);
     expect(tokenEnds.at(-1)).toBe(29_750);
     expect(lease.current().generation).toBe(1);
     expect(await h.alive(first.leaseId)).toBe(true);
-    // … but after spreadWake of the time the old token has left: 0.75 · min(10 s, ⅔ · (29.75 − 24.417 s)) = 2.667 s.
+    // … but after spreadWake (replace) of the time the old token has left: 0.5 · min(10 s, (29.75 − 24.417 s) / 3) =
+    // 0.889 s, at 25.306 s: two thirds of it remain for the re-issue before the old token ends.
     await h.clock.advance(1);
     expect(h.server.requests({ path: 'database/creds/app' }).map((r) => Date.parse(r.time) - t0)).toEqual([
-      0, 27_084,
+      0, 25_306,
     ]);
     expect(lease.current().generation).toBe(2);
     // The new lease belongs to the new token; the old one was revoked after the drain, before its token ended.

@@ -399,6 +399,21 @@ describe('spreadWake', () => {
     expect(spreadWake(9000, () => 0)).toBe(6000);
     expect(spreadWake(0, () => 0.5)).toBe(0);
     expect(spreadWake(-5, () => 0.5)).toBe(0);
+    expect(spreadWake(9000, () => 0.5, 'renew')).toBe(4500);
+  });
+
+  it('replace: uniform in the first third of the time left, at most 10 s; 0 once the credential ended', () => {
+    // 3 s left (a lease past its rotation margin when Vault returns): within the first second, two left for the
+    // re-issue.
+    expect(spreadWake(3000, () => 0.5, 'replace')).toBe(500);
+    expect(spreadWake(3000, () => 0, 'replace')).toBe(0);
+    expect(spreadWake(3000, () => 0.999999, 'replace')).toBe(1000);
+    // A third of 60 s is over the 10 s cap: uniform in [0, 10 s].
+    expect(spreadWake(60_000, () => 0.5, 'replace')).toBe(5000);
+    expect(spreadWake(60_000, () => 0.999999, 'replace')).toBe(10_000);
+    expect(spreadWake(0, () => 0.5, 'replace')).toBe(0);
+    expect(spreadWake(-5, () => 0.5, 'replace')).toBe(0);
+    expect(spreadWake(Number.NaN, () => 0.5, 'replace')).toBe(0);
   });
 });
 

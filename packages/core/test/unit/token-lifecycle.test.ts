@@ -426,20 +426,20 @@ async function batchTokenInOutage() {
 }
 
 describe('Vault back (circuit:close) with a background re-login pending', () => {
-  it('a still-valid token logs in again after a spread wait of a third to two thirds of its time left, not at once', async () => {
+  it('a still-valid token that cannot be extended logs in again after a spread wait within the first third of its time left, not at once', async () => {
     const { h, start, attempts } = await batchTokenInOutage();
     // Given up at 43 s (see below), then attempts at 43, 44 and 46 s; the next is due at 50 s.
     await h.clock.advance(46_500);
     expect(attempts).toEqual([43_000, 44_000, 46_000]);
     up(h);
     h.vault.emit('circuit:close', { openForMs: 3500 });
-    // spreadWake: 0.75 · min(10 s, ⅔ · (59 − 46.5 s)) = 6.25 s (59 s: the end minus the 1 s safety margin), later
-    // than the attempt due at 50 s: a fleet's backoffs of a few seconds would otherwise bunch its logins up there.
-    await h.clock.advance(6249);
+    // spreadWake, replace: 0.5 · min(10 s, (59 − 46.5 s) / 3) = 2.083 s (59 s: the end minus the 1 s safety margin),
+    // not at Vault's return nor at the attempt due at 50 s, and with two thirds of the time left for the login.
+    await h.clock.advance(2082);
     expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
     await h.clock.advance(1);
     const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
-    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 52_750]);
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 48_583]);
     expect(h.vault.health().status).toBe('ready');
   });
 
@@ -450,12 +450,12 @@ describe('Vault back (circuit:close) with a background re-login pending', () => 
     up(h);
     // That attempt's probe of the open circuit is what sees Vault return.
     vi.spyOn(h.vault, 'probeIfOpen').mockResolvedValueOnce(true);
-    // spreadWake: 0.75 · min(10 s, ⅔ · (59 − 50 s)) = 4.5 s after it: 54.5 s, not 50 s.
-    await h.clock.advance(7999);
+    // spreadWake, replace: 0.5 · min(10 s, (59 − 50 s) / 3) = 1.5 s after it: 51.5 s, not 50 s.
+    await h.clock.advance(4999);
     expect(h.events.filter((e) => e.event === 'login')).toHaveLength(1);
     await h.clock.advance(1);
     const logged = h.server.requests({ path: 'auth/approle/login', status: 200 });
-    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 54_500]);
+    expect(logged.map((r) => Date.parse(String(r.time)) - start)).toEqual([0, 51_500]);
   });
 
   it('a token no longer usable (past its end minus the safety margin) logs in again at once', async () => {
