@@ -15,9 +15,9 @@
  *   the lease is extended and kept — same value, no rotation, no reconnects — instead of replaced.
  * - **Errors**: issue attempts back off (jittered, capped, and never past a third of the time the held value has
  *   left) and keep the current value; they probe an open circuit first and wake up when it closes (Vault is back):
- *   at once when the held value has ended, else after a third to two thirds of its time left
- *   ({@link LeaseHandle.vaultRecovered}). A lease Vault no longer knows (`lease not found`, revoked out of band) is
- *   re-issued at once.
+ *   at once when the held value has ended, else after {@link spreadWake} of its time left — a third to two thirds
+ *   when the attempt renews first, within the first third when it re-issues ({@link LeaseHandle.vaultRecovered}). A
+ *   lease Vault no longer knows (`lease not found`, revoked out of band) is re-issued at once.
  * - **Token change**: a lease remembers the accessor of the token that issued it; the manager calls
  *   {@link LeaseHandle.tokenChanged} after a re-login and the lease is re-issued under the new token — at once when
  *   the old token is dead (its leases are gone), else spread over part of the time the held lease has left.
@@ -284,10 +284,10 @@ export class LeaseHandle<T> implements Lease<T> {
    * @internal Vault answers again (the circuit closed). An issue attempt waiting for its backoff goes at once when
    * the handle holds no usable value. While the held value is still valid it goes after {@link spreadWake} of the
    * time that value has left (`renew` when the attempt renews first, else `replace`) — sooner or later than its
-   * backoff: every client of a fleet sees Vault return within a
-   * probe interval of the others, and all their re-issues (or renewals) then, or at their backoffs of a second or
-   * two, would be a burst of several times the steady rate, while each of them still serves. A renewal waiting for
-   * its backoff is moved by the watcher's own spread.
+   * backoff: every client of a fleet sees Vault return within a probe interval of the others, and all their
+   * re-issues (or renewals) then, or at their backoffs of a second or two, would be a burst of several times the
+   * steady rate, while each of them still serves. A renewal waiting for its backoff is moved by the watcher's own
+   * spread.
    */
   vaultRecovered(): void {
     if (this.#ended) return;
